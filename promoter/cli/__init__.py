@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "find-images": "promoter.cli.edit_cmds:find_images",
     "set-image": "promoter.cli.edit_cmds:set_image",
     "tags": "promoter.cli.tags_cmd:tags",
+    "schema": "promoter.cli.config_cmds:schema",
 }
 
 
