@@ -1,0 +1,1 @@
+"""The embedded demo: a local registry, a local GitOps repository, no account anywhere."""
