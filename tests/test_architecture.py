@@ -1,0 +1,38 @@
+"""The pure core never imports an edge (network, git, forges, CI, registry clients)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "promoter"
+CORE = ["refs.py", "versions.py", "policy.py", "plan.py", "gates.py", "commands.py", "render.py",
+        "edit"]
+FORBIDDEN = ("httpx", "git", "github", "gitlab", "promoter.registry.oci", "promoter.forge",
+             "promoter.gitrepo", "promoter.ci", "subprocess", "socket")
+
+
+def _core_files() -> list[Path]:
+    files: list[Path] = []
+    for entry in CORE:
+        p = PKG / entry
+        files.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.exists() else [])
+    return files
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(PKG)))
+def test_core_module_imports_no_edge(path: Path) -> None:
+    bad = sorted(n for n in _imports(path) for f in FORBIDDEN if n == f or n.startswith(f + "."))
+    assert not bad, f"{path.relative_to(PKG)} imports edge modules {bad}"
