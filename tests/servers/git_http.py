@@ -1,0 +1,219 @@
+"""Serve real bare git repositories over smart HTTP with ``git http-backend`` (CGI), on 127.0.0.1.
+
+Clone and push work exactly as against GitHub or GitLab, including token auth::
+
+    with GitHttpServer(root, tokens={"s3cret"}) as srv:
+        srv.create_repo("owner/repo")                # bare repo root/owner/repo.git, one commit
+        url = srv.clone_url("owner/repo", token="s3cret")
+        # http://x-access-token:s3cret@127.0.0.1:PORT/owner/repo.git
+
+Auth is what the forges accept: HTTP basic with any user name and a known token as the password
+(``x-access-token:TOKEN`` on GitHub, ``oauth2:TOKEN`` on GitLab) or ``Authorization: Bearer``.
+Without credentials the answer is ``401`` with ``WWW-Authenticate: Basic``, so git asks for them;
+a wrong token is also ``401``. With ``tokens=None`` everything is open (read and push).
+
+The fake forges mount the same handler for paths ending in ``.git/...`` (see :func:`serve_git`),
+so the API and git always agree about branches and SHAs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Collection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import quote, urlsplit
+
+LOOPBACK = "127.0.0.1"
+GIT_PATH = re.compile(r"^/(?P<repo>[^?]+?\.git)(?P<rest>/.*)?$")
+_INIT_DATE = "2025-01-01T00:00:00Z"
+
+
+def git(*args: str, cwd: Path | None = None, input: str | None = None,
+        env: dict[str, str] | None = None) -> str:
+    """Run git, raise with stderr on failure, return stdout stripped."""
+    out = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, text=True,
+                         env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def init_bare(path: Path, *, branch: str = "main",
+              files: dict[str, str] | None = None) -> str:
+    """Create a bare repository at ``path`` with one commit of ``files`` on ``branch``.
+
+    Returns the commit SHA. The commit is deterministic (fixed author and dates).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", "--bare", f"--initial-branch={branch}", str(path))
+    git("--git-dir", str(path), "config", "http.receivepack", "true")
+    content = files if files is not None else {"README.md": "# test\n"}
+    env = dict(os.environ, GIT_AUTHOR_NAME="Seed", GIT_AUTHOR_EMAIL="seed@example.com",
+               GIT_COMMITTER_NAME="Seed", GIT_COMMITTER_EMAIL="seed@example.com",
+               GIT_AUTHOR_DATE=_INIT_DATE, GIT_COMMITTER_DATE=_INIT_DATE,
+               GIT_INDEX_FILE=str(path / "seed-index"))
+    for name, text in content.items():
+        blob = git("--git-dir", str(path), "hash-object", "-w", "--stdin", input=text)
+        git("--git-dir", str(path), "update-index", "--add", "--cacheinfo",
+            f"100644,{blob},{name}", env=env)
+    tree = git("--git-dir", str(path), "write-tree", env=env)
+    (path / "seed-index").unlink()
+    sha = git("--git-dir", str(path), "commit-tree", tree, "-m", "Initial commit", env=env)
+    git("--git-dir", str(path), "update-ref", f"refs/heads/{branch}", sha)
+    return sha
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                handler.rfile.readline()
+                break
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+        return b"".join(chunks)
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def token_of(handler: BaseHTTPRequestHandler) -> str | None:
+    """The token in Basic (password) or Bearer credentials, or None."""
+    auth = handler.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip()).decode()
+        except ValueError:
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+def _unauthorized(handler: BaseHTTPRequestHandler) -> None:
+    body = b"Authentication required\n"
+    handler.send_response(401)
+    handler.send_header("WWW-Authenticate", 'Basic realm="git"')
+    handler.send_header("Content-Type", "text/plain")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def serve_git(handler: BaseHTTPRequestHandler, root: Path,
+              tokens: Collection[str] | None) -> bool:
+    """Answer ``handler``'s request through ``git http-backend`` if its path is a git path.
+
+    Returns False (and sends nothing) when the path is not ``/<...>.git/...``.
+    """
+    parts = urlsplit(handler.path)
+    m = GIT_PATH.match(parts.path)
+    if not m or not (root / m["repo"]).is_dir():
+        return False
+    if tokens is not None and token_of(handler) not in tokens:
+        _unauthorized(handler)
+        return True
+    body = _read_body(handler)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_PROJECT_ROOT": str(root),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": os.environ.get("HOME", str(root)),
+        "PATH_INFO": parts.path,
+        "QUERY_STRING": parts.query,
+        "REQUEST_METHOD": handler.command,
+        "CONTENT_TYPE": handler.headers.get("Content-Type", ""),
+        "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_USER": "git",
+        "REMOTE_ADDR": LOOPBACK,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    for header, var in (("Content-Encoding", "HTTP_CONTENT_ENCODING"),
+                        ("Git-Protocol", "GIT_PROTOCOL")):
+        if handler.headers.get(header):
+            env[var] = handler.headers[header]
+    proc = subprocess.run(["git", "http-backend"], input=body, capture_output=True, env=env)
+    head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+    if not _:
+        head, _, payload = proc.stdout.partition(b"\n\n")
+    status = 200
+    headers: list[tuple[str, str]] = []
+    for line in head.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = int(value.strip().split()[0])
+        elif name:
+            headers.append((name, value.strip()))
+    if proc.returncode != 0 and not proc.stdout:
+        status, payload = 500, proc.stderr
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+    return True
+
+
+class GitHttpServer:
+    """A threaded HTTP server on 127.0.0.1 serving every ``*.git`` directory under ``root``."""
+
+    def __init__(self, root: Path, *, tokens: Collection[str] | None = None) -> None:
+        self.root = root
+        self.tokens = set(tokens) if tokens is not None else None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _go(self) -> None:
+                if not serve_git(self, server.root, server.tokens):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            do_GET = do_POST = _go
+
+        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self._httpd.server_address[1]}"
+        self._thread: threading.Thread | None = None
+
+    def create_repo(self, name: str, *, branch: str = "main",
+                    files: dict[str, str] | None = None) -> str:
+        """A bare repository ``root/<name>.git`` with one commit; returns its SHA."""
+        return init_bare(self.root / f"{name}.git", branch=branch, files=files)
+
+    def clone_url(self, name: str, *, token: str | None = None,
+                  user: str = "x-access-token") -> str:
+        creds = f"{quote(user, safe='')}:{quote(token, safe='')}@" if token else ""
+        return f"http://{creds}{LOOPBACK}:{self._httpd.server_address[1]}/{name}.git"
+
+    def start(self) -> GitHttpServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> GitHttpServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
