@@ -6,7 +6,7 @@ OCI distribution API) and :mod:`promoter.registry.memory` the in-memory one used
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -46,4 +46,9 @@ class Registry(Protocol):
         With ``created`` the config blob is fetched for its build time; with ``platform``
         (``os/arch``) the matching manifest of an index is used for that.
         """
+        ...
+
+    async def prepare(self, images: Sequence[ImageRef]) -> None:
+        """A hint before a scan: these images come next (the real registry pings their hosts
+        and fetches tokens for many repositories per token request). May do nothing."""
         ...

@@ -1,0 +1,513 @@
+"""The real :class:`~promoter.registry.Registry`: the OCI distribution API over one
+``httpx.AsyncClient`` (one connection pool for every registry host).
+
+What it speaks: the ``/v2/`` ping, ``tags/list`` with pagination (``n``, ``last`` and the
+``Link`` header, relative or absolute), manifest ``HEAD`` with the full ``Accept`` list (OCI
+index and manifest, Docker manifest list and v2) for the digest, ``GET`` of a manifest or index
+and of the config blob for the build time and a platform.
+
+Hosts: ``docker.io`` is reached at ``registry-1.docker.io``. Everything is HTTPS except the
+hosts given as ``insecure`` and the loopback hosts (``localhost``, ``127.0.0.0/8``, ``::1``),
+which are plain HTTP (docker treats loopback registries as insecure too). ``ca_bundle`` adds a
+custom CA file for HTTPS.
+
+Faults: connection errors, timeouts, truncated answers, unreadable JSON and 5xx are retried
+with exponential backoff and jitter (:class:`RetryPolicy`); a ``429`` waits ``Retry-After``
+(or Docker Hub's ``RateLimit-Reset``) when that is at most ``max_retry_after`` seconds, else
+fails at once. In-flight requests are limited per host. Every failure is a
+:class:`~promoter.errors.RegistryError` with a one-line reason naming the image; no secret
+ever reaches it (credentials go in headers only, and are registered for redaction).
+
+Sleep, clock and jitter are injectable so that retry tests take no time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import ipaddress
+import json
+import logging
+import random
+import re
+import ssl
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from promoter.errors import RegistryError
+from promoter.refs import DOCKER_HUB, ImageRef
+from promoter.registry import ManifestInfo
+from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
+from promoter.registry.creds import Credentials, CredentialStore
+
+log = logging.getLogger(__name__)
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+HUB_ENDPOINT = "registry-1.docker.io"
+DEFAULT_PLATFORM = "linux/amd64"
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+Sleep = Callable[[float], Awaitable[None]]
+CredentialSource = Callable[[str], Credentials | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How hard to try. ``attempts`` counts every try of one request (first one included)."""
+
+    attempts: int = 4
+    backoff: float = 0.5  # first delay; doubled per attempt, with jitter
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0  # a 429 asking to wait longer fails the image instead
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Equal jitter: half the exponential step fixed, half random."""
+        step = min(self.max_backoff, self.backoff * 2.0**attempt)
+        return float(step / 2 + rand * step / 2)
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def retry_after(headers: httpx.Headers, now: float) -> float | None:
+    """Seconds a 429 asks us to wait: ``Retry-After`` (seconds or HTTP date), then
+    ``RateLimit-Reset``, then Docker Hub's exhausted ``RateLimit-Remaining: 0;w=SECONDS``."""
+    value = headers.get("Retry-After")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError):
+            pass
+    reset = headers.get("RateLimit-Reset") or headers.get("X-RateLimit-Reset")
+    if reset and reset.strip().split(";")[0].isdigit():
+        seconds = float(reset.strip().split(";")[0])
+        return max(0.0, seconds - now) if seconds > 1e9 else seconds  # epoch or delta
+    remaining = headers.get("RateLimit-Remaining")
+    if remaining and remaining.split(";")[0].strip() == "0":
+        m = re.search(r"w=(\d+)", remaining)
+        return float(m.group(1)) if m else None
+    return None
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """The first ``errors[].code`` of a distribution error body, if any."""
+    try:
+        errors = response.json().get("errors") or []
+        return str(errors[0]["code"]) if errors else None
+    except (ValueError, AttributeError, LookupError, TypeError):
+        return None
+
+
+def _transport_reason(e: httpx.TransportError) -> str:
+    if isinstance(e, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(e, httpx.ConnectError):
+        return "cannot connect"
+    if isinstance(e, httpx.RemoteProtocolError):
+        return "connection closed mid-answer"
+    return type(e).__name__
+
+
+def _parse_created(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _platform_of(entry: Mapping[str, Any]) -> str:
+    p = entry.get("platform") or {}
+    text = f"{p.get('os', 'unknown')}/{p.get('architecture', 'unknown')}"
+    return f"{text}/{p['variant']}" if p.get("variant") else text
+
+
+class _Host:
+    """Per registry host: base URL, auth state, the ping once."""
+
+    def __init__(self, base: str, auth: HostAuth) -> None:
+        self.base = base
+        self.auth = auth
+        self.ping_lock = asyncio.Lock()
+        self.pinged = False
+        self.page_size_ok = True
+
+
+class OciRegistry:
+    """The OCI distribution client; an async context manager owning one ``httpx.AsyncClient``.
+
+    ``credentials(host)`` gives the credentials of a host (default: a
+    :class:`~promoter.registry.creds.CredentialStore` over ``os.environ``). ``concurrency``
+    limits the requests in flight per host; ``page_size`` is the ``n`` asked of ``tags/list``;
+    ``scope_batch`` how many repository scopes one token request asks for. ``stats`` counts every
+    exchange on the wire by kind (``ping``, ``tags``, ``manifest_head``, ``manifest_get``,
+    ``blob``, ``token``; ``_401`` appended for challenges) plus ``retries``.
+    """
+
+    def __init__(self, *, credentials: CredentialSource | None = None,
+                 insecure: Iterable[str] = (), ca_bundle: str | Path | None = None,
+                 concurrency: int = 32, page_size: int = 1000, timeout: float = 30.0,
+                 retry: RetryPolicy | None = None, scope_batch: int = 64,
+                 sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
+                 jitter: Callable[[], float] = random.random,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._credentials: CredentialSource = credentials or CredentialStore()
+        self._insecure = frozenset(h.lower() for h in insecure)
+        self._ca_bundle = ca_bundle
+        self._concurrency = max(1, concurrency)
+        self._page_size = page_size
+        self._timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._scope_batch = scope_batch
+        self._sleep = sleep
+        self._clock = clock
+        self._wall = wall_clock
+        self._jitter = jitter
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._hosts: dict[str, _Host] = {}
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self.stats: Counter[str] = Counter()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        verify: ssl.SSLContext | bool = True
+        if self._ca_bundle is not None:
+            verify = ssl.create_default_context(cafile=str(self._ca_bundle))
+        self._client = httpx.AsyncClient(
+            verify=verify, transport=self._transport, trust_env=False,
+            timeout=httpx.Timeout(self._timeout, pool=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+            headers={"User-Agent": "promoter"})
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("OciRegistry is used outside 'async with'")
+        return self._client
+
+    # -- hosts --------------------------------------------------------------------------
+    def base_url(self, registry: str) -> str:
+        """``https://HOST`` (``http://`` for insecure and loopback hosts)."""
+        host = HUB_ENDPOINT if registry == DOCKER_HUB else registry
+        plain = registry.lower() in self._insecure or host.lower() in self._insecure
+        return f"{'http' if plain or is_loopback(host) else 'https'}://{host}"
+
+    def _host(self, registry: str) -> _Host:
+        h = self._hosts.get(registry)
+        if h is None:
+            auth = HostAuth(registry, self._credentials(registry), self._send,
+                            clock=self._clock, scope_batch=self._scope_batch)
+            h = self._hosts[registry] = _Host(self.base_url(registry), auth)
+        return h
+
+    async def _ping(self, registry: str) -> _Host:
+        """``GET /v2/`` once per host: learns the auth scheme and the token realm."""
+        h = self._host(registry)
+        if h.pinged:
+            return h
+        async with h.ping_lock:
+            if not h.pinged:
+                request = self.client.build_request("GET", f"{h.base}/v2/")
+                response = await self._send(request, registry)
+                if response.status_code not in (200, 401):
+                    raise RegistryError(f"{registry} is not a registry: /v2/ answered "
+                                        f"{response.status_code}")
+                h.auth.learn(response)
+                h.pinged = True
+        return h
+
+    async def prepare(self, images: Sequence[ImageRef]) -> None:
+        """Ping every host and fetch Bearer tokens for all these repositories, many scopes per
+        token request. Failures are left for the per-image calls to report."""
+        by_host: dict[str, set[str]] = {}
+        for image in images:
+            by_host.setdefault(image.registry, set()).add(repository_scope(image.repository))
+
+        async def one(registry: str, scopes: set[str]) -> None:
+            try:
+                h = await self._ping(registry)
+                await h.auth.prefetch(scopes)
+            except RegistryError as e:
+                log.debug("prepare host=%s failed: %s", registry, e)
+
+        await asyncio.gather(*(one(r, s) for r, s in by_host.items()))
+
+    # -- the wire -----------------------------------------------------------------------
+    def _sem(self, url: httpx.URL) -> asyncio.Semaphore:
+        key = url.netloc.decode()
+        sem = self._sems.get(key)
+        if sem is None:
+            sem = self._sems[key] = asyncio.Semaphore(self._concurrency)
+        return sem
+
+    @staticmethod
+    def _kind(request: httpx.Request) -> str:
+        path = request.url.path
+        if path.endswith("/tags/list"):
+            return "tags"
+        if "/manifests/" in path:
+            return f"manifest_{request.method.lower()}"
+        if "/blobs/" in path:
+            return "blob"
+        if path.rstrip("/") == "/v2":
+            return "ping"
+        return "token"
+
+    async def _send(self, request: httpx.Request, what: str) -> httpx.Response:
+        """One exchange with retries (transport errors, 5xx, 429). Other statuses are returned."""
+        policy = self.retry
+        kind = self._kind(request)
+        host = request.url.netloc.decode()
+        attempt = 0
+        while True:
+            last = attempt + 1 >= policy.attempts
+            try:
+                async with self._sem(request.url):
+                    response = await self.client.send(request, follow_redirects=kind == "blob")
+            except httpx.TransportError as e:
+                self.stats[f"{kind}_failed"] += 1
+                reason = _transport_reason(e)
+                log.debug("request failed host=%s kind=%s attempt=%d: %s", host, kind,
+                          attempt + 1, reason)
+                if last:
+                    raise RegistryError(f"{what}: {host} {reason} (after {attempt + 1} "
+                                        f"attempts)") from None
+                await self._backoff(attempt)
+                attempt += 1
+                continue
+            self.stats[kind if response.status_code != 401 else f"{kind}_401"] += 1
+            status = response.status_code
+            if status == 429:
+                wait = retry_after(response.headers, self._wall())
+                if wait is None:
+                    wait = policy.delay(attempt, self._jitter())
+                if last or wait > policy.max_retry_after:
+                    hint = f", asks to wait {int(wait)}s" if wait > policy.max_retry_after else ""
+                    raise RegistryError(f"rate limited by {host} for {what} (429{hint})")
+                self.stats["retries"] += 1
+                await self._sleep(wait)
+                attempt += 1
+                continue
+            if status in _RETRY_STATUSES and not last:
+                log.debug("retrying host=%s kind=%s status=%d", host, kind, status)
+                await self._backoff(attempt)
+                attempt += 1
+                continue
+            if status in _RETRY_STATUSES:
+                raise RegistryError(f"{what}: {host} answered {status} (after {attempt + 1} "
+                                    f"attempts)")
+            return response
+
+    async def _backoff(self, attempt: int) -> None:
+        self.stats["retries"] += 1
+        await self._sleep(self.retry.delay(attempt, self._jitter()))
+
+    async def _request(self, image: ImageRef, method: str, path: str, what: str, *,
+                       accept: str | None = None) -> httpx.Response:
+        """A repository request with auth: the header up front when known, one retry after a
+        ``401`` challenge."""
+        h = await self._ping(image.registry)
+        scope = repository_scope(image.repository)
+        authorization = await h.auth.authorize(scope, what)
+        url = path if path.startswith(("http://", "https://")) else f"{h.base}{path}"
+        for _ in range(2):
+            headers = {"Accept": accept} if accept else {}
+            if authorization:
+                headers["Authorization"] = authorization
+            request = self.client.build_request(method, url, headers=headers)
+            response = await self._send(request, what)
+            if response.status_code != 401:
+                h.auth.learn(response)
+                return response
+            authorization = await h.auth.on_401(response, scope, what)
+        raise AuthFailed(f"authentication failed for {what} (401)")
+
+    def _fail(self, response: httpx.Response, what: str) -> RegistryError:
+        """The error for an unexpected status of a repository request."""
+        status = response.status_code
+        code = _error_code(response) if response.request.method != "HEAD" else None
+        if status == 404:
+            if code == "NAME_UNKNOWN" or (code is None and "/manifests/" not in
+                                          response.request.url.path):
+                return RegistryError(f"repository not found: {what}"
+                                     f" ({code or 404})")
+            return RegistryError(f"not found: {what} ({code or 404})")
+        if status == 403:
+            return AuthFailed(f"access denied for {what} (403{' ' + code if code else ''})")
+        return RegistryError(f"{what}: {response.url.netloc.decode()} answered {status}"
+                             f"{' ' + code if code else ''}")
+
+    async def _json(self, image: ImageRef, path: str, what: str, *,
+                    accept: str | None = None) -> tuple[httpx.Response, Any]:
+        """GET a JSON document; an unreadable body is retried like a transport error."""
+        attempt = 0
+        while True:
+            response = await self._request(image, "GET", path, what, accept=accept)
+            if response.status_code != 200:
+                return response, None
+            try:
+                return response, json.loads(response.content)
+            except (ValueError, UnicodeDecodeError):
+                if attempt + 1 >= self.retry.attempts:
+                    raise RegistryError(f"{what}: unreadable JSON from "
+                                        f"{response.url.netloc.decode()} (after "
+                                        f"{attempt + 1} attempts)") from None
+                await self._backoff(attempt)
+                attempt += 1
+
+    # -- the Registry protocol ------------------------------------------------------------
+    async def list_tags(self, image: ImageRef) -> tuple[str, ...]:
+        """All tags, every page followed (``Link: rel="next"``, relative or absolute; only its
+        path and query are used, on this registry's own base URL)."""
+        what = image.name
+        h = await self._ping(image.registry)
+        base = f"/v2/{image.repository}/tags/list"
+        path = f"{base}?n={self._page_size}" if self._page_size and h.page_size_ok else base
+        tags: dict[str, None] = {}
+        seen: set[str] = set()
+        while path:
+            seen.add(path)
+            response, doc = await self._json(image, path, what)
+            if response.status_code == 400 and path.startswith(f"{base}?n=") and not tags \
+                    and _error_code(response) == "PAGINATION_NUMBER_INVALID":
+                h.page_size_ok = False  # a registry with a smaller maximum: let it choose
+                path = base
+                continue
+            if response.status_code != 200:
+                raise self._fail(response, what)
+            if not isinstance(doc, dict) or not isinstance(doc.get("tags") or [], list):
+                raise RegistryError(f"{what}: tags/list answer is not a tag list")
+            tags.update((str(t), None) for t in doc.get("tags") or ())
+            path = self._next_page(response)
+            if path in seen:
+                raise RegistryError(f"{what}: tags/list pagination loops at {path}")
+        return tuple(tags)
+
+    @staticmethod
+    def _next_page(response: httpx.Response) -> str:
+        link = response.links.get("next", {}).get("url")
+        if not link:
+            return ""
+        url = response.request.url.join(link)
+        return url.raw_path.decode()
+
+    async def manifest(self, image: ImageRef, *, created: bool = False,
+                       platform: str | None = None) -> ManifestInfo:
+        """See :meth:`promoter.registry.Registry.manifest`. A plain call is one ``HEAD``;
+        ``created``/``platform`` use ``GET`` (manifest, then the platform's manifest of an
+        index, then its config blob)."""
+        ref = image.digest or image.tag or "latest"
+        what = f"{image.name}@{ref}" if image.digest else f"{image.name}:{ref}"
+        path = f"/v2/{image.repository}/manifests/{ref}"
+        if not created and platform is None:
+            response = await self._request(image, "HEAD", path, what, accept=MANIFEST_ACCEPT)
+            if response.status_code != 200:
+                raise self._fail(response, what)
+            digest = response.headers.get("Docker-Content-Digest")
+            if digest:
+                return ManifestInfo(digest=digest, media_type=self._media(response, {}))
+        response, doc = await self._json(image, path, what, accept=MANIFEST_ACCEPT)
+        if response.status_code != 200:
+            raise self._fail(response, what)
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{what}: manifest is not a JSON object")
+        digest = response.headers.get("Docker-Content-Digest") or (
+            "sha256:" + hashlib.sha256(response.content).hexdigest())
+        media = self._media(response, doc)
+        platforms: tuple[str, ...] = ()
+        manifest_doc = doc
+        if media in INDEX_TYPES or isinstance(doc.get("manifests"), list):
+            entries = [e for e in doc.get("manifests") or () if isinstance(e, dict)]
+            platforms = tuple(_platform_of(e) for e in entries)
+            if not created and platform is None:
+                return ManifestInfo(digest=digest, media_type=media, platforms=platforms)
+            child = self._pick(entries, platform, what, platforms)
+            if not created:
+                return ManifestInfo(digest=digest, media_type=media, platforms=platforms)
+            child_path = f"/v2/{image.repository}/manifests/{child['digest']}"
+            child_response, manifest_doc = await self._json(image, child_path, what,
+                                                            accept=MANIFEST_ACCEPT)
+            if child_response.status_code != 200 or not isinstance(manifest_doc, dict):
+                raise self._fail(child_response, f"{what} ({_platform_of(child)})")
+        when = None
+        if created:
+            when = await self._created(image, manifest_doc, what, platform)
+        return ManifestInfo(digest=digest, media_type=media, created=when, platforms=platforms)
+
+    @staticmethod
+    def _media(response: httpx.Response, doc: Mapping[str, Any]) -> str:
+        media = doc.get("mediaType")
+        if isinstance(media, str) and media:
+            return media
+        return str(response.headers.get("Content-Type", "")).split(";")[0].strip()
+
+    @staticmethod
+    def _pick(entries: list[dict[str, Any]], platform: str | None, what: str,
+              platforms: tuple[str, ...]) -> dict[str, Any]:
+        """The index entry for ``platform`` (``os/arch[/variant]``); by default linux/amd64,
+        else the first real platform (attestation entries are ``unknown/unknown``)."""
+        wanted = platform or DEFAULT_PLATFORM
+        for entry, name in zip(entries, platforms, strict=True):
+            if name == wanted or (wanted.count("/") == 1 and name.startswith(wanted + "/")):
+                if isinstance(entry.get("digest"), str):
+                    return entry
+        if platform is None:
+            for entry, name in zip(entries, platforms, strict=True):
+                if name != "unknown/unknown" and isinstance(entry.get("digest"), str):
+                    return entry
+        raise RegistryError(f"{what}: no {wanted} manifest in the index (has "
+                            f"{', '.join(platforms) or 'none'})")
+
+    async def _created(self, image: ImageRef, manifest: Mapping[str, Any], what: str,
+                       platform: str | None) -> datetime | None:
+        config = manifest.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
+            raise RegistryError(f"{what}: manifest has no config blob")
+        path = f"/v2/{image.repository}/blobs/{config['digest']}"
+        response, doc = await self._json(image, path, what)
+        if response.status_code != 200 or not isinstance(doc, dict):
+            raise self._fail(response, f"{what} (config blob)")
+        if platform is not None:
+            have = f"{doc.get('os', 'unknown')}/{doc.get('architecture', 'unknown')}"
+            if not (platform == have or platform.startswith(have + "/")):
+                raise RegistryError(f"{what}: image is {have}, not {platform}")
+        return _parse_created(doc.get("created"))
