@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "set-image": "promoter.cli.edit_cmds:set_image",
     "tags": "promoter.cli.tags_cmd:tags",
     "schema": "promoter.cli.config_cmds:schema",
+    "config": "promoter.cli.config_cmds:config",
 }
 
 
