@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -38,7 +38,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from promoter.edit.model import Kind
 from promoter.errors import ConfigError, InputError
+from promoter.policy import Order, TagPolicy
 from promoter.refs import ImageRef
+from promoter.versions import Range, UpdateType
 
 CONFIG_NAMES = (".promoter.yaml", ".promoter.yml")
 DEFAULT_AUTHOR = "promoter <promoter@noreply.invalid>"
@@ -47,20 +49,6 @@ DEFAULT_HOLD_LABEL = "promoter/hold"
 
 # ---------------------------------------------------------------------------------------------
 # data
-
-
-class Strategy(enum.Enum):
-    SEMVER = "semver"
-    NEWEST_BUILD = "newest-build"
-    ALPHABETICAL = "alphabetical"
-    NUMERICAL = "numerical"
-    DIGEST = "digest"
-
-
-class UpdateLimit(enum.Enum):
-    PATCH = "patch"
-    MINOR = "minor"
-    MAJOR = "major"
 
 
 class Auto(enum.Enum):
@@ -83,21 +71,6 @@ class Group(enum.Enum):
 
     IMAGE = "image"
     ENVIRONMENT = "environment"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Policy:
-    """The tag policy of one image (the options of ``promoter tags``)."""
-
-    strategy: Strategy = Strategy.SEMVER
-    semver: str | None = None
-    allow: str | None = None
-    ignore: tuple[str, ...] = ()  # globs; "/regex/" between slashes
-    prerelease: bool = False
-    max_update: UpdateLimit | None = None
-    platform: str | None = None
-    descending: bool = True  # alphabetical / numerical: the highest wins
-    tag: str | None = None  # digest strategy: the moving tag to follow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +104,8 @@ Target: TypeAlias = FileTarget | KeyTarget | DiscoverTarget
 class Image:
     name: str
     repository: ImageRef  # no tag, no digest
-    policy: Policy = Policy()
+    policy: TagPolicy = TagPolicy()
+    platform: str | None = None  # os/arch[/variant] whose manifest counts (newest-build)
     source: str | None = None  # web URL of the source repository, for changelog links
     # (environment, targets) in environment order; environments not listed don't have the image
     targets: tuple[tuple[str, tuple[Target, ...]], ...] = ()
@@ -642,6 +616,10 @@ def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = 
     return _Builder(doc, root).build()
 
 
+# TagPolicy's complaint -> the key it is about
+_POLICY_WORDS = (("semver range", "semver"), ("prerelease", "prerelease"),
+                 ("max-update", "max-update"), ("order", "order"))
+_GO_GROUP = re.compile(r"\(\?<(?![=!])")  # (?<version>...) as Go and JS write it
 _UNSAFE_PATH = re.compile(r"\\|\x00")
 
 
@@ -757,7 +735,7 @@ class _Builder:
                 raise self.err(at, f"duplicate image {name!r} (also images[{names[name]}]); "
                                "give one a distinct name")
             names[name] = i
-            policy = self.policy(at, raw.get("policy", {}), defaults)
+            policy, platform = self.policy(at, raw.get("policy", {}), defaults)
             if "targets" in raw:
                 targets = []
                 for env, items in raw["targets"].items():
@@ -774,7 +752,8 @@ class _Builder:
                                    f"paths to discover the image in; add targets or "
                                    f"environments[{bare}].paths")
                 targets = [(e.name, (DiscoverTarget(paths=e.paths),)) for e in envs]
-            out.append(Image(name=name, repository=repo, policy=policy, source=raw.get("source"),
+            out.append(Image(name=name, repository=repo, policy=policy, platform=platform,
+                             source=raw.get("source"),
                              targets=tuple(targets), discovered="targets" not in raw))
         return tuple(out)
 
@@ -799,42 +778,40 @@ class _Builder:
             return KeyTarget(file=file, key=tuple(t["key"].split(".")))
         return FileTarget(file=file, kind=Kind(t["kind"]) if "kind" in t else None)
 
-    def policy(self, at: KeyPath, own: dict[str, Any], defaults: dict[str, Any]) -> Policy:
-        def get(key: str) -> tuple[KeyPath, Any]:
-            if key in own:
-                return (*at, "policy", key), own[key]
-            return ("defaults", "policy", key), defaults.get(key)
+    def policy(self, at: KeyPath, own: dict[str, Any], defaults: dict[str, Any]
+               ) -> tuple[TagPolicy, str | None]:
+        """The image's policy over ``defaults.policy``, checked by :class:`TagPolicy` itself."""
+        merged = {**defaults, **own}
 
-        strategy = Strategy(get("strategy")[1] or "semver")
-        where, semver_range = get("semver")
-        if semver_range is not None:
-            if strategy is not Strategy.SEMVER:
-                raise self.err(where, f"a semver range needs strategy semver, not "
-                               f"{strategy.value}")
-            problem = check_semver_range(semver_range)
-            if problem:
-                raise self.err(where, problem)
-        where, allow = get("allow")
-        if allow is not None:
-            self.regex(where, allow, groups=("version",))
-        where, ignore = get("ignore")
-        for i, pattern in enumerate(ignore or ()):
+        def where(key: str) -> KeyPath:
+            return (*at, "policy", key) if key in own else ("defaults", "policy", key)
+
+        for key, check in (("semver", self.semver_range), ("allow", self.allow_regex)):
+            if key in merged:
+                check(where(key), merged[key])
+        for i, pattern in enumerate(merged.get("ignore", ())):
             if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
-                self.regex((*where, i), pattern[1:-1], groups=())
-        where, tag = get("tag")
-        if strategy is Strategy.DIGEST and tag is None:
-            raise self.err((*at, "policy", "strategy"), "strategy digest needs policy.tag "
-                           "(the moving tag to follow)")
-        if tag is not None and strategy is not Strategy.DIGEST:
-            raise self.err(where, "only the digest strategy follows a tag")
-        where, order = get("order")
-        if order is not None and strategy not in (Strategy.ALPHABETICAL, Strategy.NUMERICAL):
-            raise self.err(where, "order applies to the alphabetical and numerical strategies")
-        max_update = get("max-update")[1]
-        return Policy(strategy=strategy, semver=semver_range, allow=allow,
-                      ignore=tuple(ignore or ()), prerelease=bool(get("prerelease")[1]),
-                      max_update=UpdateLimit(max_update) if max_update else None,
-                      platform=get("platform")[1], descending=order != "asc", tag=tag)
+                self.regex((*where("ignore"), i), pattern[1:-1], groups=())
+        try:
+            policy = TagPolicy(
+                strategy=merged.get("strategy", "semver"), range=merged.get("semver"),
+                allow=merged.get("allow"), ignore=tuple(merged.get("ignore", ())),
+                prerelease=merged.get("prerelease", False),
+                max_update=UpdateType(merged["max-update"]) if "max-update" in merged else None,
+                order=Order(merged.get("order", "asc")))
+        except InputError as e:  # combinations: semver options on another strategy, ...
+            culprit = next((key for word, key in _POLICY_WORDS if word in str(e)), "strategy")
+            raise self.err(where(culprit), str(e)) from None
+        return policy, merged.get("platform")
+
+    def semver_range(self, at: KeyPath, text: str) -> None:
+        try:
+            Range.parse(text)
+        except InputError as e:
+            raise self.err(at, str(e)) from None
+
+    def allow_regex(self, at: KeyPath, pattern: str) -> None:
+        self.regex(at, _GO_GROUP.sub("(?P<", pattern), groups=("version",))
 
     def regex(self, at: KeyPath, pattern: str, *, groups: tuple[str, ...]) -> None:
         try:
@@ -975,48 +952,3 @@ def parse_duration(text: str) -> timedelta:
     """``30m``, ``24h``, ``1d12h`` -> timedelta (the schema checked the spelling)."""
     return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])",
                                                                            text)))
-
-
-# ---------------------------------------------------------------------------------------------
-# semver ranges
-
-_COMPARATOR = re.compile(
-    r"^(?:[<>]=?|=|~|\^)?v?(?:0|[1-9]\d*|[xX*])(?:\.(?:0|[1-9]\d*|[xX*])){0,2}"
-    r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-
-
-def _range_checker() -> Callable[[str], object] | None:
-    """promoter.versions' range parser, when that module offers one."""
-    try:
-        import importlib
-
-        versions = importlib.import_module("promoter.versions")
-    except ImportError:
-        return None
-    for name in ("parse_range", "Range"):
-        fn = getattr(versions, name, None)
-        fn = getattr(fn, "parse", fn) if isinstance(fn, type) else fn
-        if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    return None
-
-
-def check_semver_range(text: str) -> str | None:
-    """None when ``text`` is a valid range (npm/Helm notation), else what is wrong."""
-    checker = _range_checker()
-    if checker is not None:
-        try:
-            checker(text)
-        except (InputError, ValueError) as e:
-            return f"invalid semver range {text!r}: {e}"
-        return None
-    for alternative in text.split("||"):
-        words = re.sub(r"([<>]=?|=|~|\^)\s+", r"\1", alternative).split()
-        if not words:
-            return f"invalid semver range {text!r}: empty alternative"
-        if len(words) == 3 and words[1] == "-":
-            words = [words[0], words[2]]
-        for word in words:
-            if not _COMPARATOR.match(word):
-                return f"invalid semver range {text!r}: cannot read {word!r}"
-    return None

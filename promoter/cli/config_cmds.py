@@ -1,0 +1,44 @@
+"""``promoter schema`` and ``promoter config validate``: the configuration file's contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from promoter.config import find_config, load_config, schema_text
+
+
+@click.command()
+def schema() -> int:
+    """Print the JSON Schema (draft 2020-12) of .promoter.yaml.
+
+    Editors validate with it, e.g. with the comment
+    `# yaml-language-server: $schema=promoter.schema.json` at the top of the file.
+    """
+    click.echo(schema_text(), nl=False)
+    return 0
+
+
+@click.group()
+def config() -> None:
+    """Work with the .promoter.yaml configuration file."""
+
+
+@config.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Repository root that paths in the file are relative to "
+                   "(default: the file's folder).")
+def validate(path: Path | None, root: Path | None) -> int:
+    """Check PATH (default: .promoter.yaml in the current directory) and say what it declares.
+
+    Errors name FILE:LINE:COL and the key (exit 2); nothing is contacted.
+    """
+    if path is None or path.is_dir():
+        path = find_config(path or Path("."))
+    cfg = load_config(path, root=root)
+    envs = " -> ".join(e.name + ("*" if e.track else "") for e in cfg.environments)
+    click.echo(f"{path}: ok: {len(cfg.images)} image(s); environments {envs} "
+               f"(* tracks the registry); forge {cfg.forge.type.value}")
+    return 0
