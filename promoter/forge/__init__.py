@@ -274,6 +274,7 @@ class ForgeOptions:
     installation_id: int | None = None
     timeout: float = 30.0
     retries: int = 2
+    throttle: bool = True  # GitHub: PyGithub's pauses between requests (off in tests)
 
 
 Opener = Callable[[ForgeOptions], Forge]
@@ -290,7 +291,7 @@ FORGES: dict[str, str] = {
 def open_forge(kind: str, *, repo: str, url: str | None = None, token: str | None = None,
                app_id: int | None = None, private_key: str | None = None,
                installation_id: int | None = None, timeout: float = 30.0,
-               retries: int = 2) -> Forge:
+               retries: int = 2, throttle: bool = True) -> Forge:
     """The :class:`Forge` for ``kind`` (a key of :data:`FORGES`) on ``repo``.
 
     InputError for an unknown kind or missing credentials; ForgeError when the forge cannot be
@@ -301,7 +302,7 @@ def open_forge(kind: str, *, repo: str, url: str | None = None, token: str | Non
         raise InputError(f"forge: unknown kind {kind!r} (expected one of: {', '.join(FORGES)})")
     options = ForgeOptions(repo=repo, url=url, token=token, app_id=app_id,
                            private_key=private_key, installation_id=installation_id,
-                           timeout=timeout, retries=retries)
+                           timeout=timeout, retries=retries, throttle=throttle)
     module, _, attr = target.partition(":")
     opener: Opener = getattr(importlib.import_module(module), attr)
     return opener(options)

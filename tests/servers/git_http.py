@@ -69,6 +69,27 @@ def init_bare(path: Path, *, branch: str = "main",
     return sha
 
 
+def commit_to(path: Path, branch: str, files: dict[str, str], *, base: str | None = None,
+              message: str = "Change files") -> str:
+    """Commit ``files`` (path -> text) on top of ``base`` (default: ``branch``) in the bare
+    repository ``path`` and point ``refs/heads/<branch>`` at it; returns the new SHA."""
+    gd = ["--git-dir", str(path)]
+    parent = git(*gd, "rev-parse", "--verify", f"{base or branch}^{{commit}}")
+    index = path / f"index-{os.getpid()}-{threading.get_ident()}"
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    try:
+        git(*gd, "read-tree", parent, env=env)
+        for name, text in files.items():
+            blob = git(*gd, "hash-object", "-w", "--stdin", input=text)
+            git(*gd, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=env)
+        tree = git(*gd, "write-tree", env=env)
+    finally:
+        index.unlink(missing_ok=True)
+    sha = git(*gd, "commit-tree", tree, "-p", parent, "-m", message)
+    git(*gd, "update-ref", f"refs/heads/{branch}", sha)
+    return sha
+
+
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
         chunks = []

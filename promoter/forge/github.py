@@ -1,0 +1,315 @@
+"""The GitHub forge (``github`` kind) through PyGithub: github.com and GitHub Enterprise.
+
+Credentials: a token (PAT, ``GITHUB_TOKEN``, an installation token), or a GitHub App (app id and
+PEM private key) which is exchanged here for an installation token of the repository's
+installation (PyGithub's ``Auth.AppAuth`` -> ``AppInstallationAuth``). Every secret is
+registered with :func:`promoter.secrets.register` before the first request.
+
+Every PyGithub object stays inside this module: :func:`_convert_pr` turns a PyGithub pull
+request into the neutral :class:`~promoter.forge.PullRequest`, and :func:`_errors` turns
+``GithubException`` and transport errors into a one-line :class:`~promoter.errors.ForgeError`.
+Auto-merge is GraphQL-only on GitHub (``enablePullRequestAutoMerge``); PyGithub sends it to
+``<base>/graphql`` (``/api/graphql`` on Enterprise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import github
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+from github.GithubObject import NotSet
+from github.GithubRetry import GithubRetry
+
+from promoter import secrets
+from promoter.errors import ForgeError, InputError
+from promoter.forge import (
+    Comment,
+    CommitStatus,
+    Forge,
+    ForgeOptions,
+    MergeMethod,
+    Permission,
+    PRState,
+    PullRequest,
+    Reaction,
+    StatusState,
+)
+
+DEFAULT_URL = "https://api.github.com"
+_PERMISSIONS = {"none": Permission.NONE, "read": Permission.READ, "triage": Permission.TRIAGE,
+                "write": Permission.WRITE, "maintain": Permission.MAINTAIN,
+                "admin": Permission.ADMIN}
+# check run conclusion -> status state (neutral and skipped do not block)
+_CONCLUSIONS = {"success": StatusState.SUCCESS, "neutral": StatusState.SUCCESS,
+                "skipped": StatusState.SUCCESS, "cancelled": StatusState.ERROR}
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, GithubException):
+        data = exc.data if isinstance(exc.data, dict) else {}
+        text = str(data.get("message") or exc.message or "")
+        details = [str(e.get("message") or f"{e.get('field')} {e.get('code')}")
+                   for e in data.get("errors") or () if isinstance(e, dict)]
+        return " ".join(f"{exc.status} {text}: {'; '.join(details)}".split()).rstrip(":")
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+@contextlib.contextmanager
+def _errors(repo: str, operation: str) -> Iterator[None]:
+    """SDK and transport failures become ForgeError("github: o/r: operation: 422 ...")."""
+    try:
+        yield
+    except (GithubException, requests.RequestException, AssertionError) as exc:
+        raise ForgeError(secrets.redact(f"github: {repo}: {operation}: {_message(exc)}")[:500]
+                         ) from exc
+
+
+def _convert_pr(pr: Any) -> PullRequest:
+    """PyGithub PullRequest (full or from a list) -> neutral PullRequest."""
+    if pr.merged_at is not None:
+        state = PRState.MERGED
+    else:
+        state = PRState.OPEN if pr.state == "open" else PRState.CLOSED
+    return PullRequest(
+        number=pr.number, url=pr.html_url, state=state, title=pr.title, body=pr.body or "",
+        head=pr.head.ref, base=pr.base.ref, head_sha=pr.head.sha,
+        labels=tuple(sorted(label.name for label in pr.labels)),
+        author=pr.user.login if pr.user else "", draft=bool(pr.draft),
+        auto_merge=pr.auto_merge is not None)
+
+
+def _status_state(state: str) -> StatusState:
+    return StatusState(state) if state in StatusState._value2member_map_ else \
+        StatusState.FAILURE
+
+
+class GitHubForge:
+    kind = "github"
+
+    def __init__(self, client: Github, repo: str, *, login: str) -> None:
+        self._gh = client
+        self.repo = repo
+        self._login = login
+        self._owner = repo.split("/", 1)[0]
+        with _errors(repo, "get repository"):
+            self._repo = client.get_repo(repo)
+            self._repo_id = self._repo.id  # one GET: the repository exists and we may see it
+
+    # -- PullRequests --------------------------------------------------------------------------
+    def find(self, *, head: str, base: str) -> PullRequest | None:
+        with _errors(self.repo, f"find pull request {head} -> {base}"):
+            # "owner:branch": without the owner GitHub ignores the filter and lists every PR
+            pulls = self._repo.get_pulls(state="all", head=f"{self._owner}:{head}", base=base,
+                                         sort="created", direction="desc")
+            found = [_convert_pr(p) for p in pulls
+                     if p.head.ref == head and p.base.ref == base and p.head.repo is not None
+                     and p.head.repo.full_name == self._repo.full_name]
+        found.sort(key=lambda p: (p.is_open, p.number), reverse=True)
+        return found[0] if found else None
+
+    def get(self, number: int) -> PullRequest:
+        with _errors(self.repo, f"get pull request #{number}"):
+            return _convert_pr(self._repo.get_pull(number))
+
+    def list_open(self, *, base: str | None = None) -> tuple[PullRequest, ...]:
+        with _errors(self.repo, "list pull requests"):
+            kwargs: dict[str, Any] = {"base": base} if base else {}
+            pulls = self._repo.get_pulls(state="open", sort="created", direction="desc",
+                                         **kwargs)
+            return tuple(_convert_pr(p) for p in pulls)
+
+    def create(self, *, head: str, base: str, title: str, body: str,
+               draft: bool = False) -> PullRequest:
+        try:
+            with _errors(self.repo, f"create pull request {head} -> {base}"):
+                return _convert_pr(self._repo.create_pull(base=base, head=head, title=title,
+                                                          body=body, draft=draft))
+        except ForgeError as exc:
+            if "already exists" not in str(exc):
+                raise
+            existing = self.find(head=head, base=base)  # another run was faster: adopt its PR
+            if existing is None or not existing.is_open:
+                raise
+            return existing
+
+    def update(self, number: int, *, title: str | None = None, body: str | None = None,
+               labels: tuple[str, ...] | None = None) -> PullRequest:
+        with _errors(self.repo, f"update pull request #{number}"):
+            pr = self._repo.get_pull(number)
+            current = _convert_pr(pr)
+            new_title = title if title is not None and title != current.title else NotSet
+            new_body = body if body is not None and body != current.body else NotSet
+            changes = new_title is not NotSet or new_body is not NotSet
+            if changes:
+                pr.edit(title=new_title, body=new_body)
+            if labels is not None and tuple(sorted(set(labels))) != current.labels:
+                pr.set_labels(*sorted(set(labels)))
+            if not changes and (labels is None or set(labels) == set(current.labels)):
+                return current
+            return _convert_pr(self._repo.get_pull(number))
+
+    def close(self, number: int, *, comment: str | None = None) -> PullRequest:
+        if comment is not None:
+            self.comment(number, comment)
+        with _errors(self.repo, f"close pull request #{number}"):
+            pr = self._repo.get_pull(number)
+            if pr.state == "open":
+                pr.edit(state="closed")
+            return _convert_pr(pr)
+
+    def comment(self, number: int, body: str) -> Comment:
+        with _errors(self.repo, f"comment on #{number}"):
+            c = self._repo.get_issue(number).create_comment(body)
+            return Comment(id=c.id, number=number, author=c.user.login, body=c.body)
+
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        if labels:
+            with _errors(self.repo, f"add labels to #{number}"):
+                self._repo.get_issue(number).add_to_labels(*labels)
+
+    def request_reviewers(self, number: int, users: tuple[str, ...]) -> None:
+        if users:
+            with _errors(self.repo, f"request reviewers on #{number}"):
+                self._repo.get_pull(number).create_review_request(reviewers=list(users))
+
+    def set_assignees(self, number: int, users: tuple[str, ...]) -> None:
+        with _errors(self.repo, f"set assignees on #{number}"):
+            self._repo.get_issue(number).edit(assignees=list(users))
+
+    def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
+        with _errors(self.repo, f"enable auto-merge on #{number}"):
+            pr = self._repo.get_pull(number)
+            if pr.auto_merge is None:
+                pr.enable_automerge(merge_method=method.value.upper())
+
+    # -- Statuses ------------------------------------------------------------------------------
+    def set_status(self, sha: str, status: CommitStatus) -> None:
+        with _errors(self.repo, f"set status {status.context} on {sha[:12]}"):
+            commit = self._repo.get_commit(sha)
+            current = next((s for s in commit.get_combined_status().statuses
+                            if s.context == status.context), None)
+            if current is None or (current.state, current.description or "",
+                                   current.target_url) != (status.state.value,
+                                                           status.description,
+                                                           status.target_url):
+                kwargs: dict[str, Any] = {"context": status.context,
+                                          "description": status.description[:140]}
+                if status.target_url:
+                    kwargs["target_url"] = status.target_url
+                commit.create_status(status.state.value, **kwargs)
+            if status.summary is not None:
+                self._check_run(sha, status)
+
+    def _check_run(self, sha: str, status: CommitStatus) -> None:
+        output = {"title": status.description or status.context,
+                  "summary": (status.summary or "")[:65535]}
+        done = status.state is not StatusState.PENDING
+        kwargs: dict[str, Any] = {"status": "completed" if done else "in_progress",
+                                  "output": output}
+        if done:
+            kwargs["conclusion"] = ("success" if status.state is StatusState.SUCCESS
+                                    else "failure")
+        if status.target_url:
+            kwargs["details_url"] = status.target_url
+        runs = list(self._repo.get_commit(sha).get_check_runs(check_name=status.context))
+        if runs:
+            runs[0].edit(**kwargs)
+        else:
+            self._repo.create_check_run(name=status.context, head_sha=sha, **kwargs)
+
+    def statuses(self, sha: str) -> tuple[CommitStatus, ...]:
+        with _errors(self.repo, f"read statuses of {sha[:12]}"):
+            commit = self._repo.get_commit(sha)
+            latest: dict[str, CommitStatus] = {}
+            for run in commit.get_check_runs():
+                if run.name in latest:
+                    continue  # newest first
+                state = (_CONCLUSIONS.get(run.conclusion or "", StatusState.FAILURE)
+                         if run.status == "completed" else StatusState.PENDING)
+                latest[run.name] = CommitStatus(context=run.name, state=state,
+                                                description=run.output.title or "",
+                                                target_url=run.details_url)
+            for s in commit.get_combined_status().statuses:
+                latest[s.context] = CommitStatus(context=s.context, state=_status_state(s.state),
+                                                 description=s.description or "",
+                                                 target_url=s.target_url)
+        return tuple(latest[k] for k in sorted(latest))
+
+    # -- Comments ------------------------------------------------------------------------------
+    def me(self) -> str:
+        return self._login
+
+    def get_comment(self, number: int, comment_id: int) -> Comment:
+        with _errors(self.repo, f"get comment {comment_id} on #{number}"):
+            c = self._repo.get_issue(number).get_comment(comment_id)
+            if not c.issue_url.endswith(f"/issues/{number}"):
+                raise ForgeError(f"github: {self.repo}: comment {comment_id} is not on "
+                                 f"#{number}")
+            return Comment(id=c.id, number=number, author=c.user.login, body=c.body or "")
+
+    def comments(self, number: int) -> tuple[Comment, ...]:
+        with _errors(self.repo, f"list comments on #{number}"):
+            return tuple(Comment(id=c.id, number=number, author=c.user.login, body=c.body or "")
+                         for c in self._repo.get_issue(number).get_comments())
+
+    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+        with _errors(self.repo, f"react to comment {comment_id}"):
+            self._repo.get_issue(number).get_comment(comment_id).create_reaction(reaction.value)
+
+    def permission(self, user: str) -> Permission:
+        with _errors(self.repo, f"permission of {user}"):
+            try:
+                role = self._repo.get_collaborator_role_name(user)
+            except github.UnknownObjectException:
+                return Permission.NONE
+            if role in _PERMISSIONS:
+                return _PERMISSIONS[role]
+            # a custom role: its base shows in the legacy permission
+            return _PERMISSIONS.get(self._repo.get_collaborator_permission(user),
+                                    Permission.READ)
+
+
+def _client_kwargs(options: ForgeOptions) -> dict[str, Any]:
+    retry: GithubRetry | int = GithubRetry(total=options.retries) if options.retries else 0
+    kwargs: dict[str, Any] = {"base_url": (options.url or DEFAULT_URL).rstrip("/"),
+                              "timeout": int(options.timeout), "retry": retry}
+    if not options.throttle:
+        kwargs.update(seconds_between_requests=None, seconds_between_writes=None)
+    return kwargs
+
+
+def open_github(options: ForgeOptions) -> Forge:
+    """A GitHub forge for ``options.repo`` (``owner/name``), credentials checked once."""
+    if "/" not in options.repo:
+        raise InputError(f"github: repository {options.repo!r} is not owner/name")
+    kwargs = _client_kwargs(options)
+    secrets.register(options.token)
+    secrets.register(options.private_key)
+    if options.token:
+        client = Github(auth=Auth.Token(options.token), lazy=True, **kwargs)
+        with _errors(options.repo, "who am I"):
+            try:
+                login = client.get_user().login
+            except GithubException as exc:
+                if exc.status != 403:  # installation tokens may not read /user
+                    raise
+                login = ""
+        return GitHubForge(client, options.repo, login=login)
+    if options.app_id is None or not options.private_key:
+        raise InputError("github: set a token, or an app id and a private key")
+    app_auth = Auth.AppAuth(options.app_id, options.private_key)
+    with _errors(options.repo, "GitHub App installation token"):
+        integration = GithubIntegration(auth=app_auth, **kwargs)
+        installation_id = options.installation_id
+        if installation_id is None:
+            owner, name = options.repo.split("/", 1)
+            installation_id = integration.get_repo_installation(owner, name).id
+        slug = integration.get_app().slug
+        auth = app_auth.get_installation_auth(installation_id)
+        client = Github(auth=auth, lazy=True, **kwargs)
+        secrets.register(auth.token)
+    return GitHubForge(client, options.repo, login=f"{slug}[bot]")

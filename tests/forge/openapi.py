@@ -1,0 +1,111 @@
+"""Validate fake GitHub responses against GitHub's official OpenAPI description.
+
+The description is ``@octokit/openapi``'s ``generated/api.github.com.json`` (OpenAPI 3.0.3),
+installed by ``scripts/setup`` into ``tests/npm/node_modules``. It is parsed once per process.
+OpenAPI 3.0 ``nullable: true`` is rewritten into JSON Schema (a nullable enum also accepts null:
+GitHub really sends ``"conclusion": null`` for a running check run), then each response is
+checked with ``Draft4Validator`` with format checking on.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft4Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from tests.servers.fake_github import Recorded, load_spec
+
+BASE_URI = "urn:github:openapi"
+
+
+def _nullable(node: Any) -> Any:
+    """Rewrite OpenAPI 3.0 ``nullable: true`` into JSON Schema, in place."""
+    if isinstance(node, list):
+        for item in node:
+            _nullable(item)
+        return node
+    if not isinstance(node, dict):
+        return node
+    for value in node.values():
+        _nullable(value)
+    if node.pop("nullable", False) is True:
+        if isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+            if "enum" in node and None not in node["enum"]:
+                node["enum"] = [*node["enum"], None]
+        else:
+            inner = {k: node.pop(k) for k in list(node)
+                     if k not in ("description", "title", "example")}
+            node["anyOf"] = [{"type": "null"}, inner]
+    return node
+
+
+@lru_cache(maxsize=1)
+def _spec() -> tuple[dict[str, Any], Registry, dict[str, tuple[str, str, dict[str, Any]]]]:
+    spec = load_spec()
+    if spec is None:
+        raise LookupError("@octokit/openapi is not installed (run scripts/setup)")
+    fixed = {"components": _nullable(copy.deepcopy(spec["components"]))}
+    registry: Registry = Registry().with_resource(
+        BASE_URI, Resource(contents=fixed, specification=DRAFT4))
+    ops: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if isinstance(op, dict) and "operationId" in op:
+                ops[op["operationId"]] = (method.upper(), path, op)
+    return spec, registry, ops
+
+
+def available() -> bool:
+    return load_spec() is not None
+
+
+def operation(op_id: str) -> tuple[str, str]:
+    """(METHOD, path template) of an operationId; KeyError when GitHub has no such operation."""
+    method, path, _ = _spec()[2][op_id]
+    return method, path
+
+
+@lru_cache(maxsize=None)
+def _validator(op_id: str, status: int) -> Draft4Validator | None:
+    spec, registry, ops = _spec()
+    op = ops[op_id][2]
+    resp = op["responses"].get(str(status))
+    if resp is None:
+        raise KeyError(f"{op_id} does not document status {status}")
+    if "$ref" in resp:
+        resp = spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[-1]]
+    content = resp.get("content")
+    if not content:
+        return None  # e.g. 204: no body
+    schema = content["application/json"]["schema"]
+    text = json.dumps(schema).replace('"$ref": "#/', f'"$ref": "{BASE_URI}#/')
+    return Draft4Validator(_nullable(json.loads(text)), registry=registry,
+                           format_checker=FormatChecker())
+
+
+def errors(rec: Recorded) -> list[str]:
+    """What is wrong with one recorded response (empty when it matches GitHub's contract)."""
+    try:
+        validator = _validator(rec.op, rec.status)
+    except KeyError as exc:
+        return [f"{rec.method} {rec.path} -> {rec.status}: {exc.args[0]}"]
+    if validator is None:
+        return [] if rec.body is None else [f"{rec.op} {rec.status}: body where none belongs"]
+    return [f"{rec.op} {rec.status} {'/'.join(map(str, e.absolute_path)) or '<root>'}: "
+            f"{e.message[:200]}" for e in validator.iter_errors(rec.body)]
+
+
+def validate_all(recorded: list[Recorded]) -> list[str]:
+    """Errors for every REST response in ``recorded`` (GraphQL and injected faults skipped)."""
+    out: list[str] = []
+    for rec in recorded:
+        if rec.injected or rec.op == "graphql":
+            continue
+        out.extend(errors(rec))
+    return out
