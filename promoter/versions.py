@@ -240,6 +240,7 @@ _HYPHEN = re.compile(r"^(?P<a>\S+)\s+-\s+(?P<b>\S+)$")
 class _Partial:
     numbers: tuple[int, ...]  # the parts given before the first x/*; () for "*"
     prerelease: tuple[str, ...]
+    wild: bool  # an x/* was written ("1.2.3.x"): a range even with three numbers
 
     def low(self) -> Key:
         """The lowest version of this partial: ``1.2`` -> ``1.2.0-0``, ``1.2.3`` -> itself."""
@@ -255,7 +256,7 @@ class _Partial:
         return (*_pad(tuple(n)), _LOWEST)
 
     def exact(self) -> bool:
-        return len(self.numbers) >= 3
+        return len(self.numbers) >= 3 and not self.wild
 
     def names(self) -> tuple[int, int, int, int] | None:
         return _pad(self.numbers) if self.prerelease else None
@@ -266,16 +267,18 @@ def _partial(text: str, where: str) -> _Partial:
     if m is None:
         raise InputError(f"invalid semver range {where!r}: {text!r} is not a version")
     numbers: list[int] = []
+    wild = False
     for g in ("n1", "n2", "n3", "n4"):
         part = m[g]
         if part is None or not part.isdigit():
+            wild = part is not None
             break
         numbers.append(int(part))
     pre = _split_pre(m["pre"] or "")
     if pre and len(numbers) < 3:
         raise InputError(f"invalid semver range {where!r}: a prerelease needs a full version "
                          f"in {text!r}")
-    return _Partial(tuple(numbers), pre)
+    return _Partial(tuple(numbers), pre, wild)
 
 
 def _upper_caret(p: _Partial) -> Key:
