@@ -8,7 +8,8 @@ and of the config blob for the build time and a platform.
 
 Hosts: ``docker.io`` is reached at ``registry-1.docker.io``. Everything is HTTPS except the
 hosts given as ``insecure`` and the loopback hosts (``localhost``, ``127.0.0.0/8``, ``::1``),
-which are plain HTTP (docker treats loopback registries as insecure too). ``ca_bundle`` adds a
+which are plain HTTP (docker treats loopback registries as insecure too;
+``plain_loopback=False`` turns that off). ``ca_bundle`` adds a
 custom CA file for HTTPS.
 
 Faults: connection errors, timeouts, truncated answers, unreadable JSON and 5xx are retried
@@ -128,7 +129,8 @@ def _transport_reason(e: httpx.TransportError) -> str:
     if isinstance(e, httpx.TimeoutException):
         return "timed out"
     if isinstance(e, httpx.ConnectError):
-        return "cannot connect"
+        return ("TLS certificate not trusted" if "CERTIFICATE_VERIFY_FAILED" in str(e)
+                else "cannot connect")
     if isinstance(e, httpx.RemoteProtocolError):
         return "connection closed mid-answer"
     return type(e).__name__
@@ -173,7 +175,8 @@ class OciRegistry:
 
     def __init__(self, *, credentials: CredentialSource | None = None,
                  insecure: Iterable[str] = (), ca_bundle: str | Path | None = None,
-                 concurrency: int = 32, page_size: int = 1000, timeout: float = 30.0,
+                 plain_loopback: bool = True, concurrency: int = 32, page_size: int = 1000,
+                 timeout: float = 30.0,
                  retry: RetryPolicy | None = None, scope_batch: int = 64,
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
@@ -181,6 +184,7 @@ class OciRegistry:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._credentials: CredentialSource = credentials or CredentialStore()
         self._insecure = frozenset(h.lower() for h in insecure)
+        self._plain_loopback = plain_loopback
         self._ca_bundle = ca_bundle
         self._concurrency = max(1, concurrency)
         self._page_size = page_size
@@ -229,7 +233,8 @@ class OciRegistry:
         """``https://HOST`` (``http://`` for insecure and loopback hosts)."""
         host = HUB_ENDPOINT if registry == DOCKER_HUB else registry
         plain = registry.lower() in self._insecure or host.lower() in self._insecure
-        return f"{'http' if plain or is_loopback(host) else 'https'}://{host}"
+        plain = plain or (self._plain_loopback and is_loopback(host))
+        return f"{'http' if plain else 'https'}://{host}"
 
     def _host(self, registry: str) -> _Host:
         h = self._hosts.get(registry)
