@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from tests.servers.fake_github import Recorded, load_spec
+from tests.servers.fake_github import load_spec
+from tests.servers.git_http import Recorded
 
 BASE_URI = "urn:github:openapi"
 
@@ -71,7 +72,7 @@ def operation(op_id: str) -> tuple[str, str]:
     return method, path
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(op_id: str, status: int) -> Draft4Validator | None:
     spec, registry, ops = _spec()
     op = ops[op_id][2]

@@ -33,26 +33,31 @@ import json
 import re
 import secrets
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
 import jwt
 
-from tests.servers.git_http import LOOPBACK, git, init_bare, serve_git
+from tests.servers.git_http import (
+    Abort,
+    FakeForgeServer,
+    Handler,
+    Json,
+    Request,
+    Result,
+    git,
+    init_bare,
+)
 
 SPEC_PATH = (Path(__file__).resolve().parent.parent / "npm" / "node_modules" / "@octokit"
              / "openapi" / "generated" / "api.github.com.json")
 DOCS = "https://docs.github.com/rest"
-Json = Any
-Result = tuple[int, Json] | tuple[int, Json, dict[str, str]]
 
 
 @lru_cache(maxsize=2)
@@ -200,74 +205,27 @@ class App:
     installations: dict[str, int]  # repo full name -> installation id
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """One response the fake sent: the operationId names its schema in the OpenAPI spec."""
-
-    op: str
-    method: str
-    path: str
-    status: int
-    body: Json
-    injected: bool = False
-
-
-@dataclass
-class _Failure:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    body: Json
-    times: int
-
-
-class _Abort(Exception):
-    """Raised by a handler's helpers to answer at once (404 for a repository one may not see)."""
-
-    def __init__(self, status: int, body: Json) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
-class Request:
-    def __init__(self, login: str | None, token: str | None, body: Json,
-                 query: dict[str, str]) -> None:
-        self.login = login
-        self.token = token
-        self.body = body
-        self.query = query
-
-
-Handler = Callable[..., Result]
-
-
-class FakeGitHub:
+class FakeGitHub(FakeForgeServer):
     """The fake server. Start with ``with`` (or :meth:`start`/:meth:`stop`)."""
 
+    name = "fake GitHub"
+    extra_headers = {"X-GitHub-Media-Type": "github.v3; format=json",
+                     "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
+                     "X-RateLimit-Reset": "4102444800"}
+
     def __init__(self, root: Path, *, spec: dict[str, Any] | None = None) -> None:
-        self.root = root
+        super().__init__(root)
         self.spec = spec
-        self._lock = threading.RLock()
         self._ids = itertools.count(1001)
         self.repos: dict[str, Repo] = {}
         self.users: dict[str, int] = {}
-        self.tokens: dict[str, str] = {}  # token -> login
         self.apps: dict[int, App] = {}
-        self.recorded: list[Recorded] = []
-        self.unknown: list[str] = []
-        self.requests: list[tuple[str, str, Json]] = []  # (method, path, body) as received
-        self._failures: list[_Failure] = []
-        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self.url = f"http://{LOOPBACK}:{self._httpd.server_address[1]}"
         self.shaper = Shaper(spec, self.url)
-        self._routes = self._route_table()
 
     # ---------------------------------------------------------------- setup API (tests) -------
     def add_user(self, login: str, *, token: str | None = None) -> str:
         """Register a user (and a token for it); returns the token."""
-        with self._lock:
+        with self.lock:
             self.users.setdefault(login, next(self._ids))
             tok = token or f"ghp_{secrets.token_hex(12)}"
             self.tokens[tok] = login
@@ -305,36 +263,12 @@ class FakeGitHub:
 
     def add_comment(self, full_name: str, number: int, login: str, body: str) -> int:
         """A comment by someone (a command for the bot); returns its id."""
-        with self._lock:
+        with self.lock:
             repo = self.repos[full_name]
             self.users.setdefault(login, next(self._ids))
             cid = next(self._ids)
             repo.comments[cid] = IssueComment(cid, number, login, body)
             return cid
-
-    def fail_next(self, method: str, path: str, *, status: int = 500,
-                  body: Json = None, times: int = 1) -> None:
-        """The next ``times`` requests matching ``method`` and regex ``path`` answer ``status``."""
-        default = {"message": "Server Error" if status >= 500 else "Validation Failed",
-                   "documentation_url": DOCS}
-        self._failures.append(_Failure(method, re.compile(path), status,
-                                       default if body is None else body, times))
-
-    # ---------------------------------------------------------------- lifecycle --------------
-    def start(self) -> FakeGitHub:
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- builders ---------------
     def _repo_url(self, repo: Repo) -> str:
@@ -482,90 +416,28 @@ class FakeGitHub:
             "external_url": f"{self.url}/apps/{slug}", "html_url": f"{self.url}/apps/{slug}",
             "created_at": _now(), "updated_at": _now(), "permissions": {}, "events": []})
 
-    # ---------------------------------------------------------------- HTTP plumbing ----------
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def _go(self) -> None:
-                if serve_git(self, fake.root, set(fake.tokens)):
-                    return
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n) if n else b""
-                status, payload, headers = fake.dispatch(
-                    self.command, self.path, raw, self.headers.get("Authorization", ""))
-                out = b"" if payload is None else json.dumps(payload).encode()
-                self.send_response(status)
-                if payload is not None:
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(out)))
-                self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
-                self.send_header("X-RateLimit-Limit", "5000")
-                self.send_header("X-RateLimit-Remaining", "4999")
-                self.send_header("X-RateLimit-Reset", "4102444800")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(out)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _go
-
-        return H
-
-    def _auth(self, header: str) -> tuple[str | None, str | None]:
-        scheme, _, value = header.partition(" ")
+    # ---------------------------------------------------------------- server hooks ----------
+    def authenticate(self, headers: Message) -> tuple[str | None, str | None]:
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
         value = value.strip()
         if scheme.lower() in ("token", "bearer") and value in self.tokens:
             return self.tokens[value], value
         if scheme.lower() == "bearer" and value.count(".") == 2:
-            return None, value  # a JWT; app routes check it
+            return None, value  # a JWT: the app routes check it
         return None, None
 
-    def dispatch(self, method: str, raw_path: str, raw: bytes, authorization: str
-                 ) -> tuple[int, Json, dict[str, str]]:
-        parts = urlsplit(raw_path)
-        path = parts.path.removeprefix("/api/v3")
-        try:
-            body: Json = json.loads(raw) if raw else None
-        except ValueError:
-            return 400, {"message": "Problems parsing JSON", "documentation_url": DOCS}, {}
-        with self._lock:
-            self.requests.append((method, path, body))
-            for f in self._failures:
-                if f.times > 0 and f.method == method and f.path.search(path):
-                    f.times -= 1
-                    self.recorded.append(Recorded("injected", method, path, f.status, f.body,
-                                                  injected=True))
-                    return f.status, f.body, {}
-            login, token = self._auth(authorization)
-            if token is None:
-                return 401, {"message": "Bad credentials", "documentation_url": DOCS}, {}
-            for m, rx, op, fn in self._routes:
-                match = rx.match(path)
-                if m == method and match:
-                    params = {k: unquote(v) for k, v in match.groupdict().items()}
-                    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-                    req = Request(login, token, body, query)
-                    if login is None and not op.startswith("apps/"):
-                        return 401, {"message": "Bad credentials", "documentation_url": DOCS}, {}
-                    try:
-                        result = fn(req, **params)
-                    except _Abort as abort:
-                        result = (abort.status, abort.body)
-                    status, payload = result[0], result[1]
-                    headers = result[2] if len(result) == 3 else {}
-                    self.recorded.append(Recorded(op, method, path, status, payload))
-                    return status, payload, headers
-            self.unknown.append(f"{method} {raw_path}")
-            return 501, {"message": f"fake GitHub: {method} {path} is not implemented",
-                         "documentation_url": DOCS}, {}
+    def anonymous_ok(self, op: str) -> bool:
+        return op.startswith("apps/")
 
-    def _route_table(self) -> list[tuple[str, re.Pattern[str], str, Handler]]:
+    def error_body(self, status: int, message: str) -> Json:
+        return {"message": message, "documentation_url": DOCS}
+
+    def api_path(self, path: str) -> str | None:
+        if path == "/api/graphql":  # GitHub Enterprise: <host>/api/v3 REST, <host>/api/graphql
+            return "/graphql"
+        return path.removeprefix("/api/v3")
+
+    def routes(self) -> list[tuple[str, str, str, Handler]]:
         repo = r"^/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
         table: list[tuple[str, str, str, Handler]] = [
             ("GET", r"^/user$", "users/get-authenticated", self.h_me),
@@ -618,7 +490,7 @@ class FakeGitHub:
             ("GET", repo + r"/collaborators/(?P<user>[^/]+)/permission$",
              "repos/get-collaborator-permission-level", self.h_permission),
         ]
-        return [(m, re.compile(rx), op, fn) for m, rx, op, fn in table]
+        return table
 
     # ---------------------------------------------------------------- helpers ----------------
     @staticmethod
@@ -640,28 +512,17 @@ class FakeGitHub:
             return repo
         return None
 
-    def _paged(self, req: Request, path: str, items: list[Json]) -> Result:
-        per_page = max(1, min(100, int(req.query.get("per_page", 30))))
-        page = max(1, int(req.query.get("page", 1)))
-        last = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
-        others = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(req.query.items())
-                          if k != "page")
-        link = [f'<{self.url}{path}?{others}&page={p}>; rel="{rel}"'
-                for p, rel in ((page + 1, "next"), (last, "last")) if page < last]
-        return 200, chunk, ({"Link": ", ".join(link)} if link else {})
-
     def _need_repo(self, req: Request, owner: str, name: str) -> Repo:
         repo = self._repo(req, owner, name)
         if repo is None:
-            raise _Abort(404, {"message": "Not Found", "documentation_url": DOCS})
+            raise Abort(404, {"message": "Not Found", "documentation_url": DOCS})
         return repo
 
     def _need_pull(self, req: Request, owner: str, name: str, n: str) -> tuple[Repo, Pull]:
         repo = self._need_repo(req, owner, name)
         p = repo.pulls.get(int(n))
         if p is None:
-            raise _Abort(404, {"message": "Not Found", "documentation_url": DOCS})
+            raise Abort(404, {"message": "Not Found", "documentation_url": DOCS})
         return repo, p
 
     # ---------------------------------------------------------------- handlers ---------------
@@ -824,7 +685,7 @@ class FakeGitHub:
         out.sort(key=lambda p: (key(p), p.number), reverse=desc == "desc")
         if q.get("sort") is None and "direction" not in q:
             out.sort(key=lambda p: p.number, reverse=True)
-        return self._paged(req, f"/repos/{repo.full_name}/pulls",
+        return self.paged(req, f"/repos/{repo.full_name}/pulls",
                            [self.pull(repo, p, "pull-request-simple") for p in out])
 
     def h_create_pull(self, req: Request, owner: str, name: str) -> Result:
@@ -950,7 +811,7 @@ class FakeGitHub:
         repo, _ = self._need_pull(req, owner, name, n)
         items = [self.comment(repo, c) for c in sorted(repo.comments.values(), key=lambda c: c.id)
                  if c.issue == int(n)]
-        return self._paged(req, f"/repos/{repo.full_name}/issues/{n}/comments", items)
+        return self.paged(req, f"/repos/{repo.full_name}/issues/{n}/comments", items)
 
     def h_create_comment(self, req: Request, owner: str, name: str, n: str) -> Result:
         repo, _ = self._need_pull(req, owner, name, n)
@@ -990,7 +851,7 @@ class FakeGitHub:
 
     def h_list_labels(self, req: Request, owner: str, name: str, n: str) -> Result:
         repo, p = self._need_pull(req, owner, name, n)
-        return self._paged(req, f"/repos/{repo.full_name}/issues/{n}/labels",
+        return self.paged(req, f"/repos/{repo.full_name}/issues/{n}/labels",
                            [self.label(repo, x) for x in p.labels])
 
     @staticmethod
@@ -1068,7 +929,7 @@ class FakeGitHub:
         runs = [r for r in sorted(repo.check_runs.values(), key=lambda r: -r["id"])
                 if r["head_sha"] == sha
                 and req.query.get("check_name", r["name"]) == r["name"]]
-        status, page, headers = self._paged(req, f"/repos/{repo.full_name}/commits/{ref}/"
+        status, page, headers = self.paged(req, f"/repos/{repo.full_name}/commits/{ref}/"
                                                  "check-runs",
                                             [self.check_run(repo, r) for r in runs])
         return status, {"total_count": len(runs), "check_runs": page}, headers

@@ -19,15 +19,19 @@ so the API and git always agree about branches and SHAs.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 LOOPBACK = "127.0.0.1"
 GIT_PATH = re.compile(r"^/(?P<repo>[^?]+?\.git)(?P<rest>/.*)?$")
@@ -238,3 +242,210 @@ class GitHttpServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# The common part of the fake forges: one HTTP server for the API and for git.
+
+Json = Any
+Result = tuple[int, Json] | tuple[int, Json, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One response a fake forge sent; ``op`` names the operation (GitHub's operationId)."""
+
+    op: str
+    method: str
+    path: str
+    status: int
+    body: Json
+    injected: bool = False
+
+
+@dataclass
+class _Failure:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    body: Json
+    times: int
+
+
+class Abort(Exception):
+    """Raised inside a handler to answer at once (for example 404 for an invisible project)."""
+
+    def __init__(self, status: int, body: Json) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Request:
+    login: str | None  # who the token belongs to (None: unknown token or a JWT)
+    token: str | None
+    body: Json
+    query: dict[str, str]
+    headers: Message
+
+
+Handler = Callable[..., Result]
+Route = tuple[str, re.Pattern[str], str, Handler]
+
+
+class FakeForgeServer:
+    """A threaded HTTP server on 127.0.0.1: ``*.git`` paths go to ``git http-backend``, the rest
+    to :meth:`dispatch`, which records every request and response, applies injected failures,
+    authenticates, routes, and answers ``501`` (listed in :attr:`unknown`) for what it does not
+    know. Subclasses provide :meth:`routes`, :meth:`authenticate`, :meth:`error_body` and
+    :meth:`api_path`."""
+
+    name = "fake forge"
+    extra_headers: dict[str, str] = {}
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.RLock()
+        self.tokens: dict[str, str] = {}  # token -> login
+        self.recorded: list[Recorded] = []
+        self.unknown: list[str] = []
+        self.requests: list[tuple[str, str, Json]] = []  # (method, path, body) as received
+        self._failures: list[_Failure] = []
+        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self._httpd.server_address[1]}"
+        self._routes: list[Route] = []
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def routes(self) -> list[tuple[str, str, str, Handler]]:
+        raise NotImplementedError
+
+    def authenticate(self, headers: Message) -> tuple[str | None, str | None]:
+        """(login, token) from the request headers; (None, None) when absent or unknown."""
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> Json:
+        raise NotImplementedError
+
+    def api_path(self, path: str) -> str | None:
+        """The path below the API root, or None when ``path`` is not an API path."""
+        return path
+
+    def anonymous_ok(self, op: str) -> bool:
+        """Whether ``op`` handles a request without a known token itself (e.g. a JWT)."""
+        return False
+
+    # -- test API ------------------------------------------------------------------------------
+    def fail_next(self, method: str, path: str, *, status: int = 500,
+                  body: Json = None, times: int = 1) -> None:
+        """The next ``times`` requests matching ``method`` and regex ``path`` (searched in the
+        API path) answer ``status`` with ``body`` (a forge-shaped error by default)."""
+        message = "Server Error" if status >= 500 else "Validation Failed"
+        self._failures.append(_Failure(method, re.compile(path), status,
+                                       self.error_body(status, message) if body is None
+                                       else body, times))
+
+    def start(self) -> FakeForgeServer:
+        self._routes = [(m, re.compile(rx), op, fn) for m, rx, op, fn in self.routes()]
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _go(self) -> None:
+                if serve_git(self, fake.root, set(fake.tokens)):
+                    return
+                raw = _read_body(self)
+                status, payload, headers = fake.dispatch(self.command, self.path, raw,
+                                                         self.headers)
+                out = b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                if payload is not None:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(out)))
+                for k, v in {**fake.extra_headers, **headers}.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _go
+
+        return H
+
+    def dispatch(self, method: str, raw_path: str, raw: bytes, headers: Message
+                 ) -> tuple[int, Json, dict[str, str]]:
+        parts = urlsplit(raw_path)
+        path = self.api_path(parts.path)
+        with self.lock:
+            self.requests.append((method, parts.path, raw))
+            if path is None:
+                self.unknown.append(f"{method} {raw_path}")
+                return 404, self.error_body(404, "Not Found"), {}
+            for f in self._failures:
+                if f.times > 0 and f.method == method and f.path.search(path):
+                    f.times -= 1
+                    self.recorded.append(Recorded("injected", method, path, f.status, f.body,
+                                                  injected=True))
+                    return f.status, f.body, {}
+            try:
+                body: Json = json.loads(raw) if raw else None
+            except ValueError:
+                return 400, self.error_body(400, "Problems parsing JSON"), {}
+            login, token = self.authenticate(headers)
+            for m, rx, op, fn in self._routes:
+                match = rx.match(path)
+                if m != method or not match:
+                    continue
+                if login is None and not (token and self.anonymous_ok(op)):
+                    return 401, self.error_body(401, "Bad credentials"), {}
+                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                try:
+                    result = fn(Request(login, token, body, query, headers), **params)
+                except Abort as abort:
+                    result = (abort.status, abort.body)
+                status, payload = result[0], result[1]
+                extra = result[2] if len(result) == 3 else {}
+                self.recorded.append(Recorded(op, method, path, status, payload))
+                return status, payload, extra
+            self.unknown.append(f"{method} {raw_path}")
+            return 501, self.error_body(501, f"{self.name}: {method} {path} is not "
+                                             "implemented"), {}
+
+    def paged(self, req: Request, path: str, items: list[Json], *, default: int = 30
+              ) -> tuple[int, Json, dict[str, str]]:
+        """One page of ``items`` with GitHub's ``Link`` header and GitLab's ``X-*`` headers."""
+        per_page = max(1, min(100, int(req.query.get("per_page", default))))
+        page = max(1, int(req.query.get("page", 1)))
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        others = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(req.query.items())
+                          if k != "page")
+        link = [f'<{self.url}{path}?{others}&page={p}>; rel="{rel}"'
+                for p, rel in ((page + 1, "next"), (1, "first"), (last, "last"))
+                if rel != "next" or page < last]
+        headers = {"Link": ", ".join(link), "X-Page": str(page), "X-Per-Page": str(per_page),
+                   "X-Total": str(len(items)), "X-Total-Pages": str(last),
+                   "X-Next-Page": str(page + 1) if page < last else "",
+                   "X-Prev-Page": str(page - 1) if page > 1 else ""}
+        return 200, chunk, headers
