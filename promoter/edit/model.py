@@ -48,13 +48,16 @@ class Site:
     digest: Span | None = None
     whole: Span | None = None  # a scalar holding "name[:tag][@digest]"
     name_span: Span | None = None  # a scalar holding only the name (newName, repository)
-    yaml_path: tuple[str | int, ...] = ()  # path of the (tag or whole) scalar in its document
+    at: Span | None = None  # where the reference is named (Kustomize ``name``), for line numbers
+    # path of the tag (or whole) scalar in its document; for a tag that is not written yet, the
+    # path it would have (its parent is the mapping a new key goes into)
+    yaml_path: tuple[str | int, ...] = ()
     document: int = 0
 
     @property
     def line(self) -> int:
         """1-based line of the tag value when there is one, else of the reference."""
-        for span in (self.tag, self.whole, self.name_span, self.digest):
+        for span in (self.tag, self.whole, self.name_span, self.digest, self.at):
             if span is not None:
                 return span.line
         return 0
@@ -68,3 +71,43 @@ class Change:
     tag: str | None = None
     digest: str | None = None
     new_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """A file that was skipped (unparsable template, not UTF-8...), with a one-line reason."""
+
+    file: str
+    message: str  # "file:line:col: ..." as far as it is known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEdit:
+    """One file's text before and after a set-image run, and what people should know."""
+
+    file: str
+    old: str
+    new: str
+    sites: tuple[Site, ...] = ()  # the sites that were set
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetResult:
+    """What :func:`promoter.edit.set_image` did (or would do, with ``dry_run``)."""
+
+    files: tuple[FileEdit, ...]  # every file holding the image, changed or not
+    problems: tuple[Problem, ...] = ()
+    written: bool = False
+
+    @property
+    def changed(self) -> tuple[FileEdit, ...]:
+        return tuple(f for f in self.files if f.changed)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(n for f in self.files for n in f.notes)

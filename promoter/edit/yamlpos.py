@@ -29,7 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from promoter.edit.model import Kind, Site, Span
 from promoter.errors import InputError
-from promoter.refs import ImageRef, is_valid_digest, is_valid_tag
+from promoter.refs import ImageRef, is_valid_tag
 
 __all__ = [
     "MappingNode", "Node", "ScalarNode", "SequenceNode", "YamlFile", "compose_all",
@@ -42,6 +42,7 @@ _NEWLINE = re.compile(r"\n")
 _PROPERTY = re.compile(r"[&!][^\s,\[\]{}]*[ \t\r\n]*")  # an anchor or tag before a value
 BOM = "\ufeff"
 STR_TAG = "tag:yaml.org,2002:str"
+_LOOSE_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*:[0-9a-fA-F]+$")  # short ones too
 
 YamlPath = tuple[str | int, ...]
 
@@ -221,15 +222,17 @@ def site_from_whole(yf: YamlFile, kind: Kind, node: Node, *, path: YamlPath = ()
 
 def site_from_parts(yf: YamlFile, kind: Kind, *, name: str, name_node: Node | None = None,
                     tag_node: Node | None = None, digest_node: Node | None = None,
-                    path: YamlPath = (), document: int = 0) -> Site | None:
+                    at_node: Node | None = None, path: YamlPath = (),
+                    document: int = 0) -> Site | None:
     """A Site for a name with separate tag/digest scalars; None when the parts are not valid.
 
     ``name`` is the image as the file names it (``registry/repository`` joined by the caller);
     a null or empty tag/digest counts as absent but keeps its span, so it can be set.
     """
-    ref = ImageRef.try_parse(name)
-    if ref is None or ref.tag or ref.digest:
+    ref = ImageRef.try_parse(name) or ImageRef.try_parse(name.lower())  # "ghcr.io/OWNER/app"
+    if ref is None:
         return None
+    ref = ref.with_tag(None).with_digest(None)  # kustomize may name "tor:latest"
     tag = _part(tag_node)
     digest = _part(digest_node)
     if tag is False or digest is False:
@@ -239,7 +242,7 @@ def site_from_parts(yf: YamlFile, kind: Kind, *, name: str, name_node: Node | No
             return None
         ref = ref.with_tag(tag)
     if isinstance(digest, str):
-        if not is_valid_digest(digest):
+        if not _LOOSE_DIGEST.match(digest):
             return None
         ref = ref.with_digest(digest)
     return Site(
@@ -247,6 +250,7 @@ def site_from_parts(yf: YamlFile, kind: Kind, *, name: str, name_node: Node | No
         tag=span_of(tag_node, yf) if tag_node is not None else None,
         digest=span_of(digest_node, yf) if digest_node is not None else None,
         name_span=span_of(name_node, yf) if isinstance(name_node, ScalarNode) else None,
+        at=span_of(at_node, yf) if isinstance(at_node, ScalarNode) else None,
         yaml_path=path, document=document,
     )
 

@@ -1,12 +1,147 @@
-"""Helm values (filled in below)."""
+"""Helm values: image blocks at any depth, in mappings and in lists.
+
+Shapes (a mapping is an *image mapping* when it has a ``tag``/``digest`` key or sits under a
+key whose name ends in ``image``, any case):
+
+- ``{repository, tag}``, ``{registry, repository, tag}``, ``{repository, tag, digest}``,
+  ``{repository, digest}``: name ``registry/repository`` (``registry`` empty or missing:
+  ``repository``), ``name_span`` the ``repository`` value;
+- ``{name, tag}`` under an ``*image`` key (no ``repository``);
+- ``repository: "repo:tag"`` holding a whole reference;
+- ``<something>image: "repo:tag[@digest]"`` (``image``, ``initImage``, ``sidecarImage``...):
+  the whole reference in one scalar.
+
+Where: the whole document of a values file; in a Kubernetes object (a document with
+``apiVersion`` and ``kind``: HelmRelease, Argo CD Application) only under ``values:`` /
+``valuesObject:``, so a manifest's containers (the manifest finder's) and a Flux
+ImageRepository's ``spec.image`` (a repository, not a pin) are not taken for values.
+Tag-only overrides (``image: {tag: "1.2"}``, the repository is in the chart) name no image and
+are not reported; give their key path instead.
+
+Values that are not references (templates, ``true``, empty strings) are skipped. A tag may be
+missing or empty (``tag: ""`` in charts that default to appVersion): the Site then has a tag
+span (empty) or none, and the editor can set it.
+
+User key paths (``api.image.tag``, ``workers.0.image``) are resolved by :func:`find_paths`:
+a path to a whole-reference scalar, to an image mapping, or to a tag scalar whose mapping names
+the image in ``repository``/``name``/``image``/``repo``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from promoter.edit.model import Site
-from promoter.edit.yamlpos import YamlFile
+from promoter.edit.model import Kind, Site
+from promoter.edit.yamlpos import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    YamlFile,
+    YamlPath,
+    iter_mapping,
+    mapping_get,
+    scalar_value,
+    site_from_parts,
+    site_from_whole,
+    walk,
+)
+
+_NAME_KEYS = ("repository", "name", "image", "repo")
+VALUES_KEYS = frozenset({"values", "valuesObject"})
+
+
+def _is_image_key(key: str | int | None) -> bool:
+    return isinstance(key, str) and key.lower().endswith("image")
+
+
+def _image_mapping(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
+                   *, lenient: bool) -> Site | None:
+    keys = {k for k, _, _ in iter_mapping(node)}
+    if not (lenient or "tag" in keys or "digest" in keys or (path and _is_image_key(path[-1]))):
+        return None
+    repo_node = mapping_get(node, "repository")
+    name_node = repo_node
+    if repo_node is None and (lenient or (path and _is_image_key(path[-1]))):
+        name_node = mapping_get(node, "name")
+    name = scalar_value(name_node)
+    if not name or not isinstance(name_node, ScalarNode) or name_node.style in ("|", ">"):
+        return None
+    if any(c in name.rpartition("/")[2] for c in ":@"):  # repository: "repo:tag"
+        return site_from_whole(yf, Kind.HELM, name_node, path=(*path, "repository"),
+                               document=doc)
+    registry = scalar_value(mapping_get(node, "registry")) if repo_node is not None else None
+    if registry:
+        name = f"{registry.rstrip('/')}/{name}"
+    return site_from_parts(yf, Kind.HELM, name=name, name_node=name_node,
+                           tag_node=mapping_get(node, "tag"),
+                           digest_node=mapping_get(node, "digest"),
+                           path=(*path, "tag"), document=doc)
+
+
+def _values_roots(root: Node) -> Iterator[tuple[YamlPath, Node]]:
+    """The whole document for a values file; for a Kubernetes object (HelmRelease, Argo CD
+    Application) only what sits under ``values:`` / ``valuesObject:`` keys."""
+    if mapping_get(root, "apiVersion") is None or mapping_get(root, "kind") is None:
+        yield (), root
+        return
+    for path, node in walk(root):
+        if path and path[-1] in VALUES_KEYS and isinstance(node, MappingNode):
+            yield path, node
 
 
 def find(yf: YamlFile) -> Iterator[Site]:
-    return iter(())
+    for doc, top in enumerate(yf.documents):
+        for base, root in _values_roots(top):
+            yield from _find_in(yf, doc, base, root)
+
+
+def _find_in(yf: YamlFile, doc: int, base: YamlPath, root: Node) -> Iterator[Site]:
+    for path, node in walk(root, base):
+        if isinstance(node, MappingNode):
+            site = _image_mapping(yf, node, path, doc, lenient=False)
+        elif isinstance(node, ScalarNode) and path and _is_image_key(path[-1]):
+            site = site_from_whole(yf, Kind.HELM, node, path=path, document=doc)
+        else:
+            continue
+        if site is not None:
+            yield site
+
+
+def _resolve(root: Node, keys: Sequence[str]) -> tuple[YamlPath, Node | None]:
+    node: Node | None = root
+    path: list[str | int] = []
+    for key in keys:
+        if isinstance(node, SequenceNode) and key.isdigit() and int(key) < len(node.value):
+            node = node.value[int(key)]
+            path.append(int(key))
+        else:
+            node = mapping_get(node, key)
+            path.append(key)
+        if node is None:
+            break
+    return tuple(path), node
+
+
+def find_paths(yf: YamlFile, paths: Sequence[str]) -> Iterator[Site]:
+    """Sites at user-given dotted key paths (``api.image.tag``); paths that miss are skipped."""
+    for doc, root in enumerate(yf.documents):
+        for dotted in paths:
+            keys = dotted.split(".")
+            path, node = _resolve(root, keys)
+            site: Site | None = None
+            if isinstance(node, MappingNode):
+                site = _image_mapping(yf, node, path, doc, lenient=True)
+            elif isinstance(node, ScalarNode) and len(keys) > 1:
+                _, parent = _resolve(root, keys[:-1])
+                name_key = next((k for k in _NAME_KEYS if k != keys[-1]
+                                 and scalar_value(mapping_get(parent, k))), None)
+                if name_key is None and any(c in (scalar_value(node) or "") for c in ":/@"):
+                    site = site_from_whole(yf, Kind.HELM, node, path=path, document=doc)
+                elif name_key is not None:
+                    site = site_from_parts(
+                        yf, Kind.HELM, name=scalar_value(mapping_get(parent, name_key)) or "",
+                        name_node=mapping_get(parent, name_key), tag_node=node,
+                        path=path, document=doc)
+            if site is not None:
+                yield site

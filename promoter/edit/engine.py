@@ -1,0 +1,396 @@
+"""Find and change image references in texts: screen, locate, splice, verify.
+
+Pure over texts (no filesystem here; :mod:`promoter.edit.workspace` does files).
+
+- :func:`find_sites` screens the text (no ``image``, ``promoter:`` or user key: nothing to do,
+  not even a parse), composes it once and runs every finder of
+  :data:`promoter.edit.finders.FINDERS`, keeping one Site per span (see that module).
+- :func:`apply_changes` turns :class:`Change` values into character edits, splices them and
+  verifies the result (:mod:`promoter.edit.verify`); it raises :class:`EditError` and returns
+  nothing half-done.
+
+Rules for a change (documented here because they are choices):
+
+- Whole references (``image: app:1.0@sha256:...``): a new tag without a new digest drops the
+  old digest, which pinned the old image; a new digest keeps the tag.
+- Separate fields: a missing ``newTag``/``tag``, ``digest`` or ``newName`` key is added to a
+  Kustomize or Helm mapping in its own style (indent, flow or block, quoting of its siblings).
+  An existing separate digest is left alone when only the tag changes (a note says so).
+- Anchors: a value written with ``&anchor`` and used through ``*alias`` elsewhere is edited at the
+  anchor, so every alias follows; the result carries a note naming the alias paths. When the
+  anchored value also belongs to another image that is not being changed the same way,
+  :func:`promoter.edit.workspace.set_image` refuses (EditError) instead.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from promoter.edit.finders import FINDERS, PRIORITY, helm
+from promoter.edit.model import Change, Kind, Site, Span
+from promoter.edit.splice import Edit, render, scalar_edit, splice
+from promoter.edit.verify import Insertion, verify
+from promoter.edit.yamlpos import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    YamlFile,
+    YamlPath,
+    anchor_of,
+    mapping_get,
+    parse_yaml,
+    split_written,
+    value_start,
+    walk,
+)
+from promoter.errors import EditError
+
+# A file without any of these words holds nothing a finder could report.
+SCREEN_WORDS = ("image", "promoter:")
+STR_TAG = "tag:yaml.org,2002:str"
+_KEYS = {
+    Kind.KUSTOMIZE: {"tag": "newTag", "digest": "digest", "name": "newName"},
+    Kind.HELM: {"tag": "tag", "digest": "digest"},
+}
+_EOL = re.compile(r"\r?\n")
+
+
+def screen(text: str, helm_paths: Sequence[str] = ()) -> bool:
+    """False when the text cannot hold an image reference (cheap, before any parsing)."""
+    return any(w in text for w in SCREEN_WORDS) or any(
+        p.rpartition(".")[2] in text for p in helm_paths)
+
+
+def _key(site: Site) -> tuple[int | None, ...]:
+    return tuple(s.start if s else None for s in (site.whole, site.name_span, site.tag,
+                                                    site.digest, site.at))
+
+
+def _spans(site: Site) -> Iterator[int]:
+    for s in (site.whole, site.name_span, site.tag, site.digest):
+        if s is not None:
+            yield s.start
+
+
+def dedupe(sites: Sequence[Site]) -> tuple[Site, ...]:
+    """One Site per span: of overlapping sites of different kinds the higher priority wins;
+    same-kind sites that share only a value (an anchor) both stay. File order."""
+    owner: dict[int, Kind] = {}
+    seen: set[tuple[int | None, ...]] = set()
+    kept: list[Site] = []
+    for site in sorted(sites, key=lambda s: PRIORITY[s.kind]):
+        if _key(site) in seen or any(owner.get(p, site.kind) != site.kind for p in _spans(site)):
+            continue
+        seen.add(_key(site))
+        for p in _spans(site):
+            owner.setdefault(p, site.kind)
+        kept.append(site)
+    return tuple(sorted(kept, key=lambda s: (s.line, min(_spans(s), default=0), s.kind.value)))
+
+
+def sites_in(yf: YamlFile, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
+    """Every site of a parsed file, de-duplicated."""
+    found = [site for finder in FINDERS.values() for site in finder(yf)]
+    if helm_paths:
+        found.extend(helm.find_paths(yf, helm_paths))
+    return dedupe(found)
+
+
+def find_sites(text: str, path: str, *, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
+    """Every image reference in ``text``; InputError ``path:line:col`` when it is invalid YAML."""
+    if not screen(text, helm_paths):
+        return ()
+    return sites_in(parse_yaml(text, path), helm_paths)
+
+
+# ---- planning edits -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned:
+    """The character edits of some changes, what verify should expect, and notes for people."""
+
+    edits: tuple[Edit, ...] = ()
+    replace: tuple[tuple[int, str], ...] = ()  # (id(scalar node), new value)
+    insertions: tuple[Insertion, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class _Index:
+    """Scalars of a file by value offset, and how many paths reach each node (aliases)."""
+
+    def __init__(self, yf: YamlFile) -> None:
+        self.yf = yf
+        self.by_start: dict[int, ScalarNode] = {}
+        self.paths: dict[int, list[tuple[int, YamlPath]]] = collections.defaultdict(list)
+        for d, doc in enumerate(yf.documents):
+            for path, node in walk(doc):
+                self.paths[id(node)].append((d, path))
+                if isinstance(node, ScalarNode):
+                    self.by_start.setdefault(value_start(node, yf), node)
+
+    def node(self, span: Span) -> ScalarNode:
+        found = self.by_start.get(span.start)
+        if found is None:
+            raise EditError(f"{self.yf.path}:{span.line}:{span.column}: no YAML value there "
+                            "(the file changed since it was read?)")
+        return found
+
+
+def _at(root: Node, path: YamlPath) -> Node | None:
+    node: Node | None = root
+    for key in path:
+        if isinstance(key, int):
+            node = node.value[key] if isinstance(node, SequenceNode) and key < len(node.value) \
+                else None
+        else:
+            node = mapping_get(node, key)
+        if node is None:
+            return None
+    return node
+
+
+def _last_end(node: Node, yf: YamlFile) -> int:
+    """Offset just after the last scalar written inside ``node`` (block nodes overshoot)."""
+    end = 0
+    for _, n in walk(node):
+        if isinstance(n, ScalarNode):
+            end = max(end, yf.offset(n.end_mark))
+    return end
+
+
+def _line_after(yf: YamlFile, offset: int) -> tuple[int, str, bool]:
+    """(offset of the next line's start, the line ending there, whether the text ended)."""
+    text = yf.text
+    nl = text.find("\n", offset)
+    if nl == -1:
+        m = _EOL.search(text)
+        return len(text), (m.group() if m else "\n"), True
+    return nl + 1, ("\r\n" if nl > 0 and text[nl - 1] == "\r" else "\n"), False
+
+
+def _column(yf: YamlFile, node: Node) -> int:
+    return yf.line_col(yf.offset(node.start_mark))[1] - 1
+
+
+def _sibling_style(items: Sequence[Node], key: str) -> str:
+    for item in items:
+        value = mapping_get(item, key)
+        if isinstance(value, ScalarNode) and value.style in ("'", '"'):
+            return str(value.style)
+    return ""
+
+
+def _block_lines(yf: YamlFile, after: int, lines: Sequence[str]) -> Edit:
+    at, eol, ended = _line_after(yf, after)
+    if ended:
+        return Edit(at, at, "".join(eol + line for line in lines))
+    return Edit(at, at, "".join(line + eol for line in lines))
+
+
+def insert_key(yf: YamlFile, mapping: MappingNode, key: str, value: str, style: str) -> Edit:
+    """An edit adding ``key: value`` as the last key of ``mapping``, in its style."""
+    rendered = render(value, style)
+    if mapping.flow_style:
+        close = yf.offset(mapping.end_mark) - 1
+        j = close
+        while yf.text[j - 1] in " \t":
+            j -= 1
+        sep = ", " if mapping.value else ""
+        return Edit(j, j, f"{sep}{key}: {rendered}")
+    if not mapping.value:
+        raise EditError(f"{yf.where(yf.offset(mapping.start_mark))}: cannot add {key} to an "
+                        "empty block mapping")
+    indent = " " * _column(yf, mapping.value[0][0])
+    return _block_lines(yf, _last_end(mapping, yf), [f"{indent}{key}: {rendered}"])
+
+
+def _entry_pairs(name: str, tag: str | None, digest: str | None,
+                 new_name: str | None) -> dict[str, str]:
+    pairs = {"name": name}
+    for key, value in (("newName", new_name), ("newTag", tag), ("digest", digest)):
+        if value:
+            pairs[key] = value
+    return pairs
+
+
+def add_kustomize_entry(yf: YamlFile, document: int, images_path: YamlPath, *, name: str,
+                        tag: str | None, digest: str | None, new_name: str | None) -> Planned:
+    """Add an ``images:`` entry, as ``kustomize edit set image`` does, in the file's style."""
+    pairs = _entry_pairs(name, tag, digest, new_name)
+    doc = yf.documents[document]
+    images = _at(doc, images_path)
+    if isinstance(images, SequenceNode):
+        styles = {k: _sibling_style(images.value, k) for k in pairs}
+        ins = Insertion(document=document, path=images_path, key=None, value=pairs)
+        if images.flow_style:
+            close = yf.offset(images.end_mark) - 1
+            body = ", ".join(f"{k}: {render(v, styles[k])}" for k, v in pairs.items())
+            sep = ", " if images.value else ""
+            return Planned(edits=(Edit(close, close, f"{sep}{{{body}}}"),), insertions=(ins,))
+        if not images.value:  # pragma: no cover - an empty block sequence cannot be written
+            raise EditError(f"{yf.path}: empty images list")
+        first = images.value[0]
+        dash = " " * _column(yf, images)
+        key_col = _column(yf, first.value[0][0]) if isinstance(first, MappingNode) and \
+            first.value else len(dash) + 2
+        inner = " " * key_col
+        lines = [f"{dash}-{' ' * (key_col - len(dash) - 1)}{k}: {render(v, styles[k])}"
+                 if i == 0 else f"{inner}{k}: {render(v, styles[k])}"
+                 for i, (k, v) in enumerate(pairs.items())]
+        return Planned(edits=(_block_lines(yf, _last_end(images, yf), lines),),
+                       insertions=(ins,))
+    if images is not None or len(images_path) != 1 or document != len(yf.documents) - 1:
+        raise EditError(f"{yf.path}: cannot add an images entry here (images: is not a list, "
+                        "or the file has several documents)")
+    seq_indent = _sequence_indent(yf, doc)
+    entry = [f"{seq_indent}- name: {render(name, '')}"] + [
+        f"{seq_indent}  {k}: {render(v, '')}" for k, v in list(pairs.items())[1:]]
+    ins = Insertion(document=document, path=(), key="images", value=[pairs])
+    text = yf.text
+    m = _EOL.search(text)
+    eol = m.group() if m else "\n"
+    new_lines = ["images:", *entry]
+    if text and not text.endswith("\n"):  # no final newline: keep it that way
+        new = "".join(eol + line for line in new_lines)
+    else:
+        new = "".join(line + eol for line in new_lines)
+    return Planned(edits=(Edit(len(text), len(text), new),), insertions=(ins,))
+
+
+def _sequence_indent(yf: YamlFile, doc: Node) -> str:
+    """How this document indents block sequences under a top-level key ("" or spaces)."""
+    if isinstance(doc, MappingNode):
+        for _, v in doc.value:
+            if isinstance(v, SequenceNode) and not v.flow_style and v.value:
+                return " " * _column(yf, v)
+    return ""
+
+
+class _Planner:
+    """Collects the edits of the changes to one file."""
+
+    def __init__(self, yf: YamlFile) -> None:
+        self.yf = yf
+        self.index = _Index(yf)
+        self.edits: list[Edit] = []
+        self.replace: list[tuple[int, str]] = []
+        self.insertions: list[Insertion] = []
+        self.notes: list[str] = []
+
+    def planned(self) -> Planned:
+        return Planned(edits=tuple(self.edits), replace=tuple(self.replace),
+                       insertions=tuple(self.insertions), notes=tuple(dict.fromkeys(self.notes)))
+
+    def set_scalar(self, site: Site, span: Span, value: str) -> None:
+        yf, node = self.yf, self.index.node(span)
+        if node.value == value and node.tag == STR_TAG:
+            return
+        self.edits.append(scalar_edit(yf.text, span, value))
+        self.replace.append((id(node), value))
+        reached = self.index.paths[id(node)]
+        if len(reached) > 1:
+            where = ", ".join("/".join(map(str, p)) or "/" for _, p in reached)
+            self.notes.append(f"{yf.where(span.start)}: the value is the anchor "
+                              f"&{anchor_of(node, yf) or '?'}, used at {where}; edited the "
+                              "anchor, so every alias changes with it")
+
+    def add(self, site: Site, part: str, value: str) -> None:
+        yf, doc = self.yf, self.yf.documents[site.document]
+        keys = _KEYS.get(site.kind, {})
+        parent = _at(doc, site.yaml_path[:-1])
+        if part not in keys or not isinstance(parent, MappingNode):
+            self.notes.append(f"{yf.where(_anchor_offset(site))}: this {site.kind.value} "
+                              f"reference has no {part} to set; left as it is")
+            return
+        key = keys[part]
+        container = _at(doc, site.yaml_path[:-2])
+        siblings = container.value if isinstance(container, SequenceNode) else [parent]
+        self.edits.append(insert_key(yf, parent, key, value, _sibling_style(siblings, key)))
+        self.insertions.append(Insertion(document=site.document, path=site.yaml_path[:-1],
+                                         key=key, value=value))
+
+    def change(self, change: Change) -> None:
+        site = change.site
+        if site.whole is not None:
+            self.set_scalar(site, site.whole, _whole_value(
+                self.index.node(site.whole).value, change))
+            return
+        if change.new_name:  # kustomize's key order: name, newName, newTag, digest
+            self.set_name(site, change.new_name)
+        if change.tag is not None and change.tag != site.ref.tag:
+            if site.tag is not None:
+                self.set_scalar(site, site.tag, change.tag)
+            else:
+                self.add(site, "tag", change.tag)
+            if change.digest is None and site.ref.digest:
+                self.notes.append(f"{self.yf.where(_anchor_offset(site))}: {site.name} keeps "
+                                  f"its digest {site.ref.digest}, which still decides the image")
+        if change.digest is not None and change.digest != site.ref.digest:
+            if site.digest is not None:
+                self.set_scalar(site, site.digest, change.digest)
+            else:
+                self.add(site, "digest", change.digest)
+
+    def set_name(self, site: Site, new_name: str) -> None:
+        if site.name_span is None:
+            self.add(site, "name", new_name)
+            return
+        written = str(self.index.node(site.name_span).value)
+        prefix = site.name[: len(site.name) - len(written)] if site.name.endswith(written) \
+            else ""
+        if prefix and not new_name.startswith(prefix):
+            raise EditError(f"{self.yf.where(site.name_span.start)}: {site.name} names its "
+                            f"registry in a separate key; cannot move it to {new_name}")
+        self.set_scalar(site, site.name_span, new_name[len(prefix):])
+
+
+def _whole_value(old: str, change: Change) -> str:
+    name, tag, digest = split_written(old.strip())
+    if change.new_name:
+        name = change.new_name
+    if change.tag is not None and change.tag != tag:
+        tag, digest = change.tag, None  # the old digest pinned the old image
+    if change.digest is not None:
+        digest = change.digest
+    return name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+
+
+def _anchor_offset(site: Site) -> int:
+    for span in (site.tag, site.whole, site.name_span, site.digest, site.at):
+        if span is not None:
+            return span.start
+    return 0
+
+
+def apply_planned(yf: YamlFile, planned: Planned) -> str:
+    """Splice and verify; the new text (the old one when there is nothing to do)."""
+    if not planned.edits:
+        return yf.text
+    new_text = splice(yf.text, planned.edits)
+    verify(yf, new_text, dict(planned.replace), planned.insertions)
+    return new_text
+
+
+def plan_changes(yf: YamlFile, changes: Sequence[Change]) -> Planned:
+    """The edits, expectations and notes of ``changes`` to sites of ``yf``."""
+    planner = _Planner(yf)
+    for change in changes:
+        planner.change(change)
+    return planner.planned()
+
+
+def apply_changes(text: str, path: str, changes: Sequence[Change]) -> str:
+    """Apply changes to sites of ``text`` (found in this very text), verified; pure.
+
+    Raises :class:`EditError` (nothing is returned half-done) when a change cannot be made or
+    the result would differ from the intended one anywhere else.
+    """
+    if not changes:
+        return text
+    yf = parse_yaml(text, path)
+    return apply_planned(yf, plan_changes(yf, changes))

@@ -1,0 +1,241 @@
+"""The engine over files and directories: find-images and set-image.
+
+Files named explicitly are input: one that cannot be read or parsed is an error (exit 2).
+Files found by walking a directory are scanned: one that cannot be read or parsed (a Helm
+template with ``{{ }}``) is reported as a :class:`Problem` and skipped.
+
+``set_image`` computes every file's new text, verifies each, and only then writes (atomically,
+only the files that change), so an error anywhere writes nothing anywhere.
+
+Matching ``--image NAME``: a site matches when NAME is the site's ``name`` as written, or when
+both parse to the same normalised image (``nginx`` == ``docker.io/library/nginx``), or, for a
+Kustomize entry, when NAME is its ``newName``. When nothing matches but a kustomization among
+the paths builds resources (local files and directories) that use the image, an ``images:``
+entry is added to it, as ``kustomize edit set image`` would.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterator, Sequence
+
+from promoter.edit.engine import (
+    add_kustomize_entry,
+    apply_planned,
+    plan_changes,
+    screen,
+    sites_in,
+)
+from promoter.edit.files import iter_files, read_text, write_atomic
+from promoter.edit.finders import kustomize
+from promoter.edit.model import Change, FileEdit, Kind, Problem, SetResult, Site, Span
+from promoter.edit.yamlpos import YamlFile, mapping_get, parse_yaml, scalar_value
+from promoter.errors import EditError, InputError, NotFound
+from promoter.refs import ImageRef, is_valid_digest, is_valid_tag
+
+_MAX_DEPTH = 12
+
+
+def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Problem]
+          ) -> Iterator[tuple[YamlFile, tuple[Site, ...]]]:
+    for path, explicit in iter_files(paths):
+        try:
+            text = read_text(path)
+            if not screen(text, helm_paths) and not explicit:
+                continue
+            yf = parse_yaml(text, path)
+        except InputError as e:
+            if explicit:
+                raise
+            problems.append(Problem(file=path, message=str(e)))
+            continue
+        yield yf, sites_in(yf, helm_paths)
+
+
+def find_in_paths(paths: Sequence[str], *, helm_paths: Sequence[str] = ()
+                  ) -> tuple[tuple[Site, ...], tuple[Problem, ...]]:
+    """Every site in these files/directories, and the scanned files that were skipped."""
+    problems: list[Problem] = []
+    sites = tuple(s for _, found in _load(paths, helm_paths, problems) for s in found)
+    return sites, tuple(problems)
+
+
+def _unquote(text: str) -> str:
+    return text.strip().strip("'\"")
+
+
+def matches(site: Site, image: str, text: str = "") -> bool:
+    """Whether ``--image image`` means this site (see the module docstring)."""
+    if site.name == image:
+        return True
+    ref = ImageRef.try_parse(image)
+    if ref is None:
+        return False
+    if site.ref.same_image(ref):
+        return True
+    if site.kind is Kind.KUSTOMIZE and site.name_span is not None and text:
+        new_name = ImageRef.try_parse(_unquote(text[site.name_span.start:site.name_span.end]))
+        return new_name is not None and new_name.same_image(ref)
+    return False
+
+
+def _check_input(image: str, tag: str | None, digest: str | None,
+                 new_name: str | None) -> None:
+    if tag is None and digest is None and new_name is None:
+        raise InputError("set-image: give --tag, --digest and/or --new-name")
+    if not image.strip():
+        raise InputError("set-image: --image is empty")
+    if tag is not None and not is_valid_tag(tag):
+        raise InputError(f"set-image: not a valid tag: {tag!r}")
+    if digest is not None and not is_valid_digest(digest):
+        raise InputError(f"set-image: not a valid digest: {digest!r}")
+    if new_name is not None:
+        ref = ImageRef.try_parse(new_name)
+        if ref is None or ref.tag or ref.digest:
+            raise InputError(f"set-image: not a valid image name: {new_name!r}")
+
+
+def _refuse_conflicts(yf: YamlFile, chosen: Sequence[Site], others: Sequence[Site]) -> None:
+    """Ambiguous entries, and anchors shared with an image that is not being changed."""
+    seen: dict[tuple[int, tuple[str | int, ...]], Site] = {}
+    for site in chosen:
+        if site.kind is Kind.KUSTOMIZE:
+            key = (site.document, site.yaml_path[:-2])
+            first = seen.setdefault(key, site)
+            if first is not site and first.name == site.name:
+                raise EditError(f"{yf.where(_offset(site))}: ambiguous: {site.name} has two "
+                                f"images entries (lines {first.line} and {site.line}); "
+                                "nothing written")
+    edited = {s.start: site for site in chosen for s in _value_spans(site)}
+    for other in others:
+        for span in _value_spans(other):
+            if span.start in edited:
+                raise EditError(
+                    f"{yf.where(span.start)}: this value (a YAML anchor) is shared by "
+                    f"{edited[span.start].name} and {other.name}; refusing to change both "
+                    "(give each its own value first); nothing written")
+
+
+def _value_spans(site: Site) -> Iterator[Span]:
+    for span in (site.whole, site.tag, site.digest, site.name_span):
+        if span is not None:
+            yield span
+
+
+def _offset(site: Site) -> int:
+    for span in (site.at, site.tag, site.whole, site.name_span, site.digest):
+        if span is not None:
+            return span.start
+    return 0
+
+
+def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
+              digest: str | None = None, new_name: str | None = None, dry_run: bool = False,
+              helm_paths: Sequence[str] = ()) -> SetResult:
+    """Set tag/digest/name of every reference to ``image`` in these files and directories.
+
+    Raises InputError (bad arguments, an explicit file that is invalid), EditError (ambiguous,
+    shared anchor, verification failed) or NotFound (the image is referenced nowhere); in each
+    case nothing is written. ``dry_run`` computes everything and writes nothing.
+    """
+    _check_input(image, tag, digest, new_name)
+    problems: list[Problem] = []
+    files: list[FileEdit] = []
+    kustomizations: list[YamlFile] = []
+    for yf, sites in _load(paths, helm_paths, problems):
+        chosen = [s for s in sites if matches(s, image, yf.text)]
+        if not chosen:
+            if _kustomization_doc(yf) is not None:
+                kustomizations.append(yf)
+            continue
+        _refuse_conflicts(yf, chosen, [s for s in sites if s not in chosen])
+        planned = plan_changes(yf, [Change(site=s, tag=tag, digest=digest, new_name=new_name)
+                                    for s in chosen])
+        files.append(FileEdit(file=yf.path, old=yf.text, new=apply_planned(yf, planned),
+                              sites=tuple(chosen), notes=planned.notes))
+    if not files:
+        files = _add_entries(kustomizations, image, tag, digest, new_name, helm_paths)
+    if not files:
+        raise NotFound(f"{image}: referenced nowhere in {', '.join(paths)}")
+    if not dry_run:
+        for f in files:
+            if f.changed:
+                try:
+                    write_atomic(f.file, f.new)
+                except OSError as e:
+                    raise InputError(f"{f.file}: cannot write: {e.strerror or e}") from None
+    return SetResult(files=tuple(files), problems=tuple(problems),
+                     written=not dry_run and any(f.changed for f in files))
+
+
+# ---- adding a Kustomize entry -------------------------------------------------------------------
+
+
+def _kustomization_doc(yf: YamlFile) -> tuple[int, tuple[str | int, ...]] | None:
+    for index, doc in enumerate(yf.documents):
+        found = kustomize.images_of(yf, index, doc)
+        if found is not None and found[0] == ("images",):
+            return index, found[0]
+    return None
+
+
+def _add_entries(kustomizations: Sequence[YamlFile], image: str, tag: str | None,
+                 digest: str | None, new_name: str | None,
+                 helm_paths: Sequence[str]) -> list[FileEdit]:
+    ref = ImageRef.try_parse(image)
+    if ref is None:
+        return []
+    name = image.partition("@")[0]
+    if ref.tag:
+        name = name[: name.rfind(":")]
+    out = []
+    for yf in kustomizations:
+        where = _kustomization_doc(yf)
+        if where is None or not _reaches(yf, image, helm_paths, set(), 0):
+            continue
+        planned = add_kustomize_entry(yf, where[0], where[1], name=name, tag=tag, digest=digest,
+                             new_name=new_name)
+        note = f"{yf.path}: added an images entry for {name}"
+        out.append(FileEdit(file=yf.path, old=yf.text, new=apply_planned(yf, planned),
+                            notes=(*planned.notes, note)))
+    return out
+
+
+def _resources(yf: YamlFile) -> Iterator[str]:
+    doc = yf.documents[0] if yf.documents else None
+    base = os.path.dirname(yf.path)
+    for key in ("resources", "bases", "components"):
+        node = mapping_get(doc, key)
+        for item in getattr(node, "value", ()) if node is not None else ():
+            entry = scalar_value(item)
+            if not entry or "://" in entry or entry.startswith(("github.com/", "git@")) \
+                    or "?ref=" in entry:
+                continue
+            yield os.path.normpath(os.path.join(base, entry))
+
+
+def _reaches(yf: YamlFile, image: str, helm_paths: Sequence[str], seen: set[str],
+             depth: int) -> bool:
+    """Whether the kustomization's local resources reference ``image`` (any kind of site)."""
+    if depth > _MAX_DEPTH:
+        return False
+    for path in _resources(yf):
+        if path in seen:
+            continue
+        seen.add(path)
+        if os.path.isdir(path):
+            path = next((os.path.join(path, n) for n in kustomize.FILE_NAMES
+                         if os.path.isfile(os.path.join(path, n))), "")
+            if not path:
+                continue
+        try:
+            child = parse_yaml(read_text(path), path)
+        except InputError:
+            continue
+        if any(matches(s, image, child.text) for s in sites_in(child, helm_paths)):
+            return True
+        if posixpath.basename(path).endswith(kustomize.FILE_NAMES) and \
+                _reaches(child, image, helm_paths, seen, depth + 1):
+            return True
+    return False

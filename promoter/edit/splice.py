@@ -1,0 +1,99 @@
+"""Replace spans of a text, and write a new scalar value in the old one's style.
+
+Only the characters of each replaced span change. A plain value stays plain unless YAML would
+read the new text as something other than the same string; then it is double-quoted. The
+check is made against both YAML 1.1 (PyYAML, go-yaml v2 as Kubernetes and Helm use it: ``yes``,
+``on``, ``0x1F``, ``1:20``, ``y``) and YAML 1.2 core (``1e3``, ``0o17``, ``.inf``), so ``1.10``
+never becomes the float 1.1 for any reader. Single- and double-quoted values keep their quotes;
+block scalars (``|``, ``>``) are refused. An empty plain value (``tag:``) gets one space before
+the new value unless one is already there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml.resolver
+
+from promoter.edit.model import Span
+from promoter.errors import EditError
+
+STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVER_11 = yaml.resolver.Resolver()
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+_CORE_12 = re.compile(
+    r"""^(?:null|Null|NULL|~
+        |true|True|TRUE|false|False|FALSE
+        |[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+
+        |[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X)
+_GO_YAML_11 = frozenset({"y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO",
+                         "on", "On", "ON", "off", "Off", "OFF"})
+# What may stay plain in block and flow context alike: no indicator first, no ": ", " #",
+# no flow indicators, no spaces at the ends.
+_SAFE_PLAIN = re.compile(r"^[A-Za-z0-9_./~$^=+\-][A-Za-z0-9_./~$^=+\-:@%]*$")
+
+
+def needs_quotes(value: str) -> bool:
+    """True when ``value`` written plain would not read back as the same string."""
+    if not _SAFE_PLAIN.match(value) or value.endswith(":") or value in _GO_YAML_11:
+        return True
+    if _CORE_12.match(value):
+        return True
+    resolved = _RESOLVER_11.resolve(  # type: ignore[no-untyped-call]
+        yaml.ScalarNode, value, (True, False))
+    return bool(resolved != STR_TAG)
+
+
+def render(value: str, style: str) -> str:
+    """``value`` as a scalar in ``style`` (``""`` plain, ``'`` or ``"``), quoted when needed."""
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if style == '"' or needs_quotes(value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if style:
+        raise EditError(f"cannot write a {style} block scalar")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace ``text[start:end]`` by ``new``; an insertion has ``start == end``."""
+
+    start: int
+    end: int
+    new: str
+
+
+def scalar_edit(text: str, span: Span, value: str) -> Edit:
+    """The edit that writes ``value`` over the scalar at ``span``, in its style."""
+    if span.style in ("|", ">"):
+        raise EditError(f"line {span.line} column {span.column}: the value is a block scalar "
+                        f"({span.style}); promoter does not rewrite those")
+    new = render(value, span.style)
+    if span.start == span.end:  # empty plain value: "tag:" or "tag: "
+        if span.start < len(text) and text[span.start] in " \t":
+            return Edit(span.start + 1, span.start + 1, new)
+        return Edit(span.start, span.end, " " + new)
+    return Edit(span.start, span.end, new)
+
+
+def splice(text: str, edits: Sequence[Edit]) -> str:
+    """Apply non-overlapping edits, duplicates once; EditError when two overlap.
+
+    Insertions at the same offset go in the order given, before a replacement starting there.
+    """
+    ordered = sorted(dict.fromkeys(edits), key=lambda e: (e.start, e.end))
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if b.start < a.end or (a.start == b.start and a.end == b.end != a.start):
+            raise EditError(f"two edits overlap at offset {b.start}")
+    out: list[str] = []
+    pos = 0
+    for e in ordered:
+        out.append(text[pos:e.start])
+        out.append(e.new)
+        pos = e.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,122 @@
+"""Prove an edit: the re-parsed text must equal the original tree plus the intended change.
+
+Trees are compared as data (:func:`data_of`): scalars as ``(tag, value)`` with their resolved
+tag, mappings as ordered ``(key, value)`` lists, sequences as lists, every document of the file.
+The expected tree is the original one with
+
+- each edited scalar replaced by ``(str, new value)``; the scalar is found by node identity, so
+  a value shared through an alias changes at every alias too (which is what YAML means), and
+- each inserted key appended to its mapping, each inserted entry appended to its sequence.
+
+Anything else that differs (a comment that swallowed a value, a quote that changed a type, a key
+that moved) raises :class:`EditError` naming the file and the first differing path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from promoter.edit.yamlpos import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    YamlFile,
+    YamlPath,
+    parse_yaml,
+)
+from promoter.errors import EditError, InputError
+
+STR_TAG = "tag:yaml.org,2002:str"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Insertion:
+    """New data appended under ``path`` of ``document``: a key (mapping) or an item (sequence)."""
+
+    document: int
+    path: YamlPath
+    key: str | None  # None: append ``value`` to a sequence
+    value: Any  # data as :func:`plain` gives it: str, list of pairs, list
+
+
+def data_of(node: Node, replace: Mapping[int, str] | None = None) -> Any:
+    """A node as comparable data; ``replace`` maps ``id(scalar)`` to its new string value."""
+    if isinstance(node, ScalarNode):
+        if replace and id(node) in replace:
+            return (STR_TAG, replace[id(node)])
+        return (node.tag, node.value)
+    if isinstance(node, SequenceNode):
+        return [data_of(n, replace) for n in node.value]
+    if isinstance(node, MappingNode):
+        return [[data_of(k, replace), data_of(v, replace)] for k, v in node.value]
+    raise TypeError(type(node).__name__)  # pragma: no cover
+
+
+def plain(value: Any) -> Any:
+    """Python data (str, dict, list) as :func:`data_of` would give it for string scalars."""
+    if isinstance(value, dict):
+        return [[(STR_TAG, k), plain(v)] for k, v in value.items()]
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return (STR_TAG, str(value))
+
+
+def _at(tree: Any, path: YamlPath) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            tree = tree[key]
+        else:
+            tree = next(v for k, v in tree if k[1] == key)
+    return tree
+
+
+def expected(original: YamlFile, replace: Mapping[int, str],
+             insertions: Sequence[Insertion] = ()) -> list[Any]:
+    """The data the edited text must parse to."""
+    docs = [data_of(d, replace) for d in original.documents]
+    for ins in insertions:
+        target = _at(docs[ins.document], ins.path) if ins.path else docs[ins.document]
+        if ins.key is None:
+            target.append(plain(ins.value))
+        else:
+            target.append([(STR_TAG, ins.key), plain(ins.value)])
+    return docs
+
+
+def _first_difference(a: Any, b: Any, path: tuple[str | int, ...] = ()) -> str:
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                key: str | int = i
+                if isinstance(x, list) and len(x) == 2 and isinstance(x[0], tuple):
+                    key = str(x[0][1])  # a mapping pair: name the key
+                    return _first_difference(x[1], y[1] if isinstance(y, list) else y,
+                                             (*path, key)) if x[0] == y[0] else \
+                        "/".join(map(str, (*path, key))) or "/"
+                return _first_difference(x, y, (*path, key))
+        return "/".join(map(str, path)) + f" (length {len(a)} != {len(b)})"
+    return "/".join(map(str, path)) or "/"
+
+
+def verify(original: YamlFile, new_text: str, replace: Mapping[int, str],
+           insertions: Sequence[Insertion] = ()) -> YamlFile:
+    """Parse ``new_text`` and compare; return the new file or raise :class:`EditError`."""
+    try:
+        new = parse_yaml(new_text, original.path)
+    except InputError as e:
+        raise EditError(f"{original.path}: the edited text is not valid YAML ({e}); "
+                        "nothing written") from None
+    want = expected(original, replace, insertions)
+    got = [data_of(d) for d in new.documents]
+    if got != want:
+        if len(got) != len(want):
+            where = f"{len(got)} documents instead of {len(want)}"
+        else:
+            doc = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
+            where = f"document {doc + 1} at {_first_difference(want[doc], got[doc])}"
+        raise EditError(f"{original.path}: the edit would change more than the image value "
+                        f"({where}); nothing written")
+    return new
