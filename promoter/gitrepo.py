@@ -1,0 +1,533 @@
+"""The git edge: the :class:`Workspace` port, a GitPython/git implementation and an in-memory one.
+
+Flows work with commit SHAs: they ask for a branch's head, read files at that SHA, build a new
+commit on a parent and push it with a lease. Nothing here touches the working tree or the index
+of the checkout (commits are built with plumbing in a temporary index), so ``--repo DIR`` in CI
+leaves the user's checkout exactly as it was.
+
+Remote mode (a checkout with a remote, or a clone): :meth:`Workspace.branch_head` is the remote
+branch as of the last :meth:`~Workspace.fetch` or :meth:`~Workspace.push`; pushes use
+``--force-with-lease=<ref>:<expected sha>`` so a branch that moved since we looked is never
+overwritten. Local mode (no remote, the ``local`` forge): branches are the repository's own
+refs, updated by compare-and-swap (``git update-ref NEW OLD``), the same contract.
+
+Credentials: an HTTPS token goes to git as an ``http.<url>.extraHeader`` through
+``GIT_CONFIG_*`` environment variables of each network command only. It is never part of a URL,
+never written to ``.git/config``, and registered with :mod:`promoter.secrets` so no message
+shows it. Every command runs from an argv list, never through a shell.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import git
+from gitdb import IStream  # type: ignore[import-untyped]  # GitPython's object store
+
+from promoter import secrets
+from promoter.config import Identity
+from promoter.errors import GitError, InputError
+
+log = logging.getLogger(__name__)
+
+_ZERO = "0" * 40
+_REGULAR = ("100644", "100755")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitInfo:
+    sha: str
+    author: Identity
+    committer: Identity
+    subject: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpAuth:
+    """HTTP basic credentials for git over HTTPS: ``x-access-token`` (GitHub) or ``oauth2``
+    (GitLab) and a token."""
+
+    username: str
+    token: str = field(repr=False)
+
+
+class Workspace(Protocol):
+    """A git repository promoter reads from and writes branches to."""
+
+    def fetch(self) -> None:
+        """Bring every remote branch up to date (prune deleted ones). No-op in local mode."""
+        ...
+
+    def branch_head(self, branch: str) -> str | None:
+        """SHA of ``branch`` on the remote (as of the last fetch/push), None when absent."""
+        ...
+
+    def resolve(self, rev: str) -> str | None:
+        """SHA of the commit ``rev`` names (SHA, branch, tag), None when it names nothing."""
+        ...
+
+    def read(self, rev: str, path: str) -> str | None:
+        """Text (UTF-8) of ``path`` at commit ``rev``; None when there is no such file.
+
+        Raises :class:`InputError` for a directory, a symlink or a file that is not UTF-8.
+        """
+        ...
+
+    def list_files(self, rev: str, under: str = "") -> tuple[str, ...]:
+        """Regular files at ``rev`` below the folder ``under`` ("" = all), sorted.
+        Symlinks and submodules are left out."""
+        ...
+
+    def commit(self, *, parent: str, files: Mapping[str, str | None], message: str,
+               author: Identity, sign_off: bool = False) -> str:
+        """A new commit on ``parent`` with ``files`` set (None deletes); returns its SHA.
+
+        No ref moves. When the files are already so, nothing is written and ``parent`` is
+        returned. The author is also the committer.
+        """
+        ...
+
+    def push(self, branch: str, sha: str, *, expect: str | None) -> None:
+        """Set ``branch`` to ``sha`` if it is now at ``expect`` (None: must not exist).
+
+        Raises :class:`GitError` when the lease is lost; nothing changes then.
+        """
+        ...
+
+    def delete_branch(self, branch: str, *, expect: str) -> None:
+        """Delete ``branch`` if it is at ``expect``; :class:`GitError` otherwise."""
+        ...
+
+    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
+        """Commits reachable from ``head`` and not from ``base``, newest first."""
+        ...
+
+    def is_ancestor(self, ancestor: str, rev: str) -> bool:
+        """Whether ``ancestor`` is ``rev`` or one of its ancestors."""
+        ...
+
+
+def foreign_commits(ws: Workspace, *, base: str, head: str, bot: Identity
+                    ) -> tuple[CommitInfo, ...]:
+    """Commits on ``head`` (not on ``base``) that promoter did not write: a human pushed.
+
+    A branch with any of them is never force-pushed."""
+    ours = bot.email.lower()
+    return tuple(c for c in ws.commits(base, head)
+                 if c.author.email.lower() != ours or c.committer.email.lower() != ours)
+
+
+def check_repo_path(path: str) -> str:
+    """``path`` as a clean repository-relative POSIX path; InputError when it could escape."""
+    pure = PurePosixPath(path)
+    if (not path or pure.is_absolute() or "\\" in path or "\x00" in path
+            or any(p in ("..", ".git") for p in pure.parts) or str(pure) == "."):
+        raise InputError(f"{path!r} is not a path inside the repository")
+    return str(pure)
+
+
+def _sign_off(message: str, author: Identity) -> str:
+    trailer = f"Signed-off-by: {author}"
+    body = message.rstrip("\n")
+    if trailer in body.splitlines():
+        return body + "\n"
+    last = body.rsplit("\n\n", 1)[-1]
+    trailers = all(re.match(r"^[A-Za-z][A-Za-z0-9-]*: ", line) for line in last.splitlines())
+    sep = "\n" if "\n\n" in body and trailers else "\n\n"
+    return f"{body}{sep}{trailer}\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# git
+
+
+def _url_host(url: str) -> str | None:
+    """``scheme://host[:port]/`` of an http(s) URL, for scoping the auth header."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/"
+    return None
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if url.startswith("-") or "::" in url.split("/", 1)[0]:
+        raise InputError("--clone: not a git URL (options and remote helpers are refused)")
+    if parts.scheme and parts.scheme not in ("https", "http", "ssh", "git", "file"):
+        raise InputError(f"--clone: URL scheme {parts.scheme!r} is not supported")
+    if parts.scheme in ("https", "http") and (parts.password or parts.username):
+        raise InputError("--clone: the URL must not hold credentials; give the token through "
+                         "the environment")
+
+
+class GitWorkspace:
+    """:class:`Workspace` over a real repository (``git`` commands plus GitPython's reader)."""
+
+    def __init__(self, path: str | Path, *, remote: str | None, auth: HttpAuth | None = None
+                 ) -> None:
+        self.root = Path(path)
+        self.remote = remote
+        self._auth_env: dict[str, str] = {}
+        try:
+            self._repo = git.Repo(self.root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise InputError(f"{path}: not a git repository") from None
+        if auth is not None:
+            url = self._git("remote", "get-url", remote).strip() if remote else ""
+            self._auth_env = self._auth(url, auth)
+
+    @classmethod
+    def open(cls, path: str | Path, *, auth: HttpAuth | None = None) -> GitWorkspace:
+        """A checkout (``--repo DIR``): remote mode with ``origin`` when it has one."""
+        ws = cls(path, remote=None)
+        remote = "origin" if "origin" in ws._git("remote").split() else None
+        return cls(path, remote=remote, auth=auth) if remote or auth else ws
+
+    @classmethod
+    def clone(cls, url: str, dest: str | Path, *, auth: HttpAuth | None = None,
+              branch: str | None = None) -> GitWorkspace:
+        """Clone ``url`` into ``dest`` (``--clone URL``); the token stays out of ``.git``."""
+        _check_url(url)
+        env = cls._auth(url, auth) if auth else {}
+        args = ["clone", "--quiet", "--no-checkout"]
+        if branch:
+            args += ["--branch", branch]
+        _run(["git", *args, "--", url, str(dest)], env=env, network=True)
+        return cls(dest, remote="origin", auth=auth)
+
+    @staticmethod
+    def _auth(url: str, auth: HttpAuth) -> dict[str, str]:
+        host = _url_host(url)
+        if host is None:
+            raise InputError("a token works only with an http(s) remote URL")
+        secrets.register(auth.token)
+        basic = base64.b64encode(f"{auth.username}:{auth.token}".encode()).decode()
+        secrets.register(basic)
+        n = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+        key = f"http.{host}.extraHeader"
+        # an empty value first resets headers other config added (actions/checkout's)
+        return {"GIT_CONFIG_COUNT": str(n + 2),
+                f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": "",
+                f"GIT_CONFIG_KEY_{n + 1}": key,
+                f"GIT_CONFIG_VALUE_{n + 1}": f"Authorization: Basic {basic}"}
+
+    def _git(self, *args: str, input: bytes | None = None, network: bool = False,
+             env: Mapping[str, str] | None = None, check: bool = True,
+             returncode: bool = False, merge_stderr: bool = False) -> str:
+        extra = {**(self._auth_env if network else {}), **(env or {})}
+        return _run(["git", "-C", str(self.root), *args], input=input, env=extra,
+                    network=network, check=check, returncode=returncode,
+                    merge_stderr=merge_stderr)
+
+    def _ok(self, *args: str) -> bool:
+        return self._git(*args, returncode=True).startswith("0\n")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def fetch(self) -> None:
+        if self.remote is None:
+            return
+        self._git("fetch", "--quiet", "--prune", "--no-tags", self.remote,
+                  f"+refs/heads/*:refs/remotes/{self.remote}/*", network=True)
+
+    def _ref(self, branch: str) -> str:
+        if self.remote is None:
+            return f"refs/heads/{branch}"
+        return f"refs/remotes/{self.remote}/{branch}"
+
+    def branch_head(self, branch: str) -> str | None:
+        return self.resolve(self._ref(branch))
+
+    def resolve(self, rev: str) -> str | None:
+        if rev.startswith("-"):
+            return None
+        out = self._git("rev-parse", "--verify", "--quiet", "--end-of-options",
+                        f"{rev}^{{commit}}", check=False)
+        return out.strip() or None
+
+    def read(self, rev: str, path: str) -> str | None:
+        path = check_repo_path(path)
+        try:
+            obj = self._repo.commit(rev).tree / path
+        except KeyError:
+            return None
+        except (ValueError, git.BadName) as e:
+            raise InputError(f"{rev}: not a commit ({e.__class__.__name__})") from None
+        if obj.type != "blob":
+            raise InputError(f"{path}: is a directory at {rev[:12]}")
+        if obj.mode == 0o120000:
+            raise InputError(f"{path}: is a symlink at {rev[:12]}; promoter does not follow "
+                             "symlinks")
+        data: bytes = obj.data_stream.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: is not UTF-8 text") from None
+
+    def list_files(self, rev: str, under: str = "") -> tuple[str, ...]:
+        args = ["ls-tree", "-r", "-z", "--full-tree", rev]
+        if under:
+            args += ["--", check_repo_path(under)]
+        files = []
+        for entry in self._git(*args).split("\0"):
+            if not entry:
+                continue
+            meta, path = entry.split("\t", 1)
+            if meta.split(" ", 1)[0] in _REGULAR:
+                files.append(path)
+        return tuple(sorted(files))
+
+    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
+        out = self._git("log", "-z", "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%s",
+                        f"{base}..{head}", "--")
+        infos = []
+        for record in out.split("\0"):
+            if record.strip():
+                sha, an, ae, cn, ce, subject = record.strip("\n").split("\x1f", 5)
+                infos.append(CommitInfo(sha=sha, author=Identity(name=an, email=ae),
+                                        committer=Identity(name=cn, email=ce), subject=subject))
+        return tuple(infos)
+
+    def is_ancestor(self, ancestor: str, rev: str) -> bool:
+        return self._ok("merge-base", "--is-ancestor", ancestor, rev)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def commit(self, *, parent: str, files: Mapping[str, str | None], message: str,
+               author: Identity, sign_off: bool = False) -> str:
+        parent_sha = self.resolve(parent)
+        if parent_sha is None:
+            raise GitError(f"cannot commit on {parent!r}: no such commit")
+        modes = {}
+        lines = []
+        for path in files:
+            check_repo_path(path)
+        listing = self._git("ls-tree", "-z", "--full-tree", parent_sha, "--", *files)
+        for entry in listing.split("\0"):
+            if entry:
+                meta, path = entry.split("\t", 1)
+                modes[path] = meta.split(" ", 1)[0]
+        for path, text in files.items():
+            path = check_repo_path(path)
+            if text is None:
+                lines.append(f"0 {_ZERO}\t{path}\0")
+                continue
+            data = text.encode("utf-8")
+            sha = self._repo.odb.store(IStream(b"blob", len(data), io.BytesIO(data))).hexsha
+            mode = modes.get(path, "100644")
+            lines.append(f"{mode if mode in _REGULAR else '100644'} {sha.decode()}\t{path}\0")
+        with tempfile.TemporaryDirectory(prefix="promoter-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self._git("read-tree", parent_sha, env=env)
+            self._git("update-index", "-z", "--index-info", input="".join(lines).encode(),
+                      env=env)
+            tree = self._git("write-tree", env=env).strip()
+        if tree == self._git("rev-parse", f"{parent_sha}^{{tree}}").strip():
+            return parent_sha
+        text = _sign_off(message, author) if sign_off else message
+        who = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+               "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
+        return self._git("commit-tree", "--no-gpg-sign", tree, "-p", parent_sha, "-F", "-",
+                         input=text.encode(), env=who).strip()
+
+    def push(self, branch: str, sha: str, *, expect: str | None) -> None:
+        self._update(branch, sha, expect=expect)
+
+    def delete_branch(self, branch: str, *, expect: str) -> None:
+        self._update(branch, None, expect=expect)
+
+    def _update(self, branch: str, sha: str | None, *, expect: str | None) -> None:
+        ref = f"refs/heads/{branch}"
+        if not self._ok("check-ref-format", ref):
+            raise InputError(f"{branch!r} is not a valid branch name")
+        if self.remote is None:
+            self._update_local(branch, sha, expect=expect)
+            return
+        spec = f"{sha}:{ref}" if sha else f":{ref}"
+        out = self._git("push", "--porcelain", "--no-verify",
+                        f"--force-with-lease={ref}:{expect or ''}", self.remote, spec,
+                        network=True, check=False, returncode=True, merge_stderr=True)
+        code, _, text = out.partition("\n")
+        for line in text.splitlines():
+            flag, *rest = line.split("\t")
+            if flag == "!" and rest:
+                reason = rest[-1]
+                raise GitError(secrets.redact(
+                    f"push of branch {branch} rejected: {reason}; it moved since promoter "
+                    f"looked (expected {(expect or 'no branch')[:12]})"))
+        if code != "0":
+            raise GitError(secrets.redact(f"push of branch {branch} failed: {_last_line(text)}"))
+        if sha:
+            self._git("update-ref", self._ref(branch), sha)
+        else:
+            self._git("update-ref", "-d", self._ref(branch))
+
+    def _update_local(self, branch: str, sha: str | None, *, expect: str | None) -> None:
+        ref = f"refs/heads/{branch}"
+        if self._git("symbolic-ref", "--quiet", "HEAD", check=False).strip() == ref:
+            raise GitError(f"branch {branch} is checked out; promoter does not move it")
+        args = ["update-ref", "-d", ref, expect or _ZERO] if sha is None else [
+            "update-ref", ref, sha, expect or _ZERO]
+        result = self._git(*args, check=False, returncode=True, merge_stderr=True)
+        if not result.startswith("0\n"):
+            raise GitError(f"update of branch {branch} refused: it is not at "
+                           f"{(expect or 'nothing')[:12]} any more")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _run(argv: list[str], *, input: bytes | None = None, env: Mapping[str, str] | None = None,
+         network: bool = False, check: bool = True, returncode: bool = False,
+         merge_stderr: bool = False) -> str:
+    """Run git; return stdout (with ``returncode``: the code, a newline, then the output)."""
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
+    if network:
+        full_env.setdefault("GIT_ASKPASS", "true")  # never a prompt; fail on missing auth
+    log.debug("git %s", " ".join(argv[3:] if argv[1:2] == ["-C"] else argv[1:]))
+    proc = subprocess.run(argv, input=input, env=full_env, capture_output=True, check=False)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    if returncode:
+        return f"{proc.returncode}\n{out}{err if merge_stderr else ''}"
+    if check and proc.returncode != 0:
+        verb = argv[3] if argv[1] == "-C" else argv[1]
+        raise GitError(secrets.redact(f"git {verb} failed: {_last_line(err)}"))
+    return out
+
+
+@contextlib.contextmanager
+def cloned(url: str, *, auth: HttpAuth | None = None, branch: str | None = None
+           ) -> Iterator[GitWorkspace]:
+    """Clone ``url`` into a temporary directory that is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="promoter-clone-") as tmp:
+        yield GitWorkspace.clone(url, Path(tmp) / "repo", auth=auth, branch=branch)
+
+
+# ---------------------------------------------------------------------------------------------
+# in memory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _MemCommit:
+    parent: str | None
+    files: Mapping[str, str]
+    message: str
+    info: CommitInfo
+
+
+_SEED = Identity(name="Seed", email="seed@example.com")
+
+
+class MemoryWorkspace:
+    """:class:`Workspace` in memory: commits are dicts of files, branches a dict of SHAs.
+
+    SHAs are content hashes, so the same change gives the same SHA, as in git. For flow tests.
+    """
+
+    def __init__(self, files: Mapping[str, str] | None = None, *, branch: str = "main",
+                 author: Identity = _SEED) -> None:
+        self._commits: dict[str, _MemCommit] = {}
+        self.branches: dict[str, str] = {}
+        root = self._store(None, dict(files or {}), "initial commit", author)
+        self.branches[branch] = root
+
+    def _store(self, parent: str | None, files: dict[str, str], message: str,
+               author: Identity) -> str:
+        digest = hashlib.sha1(repr((parent, sorted(files.items()), message, str(author)))
+                              .encode()).hexdigest()
+        self._commits[digest] = _MemCommit(parent=parent, files=files, message=message,
+                                           info=CommitInfo(
+            sha=digest, author=author, committer=author, subject=message.split("\n", 1)[0]))
+        return digest
+
+    def _get(self, rev: str) -> _MemCommit:
+        sha = self.resolve(rev)
+        if sha is None:
+            raise GitError(f"no such commit {rev!r}")
+        return self._commits[sha]
+
+    def fetch(self) -> None:
+        return None
+
+    def branch_head(self, branch: str) -> str | None:
+        return self.branches.get(branch)
+
+    def resolve(self, rev: str) -> str | None:
+        if rev in self.branches:
+            return self.branches[rev]
+        return rev if rev in self._commits else None
+
+    def read(self, rev: str, path: str) -> str | None:
+        path = check_repo_path(path)
+        files = self._get(rev).files
+        if path not in files and any(f.startswith(path + "/") for f in files):
+            raise InputError(f"{path}: is a directory at {rev[:12]}")
+        return files.get(path)
+
+    def list_files(self, rev: str, under: str = "") -> tuple[str, ...]:
+        prefix = check_repo_path(under) + "/" if under else ""
+        return tuple(sorted(f for f in self._get(rev).files if f.startswith(prefix)))
+
+    def commit(self, *, parent: str, files: Mapping[str, str | None], message: str,
+               author: Identity, sign_off: bool = False) -> str:
+        base = self._get(parent)
+        new = dict(base.files)
+        for path, text in files.items():
+            path = check_repo_path(path)
+            if text is None:
+                new.pop(path, None)
+            else:
+                new[path] = text
+        if new == base.files:
+            return base.info.sha
+        text = _sign_off(message, author) if sign_off else message
+        return self._store(base.info.sha, new, text, author)
+
+    def message(self, sha: str) -> str:
+        """The full message of a commit."""
+        return self._commits[sha].message
+
+    def push(self, branch: str, sha: str, *, expect: str | None) -> None:
+        if self.branches.get(branch) != expect:
+            raise GitError(f"push of branch {branch} rejected: stale info; it moved since "
+                           f"promoter looked (expected {(expect or 'no branch')[:12]})")
+        self._get(sha)
+        self.branches[branch] = sha
+
+    def delete_branch(self, branch: str, *, expect: str) -> None:
+        if self.branches.get(branch) != expect:
+            raise GitError(f"push of branch {branch} rejected: stale info; it moved since "
+                           f"promoter looked (expected {expect[:12]})")
+        del self.branches[branch]
+
+    def _ancestry(self, rev: str) -> list[str]:
+        out = []
+        sha: str | None = self._get(rev).info.sha
+        while sha is not None:
+            out.append(sha)
+            sha = self._commits[sha].parent
+        return out
+
+    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
+        stop = set(self._ancestry(base))
+        return tuple(self._commits[s].info for s in self._ancestry(head) if s not in stop)
+
+    def is_ancestor(self, ancestor: str, rev: str) -> bool:
+        sha = self.resolve(ancestor)
+        return sha is not None and sha in self._ancestry(rev)
