@@ -33,7 +33,7 @@ def iter_files(paths: Sequence[str]) -> Iterator[tuple[str, bool]]:
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
                 for name in sorted(files):
                     if is_yaml_name(name):
-                        yield os.path.join(root, name), False
+                        yield os.path.normpath(os.path.join(root, name)), False
         elif os.path.exists(path):
             yield path, True
         else:
