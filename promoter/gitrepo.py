@@ -364,10 +364,13 @@ class GitWorkspace:
         for line in text.splitlines():
             flag, *rest = line.split("\t")
             if flag == "!" and rest:
-                reason = rest[-1]
-                raise GitError(secrets.redact(
-                    f"push of branch {branch} rejected: {reason}; it moved since promoter "
-                    f"looked (expected {(expect or 'no branch')[:12]})"))
+                m = re.match(r"\[(?P<what>[^\]]+)\](?: \((?P<why>.*)\))?", rest[-1])
+                what, why = (m["what"], m["why"] or "") if m else ("", rest[-1])
+                if what == "rejected":  # stale info, fetch first, non-fast-forward
+                    raise GitError(f"push of branch {branch} rejected: it moved since promoter "
+                                   f"looked (expected {(expect or 'no branch')[:12]}; {why})")
+                raise GitError(secrets.redact(f"push of branch {branch} refused by the remote: "
+                                              f"{why or what}"))
         if code != "0":
             raise GitError(secrets.redact(f"push of branch {branch} failed: {_last_line(text)}"))
         if sha:
@@ -505,15 +508,15 @@ class MemoryWorkspace:
 
     def push(self, branch: str, sha: str, *, expect: str | None) -> None:
         if self.branches.get(branch) != expect:
-            raise GitError(f"push of branch {branch} rejected: stale info; it moved since "
-                           f"promoter looked (expected {(expect or 'no branch')[:12]})")
+            raise GitError(f"push of branch {branch} rejected: it moved since promoter "
+                           f"looked (expected {(expect or 'no branch')[:12]}; stale info)")
         self._get(sha)
         self.branches[branch] = sha
 
     def delete_branch(self, branch: str, *, expect: str) -> None:
         if self.branches.get(branch) != expect:
-            raise GitError(f"push of branch {branch} rejected: stale info; it moved since "
-                           f"promoter looked (expected {expect[:12]})")
+            raise GitError(f"push of branch {branch} rejected: it moved since promoter "
+                           f"looked (expected {expect[:12]}; stale info)")
         del self.branches[branch]
 
     def _ancestry(self, rev: str) -> list[str]:

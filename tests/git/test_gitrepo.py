@@ -1,0 +1,152 @@
+"""The git implementation's own promises: the checkout stays untouched, tokens stay out of
+.git and messages, modes and symlinks, refusals by the remote, unsafe clone URLs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from promoter.config import Identity
+from promoter.errors import GitError, InputError
+from promoter.gitrepo import GitWorkspace, HttpAuth, cloned
+from tests.servers.git_http import GitHttpServer, git, init_bare
+
+BOT = Identity(name="promoter", email="promoter@noreply.invalid")
+TOKEN = "tok-Zq8Lx3Vb7"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
+    with GitHttpServer(tmp_path_factory.mktemp("git-root"), tokens={TOKEN}) as srv:
+        yield srv
+
+
+def _checkout(tmp_path: Path) -> Path:
+    work = tmp_path / "checkout"
+    git("init", "-q", str(work))
+    (work / "app.yaml").write_text("image: api:1.0\n")
+    (work / "run.sh").write_text("#!/bin/sh\n")
+    (work / "run.sh").chmod(0o755)
+    os.symlink("/etc/passwd", work / "escape.yaml")
+    git("add", ".", cwd=work)
+    git("commit", "-qm", "init", cwd=work)
+    return work
+
+
+def test_checkout_without_remote_is_left_untouched(tmp_path: Path) -> None:
+    work = _checkout(tmp_path)
+    (work / "app.yaml").write_text("image: api:local-edit\n")  # a dirty working tree
+    (work / "staged.yaml").write_text("a: 1\n")
+    git("add", "staged.yaml", cwd=work)
+    before = (git("status", "--porcelain", cwd=work), git("rev-parse", "HEAD", cwd=work))
+
+    ws = GitWorkspace.open(work)
+    assert ws.remote is None
+    main = ws.branch_head("main")
+    assert main == before[1]
+    sha = ws.commit(parent=main, files={"app.yaml": "image: api:1.1\n",
+                                        "run.sh": "#!/bin/sh\necho\n"},
+                    message="Promote api", author=BOT)
+    ws.push("promoter/dev/api", sha, expect=None)
+
+    assert (git("status", "--porcelain", cwd=work), git("rev-parse", "HEAD", cwd=work)) == before
+    assert (work / "app.yaml").read_text() == "image: api:local-edit\n"
+    assert git("rev-parse", "refs/heads/promoter/dev/api", cwd=work) == sha
+    assert git("ls-tree", sha, "run.sh", cwd=work).startswith("100755 ")  # mode kept
+    with pytest.raises(GitError, match="^branch main is checked out; promoter does not move it$"):
+        ws.push("main", sha, expect=main)
+    with pytest.raises(GitError, match=r"^update of branch promoter/dev/api refused: it is not "
+                                       r"at [0-9a-f]{12} any more$"):
+        ws.push("promoter/dev/api", main, expect=main)
+
+
+def test_symlinks_are_neither_listed_nor_read(tmp_path: Path) -> None:
+    ws = GitWorkspace.open(_checkout(tmp_path))
+    main = ws.branch_head("main")
+    assert main
+    assert ws.list_files(main) == ("app.yaml", "run.sh")
+    with pytest.raises(InputError, match=r"^escape.yaml: is a symlink at [0-9a-f]{12}; "):
+        ws.read(main, "escape.yaml")
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=f"^{tmp_path}: not a git repository$"):
+        GitWorkspace.open(tmp_path)
+
+
+@pytest.mark.integration
+def test_token_never_reaches_git_config_or_messages(server: GitHttpServer,
+                                                    tmp_path: Path) -> None:
+    server.create_repo("acme/auth", files={"a.yaml": "image: app:1\n"})
+    url = server.clone_url("acme/auth")
+    ws = GitWorkspace.clone(url, tmp_path / "c", auth=HttpAuth(username="x-access-token",
+                                                              token=TOKEN))
+    main = ws.branch_head("main")
+    assert main and ws.read(main, "a.yaml") == "image: app:1\n"
+    sha = ws.commit(parent=main, files={"a.yaml": "image: app:2\n"}, message="bump", author=BOT)
+    ws.push("promoter/dev/app", sha, expect=None)
+    ws.fetch()
+    assert ws.branch_head("promoter/dev/app") == sha
+    assert git("--git-dir", str(server.root / "acme/auth.git"), "rev-parse",
+               "refs/heads/promoter/dev/app") == sha
+    leaked = subprocess.run(["grep", "-rl", TOKEN, str(tmp_path / "c")], capture_output=True)
+    assert leaked.stdout == b""
+    assert git("remote", "get-url", "origin", cwd=tmp_path / "c") == url
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("auth", [None, HttpAuth(username="x-access-token", token="wrong-tok1")])
+def test_refused_clone_says_so_without_the_secret(server: GitHttpServer, tmp_path: Path,
+                                                  auth: HttpAuth | None) -> None:
+    server.create_repo(f"acme/refused-{auth is None}")
+    with pytest.raises(GitError) as info:
+        GitWorkspace.clone(server.clone_url(f"acme/refused-{auth is None}"), tmp_path / "c",
+                           auth=auth)
+    assert str(info.value).startswith("git clone failed: fatal: Authentication failed for ")
+    assert "wrong-tok1" not in str(info.value)
+
+
+@pytest.mark.integration
+def test_cloned_removes_its_directory(server: GitHttpServer) -> None:
+    server.create_repo("acme/tmp")
+    with cloned(server.clone_url("acme/tmp"),
+                auth=HttpAuth(username="oauth2", token=TOKEN)) as ws:
+        root = ws.root
+        assert ws.list_files("origin/main") == ("README.md",)
+    assert not root.exists()
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://user:tok-secret1@example.invalid/a.git",
+     "--clone: the URL must not hold credentials; give the token through the environment"),
+    ("ext::sh -c touch% /tmp/pwned", "--clone: not a git URL (options and remote helpers are "
+                                     "refused)"),
+    ("--upload-pack=touch /tmp/pwned", "--clone: not a git URL (options and remote helpers "
+                                       "are refused)"),
+    ("ftp://example.invalid/a.git", "--clone: URL scheme 'ftp' is not supported"),
+])
+def test_unsafe_clone_urls_are_refused(url: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        GitWorkspace.clone(url, tmp_path / "c")
+    assert str(info.value) == message
+    assert not (tmp_path / "c").exists()
+
+
+def test_push_refused_by_the_remote(tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    init_bare(bare)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    ws = GitWorkspace.clone(str(bare), tmp_path / "c")
+    main = ws.branch_head("main")
+    assert main
+    sha = ws.commit(parent=main, files={"x": "1\n"}, message="m", author=BOT)
+    with pytest.raises(GitError, match="^push of branch promoter/x refused by the remote: "
+                                       "pre-receive hook declined$"):
+        ws.push("promoter/x", sha, expect=None)
+    assert ws.branch_head("promoter/x") is None
