@@ -94,8 +94,8 @@ def test_commit_push_and_lease(make: tuple[Workspace, Callable[..., str]]) -> No
     assert ws.commits(main, sha)[0].author == BOT
     assert ws.is_ancestor(main, sha) and not ws.is_ancestor(sha, main)
     # a second push of a new branch with the same name: the lease (must not exist) is lost
-    with pytest.raises(GitError, match=r"^push of branch promoter/prod/api rejected: it moved "
-                                       r"since promoter looked \(expected no branch; stale info\)$"):
+    lost = r"^push of branch promoter/prod/api rejected: it moved since promoter looked "
+    with pytest.raises(GitError, match=lost + r"\(expected no branch; stale info\)$"):
         ws.push("promoter/prod/api", main, expect=None)
     with pytest.raises(GitError, match="rejected"):
         ws.push("promoter/prod/api", main, expect=main)
