@@ -42,8 +42,9 @@ def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Proble
     for path, explicit in iter_files(paths):
         try:
             text = read_text(path)
-            if not screen(text, helm_paths) and not explicit:
-                continue
+            if not (explicit or screen(text, helm_paths) or
+                    os.path.basename(path).endswith(kustomize.FILE_NAMES)):
+                continue  # kustomizations are kept: set-image may add an images entry
             yf = parse_yaml(text, path)
         except InputError as e:
             if explicit:
