@@ -1,0 +1,304 @@
+"""The GitLab forge (``gitlab`` kind) through python-gitlab: gitlab.com and self-managed.
+
+Pull requests are merge requests and a pull request's ``number`` is the MR's ``iid``. A draft is
+a title starting with ``Draft:``; the neutral title never shows that prefix. Access levels map to
+:class:`~promoter.forge.Permission` (Developer = WRITE). Commit statuses on GitLab are a state
+machine per commit and name: re-posting ``pending`` while pending (or ``running`` while running)
+is rejected with 400, so :meth:`GitLabForge.set_status` reads the current state first and moves a
+pending status to ``running`` when only its description changes.
+
+Every python-gitlab object stays inside this module (:func:`_convert_mr`); ``GitlabError`` and
+transport errors become a one-line :class:`~promoter.errors.ForgeError`. The token is registered
+with :func:`promoter.secrets.register` before the first request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabError
+
+from promoter import secrets
+from promoter.errors import ForgeError, InputError
+from promoter.forge import (
+    GITLAB_EMOJI,
+    Comment,
+    CommitStatus,
+    Forge,
+    ForgeOptions,
+    MergeMethod,
+    Permission,
+    PRState,
+    PullRequest,
+    Reaction,
+    StatusState,
+)
+
+DEFAULT_URL = "https://gitlab.com"
+_DRAFT = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s+-|\[wip\]|wip:)\s*", re.I)
+_STATES = {"opened": PRState.OPEN, "locked": PRState.OPEN, "merged": PRState.MERGED,
+           "closed": PRState.CLOSED}
+_READ = {"success": StatusState.SUCCESS, "skipped": StatusState.SUCCESS,
+         "failed": StatusState.FAILURE, "canceled": StatusState.FAILURE,
+         "pending": StatusState.PENDING, "running": StatusState.PENDING,
+         "created": StatusState.PENDING, "manual": StatusState.PENDING}
+_WRITE = {StatusState.PENDING: "pending", StatusState.SUCCESS: "success",
+          StatusState.FAILURE: "failed", StatusState.ERROR: "failed"}
+
+
+def _level(access_level: int) -> Permission:
+    for floor, permission in ((50, Permission.ADMIN), (40, Permission.MAINTAIN),
+                              (30, Permission.WRITE), (20, Permission.TRIAGE),
+                              (10, Permission.READ)):
+        if access_level >= floor:
+            return permission
+    return Permission.NONE
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, GitlabError):
+        return " ".join(f"{exc.response_code or ''} {exc.error_message}".split())
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+@contextlib.contextmanager
+def _errors(repo: str, operation: str) -> Iterator[None]:
+    """SDK and transport failures become ForgeError("gitlab: grp/proj: operation: 409 ...")."""
+    try:
+        yield
+    except (GitlabError, requests.RequestException) as exc:
+        raise ForgeError(secrets.redact(f"gitlab: {repo}: {operation}: {_message(exc)}")[:500]
+                         ) from exc
+
+
+def _convert_mr(mr: Any) -> PullRequest:
+    """python-gitlab ProjectMergeRequest -> neutral PullRequest."""
+    title = mr.title
+    draft = bool(getattr(mr, "draft", False) or _DRAFT.match(title))
+    return PullRequest(
+        number=mr.iid, url=mr.web_url, state=_STATES.get(mr.state, PRState.CLOSED),
+        title=_DRAFT.sub("", title, count=1), body=mr.description or "",
+        head=mr.source_branch, base=mr.target_branch, head_sha=mr.sha or "",
+        labels=tuple(sorted(mr.labels)), author=(mr.author or {}).get("username", ""),
+        draft=draft, auto_merge=bool(getattr(mr, "merge_when_pipeline_succeeds", False)))
+
+
+def _convert_note(number: int, note: Any) -> Comment:
+    return Comment(id=note.id, number=number, author=(note.author or {}).get("username", ""),
+                   body=note.body or "", system=bool(getattr(note, "system", False)))
+
+
+class GitLabForge:
+    kind = "gitlab"
+
+    def __init__(self, client: gitlab.Gitlab, repo: str) -> None:
+        self._gl = client
+        self.repo = repo
+        with _errors(repo, "who am I"):
+            client.auth()
+            assert client.user is not None
+            self._login = str(client.user.username)
+        with _errors(repo, "get project"):
+            self._project = client.projects.get(repo)
+
+    def _mr(self, number: int, *, lazy: bool = False) -> Any:
+        return self._project.mergerequests.get(number, lazy=lazy)
+
+    def _user_ids(self, users: tuple[str, ...]) -> list[int]:
+        ids = []
+        for name in users:
+            found = self._gl.users.list(username=name)
+            if not found:
+                raise ForgeError(f"gitlab: {self.repo}: no user {name!r}")
+            ids.append(found[0].id)
+        return ids
+
+    # -- PullRequests --------------------------------------------------------------------------
+    def find(self, *, head: str, base: str) -> PullRequest | None:
+        with _errors(self.repo, f"find merge request {head} -> {base}"):
+            mrs = self._project.mergerequests.list(
+                source_branch=head, target_branch=base, state="all", order_by="created_at",
+                sort="desc", get_all=True)
+            found = [_convert_mr(m) for m in mrs
+                     if m.source_project_id == self._project.id
+                     and m.source_branch == head and m.target_branch == base]
+        found.sort(key=lambda p: (p.is_open, p.number), reverse=True)
+        return found[0] if found else None
+
+    def get(self, number: int) -> PullRequest:
+        with _errors(self.repo, f"get merge request !{number}"):
+            return _convert_mr(self._mr(number))
+
+    def list_open(self, *, base: str | None = None) -> tuple[PullRequest, ...]:
+        with _errors(self.repo, "list merge requests"):
+            kwargs: dict[str, Any] = {"target_branch": base} if base else {}
+            mrs = self._project.mergerequests.list(state="opened", order_by="created_at",
+                                                   sort="desc", get_all=True, **kwargs)
+            return tuple(_convert_mr(m) for m in mrs)
+
+    def create(self, *, head: str, base: str, title: str, body: str,
+               draft: bool = False) -> PullRequest:
+        try:
+            with _errors(self.repo, f"create merge request {head} -> {base}"):
+                mr = self._project.mergerequests.create({
+                    "source_branch": head, "target_branch": base,
+                    "title": f"Draft: {title}" if draft else title, "description": body})
+                return _convert_mr(mr)
+        except ForgeError as exc:
+            if "already exists" not in str(exc):
+                raise
+            existing = self.find(head=head, base=base)  # another run was faster: adopt its MR
+            if existing is None or not existing.is_open:
+                raise
+            return existing
+
+    def update(self, number: int, *, title: str | None = None, body: str | None = None,
+               labels: tuple[str, ...] | None = None) -> PullRequest:
+        with _errors(self.repo, f"update merge request !{number}"):
+            mr = self._mr(number)
+            current = _convert_mr(mr)
+            changed = False
+            if title is not None and title != current.title:
+                mr.title = f"Draft: {title}" if current.draft else title
+                changed = True
+            if body is not None and body != current.body:
+                mr.description = body
+                changed = True
+            if labels is not None and set(labels) != set(current.labels):
+                mr.labels = sorted(set(labels))
+                changed = True
+            if not changed:
+                return current
+            mr.save()
+            return _convert_mr(mr)
+
+    def close(self, number: int, *, comment: str | None = None) -> PullRequest:
+        if comment is not None:
+            self.comment(number, comment)
+        with _errors(self.repo, f"close merge request !{number}"):
+            mr = self._mr(number)
+            if mr.state in ("opened", "locked"):
+                mr.state_event = "close"
+                mr.save()
+            return _convert_mr(mr)
+
+    def comment(self, number: int, body: str) -> Comment:
+        with _errors(self.repo, f"comment on !{number}"):
+            return _convert_note(number, self._mr(number, lazy=True).notes.create({"body": body}))
+
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        if labels:
+            with _errors(self.repo, f"add labels to !{number}"):
+                self._project.mergerequests.update(number, {"add_labels": ",".join(labels)})
+
+    def request_reviewers(self, number: int, users: tuple[str, ...]) -> None:
+        if not users:
+            return
+        with _errors(self.repo, f"request reviewers on !{number}"):
+            mr = self._mr(number)
+            have = [r["id"] for r in getattr(mr, "reviewers", None) or ()]
+            want = have + [i for i in self._user_ids(users) if i not in have]
+            if want != have:
+                self._project.mergerequests.update(number, {"reviewer_ids": want})
+
+    def set_assignees(self, number: int, users: tuple[str, ...]) -> None:
+        with _errors(self.repo, f"set assignees on !{number}"):
+            self._project.mergerequests.update(number, {"assignee_ids": self._user_ids(users)})
+
+    def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
+        with _errors(self.repo, f"enable auto-merge on !{number}"):
+            mr = self._mr(number)
+            if getattr(mr, "merge_when_pipeline_succeeds", False):
+                return
+            # auto_merge (GitLab 17.11+) and its deprecated name, in the body; unknown to older
+            # servers, which ignore it. Never a plain merge: the forge's rules still apply.
+            self._gl.http_put(
+                f"/projects/{self._project.id}/merge_requests/{number}/merge",
+                post_data={"auto_merge": True, "merge_when_pipeline_succeeds": True,
+                           "squash": method is MergeMethod.SQUASH, "sha": mr.sha})
+
+    # -- Statuses ------------------------------------------------------------------------------
+    def _raw_statuses(self, sha: str) -> dict[str, Any]:
+        latest: dict[str, Any] = {}
+        commit = self._project.commits.get(sha, lazy=True)
+        for s in sorted(commit.statuses.list(get_all=True), key=lambda s: s.id):
+            latest[s.name] = s
+        return latest
+
+    def set_status(self, sha: str, status: CommitStatus) -> None:
+        with _errors(self.repo, f"set status {status.context} on {sha[:12]}"):
+            current = self._raw_statuses(sha).get(status.context)
+            state = _WRITE[status.state]
+            if current is not None:
+                same = (current.description or "") == status.description and \
+                    current.target_url == status.target_url
+                if current.status == state and same:
+                    return
+                if state == "pending" and current.status in ("pending", "running"):
+                    if current.status == "running":
+                        return  # running -> running is refused; the description waits
+                    state = "running"
+            data: dict[str, Any] = {"state": state, "name": status.context,
+                                    "description": status.description[:255]}
+            if status.target_url:
+                data["target_url"] = status.target_url
+            self._project.commits.get(sha, lazy=True).statuses.create(data)
+
+    def statuses(self, sha: str) -> tuple[CommitStatus, ...]:
+        with _errors(self.repo, f"read statuses of {sha[:12]}"):
+            latest = self._raw_statuses(sha)
+        return tuple(CommitStatus(context=name, state=_READ.get(s.status, StatusState.FAILURE),
+                                  description=s.description or "", target_url=s.target_url)
+                     for name, s in sorted(latest.items()))
+
+    # -- Comments ------------------------------------------------------------------------------
+    def me(self) -> str:
+        return self._login
+
+    def get_comment(self, number: int, comment_id: int) -> Comment:
+        with _errors(self.repo, f"get note {comment_id} on !{number}"):
+            return _convert_note(number, self._mr(number, lazy=True).notes.get(comment_id))
+
+    def comments(self, number: int) -> tuple[Comment, ...]:
+        with _errors(self.repo, f"list notes on !{number}"):
+            notes = self._mr(number, lazy=True).notes.list(get_all=True, sort="asc",
+                                                           order_by="created_at")
+            return tuple(_convert_note(number, n) for n in sorted(notes, key=lambda n: n.id))
+
+    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+        with _errors(self.repo, f"react to note {comment_id}"):
+            note = self._mr(number, lazy=True).notes.get(comment_id, lazy=True)
+            try:
+                note.awardemojis.create({"name": GITLAB_EMOJI[reaction]})
+            except GitlabError as exc:
+                if "already been taken" not in str(exc.error_message):
+                    raise
+
+    def permission(self, user: str) -> Permission:
+        with _errors(self.repo, f"permission of {user}"):
+            found = self._gl.users.list(username=user)
+            if not found:
+                return Permission.NONE
+            try:
+                member = self._project.members_all.get(found[0].id)
+            except gitlab.exceptions.GitlabGetError as exc:
+                if exc.response_code == 404:
+                    return Permission.NONE
+                raise
+            return _level(int(member.access_level))
+
+
+def open_gitlab(options: ForgeOptions) -> Forge:
+    """A GitLab forge for project ``options.repo`` (``group/.../project``), token checked once."""
+    if not options.token:
+        raise InputError("gitlab: set a token (a project, group or personal access token)")
+    secrets.register(options.token)
+    client = gitlab.Gitlab(url=(options.url or DEFAULT_URL).rstrip("/"),
+                           private_token=options.token, timeout=options.timeout,
+                           retry_transient_errors=options.retries > 0, keep_base_url=True)
+    return GitLabForge(client, options.repo)
