@@ -97,12 +97,14 @@ spec:
 def test_kustomize_images_strings_in_every_source() -> None:
     assert summary(MULTI_SOURCE) == [
         ("ghcr.io/org/api", "ghcr.io/org/api:1.2.3", 10, {"whole": "ghcr.io/org/api:1.2.3"}),
-        ("web", "docker.io/library/web:2.0.0", 11, {"whole": "ghcr.io/org/web:2.0.0"}),
-        ("db", f"docker.io/library/db@{DIGEST}", 12, {"whole": f"postgres@{DIGEST}"}),
-        ("cache", "docker.io/library/cache", 13, {"whole": "redis"}),
+        ("web", "docker.io/library/web:2.0.0", 11, {"whole": '"web=ghcr.io/org/web:2.0.0"'}),
+        ("db", f"docker.io/library/db@{DIGEST}", 12, {"whole": f"db=postgres@{DIGEST}"}),
+        ("cache", "docker.io/library/cache", 13, {"whole": "cache=redis"}),
         ("queue", "docker.io/library/queue:4.0", 14, {"whole": "queue:4.0"}),
-        ("ghcr.io/azure-samples/ai-service", "ghcr.io/azure-samples/ai-service:2.2.0", 20,
-         {"whole": "ghcr.io/azure-samples/ai-service:2.2.0"}),
+        # a folded string: reported (the engine refuses to rewrite block scalars)
+        ("ghcr.io/azure-samples/ai-service", "ghcr.io/azure-samples/ai-service:2.2.0", 19,
+         {"whole": ">-\n          ghcr.io/azure-samples/ai-service=ghcr.io/azure-samples/"
+                   "ai-service:2.2.0\n"}),
     ]
     assert sites(MULTI_SOURCE)[-1].yaml_path == ("spec", "sources", 1, "kustomize", "images", 0)
 
@@ -143,7 +145,7 @@ def test_application_set_template_and_image_updater_annotations() -> None:
         # the tag parameter is named by the annotations, the image by image-list
         ("ghcr.io/org/api", "ghcr.io/org/api:5.1.0", 22, {"tag": "5.1.0", "at": "api.version"}),
         ("public.ecr.aws/nginx/nginx", "public.ecr.aws/nginx/nginx:1.24.0", 27,
-         {"whole": "public.ecr.aws/nginx/nginx:1.24.0"}),
+         {"whole": "public.ecr.aws/nginx/nginx=public.ecr.aws/nginx/nginx:1.24.0"}),
     ]
 
 
@@ -182,9 +184,6 @@ def test_image_updater_write_back_files(path: str) -> None:
     (SOURCE_FILE, "argocd-source-x.yaml"),
     (APPLICATION.replace("argoproj.io/v1alpha1", "example.com/v1"), "app.yaml"),
     (APPLICATION.replace("kind: Application", "kind: AppProject"), "app.yaml"),
-    # a string that is not written verbatim (an escape) cannot be edited in place
-    ('apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    kustomize:\n'
-     '      images:\n      - "a=b\\x3a1.0"\n', "app.yaml"),
     # name=... where name holds a tag is not kustomize syntax
     ('apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    kustomize:\n'
      '      images:\n      - "a:1=b:2"\n', "app.yaml"),

@@ -14,10 +14,10 @@ Shapes, in each source of an ``argoproj.io`` ``Application`` (``spec.source``,
 - ``kustomize.images``: a list of strings in ``kustomize edit set image`` syntax:
   ``name:tag``, ``name@digest``, ``name=newName``, ``name=newName:tag[@digest]``.
   ``Site.name`` is ``name`` (what kustomize matches, as in the Kustomize finder) and
-  ``Site.ref`` that image with the written tag/digest; the ``whole`` span covers only the
-  ``newName:tag@digest`` part after ``=`` (the whole string when there is no ``=``), so an edit
-  changes only those characters. Strings that are not written verbatim in the file (escapes,
-  folded over lines) are skipped.
+  ``Site.ref`` that image with the written tag/digest; the ``whole`` span is the string, whose
+  ``name=newName`` part the engine keeps when it sets a tag or digest (``split_written`` reads
+  it as the name). Folded strings (``- >-``) are reported; the engine refuses to rewrite block
+  scalars.
 
 and the same ``helm.parameters`` / ``kustomize.images`` at the top of
 ``.argocd-source-<app>.yaml`` (and ``.argocd-source.yaml``), the files Argo CD Image Updater's
@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from promoter.edit.model import Kind, Site, Span
+from promoter.edit.model import Kind, Site
 from promoter.edit.yamlpos import (
     Node,
     ScalarNode,
@@ -46,8 +46,8 @@ from promoter.edit.yamlpos import (
     scalar_value,
     site_from_parts,
     site_from_whole,
+    span_of,
     split_written,
-    style_of,
 )
 from promoter.refs import ImageRef
 
@@ -211,32 +211,16 @@ def _group_site(yf: YamlFile, group: _Group, doc: int, image: str | None) -> Sit
 
 
 def _kustomize_image(yf: YamlFile, item: Node, path: YamlPath, doc: int) -> Site | None:
-    """``name[=newName][:tag][@digest]`` as one string; the span is the part after ``=``."""
+    """``name[=newName][:tag][@digest]`` in one string scalar."""
+    site = site_from_whole(yf, Kind.ARGOCD, item, path=path, document=doc)
     value = scalar_value(item)
-    if value is None or not isinstance(item, ScalarNode):
-        return None
-    name, eq, new = value.partition("=")
-    if not eq:  # name[:tag][@digest]: the whole scalar
-        return site_from_whole(yf, Kind.ARGOCD, item, path=path, document=doc)
+    if site is not None or value is None or "=" not in value:
+        return site
+    name, _, new = value.partition("=")
     name_ref = ImageRef.try_parse(name)
     new_ref = ImageRef.try_parse(new)
     if name_ref is None or new_ref is None or name_ref.tag or name_ref.digest:
         return None
-    span = _inner_span(yf, item, len(name) + 1, len(value))
-    if span is None:
-        return None
     return Site(file=yf.path, kind=Kind.ARGOCD, name=name,
                 ref=replace(name_ref, tag=new_ref.tag, digest=new_ref.digest),
-                whole=span, yaml_path=path, document=doc)
-
-
-def _inner_span(yf: YamlFile, node: ScalarNode, start: int, end: int) -> Span | None:
-    """The span of ``value[start:end]`` inside a scalar written verbatim on one line."""
-    value = str(node.value)
-    lo = yf.offset(node.start_mark)
-    hi = yf.offset(node.end_mark)
-    at = yf.text.find(value, lo, hi)
-    if at < 0 or "\n" in value or yf.text.find(value, at + 1, hi) >= 0:
-        return None
-    line, col = yf.line_col(at + start)
-    return Span(start=at + start, end=at + end, line=line, column=col, style=style_of(node))
+                whole=span_of(item, yf), yaml_path=path, document=doc)
