@@ -41,9 +41,9 @@ Send = Callable[[httpx.Request, str], Awaitable[httpx.Response]]
 
 DEFAULT_TOKEN_TTL = 60.0  # seconds; the token spec's default when ``expires_in`` is absent
 _EXPIRY_MARGIN = 10.0
-_SCHEME_RE = re.compile(
-    r"(?:^|,)\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?=\s+[^\s,=]+\s*=|\s*$|\s*,)")
-_PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_SCHEME_RE = re.compile(rf"[\s,]*({_TOKEN})")
+_PARAM_RE = re.compile(rf'\s*,?\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 
 
 class Scheme(enum.Enum):
@@ -79,17 +79,15 @@ def parse_challenges(header: str) -> tuple[Challenge, ...]:
     Several challenges in one header (``Basic realm="r", Bearer realm="t"``) give several
     results; parameter names are lower-cased, quoted values unescaped.
     """
-    starts = [(m.start(1), m.group(1)) for m in _SCHEME_RE.finditer(header)]
     out = []
-    for i, (pos, scheme) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(header)
-        body = header[pos + len(scheme):end]
-        params = {
-            m.group(1).lower(): (
-                re.sub(r"\\(.)", r"\1", m.group(2)) if m.group(2) is not None else m.group(3)
-            )
-            for m in _PARAM_RE.finditer(body)
-        }
+    pos = 0
+    while (m := _SCHEME_RE.match(header, pos)) is not None:
+        scheme, pos = m.group(1), m.end()
+        params = {}
+        while (p := _PARAM_RE.match(header, pos)) is not None:
+            value = re.sub(r"\\(.)", r"\1", p.group(2)) if p.group(2) is not None else p.group(3)
+            params[p.group(1).lower()] = value
+            pos = p.end()
         out.append(Challenge(scheme=scheme.lower(), params=params))
     return tuple(out)
 

@@ -196,10 +196,11 @@ class CredentialStore:
     def _from_docker_config(self, host: str) -> Credentials | None:
         doc = self._docker_config()
         path = self.config_path
+        server = HUB_SERVER if host == DOCKER_HUB else host  # what docker hands its helpers
         helpers = doc.get("credHelpers") or {}
         for key, helper in helpers.items() if isinstance(helpers, dict) else ():
             if normalize_host(key) == host and helper:
-                return self._run_helper(str(helper), key, host)
+                return self._run_helper(str(helper), server, host)
         auths = doc.get("auths") or {}
         entry: Mapping[str, Any] | None = None
         entry_key = host
@@ -208,8 +209,6 @@ class CredentialStore:
                 entry, entry_key = value, key
                 break
         if doc.get("credsStore"):
-            server = entry_key if entry is not None else (HUB_SERVER if host == DOCKER_HUB
-                                                          else host)
             found = self._run_helper(str(doc["credsStore"]), server, host)
             if found is not None:
                 return found

@@ -375,7 +375,7 @@ class OciRegistry:
                                           response.request.url.path):
                 return RegistryError(f"repository not found: {what}"
                                      f" ({code or 404})")
-            return RegistryError(f"not found: {what} ({code or 404})")
+            return RegistryError(f"not found: {what} ({code or 'MANIFEST_UNKNOWN'})")
         if status == 403:
             return AuthFailed(f"access denied for {what} (403{' ' + code if code else ''})")
         return RegistryError(f"{what}: {response.url.netloc.decode()} answered {status}"

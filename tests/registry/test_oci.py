@@ -127,7 +127,7 @@ def test_unknown_repository(registry: LocalRegistry) -> None:
 def test_unknown_tag(registry: LocalRegistry) -> None:
     with pytest.raises(RegistryError) as e:
         run(lambda c: c.manifest(ref(registry, "test/app-0000:9.9.9")), make_registry(registry))
-    assert str(e.value) == f"not found: {registry.host}/test/app-0000:9.9.9 (404)"
+    assert str(e.value) == f"not found: {registry.host}/test/app-0000:9.9.9 (MANIFEST_UNKNOWN)"
 
 
 @pytest.mark.parametrize("mode", ["htpasswd", "token"])
