@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from promoter.edit import apply_changes, find_sites, set_image
 from promoter.edit.finders import argocd
-from promoter.edit.model import Kind, Site
+from promoter.edit.model import Change, Kind, Site
 from promoter.edit.yamlpos import parse_yaml
+from promoter.errors import EditError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -197,3 +201,57 @@ def test_multi_document_files_keep_document_indexes() -> None:
     found = sites(text)
     assert {s.document for s in found} == {1}
     assert found[0].line == 16
+
+
+# ---- editing through the engine ---------------------------------------------------------------
+
+
+def _set(text: str, path: str, name: str, **change: str) -> str:
+    (site,) = [s for s in find_sites(text, path) if s.name == name]
+    return apply_changes(text, path, [Change(site=site, **change)])
+
+
+@pytest.mark.parametrize(("name", "change", "old", "new"), [
+    ("ghcr.io/org/guestbook", {"tag": "1.11"}, 'value: "1.10"', 'value: "1.11"'),
+    ("quay.io/org/worker", {"tag": "2.0"}, "value: v2.0.0", 'value: "2.0"'),
+    ("nginx", {"tag": "1.26"}, "value: 'nginx:1.25'", "value: 'nginx:1.26'"),
+    ("ghcr.io/org/guestbook", {"new_name": "ghcr.io/org/gb"}, "value: ghcr.io/org/guestbook\n",
+     "value: ghcr.io/org/gb\n"),
+])
+def test_helm_parameter_edits(name: str, change: dict[str, str], old: str, new: str) -> None:
+    assert APPLICATION.count(old) == 1
+    assert _set(APPLICATION, "app.yaml", name, **change) == APPLICATION.replace(old, new)
+
+
+@pytest.mark.parametrize(("name", "change", "old", "new"), [
+    ("web", {"tag": "2.1.0"}, '"web=ghcr.io/org/web:2.0.0"', '"web=ghcr.io/org/web:2.1.0"'),
+    ("db", {"digest": "sha256:" + "ab" * 32}, f"db=postgres@{DIGEST}",
+     "db=postgres@sha256:" + "ab" * 32),
+    ("cache", {"tag": "7.2"}, "cache=redis\n", "cache=redis:7.2\n"),
+    ("queue", {"tag": "4.1"}, "- queue:4.0 # a comment", "- queue:4.1 # a comment"),
+])
+def test_kustomize_images_edits_keep_the_name_part(name: str, change: dict[str, str], old: str,
+                                                    new: str) -> None:
+    assert MULTI_SOURCE.count(old) == 1
+    assert _set(MULTI_SOURCE, "app.yaml", name, **change) == MULTI_SOURCE.replace(old, new)
+
+
+def test_a_folded_one_line_kustomize_image_is_edited_in_its_line() -> None:
+    new = _set(MULTI_SOURCE, "app.yaml", "ghcr.io/azure-samples/ai-service", tag="2.3.0")
+    assert new == MULTI_SOURCE.replace("ai-service:2.2.0", "ai-service:2.3.0")
+
+
+def test_a_folded_string_of_several_lines_is_refused_not_mangled() -> None:
+    text = MULTI_SOURCE.replace("          ghcr.io/azure-samples/ai-service=",
+                                "          ghcr.io/azure-samples/ai-service=\n\n          ")
+    with pytest.raises(EditError, match="block scalar"):
+        _set(text, "app.yaml", "ghcr.io/azure-samples/ai-service", tag="2.3.0")
+
+
+def test_set_image_on_an_image_updater_write_back_file(tmp_path: Path) -> None:
+    target = tmp_path / ".argocd-source-guestbook.yaml"
+    target.write_bytes(SOURCE_FILE.replace("\n", "\r\n").encode())
+    result = set_image([str(tmp_path)], "nginx", tag="1.19.0")
+    assert result.written
+    assert target.read_bytes() == SOURCE_FILE.replace("value: 1.17.10", "value: 1.19.0").replace(
+        "\n", "\r\n").encode()

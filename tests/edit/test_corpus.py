@@ -21,7 +21,7 @@ import pytest
 
 from promoter.edit.engine import apply_changes, find_sites
 from promoter.edit.model import Change, Site, Span
-from promoter.errors import EditError, InputError
+from promoter.errors import InputError
 
 HERE = Path(__file__).parent
 EXPECTED: dict[str, list[int]] = json.loads(
@@ -67,11 +67,6 @@ KNOWN_GAPS: dict[str, tuple[list[int], str]] = {
         ([59], _PATCH),
     "kustomize/ray-project__kuberay__apiserver__deploy__local__e2e__kustomization.yaml":
         ([25], _PATCH),
-}
-# Files whose sites are found but cannot all be edited: file -> why.
-KNOWN_UNEDITABLE: dict[str, str] = {
-    "argocd/Azure-Samples__aks-store-demo__sample-manifests__argocd__pets.yaml":
-        "kustomize.images written as folded '>-' strings: the engine refuses block scalars",
 }
 # invalid/: the files ruamel.yaml rejects; each must give a one-line file:line:col error.
 INVALID = {
@@ -152,22 +147,14 @@ def check_edit(text: str, rel: str, site: Site) -> None:
 def test_corpus_file(shared_dir: Path, rel: str) -> None:
     text = _read(shared_dir, rel)
     sites = find_sites(text, rel)
-    refused = 0
     for site in sites:
         assert site.file == rel
-        if rel in KNOWN_UNEDITABLE and site.whole and site.whole.style in ("|", ">"):
-            with pytest.raises(EditError, match="block scalar"):
-                check_edit(text, rel, site)
-            refused += 1
-            continue
         check_edit(text, rel, site)
     missing = sorted(set(EXPECTED[rel]) - covered_lines(text, sites))
     gap, why = KNOWN_GAPS.get(rel, ([], ""))
     assert missing == gap, f"{rel}: no site covers lines {missing} (known gaps: {gap})"
     if gap:
         pytest.xfail(f"finders miss lines {gap}: {why}")
-    if refused:
-        pytest.xfail(f"{refused} sites refused: {KNOWN_UNEDITABLE[rel]}")
 
 
 @pytest.mark.parametrize("rel", [

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from promoter.cli import cli
+from promoter.edit import apply_changes, find_sites
 from promoter.edit.finders import marker
-from promoter.edit.model import Field, Kind, Site
+from promoter.edit.model import Change, Field, Kind, Site
 from promoter.edit.yamlpos import parse_yaml
+from promoter.refs import ImageRef
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PODINFO_DIGEST = "sha256:6c1975b871efb327528c84d46d38e6dd7906eecee6402bc270eeb7f1b1a506df"
@@ -124,7 +130,6 @@ def test_a_tag_only_policy_site_matches_no_image_reference() -> None:
     # the name marker is not one (":nope"), so the tag is named by its policy
     assert site.name == "flux-system:podinfo"
     assert site.ref.registry == marker.POLICY_REGISTRY
-    from promoter.refs import ImageRef
     assert not site.ref.same_image(ImageRef.parse("flux-system:podinfo"))
 
 
@@ -228,3 +233,60 @@ def test_an_anchored_scalar_is_reported_once() -> None:
     found = sites(text)
     assert [(s.name, s.line) for s in found] == [("nginx", 1)]
     assert spans(text, found[0]) == {"whole": "nginx:1.2"}
+
+
+# ---- editing through the engine and the CLI --------------------------------------------------
+
+
+def test_setting_a_tag_keeps_the_marker_comment_and_everything_else() -> None:
+    text = COMPOSE.replace("\n", "\r\n")
+    web, tag_site = [s for s in find_sites(text, "docker-compose.yml")
+                     if s.name == "ghcr.io/org/web"]
+    new = apply_changes(text, "docker-compose.yml",
+                        [Change(site=web, tag="1.10"), Change(site=tag_site, tag="1.10")])
+    assert new == text.replace(
+        "image: ghcr.io/org/web:1.4.0   # promoter",
+        "image: ghcr.io/org/web:1.10   # promoter").replace(
+        'WEB_VERSION: "1.4.0"  # promoter', 'WEB_VERSION: "1.10"  # promoter')
+
+
+def test_a_plain_flux_tag_that_would_read_as_a_number_gets_quoted() -> None:
+    (chart,) = [s for s in find_sites(HELMRELEASE, "release.yaml")
+                if s.name == "flux-system:chart"]
+    new = apply_changes(HELMRELEASE, "release.yaml", [Change(site=chart, tag="5.10")])
+    assert new == HELMRELEASE.replace('version: 5.0.0 #', 'version: "5.10" #')
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), standalone_mode=False)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.return_value, result.output
+
+
+def test_find_images_names_marker_sites_and_set_image_reaches_them_by_that_name(
+        tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "release.yaml").write_text(HELMRELEASE)
+    (root / "docker-compose.yml").write_text(COMPOSE)
+    code, out = _cli("find-images", str(root), "--output", "json")
+    assert code == 0
+    found = {(Path(o["file"]).name, o["line"], o["kind"], o["name"], o["tag"])
+             for o in json.loads(out) if o["kind"] == "marker"}
+    assert ("release.yaml", 9, "marker", "flux-system:other", "2.0") in found
+    assert ("docker-compose.yml", 5, "marker", "ghcr.io/org/web", "1.4.0") in found
+
+    # a policy-named site: only the policy reference reaches it
+    code, _ = _cli("set-image", str(root), "--image", "flux-system:other", "--tag", "2.1")
+    assert code == 0
+    assert (root / "release.yaml").read_text() == HELMRELEASE.replace(
+        'tag: "2.0" #', 'tag: "2.1" #')
+    # an image-named marker: the name or any equivalent reference reaches every marked scalar
+    code, _ = _cli("set-image", str(root), "--image", "ghcr.io/org/web:0.1", "--tag", "1.5.0")
+    assert code == 0
+    assert (root / "docker-compose.yml").read_text() == COMPOSE.replace(
+        "web:1.4.0", "web:1.5.0").replace('"1.4.0"', '"1.5.0"')
+    code, _ = _cli("set-image", str(root), "--image", "docker.io/library/postgres",
+                   "--tag", "16.2")
+    assert code == 0
+    assert "image: postgres:16.2 # promoter: postgres" in (root / "docker-compose.yml").read_text()
