@@ -192,6 +192,8 @@ class MemoryForge:
 
     def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
         pr = self.get(number)
+        if pr.auto_merge and pr.is_open:
+            return
         self._enter("enable_auto_merge")
         if not pr.is_open:
             raise ForgeError(f"memory: {self.repo}: enable auto-merge: "

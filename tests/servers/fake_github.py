@@ -213,9 +213,13 @@ class FakeGitHub(FakeForgeServer):
                      "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
                      "X-RateLimit-Reset": "4102444800"}
 
-    def __init__(self, root: Path, *, spec: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: Path, *, spec: dict[str, Any] | None = None,
+                 prefix: str = "") -> None:
+        """``prefix="/api/v3"`` serves the API as GitHub Enterprise Server does."""
         super().__init__(root)
         self.spec = spec
+        self.prefix = prefix
+        self.api = self.url + prefix
         self._ids = itertools.count(1001)
         self.repos: dict[str, Repo] = {}
         self.users: dict[str, int] = {}
@@ -272,14 +276,14 @@ class FakeGitHub(FakeForgeServer):
 
     # ---------------------------------------------------------------- builders ---------------
     def _repo_url(self, repo: Repo) -> str:
-        return f"{self.url}/repos/{repo.full_name}"
+        return f"{self.api}/repos/{repo.full_name}"
 
     def user(self, login: str) -> dict[str, Any]:
         q = quote(login, safe="")  # "app[bot]" -> "app%5Bbot%5D", as GitHub does
         uid = self.users.setdefault(login, next(self._ids))
         return self.shaper.shape("simple-user", {
             "login": login, "id": uid, "node_id": f"U_{uid}", "gravatar_id": "",
-            "url": f"{self.url}/users/{q}", "html_url": f"{self.url}/{q}",
+            "url": f"{self.api}/users/{q}", "html_url": f"{self.url}/{q}",
             "avatar_url": f"{self.url}/avatars/u/{uid}",
             "type": "Bot" if login.endswith("[bot]") else "User", "site_admin": False})
 
@@ -435,7 +439,7 @@ class FakeGitHub(FakeForgeServer):
     def api_path(self, path: str) -> str | None:
         if path == "/api/graphql":  # GitHub Enterprise: <host>/api/v3 REST, <host>/api/graphql
             return "/graphql"
-        return path.removeprefix("/api/v3")
+        return path.removeprefix(self.prefix) if path.startswith(self.prefix + "/") else None
 
     def routes(self) -> list[tuple[str, str, str, Handler]]:
         repo = r"^/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -562,8 +566,8 @@ class FakeGitHub(FakeForgeServer):
         return 200, self.shaper.shape("installation", {
             "id": iid, "app_id": app.id, "app_slug": app.slug, "target_id": 1,
             "target_type": "Organization", "account": self.user(owner),
-            "access_tokens_url": f"{self.url}/app/installations/{iid}/access_tokens",
-            "repositories_url": f"{self.url}/installation/repositories",
+            "access_tokens_url": f"{self.api}/app/installations/{iid}/access_tokens",
+            "repositories_url": f"{self.api}/installation/repositories",
             "html_url": f"{self.url}/settings/installations/{iid}",
             "repository_selection": "selected", "events": [], "permissions": {},
             "created_at": _now(), "updated_at": _now(), "single_file_name": None})
@@ -685,7 +689,7 @@ class FakeGitHub(FakeForgeServer):
         out.sort(key=lambda p: (key(p), p.number), reverse=desc == "desc")
         if q.get("sort") is None and "direction" not in q:
             out.sort(key=lambda p: p.number, reverse=True)
-        return self.paged(req, f"/repos/{repo.full_name}/pulls",
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/pulls",
                            [self.pull(repo, p, "pull-request-simple") for p in out])
 
     def h_create_pull(self, req: Request, owner: str, name: str) -> Result:
@@ -811,7 +815,8 @@ class FakeGitHub(FakeForgeServer):
         repo, _ = self._need_pull(req, owner, name, n)
         items = [self.comment(repo, c) for c in sorted(repo.comments.values(), key=lambda c: c.id)
                  if c.issue == int(n)]
-        return self.paged(req, f"/repos/{repo.full_name}/issues/{n}/comments", items)
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/issues/{n}/comments",
+                          items)
 
     def h_create_comment(self, req: Request, owner: str, name: str, n: str) -> Result:
         repo, _ = self._need_pull(req, owner, name, n)
@@ -851,7 +856,7 @@ class FakeGitHub(FakeForgeServer):
 
     def h_list_labels(self, req: Request, owner: str, name: str, n: str) -> Result:
         repo, p = self._need_pull(req, owner, name, n)
-        return self.paged(req, f"/repos/{repo.full_name}/issues/{n}/labels",
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/issues/{n}/labels",
                            [self.label(repo, x) for x in p.labels])
 
     @staticmethod
@@ -929,9 +934,8 @@ class FakeGitHub(FakeForgeServer):
         runs = [r for r in sorted(repo.check_runs.values(), key=lambda r: -r["id"])
                 if r["head_sha"] == sha
                 and req.query.get("check_name", r["name"]) == r["name"]]
-        status, page, headers = self.paged(req, f"/repos/{repo.full_name}/commits/{ref}/"
-                                                 "check-runs",
-                                            [self.check_run(repo, r) for r in runs])
+        path = f"{self.prefix}/repos/{repo.full_name}/commits/{ref}/check-runs"
+        status, page, headers = self.paged(req, path, [self.check_run(repo, r) for r in runs])
         return status, {"total_count": len(runs), "check_runs": page}, headers
 
     def _set_run(self, run: dict[str, Any], body: dict[str, Any]) -> None:
