@@ -426,7 +426,7 @@ def _scalar(node: ScalarNode) -> Any:
 
 def _compose(text: str, file: str) -> _Doc:
     try:
-        root = YAML(typ="rt").compose(text)
+        root = YAML(typ="safe").compose(text)  # libyaml when available; YAML 1.2 rules
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
@@ -528,7 +528,9 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> tuple[tuple[int
     key = False
     if v == "additionalProperties":
         known = list(schema.get("properties", {}))
-        extra = next(k for k in inst if k not in known)
+        patterns = list(schema.get("patternProperties", {}))
+        extra = next(k for k in inst
+                     if k not in known and not any(re.search(p, k) for p in patterns))
         path, key = (*path, extra), True
         if known:
             msg = f"unknown key{_did_you_mean(extra, known)}; expected one of {', '.join(known)}"
