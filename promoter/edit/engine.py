@@ -25,6 +25,7 @@ Rules for a change (documented here because they are choices):
 from __future__ import annotations
 
 import collections
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -100,11 +101,16 @@ def sites_in(yf: YamlFile, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
     return dedupe(found)
 
 
+# find_sites then apply_changes on the same text parse it once (texts are immutable, so is
+# YamlFile; the cache holds a few recent files only).
+_parse = functools.lru_cache(maxsize=4)(parse_yaml)
+
+
 def find_sites(text: str, path: str, *, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
     """Every image reference in ``text``; InputError ``path:line:col`` when it is invalid YAML."""
     if not screen(text, helm_paths):
         return ()
-    return sites_in(parse_yaml(text, path), helm_paths)
+    return sites_in(_parse(text, path), helm_paths)
 
 
 # ---- planning edits -----------------------------------------------------------------------------
@@ -121,17 +127,28 @@ class Planned:
 
 
 class _Index:
-    """Scalars of a file by value offset, and how many paths reach each node (aliases)."""
+    """Scalars of a file by value offset, and which nodes are reached more than once (aliases)."""
 
     def __init__(self, yf: YamlFile) -> None:
         self.yf = yf
         self.by_start: dict[int, ScalarNode] = {}
-        self.paths: dict[int, list[tuple[int, YamlPath]]] = collections.defaultdict(list)
-        for d, doc in enumerate(yf.documents):
-            for path, node in walk(doc):
-                self.paths[id(node)].append((d, path))
-                if isinstance(node, ScalarNode):
-                    self.by_start.setdefault(value_start(node, yf), node)
+        self.seen: collections.Counter[int] = collections.Counter()
+        text, bom = yf.text, yf.bom
+        stack: list[Node] = list(yf.documents)
+        while stack:
+            n = stack.pop()
+            self.seen[id(n)] += 1
+            if self.seen[id(n)] > 1:
+                continue
+            if isinstance(n, ScalarNode):
+                start = n.start_mark.index + bom
+                if text[start:start + 1] in ("&", "!"):
+                    start = value_start(n, yf)
+                self.by_start.setdefault(start, n)
+            elif isinstance(n, MappingNode):
+                stack.extend(v for _, v in n.value)
+            elif isinstance(n, SequenceNode):
+                stack.extend(n.value)
 
     def node(self, span: Span) -> ScalarNode:
         found = self.by_start.get(span.start)
@@ -139,6 +156,12 @@ class _Index:
             raise EditError(f"{self.yf.path}:{span.line}:{span.column}: no YAML value there "
                             "(the file changed since it was read?)")
         return found
+
+    def paths(self, node: Node) -> list[YamlPath]:
+        """Every path that reaches ``node`` (several for an anchored node)."""
+        if self.seen[id(node)] < 2:
+            return []
+        return [p for doc in self.yf.documents for p, n in walk(doc) if n is node]
 
 
 def _at(root: Node, path: YamlPath) -> Node | None:
@@ -288,13 +311,21 @@ class _Planner:
 
     def set_scalar(self, site: Site, span: Span, value: str) -> None:
         yf, node = self.yf, self.index.node(span)
-        if node.value == value and node.tag == STR_TAG:
+        if span.style in ("|", ">"):  # one line of content is replaced, the rest stays
+            edit = scalar_edit(yf.text, span, value)
+            old = yf.text[edit.start:edit.end]
+            if old == value:
+                return
+            value = str(node.value).replace(old, value, 1)
+        elif node.value == value and node.tag == STR_TAG:
             return
-        self.edits.append(scalar_edit(yf.text, span, value))
+        else:
+            edit = scalar_edit(yf.text, span, value)
+        self.edits.append(edit)
         self.replace.append((id(node), value))
-        reached = self.index.paths[id(node)]
+        reached = self.index.paths(node)
         if len(reached) > 1:
-            where = ", ".join("/".join(map(str, p)) or "/" for _, p in reached)
+            where = ", ".join("/".join(map(str, p)) or "/" for p in reached)
             self.notes.append(f"{yf.where(span.start)}: the value is the anchor "
                               f"&{anchor_of(node, yf) or '?'}, used at {where}; edited the "
                               "anchor, so every alias changes with it")
@@ -392,5 +423,5 @@ def apply_changes(text: str, path: str, changes: Sequence[Change]) -> str:
     """
     if not changes:
         return text
-    yf = parse_yaml(text, path)
+    yf = _parse(text, path)
     return apply_planned(yf, plan_changes(yf, changes))

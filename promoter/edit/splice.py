@@ -5,8 +5,9 @@ read the new text as something other than the same string; then it is double-quo
 check is made against both YAML 1.1 (PyYAML, go-yaml v2 as Kubernetes and Helm use it: ``yes``,
 ``on``, ``0x1F``, ``1:20``, ``y``) and YAML 1.2 core (``1e3``, ``0o17``, ``.inf``), so ``1.10``
 never becomes the float 1.1 for any reader. Single- and double-quoted values keep their quotes;
-block scalars (``|``, ``>``) are refused. An empty plain value (``tag:``) gets one space before
-the new value unless one is already there.
+a block scalar (``|``, ``>``) is rewritten only when it holds one line (``>-`` then the
+value). An empty plain value (``tag:``) gets one space before the new value unless one is
+already there.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _GO_YAML_11 = frozenset({"y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "N
                          "on", "On", "ON", "off", "Off", "OFF"})
 # What may stay plain in block and flow context alike: no indicator first, no ": ", " #",
 # no flow indicators, no spaces at the ends.
+_CONTENT = re.compile(r"[^\s][^\r\n]*?(?=[ \t]*\r?$)", re.M)  # a line's text, no indent/trailing
 _SAFE_PLAIN = re.compile(r"^[A-Za-z0-9_./~$^=+\-][A-Za-z0-9_./~$^=+\-:@%]*$")
 
 
@@ -67,11 +69,28 @@ class Edit:
     new: str
 
 
+def block_content(text: str, span: Span) -> tuple[int, int] | None:
+    """Offsets of the one line of text in a block scalar (``>-`` then one line), else None."""
+    nl = text.find("\n", span.start, span.end)
+    if nl == -1:
+        return None
+    lines = [(m.start(), m.end()) for m in _CONTENT.finditer(text, nl + 1, span.end)]
+    return lines[0] if len(lines) == 1 else None
+
+
 def scalar_edit(text: str, span: Span, value: str) -> Edit:
-    """The edit that writes ``value`` over the scalar at ``span``, in its style."""
+    """The edit that writes ``value`` over the scalar at ``span``, in its style.
+
+    A block scalar (``|``, ``>``, with any chomping) is rewritten only when its content is one
+    line and so is the new value: that line's text is replaced, indent and header stay.
+    """
     if span.style in ("|", ">"):
-        raise EditError(f"line {span.line} column {span.column}: the value is a block scalar "
-                        f"({span.style}); promoter does not rewrite those")
+        bounds = block_content(text, span)
+        if bounds is None or "\n" in value or value != value.strip() or not value:
+            raise EditError(f"line {span.line} column {span.column}: the value is a block "
+                            f"scalar ({span.style}) of several lines; promoter does not "
+                            "rewrite those")
+        return Edit(bounds[0], bounds[1], value)
     new = render(value, span.style)
     if span.start == span.end:  # empty plain value: "tag:" or "tag: "
         if span.start < len(text) and text[span.start] in " \t":

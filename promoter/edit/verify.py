@@ -44,15 +44,20 @@ class Insertion:
 
 def data_of(node: Node, replace: Mapping[int, str] | None = None) -> Any:
     """A node as comparable data; ``replace`` maps ``id(scalar)`` to its new string value."""
-    if isinstance(node, ScalarNode):
-        if replace and id(node) in replace:
-            return (STR_TAG, replace[id(node)])
-        return (node.tag, node.value)
-    if isinstance(node, SequenceNode):
-        return [data_of(n, replace) for n in node.value]
-    if isinstance(node, MappingNode):
-        return [[data_of(k, replace), data_of(v, replace)] for k, v in node.value]
-    raise TypeError(type(node).__name__)  # pragma: no cover
+    rep = replace or {}
+
+    def conv(n: Node) -> Any:
+        cls = type(n)
+        if cls is ScalarNode:
+            new = rep.get(id(n)) if rep else None
+            return (n.tag, n.value) if new is None else (STR_TAG, new)
+        if cls is MappingNode:
+            return [[conv(k), conv(v)] for k, v in n.value]
+        if cls is SequenceNode:
+            return [conv(v) for v in n.value]
+        raise TypeError(cls.__name__)  # pragma: no cover
+
+    return conv(node)
 
 
 def plain(value: Any) -> Any:

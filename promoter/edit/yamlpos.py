@@ -23,6 +23,7 @@ import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -37,7 +38,32 @@ __all__ = [
     "site_from_whole", "span_of", "split_written", "walk",
 ]
 
-_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAGS: dict[tuple[str, bool], str] = {}  # (plain value, implicit) -> resolved tag
+_TAGS_MAX = 50_000
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc]
+    """The safe loader with a memo for plain-scalar tag resolution (keys repeat a lot)."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            key = (value, implicit[0])
+            tag = _TAGS.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_TAGS) < _TAGS_MAX:
+                    _TAGS[key] = tag
+            return tag
+        return str(super().resolve(kind, value, implicit))
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers are registered: skip the per-node bookkeeping."""
+
+    def ascend_resolver(self) -> None:
+        """See :meth:`descend_resolver`."""
+
+
 _NEWLINE = re.compile(r"\n")
 _PROPERTY = re.compile(r"[&!][^\s,\[\]{}]*[ \t\r\n]*")  # an anchor or tag before a value
 BOM = "\ufeff"
@@ -74,7 +100,7 @@ class YamlFile:
 
 def compose_all(text: str) -> tuple[Node, ...]:
     """Compose every document of ``text`` (BOM already removed); raise yaml.YAMLError."""
-    loader = _LOADER(text)
+    loader = _Loader(text)
     try:
         docs: list[Node] = []
         while loader.check_node():
