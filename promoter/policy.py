@@ -237,10 +237,13 @@ def _context(policy: TagPolicy, current: str | None,
 
 def _ranked(policy: TagPolicy, tags: Iterable[str], ctx: _Context) -> list[tuple[str, Any]]:
     rank = STRATEGIES[policy.strategy].rank
+    ignore, comparable = policy._ignore, policy.comparable
     out: list[tuple[str, Any]] = []
     for tag in dict.fromkeys(tags):
-        value = policy.comparable(tag)
-        if value is None or any(ig(tag) for ig in policy._ignore):
+        if ignore and any(ig(tag) for ig in ignore):
+            continue
+        value = comparable(tag)
+        if value is None:
             continue
         r = rank(tag, value, ctx)
         if r is not None:

@@ -30,8 +30,11 @@ allows prereleases. Pure: no I/O.
 from __future__ import annotations
 
 import enum
+import functools
+import operator
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from promoter.errors import InputError
 
@@ -102,6 +105,11 @@ class Version:
     prerelease: tuple[str, ...] = ()
     variant: str = ""  # "alpine" for 1.2.3-alpine; "" for a plain version
     build: str = ""
+    key: Key = field(init=False, repr=False, compare=False)
+    """The precedence key: equal for ``v1.2.0``, ``1.2`` and ``1.2.0+b1``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (*_pad(self.numbers), _pre_key(self.prerelease)))
 
     @classmethod
     def parse(cls, text: str) -> Version:
@@ -126,16 +134,12 @@ class Version:
     @property
     def release(self) -> tuple[int, int, int, int]:
         """The numeric parts padded to four: ``1.2`` -> ``(1, 2, 0, 0)``."""
-        return _pad(self.numbers)
+        k = self.key
+        return (k[0], k[1], k[2], k[3])
 
     @property
     def is_prerelease(self) -> bool:
         return bool(self.prerelease)
-
-    @property
-    def key(self) -> Key:
-        """The precedence key: equal for ``v1.2.0``, ``1.2`` and ``1.2.0+b1``."""
-        return (*self.release, _pre_key(self.prerelease))
 
     @property
     def family(self) -> tuple[str, int, str]:
@@ -146,30 +150,28 @@ class Version:
         return self.text
 
 
+@functools.lru_cache(maxsize=1 << 16)  # repositories share most tags; a Version is immutable
 def parse_version(text: str) -> Version | None:
     """The version a tag holds, or ``None`` (``latest``, ``main-abc``, ``1.2.3.4.5``)."""
     m = _TAG_VERSION.match(text)
     if m is None:
         return None
-    prerelease = _split_pre(m["attached"] or "")
-    chunks = (m["suffix"] or "").split("-") if m["suffix"] else []
-    if any(not c for c in chunks):
-        return None
-    i = 0
-    while i < len(chunks) and _PRE_CHUNK.match(chunks[i]):
-        if "" in chunks[i].split("."):
+    prefix, numbers, attached, suffix, build = m.groups()
+    prerelease = _split_pre(attached) if attached else ()
+    variant = ""
+    if suffix:
+        chunks = suffix.split("-")
+        if "" in chunks:
             return None
-        i += 1
-    prerelease += tuple(p for c in chunks[:i] for p in _split_pre(c))
-    variant = "-".join(chunks[i:])
-    return Version(
-        text=text,
-        prefix=m["prefix"],
-        numbers=tuple(int(n) for n in m["numbers"].split(".")),
-        prerelease=prerelease,
-        variant=variant,
-        build=m["build"] or "",
-    )
+        i = 0
+        while i < len(chunks) and _PRE_CHUNK.match(chunks[i]):
+            if "" in chunks[i].split("."):
+                return None
+            i += 1
+        prerelease += tuple(p for c in chunks[:i] for p in _split_pre(c))
+        variant = "-".join(chunks[i:])
+    return Version(text=text, prefix=prefix, numbers=tuple(map(int, numbers.split("."))),
+                   prerelease=prerelease, variant=variant, build=build or "")
 
 
 def update_type(old: Version, new: Version) -> UpdateType:
@@ -206,22 +208,18 @@ class Comparator:
     op: Op
     key: Key
     names: tuple[int, int, int, int] | None = None
+    _test: Callable[[Key, Key], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_test", _OP_FUNCS[self.op])
 
     def test(self, key: Key) -> bool:
-        k = self.key
-        match self.op:
-            case Op.LT:
-                return key < k
-            case Op.LE:
-                return key <= k
-            case Op.GT:
-                return key > k
-            case Op.GE:
-                return key >= k
-            case Op.EQ:
-                return key == k
-            case Op.NE:
-                return key != k
+        return self._test(key, self.key)
+
+
+_OP_FUNCS: dict[Op, Callable[[Key, Key], bool]] = {
+    Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
+    Op.EQ: operator.eq, Op.NE: operator.ne}
 
 
 _LOWEST: tuple[object, ...] = (0, (0, 0))  # the "-0" prerelease: below every other one
@@ -362,14 +360,14 @@ class Range:
     def contains(self, version: Version, *, prerelease: bool = False) -> bool:
         """Whether ``version`` satisfies the range (npm's rule for prereleases)."""
         key = version.key
+        pre = version.is_prerelease and not prerelease
         for comparators in self.alternatives:
-            if not all(c.test(key) for c in comparators):
-                continue
-            if version.is_prerelease and not prerelease and not any(
-                c.names == version.release for c in comparators
-            ):
-                continue
-            return True
+            for c in comparators:
+                if not c._test(key, c.key):
+                    break
+            else:
+                if not pre or any(c.names == version.release for c in comparators):
+                    return True
         return False
 
     def __str__(self) -> str:

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from promoter.policy import TagPolicy, candidates, select
 from promoter.versions import Range, UpdateType, Version, parse_version, update_type
 
-settings.register_profile("promoter", max_examples=150, deadline=None)
-settings.load_profile("promoter")
+examples = settings(max_examples=100, deadline=None)
 
 small = st.integers(min_value=0, max_value=12)
 pre_ident = st.one_of(small.map(str), st.sampled_from(["alpha", "beta", "rc", "pre", "dev"]))
@@ -35,6 +34,7 @@ def tags(draw: st.DrawFn) -> str:
     return text
 
 
+@examples
 @given(st.sampled_from(["", "v", "V"]), numbers, prerelease, variant,
        st.sampled_from(["", "b1", "build.7"]))
 def test_roundtrip(prefix: str, nums: tuple[int, ...], pre: tuple[str, ...], var: str,
@@ -54,6 +54,7 @@ strict = st.builds(
 )
 
 
+@examples
 @given(strict, strict)
 def test_order_agrees_with_semver(a: str, b: str) -> None:
     ours = (Version.parse(a).key > Version.parse(b).key) - (Version.parse(a).key <
@@ -61,6 +62,7 @@ def test_order_agrees_with_semver(a: str, b: str) -> None:
     assert ours == semver.Version.parse(a).compare(b)
 
 
+@examples
 @given(tags(), tags())
 def test_update_type_is_symmetric_and_zero_only_for_equal(a: str, b: str) -> None:
     va, vb = Version.parse(a), Version.parse(b)
@@ -71,6 +73,7 @@ def test_update_type_is_symmetric_and_zero_only_for_equal(a: str, b: str) -> Non
 releases = st.tuples(small, small, small).map(lambda t: Version.parse(".".join(map(str, t))))
 
 
+@examples
 @given(releases)
 def test_caret_and_tilde_contain_their_base(v: Version) -> None:
     assert Range.parse(f"^{v}").contains(v)
@@ -79,12 +82,14 @@ def test_caret_and_tilde_contain_their_base(v: Version) -> None:
     assert Range.parse(str(v)).contains(v)
 
 
+@examples
 @given(releases, releases)
 def test_tilde_within_caret(base: Version, v: Version) -> None:
     if Range.parse(f"~{base}").contains(v):
         assert Range.parse(f"^{base}").contains(v) or base.major == 0 and base.minor == 0
 
 
+@examples
 @given(releases, releases, releases)
 def test_bounds_and_or(lo: Version, hi: Version, v: Version) -> None:
     assert Range.parse(f">={lo} <{hi}").contains(v) == (lo.key <= v.key < hi.key)
@@ -93,6 +98,7 @@ def test_bounds_and_or(lo: Version, hi: Version, v: Version) -> None:
     assert either == (v.key == lo.key or v.key > hi.key)
 
 
+@examples
 @given(releases, releases)
 def test_caret_desugars(base: Version, v: Version) -> None:
     if base.major > 0:
@@ -111,6 +117,7 @@ policies = st.builds(
 )
 
 
+@examples
 @given(policies, st.lists(tags(), max_size=25))
 def test_candidates_are_an_ordered_subset_in_range(policy: TagPolicy, given_tags: list[str]
                                                    ) -> None:
@@ -128,6 +135,7 @@ def test_candidates_are_an_ordered_subset_in_range(policy: TagPolicy, given_tags
         assert all(not Version.parse(t).variant for t in got)
 
 
+@examples
 @given(policies, st.lists(tags(), max_size=25), tags(),
        st.sampled_from([None, UpdateType.PATCH, UpdateType.MINOR]))
 def test_current_anchors_the_choice(policy: TagPolicy, given_tags: list[str], current: str,
