@@ -1,0 +1,227 @@
+"""GitHub specifics: App credentials, Enterprise URLs, git over the fake, and the fake's fidelity
+(its routes are GitHub's operations, its quirks are GitHub's, and its validation can fail)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import github
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from promoter import secrets
+from promoter.errors import ForgeError, RetryableError
+from promoter.forge import CommitStatus, PRState, Reaction, StatusState, open_forge
+from tests.forge import openapi
+from tests.forge.conftest import BOT, GitHubHarness, check_server
+from tests.servers.fake_github import FakeGitHub, load_spec
+from tests.servers.git_http import commit_to, git
+
+pytestmark = pytest.mark.integration
+
+
+def _client(fake: FakeGitHub, token: str) -> github.Github:
+    return github.Github(base_url=fake.url, auth=github.Auth.Token(token), retry=0,
+                         seconds_between_requests=None, seconds_between_writes=None)
+
+
+@pytest.fixture(scope="module")
+def app_key() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo
+                                           ).decode()
+    return private, public
+
+
+def test_github_app_credentials_become_an_installation_token(
+        gh_fake: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    repo = gh_fake.add_repo("apps/gitops")
+    gh_fake.add_app(4242, "promoter-app", public, installations={"apps/gitops": 77})
+    forge = open_forge("github", repo="apps/gitops", url=gh_fake.url, app_id=4242,
+                       private_key=private, retries=0, throttle=False)
+    assert forge.me() == "promoter-app[bot]"
+    commit_to(repo.path, "promoter/dev", {"a.yaml": "image: app:2\n"}, base="main")
+    pr = forge.create(head="promoter/dev", base="main", title="Promote", body="")
+    assert pr.author == "promoter-app[bot]"
+    tokens = [t for t, login in gh_fake.tokens.items() if login == "promoter-app[bot]"]
+    assert tokens and all(secrets.redact(f"x {t} y") == "x *** y" for t in tokens)
+    assert "PRIVATE KEY" not in secrets.redact(private)
+    ops = [r.op for r in gh_fake.recorded[-12:]]
+    assert "apps/get-repo-installation" in ops or "apps/create-installation-access-token" in ops
+
+
+def test_a_github_app_without_an_installation_fails(gh_fake: FakeGitHub,
+                                                     app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh_fake.add_repo("apps/elsewhere")
+    gh_fake.add_app(4343, "other-app", public, installations={})
+    with pytest.raises(ForgeError, match="404"):
+        open_forge("github", repo="apps/elsewhere", url=gh_fake.url, app_id=4343,
+                   private_key=private, retries=0, throttle=False)
+
+
+@pytest.fixture(scope="module")
+def ghe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path_factory.mktemp("ghe"), spec=load_spec(),
+                    prefix="/api/v3") as server:
+        yield server
+
+
+def test_github_enterprise_base_url(ghe: FakeGitHub) -> None:
+    start = len(ghe.recorded)
+    h = GitHubHarness(ghe, url=f"{ghe.url}/api/v3")
+    h.branch("promoter/prod", {"prod.yaml": "image: app:3\n"})
+    pr = h.forge.create(head="promoter/prod", base="main", title="Promote to prod", body="")
+    h.forge.enable_auto_merge(pr.number)  # GraphQL at <host>/api/graphql
+    cid = h.forge.comment(pr.number, "hello").id
+    h.forge.react(pr.number, cid, Reaction.ROCKET)
+    assert h.forge.get(pr.number).auto_merge is True
+    assert {path for _, path, _ in ghe.requests} >= {"/api/graphql",
+                                                     f"/api/v3/repos/{h.name}/pulls"}
+    check_server(ghe, start, 0)
+
+
+def test_git_push_over_the_fake_with_a_token(gh_fake: FakeGitHub, tmp_path: Path) -> None:
+    h = GitHubHarness(gh_fake)
+    work = tmp_path / "clone"
+    git("clone", "-q", gh_fake.clone_url(h.name, h.token), str(work))
+    (work / "dev.yaml").write_text("image: app:1.4.3\n")
+    git("add", ".", cwd=work)
+    git("commit", "-qm", "Promote app 1.4.3 to dev", cwd=work)
+    git("push", "-q", "origin", "HEAD:refs/heads/promoter/dev/app", cwd=work)
+    pushed = git("rev-parse", "HEAD", cwd=work)
+    pr = h.forge.create(head="promoter/dev/app", base="main", title="t", body="")
+    assert pr.head_sha == pushed
+    bad = subprocess.run(["git", "-c", "credential.helper=", "ls-remote",
+                          gh_fake.clone_url(h.name, "wrong-token")],
+                         capture_output=True, text=True, env={"GIT_TERMINAL_PROMPT": "0",
+                                                              "PATH": "/usr/bin:/bin"})
+    assert bad.returncode != 0
+
+
+def test_a_wrong_token_is_a_one_line_error_without_the_token(gh_fake: FakeGitHub) -> None:
+    gh_fake.add_repo("acme/private")
+    with pytest.raises(ForgeError) as info:
+        open_forge("github", repo="acme/private", url=gh_fake.url,
+                   token="ghp_definitely_wrong_0123", retries=0, throttle=False)
+    assert "401" in str(info.value) and "ghp_definitely_wrong_0123" not in str(info.value)
+    assert isinstance(info.value, RetryableError)
+
+
+def test_an_unknown_repository_is_not_found(gh_fake: FakeGitHub) -> None:
+    token = gh_fake.add_user(BOT, token="ghp-test-token-unknown")
+    with pytest.raises(ForgeError, match="404"):
+        open_forge("github", repo="acme/nope", url=gh_fake.url, token=token, retries=0,
+                   throttle=False)
+
+
+def test_comments_follow_every_page(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    for i in range(35):
+        h.comment_by(number, "alice", f"comment {i}")
+    assert [c.body for c in h.forge.comments(number)] == [f"comment {i}" for i in range(35)]
+    pages = [r for r in gh_fake.recorded[-2:] if r.op == "issues/list-comments"]
+    assert [len(r.body) for r in pages] == [30, 5]
+
+
+def test_check_run_carries_the_summary(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    sha = h.branch("promoter/x", {"x": "1"})
+    for state in (StatusState.PENDING, StatusState.SUCCESS):
+        h.forge.set_status(sha, CommitStatus(context="promoter/gates", state=state,
+                                             description=state.value, summary=f"# {state}"))
+    [run] = h.repo.check_runs.values()
+    assert (run["name"], run["status"], run["conclusion"], run["output"]["summary"]) == \
+        ("promoter/gates", "completed", "success", "# StatusState.SUCCESS")
+
+
+def test_merge_then_find_reports_merged(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    h.branch("promoter/x", {"x": "1"})
+    pr = h.forge.create(head="promoter/x", base="main", title="t", body="")
+    h.merge(pr.number)
+    found = h.forge.find(head="promoter/x", base="main")
+    assert found is not None and found.state is PRState.MERGED
+    assert h.repo.resolve("refs/heads/main") == h.repo.pulls[pr.number].merge_commit_sha
+
+
+# ------------------------------------------------------------------- the fake's fidelity ---
+def test_a_head_without_owner_is_ignored_like_on_github(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    for head in ("promoter/a", "promoter/b"):
+        h.branch(head, {"x": head})
+        h.forge.create(head=head, base="main", title=head, body="")
+    repo = _client(gh_fake, h.token).get_repo(h.name)
+    assert len(list(repo.get_pulls(state="open", head="promoter/a"))) == 2
+    owner = h.name.split("/")[0]
+    assert [p.head.ref for p in repo.get_pulls(state="open", head=f"{owner}:promoter/a")] == \
+        ["promoter/a"]
+
+
+def test_unknown_endpoints_answer_501_and_are_recorded(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    start = len(gh_fake.unknown)
+    repo = _client(gh_fake, h.token).get_repo(h.name)
+    with pytest.raises(github.GithubException) as info:
+        repo.get_releases()[0]
+    assert info.value.status == 501
+    assert gh_fake.unknown[start:] == [f"GET /repos/{h.name}/releases?per_page=30"] or \
+        gh_fake.unknown[start:][0].startswith(f"GET /repos/{h.name}/releases")
+    del gh_fake.unknown[start:]  # seen: the fixture would fail this test otherwise
+
+
+def test_injected_failures_reach_the_client_then_stop(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    gh_fake.fail_next("GET", rf"/repos/{h.name}/pulls$", status=502, times=2)
+    for _ in range(2):
+        with pytest.raises(ForgeError, match="502"):
+            h.forge.list_open()
+    assert h.forge.list_open() == ()
+
+
+def test_every_route_is_a_github_operation(spec_path: Path, tmp_path: Path) -> None:
+    def example(m: re.Match[str]) -> str:
+        name = m[1]
+        return "a" * 40 if name == "sha" else "12" if name.endswith(("_id", "number")) else "x1"
+
+    with FakeGitHub(tmp_path) as fake:
+        routes = fake.routes()
+    assert len(routes) > 30
+    for method, rx, op, _ in routes:
+        if op == "graphql":
+            continue
+        spec_method, template = openapi.operation(op)
+        assert spec_method == method, op
+        path = re.sub(r"\{([^}]+)\}", example, template)
+        assert re.match(rx, path), f"{op}: {template} does not match {rx}"
+
+
+def test_validation_catches_a_broken_response(gh_fake: FakeGitHub, spec_path: Path) -> None:
+    h = GitHubHarness(gh_fake)
+    h.branch("promoter/x", {"x": "1"})
+    h.forge.create(head="promoter/x", base="main", title="t", body="")
+    rec = next(r for r in reversed(gh_fake.recorded) if r.op == "pulls/create")
+    assert openapi.errors(rec) == []
+    body = copy.deepcopy(rec.body)
+    del body["head"]
+    body["state"] = "weird"
+    body["user"]["id"] = "seven"
+    broken = type(rec)(rec.op, rec.method, rec.path, rec.status, body)
+    problems = "\n".join(openapi.errors(broken))
+    assert "'head' is a required property" in problems
+    assert "state: 'weird' is not one of" in problems
+    assert "user/id: 'seven' is not of type 'integer'" in problems
+    undocumented = type(rec)(rec.op, rec.method, rec.path, 299, body)
+    assert "does not document status 299" in openapi.errors(undocumented)[0]
