@@ -21,7 +21,10 @@ pipeline for a list of tags (Flux's image policy, with Renovate's variant famili
                      repository has it; the caller pins its digest.
 
 ``current``, the tag running now, anchors the choice: the strategy never ranks a tag below it
-(no downgrades; the current tag itself stays a candidate). For ``semver`` it also sets the
+(no downgrades; the current tag itself stays a candidate, when the repository still has it).
+For ``semver`` the current tag must be a version (else :class:`InputError`); for the other
+strategies a current tag they cannot rank (not numeric, no build time) sets no floor. For
+``semver`` it also sets the
 *family*: the ``v`` prefix style, the shape (``1.25`` moves to ``1.26``, ``1.25.3`` to
 ``1.25.4``) and the variant (``1.2.3-alpine`` only moves to other ``-alpine`` tags, a plain
 tag never to a variant); and it is the base for ``max_update``. Without ``current`` only plain
@@ -63,7 +66,7 @@ def _compile(pattern: str, what: str) -> re.Pattern[str]:
 
 
 def _ignore_matcher(pattern: str) -> Callable[[str], bool]:
-    if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
+    if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
         rx = _compile(pattern[1:-1], "ignore")
         return lambda tag: rx.search(tag) is not None
     return lambda tag: fnmatch.fnmatchcase(tag, pattern)

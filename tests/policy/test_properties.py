@@ -3,11 +3,13 @@ their algebra on generated tags."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import semver
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promoter.policy import TagPolicy, candidates, select
+from promoter.policy import Order, TagPolicy, candidates, select
 from promoter.versions import Range, UpdateType, Version, parse_version, update_type
 
 examples = settings(max_examples=100, deadline=None)
@@ -152,3 +154,22 @@ def test_current_anchors_the_choice(policy: TagPolicy, given_tags: list[str], cu
     unlimited = candidates(TagPolicy(range=policy.range, prerelease=policy.prerelease),
                            given_tags, current=current)
     assert set(got) <= set(unlimited)
+
+
+words = st.text(alphabet="ab1.-", min_size=1, max_size=6)
+
+
+@examples
+@given(st.lists(st.one_of(words, tags()), max_size=20), st.sampled_from(["asc", "desc"]),
+       st.one_of(st.none(), words))
+def test_alphabetical_and_numerical_orders(given_tags: list[str], order: str,
+                                           current: str | None) -> None:
+    for strategy, value in (("alphabetical", str), ("numerical", Decimal)):
+        policy = TagPolicy(strategy=strategy, order=Order(order))
+        got = candidates(policy, given_tags, current=current)
+        assert set(got) <= set(given_tags) and len(got) == len(set(got))
+        values = [value(t) for t in got]
+        assert values == sorted(values, reverse=order == "asc")
+        if strategy == "alphabetical":
+            assert set(got) == {t for t in given_tags if current is None or
+                                (t >= current if order == "asc" else t <= current)}
