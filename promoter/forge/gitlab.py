@@ -62,7 +62,14 @@ def _level(access_level: int) -> Permission:
 
 def _message(exc: Exception) -> str:
     if isinstance(exc, GitlabError):
-        return " ".join(f"{exc.response_code or ''} {exc.error_message}".split())
+        raw: Any = exc.error_message
+        if isinstance(raw, list):
+            raw = "; ".join(map(str, raw))
+        elif isinstance(raw, dict):
+            raw = "; ".join(f"{k}: {v}" for k, v in raw.items())
+        text = str(raw)
+        code = str(exc.response_code or "")
+        return " ".join((text if text.startswith(code) else f"{code} {text}").split())
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
