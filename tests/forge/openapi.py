@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 from tests.servers.fake_github import load_spec
@@ -52,8 +52,7 @@ def _spec() -> tuple[dict[str, Any], Registry, dict[str, tuple[str, str, dict[st
     if spec is None:
         raise LookupError("@octokit/openapi is not installed (run scripts/setup)")
     fixed = {"components": _nullable(copy.deepcopy(spec["components"]))}
-    registry: Registry = Registry().with_resource(
-        BASE_URI, Resource(contents=fixed, specification=DRAFT4))
+    registry: Registry = Registry().with_resource(BASE_URI, DRAFT4.create_resource(fixed))
     ops: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for path, item in spec["paths"].items():
         for method, op in item.items():
