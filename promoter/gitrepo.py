@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import enum
 import hashlib
 import io
 import logging
@@ -44,6 +45,10 @@ from promoter.errors import GitError, InputError
 log = logging.getLogger(__name__)
 
 _ZERO = "0" * 40
+
+
+class LeaseLost(GitError):
+    """A push or delete found the branch somewhere else than expected (someone moved it)."""
 _REGULAR = ("100644", "100755")
 
 
@@ -119,6 +124,10 @@ class Workspace(Protocol):
         """Whether ``ancestor`` is ``rev`` or one of its ancestors."""
         ...
 
+    def same_files(self, a: str, b: str) -> bool:
+        """Whether commits ``a`` and ``b`` hold exactly the same files (same tree)."""
+        ...
+
 
 def foreign_commits(ws: Workspace, *, base: str, head: str, bot: Identity
                     ) -> tuple[CommitInfo, ...]:
@@ -128,6 +137,74 @@ def foreign_commits(ws: Workspace, *, base: str, head: str, bot: Identity
     ours = bot.email.lower()
     return tuple(c for c in ws.commits(base, head)
                  if c.author.email.lower() != ours or c.committer.email.lower() != ours)
+
+
+class Outcome(enum.Enum):
+    CREATED = "created"
+    UPDATED = "updated"  # new content on the same base
+    RECREATED = "recreated"  # the base moved: rebuilt on it
+    UNCHANGED = "unchanged"  # already so; nothing pushed
+    NOT_NEEDED = "not-needed"  # the base already has the files; nothing pushed
+    HUMAN = "human"  # someone else committed to the branch; left alone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Published:
+    outcome: Outcome
+    branch: str
+    sha: str | None  # the branch head afterwards (None: there is no branch)
+    base: str  # the base commit the branch is (or would be) built on
+    foreign: tuple[CommitInfo, ...] = ()
+
+
+def publish_branch(ws: Workspace, *, branch: str, base: str, files: Mapping[str, str | None],
+                   message: str, author: Identity, sign_off: bool = False,
+                   retries: int = 2) -> Published:
+    """Make ``branch`` hold the ``base`` branch plus ``files``, as one commit by ``author``.
+
+    Idempotent: a branch already holding exactly that is left alone (nothing is pushed). The
+    branch is always one commit on the base's current head: when the base moved or the files
+    changed, it is rebuilt and pushed with a lease on the head we saw. A branch with commits by
+    anyone else is never touched (:attr:`Outcome.HUMAN`). When the lease is lost (another
+    promoter run pushed first), the state is fetched again and the decision made anew, so two
+    runs at once end with one branch.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return _publish_once(ws, branch=branch, base=base, files=files, message=message,
+                                 author=author, sign_off=sign_off)
+        except LeaseLost:
+            if attempt == retries:
+                raise
+            log.info("branch=%s lease lost; fetching and deciding again", branch)
+            ws.fetch()
+    raise AssertionError("unreachable")
+
+
+def _publish_once(ws: Workspace, *, branch: str, base: str, files: Mapping[str, str | None],
+                  message: str, author: Identity, sign_off: bool) -> Published:
+    base_sha = ws.branch_head(base)
+    if base_sha is None:
+        raise GitError(f"base branch {base} does not exist")
+    head = ws.branch_head(branch)
+    if head is not None:
+        foreign = foreign_commits(ws, base=base_sha, head=head, bot=author)
+        if foreign:
+            return Published(outcome=Outcome.HUMAN, branch=branch, sha=head, base=base_sha,
+                             foreign=foreign)
+    new = ws.commit(parent=base_sha, files=files, message=message, author=author,
+                    sign_off=sign_off)
+    if new == base_sha:
+        return Published(outcome=Outcome.NOT_NEEDED, branch=branch, sha=head, base=base_sha)
+    if head is None:
+        ws.push(branch, new, expect=None)
+        return Published(outcome=Outcome.CREATED, branch=branch, sha=new, base=base_sha)
+    base_moved = not ws.is_ancestor(base_sha, head)
+    if not base_moved and ws.same_files(head, new):
+        return Published(outcome=Outcome.UNCHANGED, branch=branch, sha=head, base=base_sha)
+    ws.push(branch, new, expect=head)
+    return Published(outcome=Outcome.RECREATED if base_moved else Outcome.UPDATED,
+                     branch=branch, sha=new, base=base_sha)
 
 
 def check_repo_path(path: str) -> str:
@@ -304,6 +381,12 @@ class GitWorkspace:
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
         return self._ok("merge-base", "--is-ancestor", ancestor, rev)
 
+    def same_files(self, a: str, b: str) -> bool:
+        if a.startswith("-") or b.startswith("-"):
+            raise InputError(f"not a commit: {a if a.startswith('-') else b!r}")
+        first, second = self._git("rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}").split()
+        return first == second
+
     # -- writing -----------------------------------------------------------------------------
 
     def commit(self, *, parent: str, files: Mapping[str, str | None], message: str,
@@ -367,7 +450,7 @@ class GitWorkspace:
                 m = re.match(r"\[(?P<what>[^\]]+)\](?: \((?P<why>.*)\))?", rest[-1])
                 what, why = (m["what"], m["why"] or "") if m else ("", rest[-1])
                 if what == "rejected":  # stale info, fetch first, non-fast-forward
-                    raise GitError(f"push of branch {branch} rejected: it moved since promoter "
+                    raise LeaseLost(f"push of branch {branch} rejected: it moved since promoter "
                                    f"looked (expected {(expect or 'no branch')[:12]}; {why})")
                 raise GitError(secrets.redact(f"push of branch {branch} refused by the remote: "
                                               f"{why or what}"))
@@ -386,7 +469,7 @@ class GitWorkspace:
             "update-ref", ref, sha, expect or _ZERO]
         result = self._git(*args, check=False, returncode=True, merge_stderr=True)
         if not result.startswith("0\n"):
-            raise GitError(f"update of branch {branch} refused: it is not at "
+            raise LeaseLost(f"update of branch {branch} refused: it is not at "
                            f"{(expect or 'nothing')[:12]} any more")
 
 
@@ -508,15 +591,15 @@ class MemoryWorkspace:
 
     def push(self, branch: str, sha: str, *, expect: str | None) -> None:
         if self.branches.get(branch) != expect:
-            raise GitError(f"push of branch {branch} rejected: it moved since promoter "
-                           f"looked (expected {(expect or 'no branch')[:12]}; stale info)")
+            raise LeaseLost(f"push of branch {branch} rejected: it moved since promoter "
+                            f"looked (expected {(expect or 'no branch')[:12]}; stale info)")
         self._get(sha)
         self.branches[branch] = sha
 
     def delete_branch(self, branch: str, *, expect: str) -> None:
         if self.branches.get(branch) != expect:
-            raise GitError(f"push of branch {branch} rejected: it moved since promoter "
-                           f"looked (expected {expect[:12]}; stale info)")
+            raise LeaseLost(f"push of branch {branch} rejected: it moved since promoter "
+                            f"looked (expected {expect[:12]}; stale info)")
         del self.branches[branch]
 
     def _ancestry(self, rev: str) -> list[str]:
@@ -534,3 +617,6 @@ class MemoryWorkspace:
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
         sha = self.resolve(ancestor)
         return sha is not None and sha in self._ancestry(rev)
+
+    def same_files(self, a: str, b: str) -> bool:
+        return self._get(a).files == self._get(b).files

@@ -12,7 +12,15 @@ import pytest
 
 from promoter.config import Identity
 from promoter.errors import GitError, InputError
-from promoter.gitrepo import GitWorkspace, HttpAuth, cloned
+from promoter.gitrepo import (
+    GitWorkspace,
+    HttpAuth,
+    LeaseLost,
+    Outcome,
+    Published,
+    cloned,
+    publish_branch,
+)
 from tests.servers.git_http import GitHttpServer, git, init_bare
 
 BOT = Identity(name="promoter", email="promoter@noreply.invalid")
@@ -150,3 +158,25 @@ def test_push_refused_by_the_remote(tmp_path: Path) -> None:
                                        "pre-receive hook declined$"):
         ws.push("promoter/x", sha, expect=None)
     assert ws.branch_head("promoter/x") is None
+
+
+def test_two_runs_at_once_make_one_branch(tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    init_bare(bare, files={"v.yaml": "tag: '1'\n"})
+    one, two, three = (GitWorkspace.clone(str(bare), tmp_path / n) for n in ("1", "2", "3"))
+
+    def publish(ws: GitWorkspace, message: str, retries: int = 2) -> Published:
+        return publish_branch(ws, branch="promoter/dev/app", base="main",
+                              files={"v.yaml": "tag: '2'\n"}, message=message, author=BOT,
+                              retries=retries)
+
+    first = publish(one, "Promote app to 2 in dev")
+    # `two` looked before `one` pushed: its push (branch must not exist) loses the lease,
+    # it fetches, sees the same files there and pushes nothing
+    second = publish(two, "Promote app to 2 in dev (run 2)")
+    assert (first.outcome, second.outcome) == (Outcome.CREATED, Outcome.UNCHANGED)
+    assert second.sha == first.sha
+    assert git("--git-dir", str(bare), "rev-parse", "refs/heads/promoter/dev/app") == first.sha
+    with pytest.raises(LeaseLost, match="^push of branch promoter/dev/app rejected: it moved "):
+        publish(three, "Promote app to 2 in dev (run 3)", retries=0)
+    assert git("--git-dir", str(bare), "rev-parse", "refs/heads/promoter/dev/app") == first.sha

@@ -9,7 +9,15 @@ import pytest
 
 from promoter.config import Identity
 from promoter.errors import GitError, InputError
-from promoter.gitrepo import GitWorkspace, MemoryWorkspace, Workspace, foreign_commits
+from promoter.gitrepo import (
+    GitWorkspace,
+    MemoryWorkspace,
+    Outcome,
+    Published,
+    Workspace,
+    foreign_commits,
+    publish_branch,
+)
 from tests.servers.git_http import commit_to, init_bare
 
 BOT = Identity(name="promoter", email="promoter@noreply.invalid")
@@ -152,3 +160,51 @@ def test_foreign_commits_detect_a_human_push(
     with pytest.raises(GitError, match="rejected"):
         ws.push("promoter/dev/api", ours, expect=ours)
     assert ws.read(theirs, "README.md") == "human\n"
+
+
+def test_publish_branch_lifecycle(make: tuple[Workspace, Callable[..., str]]) -> None:
+    ws, human_push = make
+
+    def publish(tag: str) -> Published:
+        return publish_branch(ws, branch="promoter/prod/api", base="main",
+                              files={"env/prod/values.yaml": f"image:\n  tag: '{tag}'\n"},
+                              message=f"Promote api to {tag} in prod", author=BOT)
+
+    created = publish("1.1")
+    assert created.outcome is Outcome.CREATED and created.sha is not None
+    assert ws.branch_head("promoter/prod/api") == created.sha
+    assert created.base == ws.branch_head("main")
+
+    again = publish("1.1")  # idempotent: nothing pushed
+    assert (again.outcome, again.sha) == (Outcome.UNCHANGED, created.sha)
+
+    newer = publish("1.2")  # superseded: same branch, one commit on the base
+    assert newer.outcome is Outcome.UPDATED and newer.sha != created.sha
+    assert ws.commits(newer.base, newer.sha or "")[0].subject == "Promote api to 1.2 in prod"
+    assert len(ws.commits(newer.base, newer.sha or "")) == 1
+
+    moved = human_push("main", {"README.md": "# moved\n"})  # someone merged something else
+    ws.fetch()
+    rebuilt = publish("1.2")
+    assert (rebuilt.outcome, rebuilt.base) == (Outcome.RECREATED, moved)
+    assert rebuilt.sha and ws.is_ancestor(moved, rebuilt.sha)
+    assert ws.read(rebuilt.sha, "README.md") == "# moved\n"
+
+    # the base got the change by hand: the branch is no longer needed
+    human_push("main", {"env/prod/values.yaml": "image:\n  tag: '1.2'\n"})
+    ws.fetch()
+    assert publish("1.2").outcome is Outcome.NOT_NEEDED
+
+
+def test_publish_branch_leaves_a_human_commit_alone(
+        make: tuple[Workspace, Callable[..., str]]) -> None:
+    ws, human_push = make
+    first = publish_branch(ws, branch="promoter/dev/api", base="main",
+                           files={"README.md": "bot\n"}, message="bot", author=BOT)
+    theirs = human_push("promoter/dev/api", {"README.md": "fixed by hand\n"})
+    ws.fetch()
+    result = publish_branch(ws, branch="promoter/dev/api", base="main",
+                            files={"README.md": "bot again\n"}, message="bot", author=BOT)
+    assert result.outcome is Outcome.HUMAN and result.sha == theirs != first.sha
+    assert [c.sha for c in result.foreign] == [theirs]
+    assert ws.branch_head("promoter/dev/api") == theirs
