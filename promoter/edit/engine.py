@@ -133,12 +133,14 @@ class _Index:
         self.yf = yf
         self.by_start: dict[int, ScalarNode] = {}
         self.seen: collections.Counter[int] = collections.Counter()
+        self.aliased = False  # some node is reached twice (an alias)
         text, bom = yf.text, yf.bom
         stack: list[Node] = list(yf.documents)
         while stack:
             n = stack.pop()
             self.seen[id(n)] += 1
             if self.seen[id(n)] > 1:
+                self.aliased = True
                 continue
             if isinstance(n, ScalarNode):
                 start = n.start_mark.index + bom
@@ -157,11 +159,24 @@ class _Index:
                             "(the file changed since it was read?)")
         return found
 
-    def paths(self, node: Node) -> list[YamlPath]:
-        """Every path that reaches ``node`` (several for an anchored node)."""
-        if self.seen[id(node)] < 2:
-            return []
-        return [p for doc in self.yf.documents for p, n in walk(doc) if n is node]
+    def shared(self, node: Node) -> tuple[str | None, list[YamlPath]]:
+        """``(anchor, paths)`` when ``node`` is reached through an alias (itself or an
+        ancestor), else ``(None, [])``."""
+        paths: list[YamlPath] = []
+        anchor: str | None = None
+        for doc in self.yf.documents:
+            for p, n in walk(doc):
+                if n is node:
+                    paths.append(p)
+        if len(paths) < 2:
+            return None, []
+        for doc in self.yf.documents:  # the anchored node: the longest common path prefix
+            for p, n in walk(doc):
+                if self.seen[id(n)] > 1 and any(q[:len(p)] == p for q in paths):
+                    anchor = anchor_of(n, self.yf)
+                    if anchor:
+                        return anchor, paths
+        return anchor, paths
 
 
 def _at(root: Node, path: YamlPath) -> Node | None:
@@ -323,12 +338,13 @@ class _Planner:
             edit = scalar_edit(yf.text, span, value)
         self.edits.append(edit)
         self.replace.append((id(node), value))
-        reached = self.index.paths(node)
-        if len(reached) > 1:
-            where = ", ".join("/".join(map(str, p)) or "/" for p in reached)
-            self.notes.append(f"{yf.where(span.start)}: the value is the anchor "
-                              f"&{anchor_of(node, yf) or '?'}, used at {where}; edited the "
-                              "anchor, so every alias changes with it")
+        if self.index.aliased:
+            anchor, reached = self.index.shared(node)
+            if reached:
+                where = ", ".join("/".join(map(str, p)) or "/" for p in reached)
+                self.notes.append(f"{yf.where(span.start)}: this value is shared through the "
+                                  f"YAML anchor &{anchor or '?'} (at {where}); edited once, "
+                                  "every alias follows")
 
     def add(self, site: Site, part: str, value: str) -> None:
         yf, doc = self.yf, self.yf.documents[site.document]
