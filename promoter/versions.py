@@ -46,15 +46,15 @@ Key = tuple[int, int, int, int, tuple[object, ...]]
 
 _RELEASE: tuple[object, ...] = (1,)
 _PRE_WORD = r"(?:alpha|beta|rc|pre|preview|dev|snapshot|canary|nightly|next|ea|a|b|m)"
-_PRE_CHUNK = re.compile(rf"^(?:\d+|{_PRE_WORD}\d*)(?:\.|$)", re.IGNORECASE)
+_PRE_CHUNK = re.compile(rf"^(?:\d+|{_PRE_WORD}\d*)(?:\.|$)", re.IGNORECASE | re.ASCII)
 _TAG_VERSION = re.compile(
     r"^(?P<prefix>[vV]?)(?P<numbers>\d+(?:\.\d+){0,3})"
     rf"(?P<attached>\.?{_PRE_WORD}\d*(?:\.[0-9A-Za-z]+)*)?"
     r"(?:-(?P<suffix>[0-9A-Za-z][0-9A-Za-z.\-_]*))?"
     r"(?:\+(?P<build>[0-9A-Za-z.\-_]+))?$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
-_RUNS = re.compile(r"\d+|\D+")
+_RUNS = re.compile(r"\d+|\D+", re.ASCII)
 
 
 class UpdateType(enum.Enum):
@@ -227,7 +227,8 @@ _NOTHING = Comparator(op=Op.LT, key=(0, 0, 0, 0, (0,)))  # no version is below i
 _PARTIAL = re.compile(
     r"^[vV]?(?P<n1>\d+|[xX*])(?:\.(?P<n2>\d+|[xX*])(?:\.(?P<n3>\d+|[xX*])"
     r"(?:\.(?P<n4>\d+|[xX*]))?)?)?"
-    r"(?:-(?P<pre>[0-9A-Za-z][0-9A-Za-z.\-]*))?(?:\+[0-9A-Za-z.\-]+)?$"
+    r"(?:-(?P<pre>[0-9A-Za-z][0-9A-Za-z.\-]*))?(?:\+[0-9A-Za-z.\-]+)?$",
+    re.ASCII,
 )
 _OPERAND = re.compile(r"^(?P<op>>=|<=|!=|~>|==|>|<|=|~|\^)?(?P<ver>.*)$")
 _OP_SPACE = re.compile(r"(>=|<=|!=|~>|==|>|<|=|~|\^)\s+")

@@ -48,7 +48,8 @@ def test_parse(tag: str, prefix: str, numbers: tuple[int, ...], pre: tuple[str, 
 
 @pytest.mark.parametrize("tag", ["latest", "stable", "main", "sha-abc123", "v", "", "1.2.3.4.5",
                                  "1.2.3-", "1.2.3-rc.", "1.2.3--x", "1.2.3ubuntu", ".1.2",
-                                 "1.2.", "x1.2.3", "main-1234-abcdef"])
+                                 "1.2.", "x1.2.3", "main-1234-abcdef", "1.2.\u0663",
+                                 "1.2.3-rc\u0663"])
 def test_not_a_version(tag: str) -> None:
     assert parse_version(tag) is None
     with pytest.raises(InputError, match="not a version"):
