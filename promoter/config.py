@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from promoter import secrets
 from promoter.edit.model import Kind
 from promoter.errors import ConfigError, InputError
 from promoter.policy import Order, TagPolicy
@@ -300,6 +301,21 @@ class Config:
         if count < 1 or not 0 <= index < count:
             raise InputError(f"shard {index + 1}/{count}: need 1 <= I <= N")
         return tuple(i for i in self.images if _shard_of(i.name, count) == index)
+
+
+def read_secret(environ: Mapping[str, str], name: str | None, *, key: str) -> str | None:
+    """The value of the environment variable ``name`` that the setting ``key`` (e.g.
+    ``forge.token-env``) names, registered with :mod:`promoter.secrets` so no message shows it.
+
+    None when the setting is absent; :class:`InputError` when it names an unset variable.
+    """
+    if name is None:
+        return None
+    value = environ.get(name, "")
+    if not value:
+        raise InputError(f"{key} names the environment variable {name}, which is not set")
+    secrets.register(value)
+    return value
 
 
 def _shard_of(name: str, count: int) -> int:

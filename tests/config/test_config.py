@@ -23,12 +23,14 @@ from promoter.config import (
     KeyTarget,
     load_config,
     parse_config,
+    read_secret,
     render_template,
     template_fields,
 )
 from promoter.edit.model import Kind
 from promoter.errors import ConfigError, InputError
 from promoter.refs import ImageRef
+from promoter.secrets import redact
 from promoter.versions import UpdateType
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -210,3 +212,13 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     bad.write_bytes(b"environments: [\xe9]\n")
     with pytest.raises(ConfigError, match=f"^{bad}: cannot read: UnicodeDecodeError$"):
         load_config(bad)
+
+
+def test_read_secret_registers_and_explains() -> None:
+    env = {"GH_APP_KEY": "k3y-material-xyz"}
+    assert read_secret(env, None, key="forge.token-env") is None
+    assert read_secret(env, "GH_APP_KEY", key="forge.app.private-key-env") == "k3y-material-xyz"
+    assert redact("key is k3y-material-xyz") == "key is ***"
+    with pytest.raises(InputError, match="^forge.token-env names the environment variable "
+                                         "GITHUB_TOKEN, which is not set$"):
+        read_secret(env, "GITHUB_TOKEN", key="forge.token-env")
