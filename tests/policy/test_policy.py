@@ -175,3 +175,13 @@ def test_policy_is_a_value() -> None:
     assert TagPolicy(range="^1") == TagPolicy(range="^1")
     assert hash(TagPolicy(ignore=("a",))) == hash(TagPolicy(ignore=("a",)))
     assert "_range" not in repr(TagPolicy())
+
+
+def test_prerelease_variant_moves_within_its_variant() -> None:
+    tags = ("1.2.3-rc.1-alpine", "1.2.3-rc.2-alpine", "1.2.3-alpine", "1.2.4-rc.1-alpine",
+            "1.2.3-rc.2", "1.2.3", "1.2.3-rc.2-slim")
+    assert candidates(TagPolicy(), tags, current="1.2.3-rc.1-alpine") == (
+        "1.2.3-alpine", "1.2.3-rc.2-alpine", "1.2.3-rc.1-alpine")
+    assert candidates(TagPolicy(prerelease=True), tags, current="1.2.3-rc.1-alpine") == (
+        "1.2.4-rc.1-alpine", "1.2.3-alpine", "1.2.3-rc.2-alpine", "1.2.3-rc.1-alpine")
+    assert candidates(TagPolicy(), tags, current="1.2.3-rc.1") == ("1.2.3", "1.2.3-rc.2")
