@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from promoter import secrets
@@ -391,6 +391,8 @@ class _Doc:
     data: Any
     values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)  # 0-based line, col
     keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    nodes: int = 0
+    building: set[int] = field(default_factory=set)  # ids of the nodes being built (cycles)
 
     def error(self, path: KeyPath, message: str, *, key: bool = False) -> ConfigError:
         return ConfigError(f"{self.where(path, key=key)}: {message}")
@@ -446,9 +448,10 @@ def _compose(text: str, file: str) -> _Doc:
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        raise ConfigError(f"{where}: invalid YAML: {e.problem or e.context}") from None
-    except Exception as e:  # ruamel's composer raises plain errors for a few shapes
-        raise ConfigError(f"{file}: invalid YAML: {e}") from None
+        what = ", ".join(str(p) for p in (e.context, e.problem) if p)
+        raise ConfigError(f"{where}: invalid YAML: {what}") from None
+    except YAMLError as e:
+        raise ConfigError(f"{file}: invalid YAML: {e.__class__.__name__}") from None
     if root is None:
         raise ConfigError(f"{file}:1:1: the file is empty")
     doc = _Doc(file=file, data=None)
@@ -456,8 +459,24 @@ def _compose(text: str, file: str) -> _Doc:
     return doc
 
 
+_MAX_NODES = 100_000  # aliases can multiply a small file ("billion laughs")
+
+
 def _build(node: Node, path: KeyPath, doc: _Doc) -> Any:
     doc.values[path] = (node.start_mark.line, node.start_mark.column)
+    doc.nodes += 1
+    if doc.nodes > _MAX_NODES:
+        raise doc.error(path, f"more than {_MAX_NODES} values; do aliases repeat too much?")
+    if id(node) in doc.building:
+        raise doc.error(path, "an alias refers to a node that contains it")
+    doc.building.add(id(node))
+    try:
+        return _build_node(node, path, doc)
+    finally:
+        doc.building.discard(id(node))
+
+
+def _build_node(node: Node, path: KeyPath, doc: _Doc) -> Any:
     if isinstance(node, ScalarNode):
         return _scalar(node)
     if isinstance(node, SequenceNode):

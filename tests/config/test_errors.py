@@ -30,7 +30,7 @@ def _env(env: str) -> str:
 CASES = [
     pytest.param(
         'environments: [dev\n',
-        ".promoter.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'",
+        ".promoter.yaml:2:1: invalid YAML: while parsing a flow sequence, expected ',' or ']', but got '<stream end>'",
         id='yaml'),
     pytest.param(
         '',
@@ -232,6 +232,19 @@ CASES = [
         'x-base: &b {file: a}\nenvironments: [dev]\nimages: [{repository: a, targets: {dev: [{<<: *b, kind: x}]}}]\n',
         ".promoter.yaml:3:57: images[0].targets.dev[0].kind: must be one of kustomize, helm, manifest, marker, argocd (got 'x')",
         id='merge'),
+    pytest.param(
+        'a: 1\n---\nb: 2\n',
+        '.promoter.yaml:2:1: invalid YAML: expected a single document in the stream, but found another document',
+        id='two-documents'),
+    pytest.param(
+        'a: &x [*x]\n',
+        '.promoter.yaml:1:4: a[0]: an alias refers to a node that contains it',
+        id='alias-cycle'),
+    pytest.param(
+        "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+            f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcd", "bcde", strict=True)),
+        '.promoter.yaml:1:26: e[7][8][8][8][9]: more than 100000 values; do aliases repeat too much?',
+        id='alias-bomb'),
 ]
 
 
