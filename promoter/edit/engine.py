@@ -367,6 +367,13 @@ class _Planner:
             self.set_scalar(site, site.whole, _whole_value(
                 self.index.node(site.whole).value, change))
             return
+        if site.tag is not None and site.tag == site.digest:  # "v1.2@sha256:..." in one scalar
+            tag, _, digest = self.index.node(site.tag).value.partition("@")
+            new = _whole_value(f"x:{tag}@{digest}", change).partition(":")[2]
+            self.set_scalar(site, site.tag, new)
+            if change.new_name:
+                self.set_name(site, change.new_name)
+            return
         if change.new_name:  # kustomize's key order: name, newName, newTag, digest
             self.set_name(site, change.new_name)
         if change.tag is not None and change.tag != site.ref.tag:

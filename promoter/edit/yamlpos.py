@@ -263,6 +263,9 @@ def site_from_parts(yf: YamlFile, kind: Kind, *, name: str, name_node: Node | No
     digest = _part(digest_node)
     if tag is False or digest is False:
         return None
+    if isinstance(tag, str) and "@" in tag and digest is None:  # "v1.2@sha256:..." in one
+        tag, digest = tag.split("@", 1)
+        digest_node = tag_node
     if isinstance(tag, str):
         if not is_valid_tag(tag):
             return None

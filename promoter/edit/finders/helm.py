@@ -7,6 +7,11 @@ key whose name ends in ``image``, any case):
   ``{repository, digest}``: name ``registry/repository`` (``registry`` empty or missing:
   ``repository``), ``name_span`` the ``repository`` value;
 - ``{name, tag}`` under an ``*image`` key (no ``repository``);
+- ``{registry, image, tag, digest}`` (ingress-nginx): ``image`` names the repository;
+- ``image: <repository>`` beside ``imageTag:`` / ``imageDigest:`` (elastic charts; any
+  ``<x>image`` key with ``<x>imageTag``);
+- ``tag: v1.2@sha256:...``: tag and digest in the tag scalar (the Site's ``tag`` and ``digest``
+  are then the same span; the editor rewrites both parts in it);
 - ``repository: "repo:tag"`` holding a whole reference;
 - ``<something>image: "repo:tag[@digest]"`` (``image``, ``initImage``, ``sidecarImage``...):
   the whole reference in one scalar.
@@ -55,28 +60,60 @@ def _is_image_key(key: str | int | None) -> bool:
     return isinstance(key, str) and key.lower().endswith("image")
 
 
+def _name_node(node: MappingNode, path: YamlPath, lenient: bool) -> Node | None:
+    """The scalar naming the image in an image mapping: ``repository``, else ``image`` (a name
+    without tag, beside ``tag``/``digest``), else ``name`` under an ``*image`` key."""
+    repo = mapping_get(node, "repository")
+    if repo is not None:
+        return repo
+    image = mapping_get(node, "image")
+    if isinstance(image, ScalarNode) and (mapping_get(node, "tag") is not None
+                                          or mapping_get(node, "digest") is not None):
+        return image
+    if lenient or (path and _is_image_key(path[-1])):
+        return mapping_get(node, "name")
+    return None
+
+
 def _image_mapping(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
                    *, lenient: bool) -> Site | None:
     keys = {k for k, _, _ in iter_mapping(node)}
     if not (lenient or "tag" in keys or "digest" in keys or (path and _is_image_key(path[-1]))):
         return None
-    repo_node = mapping_get(node, "repository")
-    name_node = repo_node
-    if repo_node is None and (lenient or (path and _is_image_key(path[-1]))):
-        name_node = mapping_get(node, "name")
+    name_node = _name_node(node, path, lenient)
     name = scalar_value(name_node)
     if not name or not isinstance(name_node, ScalarNode) or name_node.style in ("|", ">"):
         return None
     if any(c in name.rpartition("/")[2] for c in ":@"):  # repository: "repo:tag"
-        return site_from_whole(yf, Kind.HELM, name_node, path=(*path, "repository"),
-                               document=doc)
-    registry = scalar_value(mapping_get(node, "registry")) if repo_node is not None else None
-    if registry:
+        key = next(k for k, kn, v in iter_mapping(node) if v is name_node)
+        return site_from_whole(yf, Kind.HELM, name_node, path=(*path, key), document=doc)
+    registry = scalar_value(mapping_get(node, "registry"))
+    if registry and name_node is not mapping_get(node, "name"):
         name = f"{registry.rstrip('/')}/{name}"
     return site_from_parts(yf, Kind.HELM, name=name, name_node=name_node,
                            tag_node=mapping_get(node, "tag"),
                            digest_node=mapping_get(node, "digest"),
                            path=(*path, "tag"), document=doc)
+
+
+def _image_scalars(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
+                   taken: Node | None) -> Iterator[Site]:
+    """``*image: repo:tag`` values of a mapping, and ``image`` + ``imageTag`` pairs (elastic)."""
+    for key, _, value in iter_mapping(node):
+        if not _is_image_key(key) or not isinstance(value, ScalarNode) or value is taken:
+            continue
+        tag_node = mapping_get(node, key + "Tag")
+        digest_node = mapping_get(node, key + "Digest")
+        name = scalar_value(value) or ""
+        if (tag_node is not None or digest_node is not None) and ":" not in \
+                name.rpartition("/")[2]:
+            site = site_from_parts(yf, Kind.HELM, name=name, name_node=value,
+                                   tag_node=tag_node, digest_node=digest_node,
+                                   path=(*path, key + "Tag"), document=doc)
+        else:
+            site = site_from_whole(yf, Kind.HELM, value, path=(*path, key), document=doc)
+        if site is not None:
+            yield site
 
 
 def _values_roots(root: Node) -> Iterator[tuple[YamlPath, Node]]:
@@ -98,14 +135,13 @@ def find(yf: YamlFile) -> Iterator[Site]:
 
 def _find_in(yf: YamlFile, doc: int, base: YamlPath, root: Node) -> Iterator[Site]:
     for path, node in walk(root, base):
-        if isinstance(node, MappingNode):
-            site = _image_mapping(yf, node, path, doc, lenient=False)
-        elif isinstance(node, ScalarNode) and path and _is_image_key(path[-1]):
-            site = site_from_whole(yf, Kind.HELM, node, path=path, document=doc)
-        else:
+        if not isinstance(node, MappingNode):
             continue
+        site = _image_mapping(yf, node, path, doc, lenient=False)
         if site is not None:
             yield site
+        yield from _image_scalars(yf, node, path, doc, _name_node(node, path, False)
+                                  if site is not None else None)
 
 
 def _resolve(root: Node, keys: Sequence[str]) -> tuple[YamlPath, Node | None]:

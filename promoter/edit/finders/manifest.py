@@ -6,6 +6,9 @@ scalar ``image: name[:tag][@digest]``. The search is by key at any depth, so eve
 kind is covered (Pod ``spec``, Deployment/StatefulSet/DaemonSet/ReplicaSet/Job ``template``,
 CronJob ``jobTemplate.spec.template``, ``List`` items and CRDs that embed a pod spec), and so are
 multi-document files. Values that are not image references (``{{ .Values.image }}``) are skipped.
+
+Also a container's ``env`` entries named ``*_IMAGE`` (``RELAY_IMAGE``, ``SUBSCRIBER_IMAGE``)
+whose ``value`` is a reference with a tag or digest: operators read images from them.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from collections.abc import Iterator
 
 from promoter.edit.model import Kind, Site
 from promoter.edit.yamlpos import (
+    Node,
     SequenceNode,
     YamlFile,
-    iter_mapping,
+    YamlPath,
     mapping_get,
+    scalar_value,
     site_from_whole,
     walk,
 )
@@ -33,10 +38,24 @@ def find(yf: YamlFile) -> Iterator[Site]:
             if not path or path[-1] not in CONTAINER_KEYS or not isinstance(node, SequenceNode):
                 continue
             for i, item in enumerate(node.value):
-                for key, _, value in iter_mapping(item):
-                    if key != "image":
-                        continue
-                    site = site_from_whole(yf, Kind.MANIFEST, value, path=(*path, i, "image"),
-                                           document=doc_index)
-                    if site is not None:
-                        yield site
+                image = mapping_get(item, "image")
+                site = None if image is None else site_from_whole(
+                    yf, Kind.MANIFEST, image, path=(*path, i, "image"), document=doc_index)
+                if site is not None:
+                    yield site
+                yield from _env_images(yf, mapping_get(item, "env"), (*path, i, "env"),
+                                       doc_index)
+
+
+def _env_images(yf: YamlFile, env: Node | None, path: YamlPath, doc: int) -> Iterator[Site]:
+    """``env`` entries named ``*_IMAGE`` whose value is a tagged (or pinned) reference."""
+    if not isinstance(env, SequenceNode):
+        return
+    for j, entry in enumerate(env.value):
+        name = scalar_value(mapping_get(entry, "name")) or ""
+        value = mapping_get(entry, "value")
+        if not name.upper().endswith("IMAGE") or value is None:
+            continue
+        site = site_from_whole(yf, Kind.MANIFEST, value, path=(*path, j, "value"), document=doc)
+        if site is not None and (site.ref.tag or site.ref.digest):
+            yield site
