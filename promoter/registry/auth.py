@@ -131,6 +131,7 @@ class HostAuth:
         self._tokens: dict[str, _Token] = {}
         self._inflight: dict[str, asyncio.Future[str]] = {}
         self.token_fetches = 0
+        self._refused: int | None = None  # the token endpoint refused our credentials
         if creds is not None:
             secrets.register(creds.password)
             secrets.register(creds.identity_token)
@@ -256,6 +257,9 @@ class HostAuth:
 
     async def _fetch(self, scopes: tuple[str, ...], what: str) -> tuple[str, float]:
         assert self.realm is not None
+        if self._refused is not None:  # the same credentials will be refused again: no request
+            raise AuthFailed(f"authentication failed for {what} (token endpoint answered "
+                             f"{self._refused})")
         creds = self.creds
         if creds is not None and creds.identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
@@ -273,6 +277,7 @@ class HostAuth:
         self.token_fetches += 1
         response = await self._send(request, what)
         if response.status_code in (401, 403):
+            self._refused = response.status_code
             raise AuthFailed(f"authentication failed for {what} (token endpoint answered "
                              f"{response.status_code})")
         if response.status_code != 200:

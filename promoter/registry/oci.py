@@ -167,15 +167,18 @@ class OciRegistry:
 
     ``credentials(host)`` gives the credentials of a host (default: a
     :class:`~promoter.registry.creds.CredentialStore` over ``os.environ``). ``concurrency``
-    limits the requests in flight per host; ``page_size`` is the ``n`` asked of ``tags/list``;
-    ``scope_batch`` how many repository scopes one token request asks for. ``stats`` counts every
-    exchange on the wire by kind (``ping``, ``tags``, ``manifest_head``, ``manifest_get``,
-    ``blob``, ``token``; ``_401`` appended for challenges) plus ``retries``.
+    limits the requests in flight per host, ``host_concurrency`` overrides it for some hosts
+    (``{"docker.io": 4}``; token endpoints count as their own host); ``page_size`` is the
+    ``n`` asked of ``tags/list``; ``scope_batch`` how many repository scopes one token request
+    asks for. ``stats`` counts every exchange on the wire by kind (``ping``, ``tags``,
+    ``manifest_head``, ``manifest_get``, ``blob``, ``token``; ``_401`` appended for
+    challenges; ``*_failed`` for transport errors) plus ``retries``.
     """
 
     def __init__(self, *, credentials: CredentialSource | None = None,
                  insecure: Iterable[str] = (), ca_bundle: str | Path | None = None,
-                 plain_loopback: bool = True, concurrency: int = 32, page_size: int = 1000,
+                 plain_loopback: bool = True, concurrency: int = 32,
+                 host_concurrency: Mapping[str, int] | None = None, page_size: int = 1000,
                  timeout: float = 30.0,
                  retry: RetryPolicy | None = None, scope_batch: int = 64,
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
@@ -187,6 +190,7 @@ class OciRegistry:
         self._plain_loopback = plain_loopback
         self._ca_bundle = ca_bundle
         self._concurrency = max(1, concurrency)
+        self._host_concurrency = dict(host_concurrency or {})
         self._page_size = page_size
         self._timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -281,7 +285,10 @@ class OciRegistry:
         key = url.netloc.decode()
         sem = self._sems.get(key)
         if sem is None:
-            sem = self._sems[key] = asyncio.Semaphore(self._concurrency)
+            limit = self._host_concurrency.get(key, self._concurrency)
+            if key == HUB_ENDPOINT:
+                limit = self._host_concurrency.get(DOCKER_HUB, limit)
+            sem = self._sems[key] = asyncio.Semaphore(max(1, limit))
         return sem
 
     @staticmethod

@@ -155,3 +155,15 @@ def test_registry_going_away_mid_poll(plain_registry: LocalRegistry, seeded: See
         assert r.error is not None and r.tags == ()
         assert r.error.startswith(f"{r.image.name}: {proxy.host} ")
         assert r.error.endswith("(after 3 attempts)")
+
+
+@pytest.mark.parametrize(("limits", "expected"), [({}, 6), ({"{host}": 2}, 2)])
+def test_per_registry_concurrency_limit(proxy: FaultProxy, limits: dict[str, int],
+                                        expected: int) -> None:
+    proxy.add("slow", path="/tags/list", delay=0.3, times=-1)
+    images = [image(proxy, f"test/app-{i:04d}") for i in range(6)]
+    host_limits = {k.format(host=proxy.host): v for k, v in limits.items()}
+    r = make_registry(host_concurrency=host_limits, page_size=0)
+    results = run(lambda c: scan(images, c), r)
+    assert all(res.error is None for res in results)
+    assert proxy.max_inflight == expected

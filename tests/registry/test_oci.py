@@ -174,6 +174,18 @@ def test_token_mode_one_token_request_for_many_repositories(
     pages = 6 * -(-APP_TAGS // PAGE)
     assert dict(r.stats) == {"ping_401": 1, "token": 1, "tags": pages, "manifest_head": 6}
     assert token_registry.password and token_registry.password not in caplog.text
+    tokens = {t.value for t in r._host(images[0].registry).auth._tokens.values()}
+    assert len(tokens) == 1 and not any(t in caplog.text for t in tokens)
+
+
+def test_refused_token_credentials_are_not_tried_again(token_registry: LocalRegistry) -> None:
+    creds = Credentials(username="bench", password="not-the-password")
+    images = [ref(token_registry, f"test/app-{i:04d}") for i in range(6)]
+    r = make_registry(credentials=lambda host: creds)
+    results = run(lambda c: scan(images, c), r)
+    assert [res.error for res in results] == [
+        f"authentication failed for {i.name} (token endpoint answered 401)" for i in images]
+    assert r.stats["token_401"] == 1 and r.stats["token"] == 0  # the prefetch, never again
 
 
 def test_concurrent_requests_share_one_token_fetch(token_registry: LocalRegistry) -> None:

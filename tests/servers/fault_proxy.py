@@ -22,6 +22,7 @@ Library use (tests)::
         proxy.add("status", path=r"/tags/list", status=500, times=2)
         ... talk to proxy.url ...
         proxy.hits   # [(method, path, fault or "pass", status)], in order
+        proxy.max_inflight   # the most requests it handled at once
 
 CLI: ``python fault_proxy.py --upstream URL [--port 0]`` (plain forwarding, for manual tests).
 Standard library only.
@@ -99,6 +100,13 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _handle(self) -> None:
+        self.proxy.enter()
+        try:
+            self._handle_one()
+        finally:
+            self.proxy.leave()
+
+    def _handle_one(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         rule = self.proxy.take(self.command, self.path)
@@ -155,6 +163,8 @@ class FaultProxy:
         self._rules: list[Rule] = []
         self.hits: list[tuple[str, str, str, int]] = []
         self.is_gone = False
+        self.inflight = 0
+        self.max_inflight = 0  # the most requests handled at once since clear()
         handler = type("BoundFaultHandler", (_Handler,), {"proxy": self})
         self._server = ThreadingHTTPServer((LOOPBACK, port), handler)
         self._server.daemon_threads = True
@@ -183,6 +193,16 @@ class FaultProxy:
         with self._lock:
             self._rules.clear()
             self.hits.clear()
+            self.max_inflight = self.inflight
+
+    def enter(self) -> None:
+        with self._lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.inflight -= 1
 
     def take(self, method: str, path: str) -> Rule | None:
         with self._lock:
