@@ -68,6 +68,7 @@ _NEWLINE = re.compile(r"\n")
 _PROPERTY = re.compile(r"[&!][^\s,\[\]{}]*[ \t\r\n]*")  # an anchor or tag before a value
 BOM = "\ufeff"
 STR_TAG = "tag:yaml.org,2002:str"
+MERGE_TAG = "tag:yaml.org,2002:merge"
 _LOOSE_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*:[0-9a-fA-F]+$")  # short ones too
 
 YamlPath = tuple[str | int, ...]
@@ -126,7 +127,34 @@ def parse_yaml(text: str, path: str) -> YamlFile:
         raise InputError(f"{path}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise InputError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
-    return YamlFile(path=path, text=text, documents=docs, bom=bom, line_starts=tuple(starts))
+    yf = YamlFile(path=path, text=text, documents=docs, bom=bom, line_starts=tuple(starts))
+    _refuse_duplicate_keys(yf)
+    return yf
+
+
+def _refuse_duplicate_keys(yf: YamlFile) -> None:
+    """Duplicate keys are an error for go-yaml, Helm and YAML 1.2 (PyYAML takes the last);
+    which one would be edited is ambiguous, so they are refused here: ``path:line:col``."""
+    stack: list[Node] = list(yf.documents)
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            keys: set[str] = set()
+            for k, v in node.value:
+                if isinstance(k, ScalarNode) and k.tag != MERGE_TAG:
+                    if k.value in keys:
+                        line, col = yf.line_col(yf.offset(k.start_mark))
+                        raise InputError(f"{yf.path}:{line}:{col}: invalid YAML: duplicate key "
+                                         f"{k.value!r}")
+                    keys.add(k.value)
+                if not isinstance(v, ScalarNode):
+                    stack.append(v)
+        elif isinstance(node, SequenceNode):
+            stack.extend(n for n in node.value if not isinstance(n, ScalarNode))
 
 
 def value_start(node: Node, yf: YamlFile) -> int:

@@ -64,11 +64,13 @@ def test_helpers_walk_mappings_sequences_and_aliases() -> None:
     ("a: [1, 2\n", "f.yaml:2:1:"),
     ("a: b\n c: d\n", "f.yaml:2:3:"),
     ("key: 'open\n", "f.yaml:2:1:"),
+    ("a:\n  image: x\n  tag: 1\n  image: y\n", "f.yaml:4:3:"),  # duplicate key
 ])
 def test_invalid_yaml_is_one_line_with_file_line_column(text: str, where: str) -> None:
     with pytest.raises(InputError) as e:
         parse_yaml(text, "f.yaml")
     assert str(e.value).startswith(where + " invalid YAML")
+    parse_yaml("a: &a {x: 1}\nb:\n  <<: *a\n  <<: *a\n", "f.yaml")  # merge keys may repeat
     assert "\n" not in str(e.value)
 
 
