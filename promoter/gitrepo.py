@@ -250,6 +250,27 @@ def _check_url(url: str) -> None:
                          "the environment")
 
 
+def _auth_env(urls: list[str], auth: HttpAuth) -> dict[str, str]:
+    """``GIT_CONFIG_*`` variables that send ``auth`` as a header to the hosts of ``urls``
+    (http(s) only; other transports bring their own credentials)."""
+    hosts = sorted({h for h in map(_url_host, urls) if h is not None})
+    if not hosts:
+        return {}
+    secrets.register(auth.token)
+    basic = base64.b64encode(f"{auth.username}:{auth.token}".encode()).decode()
+    secrets.register(basic)
+    n = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    env: dict[str, str] = {}
+    for host in hosts:
+        key = f"http.{host}.extraHeader"
+        # an empty value first resets headers other config added (actions/checkout's)
+        for value in ("", f"Authorization: Basic {basic}"):
+            env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
+            n += 1
+    env["GIT_CONFIG_COUNT"] = str(n)
+    return env
+
+
 class GitWorkspace:
     """:class:`Workspace` over a real repository (``git`` commands plus GitPython's reader)."""
 
@@ -262,44 +283,39 @@ class GitWorkspace:
             self._repo = git.Repo(self.root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise InputError(f"{path}: not a git repository") from None
-        if auth is not None:
-            url = self._git("remote", "get-url", remote).strip() if remote else ""
-            self._auth_env = self._auth(url, auth)
+        if auth is not None and remote is not None:
+            urls = {self._git("remote", "get-url", *flag, remote).strip()
+                    for flag in ((), ("--push",))}
+            self._auth_env = _auth_env(sorted(urls), auth)
 
     @classmethod
     def open(cls, path: str | Path, *, auth: HttpAuth | None = None) -> GitWorkspace:
-        """A checkout (``--repo DIR``): remote mode with ``origin`` when it has one."""
-        ws = cls(path, remote=None)
-        remote = "origin" if "origin" in ws._git("remote").split() else None
-        return cls(path, remote=remote, auth=auth) if remote or auth else ws
+        """A checkout (``--repo DIR``): remote mode with ``origin`` when it has one, else
+        local mode. ``auth`` is used for http(s) remotes only."""
+        remotes = _run(["git", "-C", str(path), "remote"], check=False)
+        return cls(path, remote="origin" if "origin" in remotes.split() else None, auth=auth)
 
     @classmethod
     def clone(cls, url: str, dest: str | Path, *, auth: HttpAuth | None = None,
               branch: str | None = None) -> GitWorkspace:
         """Clone ``url`` into ``dest`` (``--clone URL``); the token stays out of ``.git``."""
         _check_url(url)
-        env = cls._auth(url, auth) if auth else {}
+        env = _auth_env([url], auth) if auth else {}
         args = ["clone", "--quiet", "--no-checkout"]
         if branch:
             args += ["--branch", branch]
         _run(["git", *args, "--", url, str(dest)], env=env, network=True)
         return cls(dest, remote="origin", auth=auth)
 
-    @staticmethod
-    def _auth(url: str, auth: HttpAuth) -> dict[str, str]:
-        host = _url_host(url)
-        if host is None:
-            raise InputError("a token works only with an http(s) remote URL")
-        secrets.register(auth.token)
-        basic = base64.b64encode(f"{auth.username}:{auth.token}".encode()).decode()
-        secrets.register(basic)
-        n = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
-        key = f"http.{host}.extraHeader"
-        # an empty value first resets headers other config added (actions/checkout's)
-        return {"GIT_CONFIG_COUNT": str(n + 2),
-                f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": "",
-                f"GIT_CONFIG_KEY_{n + 1}": key,
-                f"GIT_CONFIG_VALUE_{n + 1}": f"Authorization: Basic {basic}"}
+    def close(self) -> None:
+        """Stop GitPython's helper processes."""
+        self._repo.close()
+
+    def __enter__(self) -> GitWorkspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _git(self, *args: str, input: bytes | None = None, network: bool = False,
              env: Mapping[str, str] | None = None, check: bool = True,
@@ -501,8 +517,9 @@ def _run(argv: list[str], *, input: bytes | None = None, env: Mapping[str, str] 
 def cloned(url: str, *, auth: HttpAuth | None = None, branch: str | None = None
            ) -> Iterator[GitWorkspace]:
     """Clone ``url`` into a temporary directory that is removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="promoter-clone-") as tmp:
-        yield GitWorkspace.clone(url, Path(tmp) / "repo", auth=auth, branch=branch)
+    with tempfile.TemporaryDirectory(prefix="promoter-clone-") as tmp, \
+            GitWorkspace.clone(url, Path(tmp) / "repo", auth=auth, branch=branch) as ws:
+        yield ws
 
 
 # ---------------------------------------------------------------------------------------------

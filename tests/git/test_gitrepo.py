@@ -180,3 +180,25 @@ def test_two_runs_at_once_make_one_branch(tmp_path: Path) -> None:
     with pytest.raises(LeaseLost, match="^push of branch promoter/dev/app rejected: it moved "):
         publish(three, "Promote app to 2 in dev (run 3)", retries=0)
     assert git("--git-dir", str(bare), "rev-parse", "refs/heads/promoter/dev/app") == first.sha
+
+
+@pytest.mark.integration
+def test_our_token_replaces_a_stale_header_in_git_config(server: GitHttpServer,
+                                                         tmp_path: Path) -> None:
+    # actions/checkout leaves `http.<host>/.extraheader` with its own token in .git/config
+    server.create_repo("acme/checkout")
+    url = server.clone_url("acme/checkout")
+    work = tmp_path / "w"
+    git("clone", "-q", server.clone_url("acme/checkout", token=TOKEN), str(work))
+    git("remote", "set-url", "origin", url, cwd=work)
+    git("config", f"http.{server.url}/.extraheader", "AUTHORIZATION: basic c3RhbGU6c3RhbGU=",
+        cwd=work)
+    with pytest.raises(GitError, match="^git fetch failed: fatal: Authentication failed"):
+        GitWorkspace.open(work).fetch()
+    with GitWorkspace.open(work, auth=HttpAuth(username="x-access-token", token=TOKEN)) as ws:
+        ws.fetch()
+        main = ws.branch_head("main")
+        assert main
+        ws.push("promoter/dev/x", main, expect=None)
+    assert git("--git-dir", str(server.root / "acme/checkout.git"), "rev-parse",
+               "refs/heads/promoter/dev/x") == main
