@@ -89,6 +89,36 @@ def _validator(op_id: str, status: int) -> Draft4Validator | None:
                            format_checker=FormatChecker())
 
 
+@cache
+def _request_validator(op_id: str) -> Draft4Validator | None:
+    _, registry, ops = _spec()
+    content = ops[op_id][2].get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    text = json.dumps(content["application/json"]["schema"]).replace(
+        '"$ref": "#/', f'"$ref": "{BASE_URI}#/')
+    return Draft4Validator(_nullable(json.loads(text)), registry=registry,
+                           format_checker=FormatChecker())
+
+
+# Where the schema is narrower than GitHub's documented behaviour. The labels operations say in
+# prose "You can also pass an array of labels directly" (PyGithub does), but the schema only has
+# the object form; such a body is checked as {"labels": [...]}.
+_BARE_ARRAY_OK = frozenset({"issues/add-labels", "issues/set-labels"})
+
+
+def request_errors(rec: Recorded) -> list[str]:
+    """What is wrong with the JSON body the client sent (a bot bug, not a fake bug)."""
+    validator = _request_validator(rec.op) if rec.request is not None else None
+    if validator is None:
+        return []
+    body = rec.request
+    if isinstance(body, list) and rec.op in _BARE_ARRAY_OK:
+        body = {"labels": body}
+    return [f"request {rec.op} {'/'.join(map(str, e.absolute_path)) or '<root>'}: "
+            f"{e.message[:200]}" for e in validator.iter_errors(body)]
+
+
 def errors(rec: Recorded) -> list[str]:
     """What is wrong with one recorded response (empty when it matches GitHub's contract)."""
     try:
@@ -102,10 +132,12 @@ def errors(rec: Recorded) -> list[str]:
 
 
 def validate_all(recorded: list[Recorded]) -> list[str]:
-    """Errors for every REST response in ``recorded`` (GraphQL and injected faults skipped)."""
+    """Errors for every REST request body and response in ``recorded`` (GraphQL and injected
+    faults skipped: a fault answers before the fake knows the operation)."""
     out: list[str] = []
     for rec in recorded:
-        if rec.injected or rec.op == "graphql":
+        if rec.op == "graphql" or rec.injected:
             continue
+        out.extend(request_errors(rec))
         out.extend(errors(rec))
     return out

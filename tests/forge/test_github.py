@@ -20,7 +20,7 @@ from promoter.forge import CommitStatus, PRState, Reaction, StatusState, open_fo
 from tests.forge import openapi
 from tests.forge.conftest import BOT, GitHubHarness, check_server
 from tests.servers.fake_github import FakeGitHub, load_spec
-from tests.servers.git_http import commit_to, git
+from tests.servers.git_http import Recorded, commit_to, git
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +225,17 @@ def test_validation_catches_a_broken_response(gh_fake: FakeGitHub, spec_path: Pa
     assert "user/id: 'seven' is not of type 'integer'" in problems
     undocumented = type(rec)(rec.op, rec.method, rec.path, 299, body)
     assert "does not document status 299" in openapi.errors(undocumented)[0]
+
+
+def test_validation_catches_a_bad_request_body(spec_path: Path) -> None:
+    bad = Recorded("pulls/update", "PATCH", "/repos/o/r/pulls/1", 200, None,
+                   request={"state": "merged", "title": 7})
+    problems = "\n".join(openapi.request_errors(bad))
+    assert "request pulls/update state: 'merged' is not one of ['open', 'closed']" in problems
+    assert "request pulls/update title: 7 is not of type 'string'" in problems
+    labels = Recorded("issues/add-labels", "POST", "/repos/o/r/issues/1/labels", 200, None,
+                      request=["ok", 5])
+    assert openapi.request_errors(labels) != []
+    fine = Recorded("issues/add-labels", "POST", "/repos/o/r/issues/1/labels", 200, None,
+                    request=["ok", "fine"])
+    assert openapi.request_errors(fine) == []

@@ -261,6 +261,7 @@ class Recorded:
     status: int
     body: Json
     injected: bool = False
+    request: Json = None  # the JSON body the client sent
 
 
 @dataclass
@@ -401,16 +402,16 @@ class FakeForgeServer:
             if path is None:
                 self.unknown.append(f"{method} {raw_path}")
                 return 404, self.error_body(404, "Not Found"), {}
-            for f in self._failures:
-                if f.times > 0 and f.method == method and f.path.search(path):
-                    f.times -= 1
-                    self.recorded.append(Recorded("injected", method, path, f.status, f.body,
-                                                  injected=True))
-                    return f.status, f.body, {}
             try:
                 body: Json = json.loads(raw) if raw else None
             except ValueError:
                 return 400, self.error_body(400, "Problems parsing JSON"), {}
+            for f in self._failures:
+                if f.times > 0 and f.method == method and f.path.search(path):
+                    f.times -= 1
+                    self.recorded.append(Recorded("injected", method, path, f.status, f.body,
+                                                  injected=True, request=body))
+                    return f.status, f.body, {}
             login, token = self.authenticate(headers)
             for m, rx, op, fn in self._routes:
                 match = rx.match(path)
@@ -426,7 +427,7 @@ class FakeForgeServer:
                     result = (abort.status, abort.body)
                 status, payload = result[0], result[1]
                 extra = result[2] if len(result) == 3 else {}
-                self.recorded.append(Recorded(op, method, path, status, payload))
+                self.recorded.append(Recorded(op, method, path, status, payload, request=body))
                 return status, payload, extra
             self.unknown.append(f"{method} {raw_path}")
             return 501, self.error_body(501, f"{self.name}: {method} {path} is not "
