@@ -16,32 +16,17 @@ decides about such shared values when it edits (see :mod:`promoter.edit.engine`)
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 
-from promoter.edit.finders import helm, kustomize, manifest
+from promoter.edit.finders import argocd, helm, kustomize, manifest, marker
 from promoter.edit.model import Kind, Site
 from promoter.edit.yamlpos import YamlFile
 
 Finder = Callable[[YamlFile], Iterator[Site]]
 
-
-
-def _optional(module: str) -> Finder:
-    """The ``find`` of a finder module written in parallel; a no-op until it lands."""
-    try:
-        found: Finder = importlib.import_module(f"promoter.edit.finders.{module}").find
-    except ModuleNotFoundError:  # pragma: no cover - the guard goes once both modules land
-        return lambda yf: iter(())
-    return found
-
-
-_find_marker = _optional("marker")
-_find_argocd = _optional("argocd")
-
 FINDERS: dict[Kind, Finder] = {
-    Kind.MARKER: _find_marker,
-    Kind.ARGOCD: _find_argocd,
+    Kind.MARKER: marker.find,
+    Kind.ARGOCD: argocd.find,
     Kind.KUSTOMIZE: kustomize.find,
     Kind.MANIFEST: manifest.find,
     Kind.HELM: helm.find,
