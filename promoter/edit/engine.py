@@ -274,6 +274,13 @@ def add_kustomize_entry(yf: YamlFile, document: int, images_path: YamlPath, *, n
             raise EditError(f"{yf.path}: empty images list")
         first = images.value[0]
         dash = " " * _column(yf, images)
+        if isinstance(first, MappingNode) and first.flow_style:  # "- {name: a, newTag: b}"
+            opening = yf.offset(first.start_mark)
+            pad = " " if yf.text[opening + 1:opening + 2] == " " else ""
+            body = ", ".join(f"{k}: {render(v, styles[k])}" for k, v in pairs.items())
+            return Planned(edits=(_block_lines(yf, _last_end(images, yf),
+                                               [f"{dash}- {{{pad}{body}{pad}}}"]),),
+                           insertions=(ins,))
         key_col = _column(yf, first.value[0][0]) if isinstance(first, MappingNode) and \
             first.value else len(dash) + 2
         inner = " " * key_col
