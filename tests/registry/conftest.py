@@ -80,6 +80,13 @@ def token_registry(seeded: Seeded) -> Iterator[LocalRegistry]:
 
 
 @pytest.fixture(scope="session")
+def public_token_registry(seeded: Seeded) -> Iterator[LocalRegistry]:
+    """Token mode where anonymous tokens may pull, as Docker Hub and GHCR for public images."""
+    with LocalRegistry("token", storage=seeded.storage, anonymous_pull=True) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
 def htpasswd_registry(seeded: Seeded) -> Iterator[LocalRegistry]:
     yield from _serve(seeded, "htpasswd", None)
 

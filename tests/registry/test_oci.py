@@ -232,6 +232,49 @@ def test_expired_token_refused_by_registry_is_fetched_again(token_registry: Loca
     assert r.stats["tags_401"] == 1 and r.stats["token"] == 2
 
 
+def test_anonymous_bearer_token_for_a_public_image(public_token_registry: LocalRegistry,
+                                                  seeded: Seeded) -> None:
+    r = make_registry()  # no credentials at all
+    tags = run(lambda c: c.list_tags(ref(public_token_registry, "test/app-0001")), r)
+    assert sorted(tags) == sorted(seeded.truth["test/app-0001"]["tags"])
+    assert r.stats["token"] == 1
+
+
+def test_identity_token_is_exchanged_by_an_oauth2_post(public_token_registry: LocalRegistry,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    import httpx
+
+    seen: list[tuple[str, str]] = []
+
+    class Recording(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append((request.method, request.url.path))
+            return await super().handle_async_request(request)
+
+    creds = Credentials(identity_token="refresh-token-value-1")
+    r = make_registry(credentials=lambda host: creds, transport=Recording())
+    tags = run(lambda c: c.list_tags(ref(public_token_registry, "test/app-0002")), r)
+    assert len(tags) == APP_TAGS and r.stats["token"] == 1
+    assert ("POST", "/token") in seen and ("GET", "/token") not in seen
+    assert "refresh-token-value-1" not in caplog.text
+
+
+def test_registry_token_is_sent_as_is(token_registry: LocalRegistry) -> None:
+    import httpx
+
+    assert token_registry.token_url and token_registry.username and token_registry.password
+    answer = httpx.get(token_registry.token_url,
+                       params={"service": "bench-registry",
+                               "scope": "repository:test/app-0003:pull"},
+                       auth=(token_registry.username, token_registry.password))
+    creds = Credentials(registry_token=answer.json()["token"])
+    r = make_registry(credentials=lambda host: creds)
+    tags = run(lambda c: c.list_tags(ref(token_registry, "test/app-0003")), r)
+    assert len(tags) == APP_TAGS
+    assert r.stats["token"] == 0 and r.stats["tags_401"] == 0
+
+
 @pytest.fixture
 def _docker_config_env(htpasswd_registry: LocalRegistry, tmp_path: Path,
                        monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
