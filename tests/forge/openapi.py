@@ -131,6 +131,20 @@ def errors(rec: Recorded) -> list[str]:
             f"{e.message[:200]}" for e in validator.iter_errors(rec.body)]
 
 
+@cache
+def _schema_validator(name: str) -> Draft4Validator:
+    _, registry, _ = _spec()
+    return Draft4Validator({"$ref": f"{BASE_URI}#/components/schemas/{name}"},
+                           registry=registry, format_checker=FormatChecker())
+
+
+def schema_errors(name: str, body: Any) -> list[str]:
+    """What is wrong with ``body`` as a ``components/schemas/<name>`` (e.g. a webhook payload:
+    ``webhook-issue-comment-created``)."""
+    return [f"{name} {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:200]}"
+            for e in _schema_validator(name).iter_errors(body)]
+
+
 def validate_all(recorded: list[Recorded]) -> list[str]:
     """Errors for every REST request body and response in ``recorded`` (GraphQL and injected
     faults skipped: a fault answers before the fake knows the operation)."""

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from promoter import secrets
 from promoter.errors import ForgeError, RetryableError
-from promoter.forge import CommitStatus, PRState, Reaction, StatusState, open_forge
+from promoter.forge import CommitStatus, Permission, PRState, Reaction, StatusState, open_forge
 from tests.forge import openapi
 from tests.forge.conftest import BOT, GitHubHarness, check_server
-from tests.servers.fake_github import FakeGitHub, load_spec
+from tests.servers.fake_github import FakeGitHub, event_schema, load_spec, signed_headers
 from tests.servers.git_http import Recorded, commit_to, git
 
 pytestmark = pytest.mark.integration
@@ -239,3 +239,35 @@ def test_validation_catches_a_bad_request_body(spec_path: Path) -> None:
     fine = Recorded("issues/add-labels", "POST", "/repos/o/r/issues/1/labels", 200, None,
                     request=["ok", "fine"])
     assert openapi.request_errors(fine) == []
+
+
+@pytest.mark.parametrize(("name", "action"), [
+    ("issue_comment", "created"), ("issue_comment", "edited"), ("pull_request", "opened"),
+    ("pull_request", "synchronize"), ("pull_request", "closed"), ("pull_request", "labeled"),
+])
+def test_webhook_payloads_from_state_match_githubs_schemas(
+        gh_fake: FakeGitHub, spec_path: Path, name: str, action: str) -> None:
+    h = GitHubHarness(gh_fake)
+    h.grant("alice", Permission.WRITE)
+    h.branch("promoter/x", {"x": "1"})
+    pr = h.forge.create(head="promoter/x", base="main", title="Promote", body="")
+    cid = h.comment_by(pr.number, "alice", "/promote prod")
+    payload = gh_fake.event(name, h.name, pr.number, action=action, comment_id=cid)
+    assert openapi.schema_errors(event_schema(name, action), payload) == []
+    if name == "issue_comment":
+        assert payload["issue"]["pull_request"]["url"].endswith(f"/pulls/{pr.number}")
+        assert (payload["comment"]["body"], payload["sender"]["login"]) == \
+            ("/promote prod", "alice")
+        assert payload["comment"]["author_association"] == "MEMBER"
+    else:
+        assert payload["pull_request"]["head"]["ref"] == "promoter/x"
+    broken = {**payload, "repository": {"id": "x"}}
+    assert openapi.schema_errors(event_schema(name, action), broken) != []
+
+
+def test_signed_headers_use_githubs_documented_test_vector() -> None:
+    headers = signed_headers("ping", b"Hello, World!", "It's a Secret to Everybody",
+                             delivery="d-1")
+    assert headers["X-Hub-Signature-256"] == (
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+    assert (headers["X-GitHub-Event"], headers["X-GitHub-Delivery"]) == ("ping", "d-1")

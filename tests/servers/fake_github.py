@@ -28,12 +28,15 @@ Fidelity rules (each one a real-world behaviour a bot must survive):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import re
 import secrets
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -119,15 +122,29 @@ class Shaper:
     def _fill(self, s: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
         s = self._deref(s)
         out = dict(partial)
+        for part in s.get("allOf", ()):  # webhook schemas compose objects with allOf
+            out = self._fill(part, out)
         props = s.get("properties", {})
         for key in s.get("required", []):
             if key not in out:
                 out[key] = self._default(props.get(key, {}), key)
-            elif isinstance(out[key], dict) and key in props:
-                sub = self._deref(props[key])
-                if "properties" in sub:
-                    out[key] = self._fill(sub, out[key])
+        for key, value in out.items():  # complete nested objects the caller started
+            if isinstance(value, dict) and key in props:
+                sub = self._object_schema(props[key])
+                if sub is not None:
+                    out[key] = self._fill(sub, value)
         return out
+
+    def _object_schema(self, s: dict[str, Any]) -> dict[str, Any] | None:
+        s = self._deref(s)
+        if "properties" in s or "allOf" in s:
+            return s
+        for key in ("anyOf", "oneOf"):
+            for option in s.get(key, ()):
+                found = self._object_schema(option)
+                if found is not None:
+                    return found
+        return None
 
     def shape(self, name: str, partial: dict[str, Any]) -> dict[str, Any]:
         if name not in self.schemas:
@@ -302,6 +319,7 @@ class FakeGitHub(FakeForgeServer):
             "issues_url": r + "/issues{/number}", "statuses_url": r + "/statuses/{sha}",
             "git_refs_url": r + "/git/refs{/sha}", "labels_url": r + "/labels{/name}",
             "visibility": "private", "has_issues": True, "allow_auto_merge": True,
+            "created_at": "2025-01-01T00:00:00Z", "updated_at": _now(), "pushed_at": _now(),
             "permissions": {"admin": False, "maintain": False, "push": True, "triage": True,
                             "pull": True}})
 
@@ -1006,3 +1024,47 @@ class FakeGitHub(FakeForgeServer):
     def pulls_of(self, full_name: str) -> Iterator[Pull]:
         """The pull requests of a repository (for test assertions)."""
         yield from self.repos[full_name].pulls.values()
+
+    # ---------------------------------------------------------------- webhooks ---------------
+    def event(self, name: str, full_name: str, number: int, *, action: str,
+              comment_id: int | None = None, sender: str | None = None) -> dict[str, Any]:
+        """The webhook payload GitHub would send now, built from the fake's state by the same
+        builders as the REST responses (GitHub embeds the same objects).
+
+        ``issue_comment`` (needs ``comment_id``; the issue carries ``pull_request``, as for a
+        comment on a PR) and ``pull_request`` are supported; the schema to check a payload
+        against is ``webhook-<name>-<action>`` in the OpenAPI description (:func:`event_schema`).
+        """
+        with self.lock:
+            repo = self.repos[full_name]
+            p = repo.pulls[number]
+            who = sender or p.user
+            payload: dict[str, Any] = {"action": action, "repository": self.repository(repo),
+                                       "sender": self.user(who)}
+            if name == "issue_comment":
+                assert comment_id is not None, "issue_comment needs comment_id"
+                c = repo.comments[comment_id]
+                payload.update(issue=self._issue(repo, p), comment={
+                    **self.comment(repo, c), "author_association":
+                        "MEMBER" if c.user in repo.collaborators else "NONE"})
+                payload["sender"] = self.user(c.user)
+            elif name == "pull_request":
+                payload.update(number=number, pull_request=self.pull(repo, p))
+            else:
+                raise ValueError(f"fake GitHub: no {name!r} events")
+            return self.shaper.shape(event_schema(name, action), payload)
+
+
+def event_schema(name: str, action: str) -> str:
+    """The components/schemas name of a webhook payload: ``webhook-issue-comment-created``."""
+    return f"webhook-{name}-{action}".replace("_", "-")
+
+
+def signed_headers(event: str, body: bytes, secret: str, *, delivery: str | None = None
+                   ) -> dict[str, str]:
+    """The headers of a GitHub webhook delivery of ``body`` (``X-Hub-Signature-256`` is the
+    HMAC-SHA256 of the exact bytes with ``secret``). A redelivery reuses ``delivery``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/fake",
+            "X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-GitHub-Hook-ID": "1", "X-Hub-Signature-256": f"sha256={digest}"}
