@@ -3,6 +3,7 @@ tokens, id vs iid, nested groups, git over HTTP with ``oauth2:TOKEN``, paginatio
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from promoter.errors import ForgeError
 from promoter.forge import CommitStatus, StatusState, open_forge
 from tests.forge.conftest import BOT, GitLabHarness
-from tests.servers.fake_gitlab import FakeGitLab
+from tests.servers.fake_gitlab import FakeGitLab, hook_headers
 from tests.servers.git_http import commit_to, git
 
 pytestmark = pytest.mark.integration
@@ -149,3 +150,27 @@ def test_unknown_endpoints_answer_501_and_are_recorded(gl_fake: FakeGitLab) -> N
     assert info.value.response_code == 501
     assert gl_fake.unknown[start:][0].startswith(f"GET /api/v4/projects/{h.project.id}/pipelines")
     del gl_fake.unknown[start:]
+
+
+def test_note_and_merge_request_hooks_from_state(gl_fake: FakeGitLab) -> None:
+    h = GitLabHarness(gl_fake)
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="Promote", body="").number
+    h.forge.add_labels(number, ("promotion",))
+    nid = h.comment_by(number, "alice", "/promote prod")
+    note = gl_fake.note_event(h.name, number, nid)
+    mr = h.project.mrs[number]
+    attrs = note["object_attributes"]
+    assert (note["object_kind"], attrs["note"], attrs["noteable_type"], attrs["system"]) == \
+        ("note", "/promote prod", "MergeRequest", False)
+    assert (attrs["noteable_id"], note["merge_request"]["iid"]) == (mr.id, number)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", attrs["created_at"])
+    assert note["user"]["username"] == "alice"
+    assert [x["title"] for x in note["merge_request"]["labels"]] == ["promotion"]
+    assert note["merge_request"]["last_commit"]["id"] == mr.sha
+    event = gl_fake.merge_request_event(h.name, number, action="open")
+    assert (event["object_kind"], event["object_attributes"]["action"],
+            event["object_attributes"]["iid"]) == ("merge_request", "open", number)
+    headers = hook_headers("Note Hook", token="s3cret", uuid="u-1")
+    assert (headers["X-Gitlab-Event"], headers["X-Gitlab-Token"],
+            headers["Idempotency-Key"]) == ("Note Hook", "s3cret", "u-1")

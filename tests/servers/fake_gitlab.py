@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import time
+import uuid as uuid_module
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -577,3 +578,102 @@ class FakeGitLab(FakeForgeServer):
             return 404, {"message": "404 Not found"}
         return 200, {**self.user(name), "access_level": p.members[name], "created_at": _now(),
                      "expires_at": None, "membership_state": "active"}
+
+    # ---------------------------------------------------------------- webhooks ---------------
+    def _hook_project(self, p: Project) -> dict[str, Any]:
+        ns, _, name = p.path.rpartition("/")
+        web = f"{self.url}/{p.path}"
+        return {"id": p.id, "name": name, "description": "", "web_url": web,
+                "avatar_url": None, "git_ssh_url": f"git@127.0.0.1:{p.path}.git",
+                "git_http_url": f"{web}.git", "namespace": ns, "visibility_level": 0,
+                "path_with_namespace": p.path, "default_branch": p.default_branch,
+                "ci_config_path": None, "homepage": web, "url": f"{web}.git",
+                "ssh_url": f"git@127.0.0.1:{p.path}.git", "http_url": f"{web}.git"}
+
+    def _hook_user(self, username: str) -> dict[str, Any]:
+        u = self.user(username)
+        return {"id": u["id"], "name": u["name"], "username": username,
+                "avatar_url": u["avatar_url"], "email": "[REDACTED]"}
+
+    def _hook_mr(self, p: Project, mr: MergeRequest) -> dict[str, Any]:
+        full = self.mr_json(p, mr)
+        commit = self.commit_json(p, mr.sha)
+        return {
+            "id": mr.id, "iid": mr.iid, "title": mr.title, "description": mr.description,
+            "source_branch": mr.source, "target_branch": mr.target, "source_project_id": p.id,
+            "target_project_id": p.id, "author_id": self.users[mr.author], "state": mr.state,
+            "draft": full["draft"], "work_in_progress": full["draft"],
+            "merge_status": full["merge_status"],
+            "detailed_merge_status": full["detailed_merge_status"],
+            "merge_when_pipeline_succeeds": mr.auto_merge, "url": full["web_url"],
+            "assignee_ids": list(mr.assignee_ids), "reviewer_ids": list(mr.reviewer_ids),
+            "labels": [{"id": i + 1, "title": t, "color": "#ededed", "project_id": p.id,
+                        "type": "ProjectLabel", "group_id": None, "description": None,
+                        "created_at": _hook_time(mr.created_at),
+                        "updated_at": _hook_time(mr.created_at), "template": False}
+                       for i, t in enumerate(mr.labels)],
+            "last_commit": {"id": mr.sha, "message": commit["message"],
+                            "title": commit["title"], "timestamp": commit["committed_date"],
+                            "url": commit["web_url"],
+                            "author": {"name": commit["author_name"],
+                                       "email": commit["author_email"]}},
+            "created_at": _hook_time(mr.created_at), "updated_at": _hook_time(mr.updated_at)}
+
+    def note_event(self, path: str, iid: int, note_id: int, *, action: str = "create"
+                   ) -> dict[str, Any]:
+        """The ``Note Hook`` payload of a merge request comment, from the fake's state (the
+        shape of GitLab's ``webhook_events.md``; ``noteable_id`` is the MR **id**)."""
+        with self.lock:
+            p = self.project(path)
+            n, mr = p.notes[note_id], p.mrs[iid]
+            return {
+                "object_kind": "note", "event_type": "note", "user": self._hook_user(n.author),
+                "project_id": p.id, "project": self._hook_project(p),
+                "repository": {"name": p.path.rpartition("/")[2], "url": f"{self.url}/{p.path}",
+                               "description": "", "homepage": f"{self.url}/{p.path}"},
+                "object_attributes": {
+                    "id": n.id, "note": n.body, "noteable_type": "MergeRequest",
+                    "author_id": self.users[n.author], "created_at": _hook_time(n.created_at),
+                    "updated_at": _hook_time(n.created_at), "project_id": p.id,
+                    "attachment": None, "line_code": None, "commit_id": "",
+                    "noteable_id": mr.id, "system": n.system, "st_diff": None,
+                    "action": action, "type": None,
+                    "url": f"{self.url}/{p.path}/-/merge_requests/{iid}#note_{n.id}"},
+                "merge_request": self._hook_mr(p, mr)}
+
+    def merge_request_event(self, path: str, iid: int, *, action: str,
+                            user: str | None = None) -> dict[str, Any]:
+        """The ``Merge Request Hook`` payload (``action``: open, update, close, merge, ...)."""
+        with self.lock:
+            p = self.project(path)
+            mr = p.mrs[iid]
+            attrs = {**self._hook_mr(p, mr), "action": action}
+            return {"object_kind": "merge_request", "event_type": "merge_request",
+                    "user": self._hook_user(user or mr.author), "project":
+                        self._hook_project(p), "object_attributes": attrs,
+                    "labels": attrs["labels"], "changes": {},
+                    "repository": {"name": p.path.rpartition("/")[2],
+                                   "url": f"{self.url}/{p.path}", "description": "",
+                                   "homepage": f"{self.url}/{p.path}"},
+                    "assignees": [self._hook_user(self._username(i)) for i in mr.assignee_ids],
+                    "reviewers": [self._hook_user(self._username(i)) for i in mr.reviewer_ids]}
+
+
+def _hook_time(iso: str) -> str:
+    """Webhooks write times as "2015-05-17 18:21:36 UTC", unlike the REST API's ISO 8601."""
+    return iso[:19].replace("T", " ") + " UTC"
+
+
+def hook_headers(event: str, *, token: str | None = None, uuid: str | None = None
+                 ) -> dict[str, str]:
+    """The headers of a GitLab webhook delivery: ``X-Gitlab-Event`` is e.g. ``Note Hook``;
+    ``X-Gitlab-Token`` is the configured secret itself (no HMAC); ``Idempotency-Key`` repeats on
+    a redelivery."""
+    key = uuid or str(uuid_module.uuid4())
+    headers = {"Content-Type": "application/json", "User-Agent": "GitLab/18.0.0",
+               "X-Gitlab-Event": event, "X-Gitlab-Instance": "http://127.0.0.1",
+               "X-Gitlab-Webhook-UUID": "00000000-0000-0000-0000-000000000001",
+               "X-Gitlab-Event-UUID": key, "Idempotency-Key": key}
+    if token is not None:
+        headers["X-Gitlab-Token"] = token
+    return headers
