@@ -3,8 +3,9 @@
 Only the characters of each replaced span change. A plain value stays plain unless YAML would
 read the new text as something other than the same string; then it is double-quoted. The
 check is made against both YAML 1.1 (PyYAML, go-yaml v2 as Kubernetes and Helm use it: ``yes``,
-``on``, ``0x1F``, ``1:20``, ``y``) and YAML 1.2 core (``1e3``, ``0o17``, ``.inf``), so ``1.10``
-never becomes the float 1.1 for any reader. Single- and double-quoted values keep their quotes;
+``on``, ``0x1F``, ``1:20``, ``y``) and YAML 1.2 core (``1e3``, ``0o17``, ``.inf``), and against
+ruamel.yaml's resolvers for both versions (``1_0``), so ``1.10`` never becomes the float 1.1 for
+any reader. Single- and double-quoted values keep their quotes;
 a block scalar (``|``, ``>``) is rewritten only when it holds one line (``>-`` then the
 value). An empty plain value (``tag:``) gets one space before the new value unless one is
 already there.
@@ -17,12 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import yaml.resolver
+from ruamel.yaml.nodes import ScalarNode as RuamelScalar
+from ruamel.yaml.resolver import VersionedResolver
 
 from promoter.edit.model import Span
 from promoter.errors import EditError
 
 STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER_11 = yaml.resolver.Resolver()
+_RUAMEL_RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
 # YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
 _CORE_12 = re.compile(
     r"""^(?:null|Null|NULL|~
@@ -46,7 +50,11 @@ def needs_quotes(value: str) -> bool:
         return True
     resolved = _RESOLVER_11.resolve(  # type: ignore[no-untyped-call]
         yaml.ScalarNode, value, (True, False))
-    return bool(resolved != STR_TAG)
+    if resolved != STR_TAG:
+        return True
+    # ruamel.yaml reads more as numbers (``1_0``, ``-_``) in both versions
+    return any(str(r.resolve(RuamelScalar, value, (True, False))) != STR_TAG
+               for r in _RUAMEL_RESOLVERS)
 
 
 def render(value: str, style: str) -> str:
