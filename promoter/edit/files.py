@@ -27,17 +27,29 @@ def is_yaml_name(name: str) -> bool:
 def iter_files(paths: Sequence[str]) -> Iterator[tuple[str, bool]]:
     """``(file, explicit)`` for each path: a file as given (explicit), a directory's YAML files
     recursively in sorted order (not explicit). A path that does not exist is an InputError."""
+    seen: set[str] = set()
     for path in paths:
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
                 for name in sorted(files):
-                    if is_yaml_name(name):
-                        yield os.path.normpath(os.path.join(root, name)), False
+                    found = os.path.normpath(os.path.join(root, name))
+                    if is_yaml_name(name) and _first(found, seen):
+                        yield found, False
         elif os.path.exists(path):
-            yield path, True
+            if _first(path, seen):
+                yield path, True
         else:
             raise InputError(f"{path}: no such file or directory")
+
+
+def _first(path: str, seen: set[str]) -> bool:
+    """True the first time a file is met (a file given twice is edited once)."""
+    real = os.path.realpath(path)
+    if real in seen:
+        return False
+    seen.add(real)
+    return True
 
 
 def read_text(path: str) -> str:

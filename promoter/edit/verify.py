@@ -91,19 +91,24 @@ def expected(original: YamlFile, replace: Mapping[int, str],
     return docs
 
 
-def _first_difference(a: Any, b: Any, path: tuple[str | int, ...] = ()) -> str:
-    if isinstance(a, list) and isinstance(b, list):
-        for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            if x != y:
-                key: str | int = i
-                if isinstance(x, list) and len(x) == 2 and isinstance(x[0], tuple):
-                    key = str(x[0][1])  # a mapping pair: name the key
-                    return _first_difference(x[1], y[1] if isinstance(y, list) else y,
-                                             (*path, key)) if x[0] == y[0] else \
-                        "/".join(map(str, (*path, key))) or "/"
-                return _first_difference(x, y, (*path, key))
-        return "/".join(map(str, path)) + f" (length {len(a)} != {len(b)})"
+def _first_difference(want: Any, got: Any, path: tuple[str | int, ...] = ()) -> str:
+    """The path (``a/b/0``) where two data trees first differ."""
+    if isinstance(want, list) and isinstance(got, list):
+        for i, (w, g) in enumerate(zip(want, got, strict=False)):
+            if w == g:
+                continue
+            if _is_pair(w) and _is_pair(g):  # a mapping entry: name it by its key
+                key = str(w[0][1])
+                return _first_difference(w[1], g[1], (*path, key)) if w[0] == g[0] else \
+                    "/".join(map(str, (*path, key)))
+            return _first_difference(w, g, (*path, i))
+        if len(want) != len(got):
+            return "/".join(map(str, path)) + f" ({len(got)} entries instead of {len(want)})"
     return "/".join(map(str, path)) or "/"
+
+
+def _is_pair(x: Any) -> bool:
+    return isinstance(x, list) and len(x) == 2 and isinstance(x[0], tuple)
 
 
 def verify(original: YamlFile, new_text: str, replace: Mapping[int, str],

@@ -201,3 +201,19 @@ def test_not_utf8_in_directory_is_skipped(tmp_path: Path,
     assert [i["name"] for i in json.loads(out)] == ["app"]
     assert err == f"promoter: warning: skipped {tmp_path / 'latin1.yaml'}: not UTF-8 text " \
         "(byte 10)\n"
+
+
+def test_diff_with_dry_run_and_a_file_given_twice(
+        tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _snapshot(tree)
+    path = tree / "app" / "deployment.yaml"
+    assert main(["set-image", str(tree), str(path), "--image", "nginx", "--tag", "1.26",
+                 "--diff", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (
+        f"--- a/{path}\n+++ b/{path}\n@@ -8,5 +8,5 @@\n"
+        "         - name: api\n"
+        "           image: ghcr.io/acme/api:1.0.0\n"
+        "         - name: proxy\n"
+        "-          image: nginx:1.25\n"
+        "+          image: nginx:1.26\n")
+    assert _snapshot(tree) == before
