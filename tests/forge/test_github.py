@@ -194,7 +194,8 @@ def test_injected_failures_reach_the_client_then_stop(gh_fake: FakeGitHub) -> No
 def test_every_route_is_a_github_operation(spec_path: Path, tmp_path: Path) -> None:
     def example(m: re.Match[str]) -> str:
         name = m[1]
-        return "a" * 40 if name == "sha" else "12" if name.endswith(("_id", "number")) else "x1"
+        return "a" * 40 if name.endswith("sha") else "12" if name.endswith(("_id", "number")) \
+            else "x1"
 
     with FakeGitHub(tmp_path) as fake:
         routes = fake.routes()
@@ -271,3 +272,38 @@ def test_signed_headers_use_githubs_documented_test_vector() -> None:
     assert headers["X-Hub-Signature-256"] == (
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
     assert (headers["X-GitHub-Event"], headers["X-GitHub-Delivery"]) == ("ping", "d-1")
+
+
+def test_more_of_the_rest_api_through_pygithub(gh_fake: FakeGitHub) -> None:
+    """Endpoints later flows need (status pages, comment replies), each validated by the
+    fixture against the OpenAPI description."""
+    h = GitHubHarness(gh_fake)
+    h.grant("alice", Permission.WRITE)
+    sha = h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    h.forge.set_status(sha, CommitStatus(context="a", state=StatusState.PENDING))
+    h.forge.set_status(sha, CommitStatus(context="a", state=StatusState.SUCCESS))
+    client = _client(gh_fake, h.token)
+    repo = client.get_repo(h.name)
+    assert client.get_user("alice").login == "alice"
+    pr = repo.get_pull(number)
+    pr.create_review_request(reviewers=["alice"])
+    users, teams = pr.get_review_requests()
+    assert [u.login for u in users] == ["alice"] and list(teams) == []
+    pr.as_issue().add_to_assignees("alice")
+    assert [a.login for a in repo.get_issue(number).assignees] == ["alice"]
+    assert [p.number for p in repo.get_commit(sha).get_pulls()] == [number]
+    # PyGithub's Commit.get_statuses() uses the legacy GET /statuses/{sha}, which is not in the
+    # OpenAPI description: the fake answers 501 to it on purpose
+    _, listed = client.requester.requestJsonAndCheck("GET",
+                                                     f"/repos/{h.name}/commits/{sha}/statuses")
+    assert [s["state"] for s in listed] == ["success", "pending"]
+    comment = pr.create_issue_comment("working on it")
+    comment.edit("done")
+    assert repo.get_issue(number).get_comment(comment.id).body == "done"
+    repo.create_label("env:prod", "ff0000")
+    with pytest.raises(github.GithubException) as info:
+        repo.create_label("env:prod", "ff0000")
+    assert info.value.status == 422
+    assert repo.get_label("env:prod").name == "env:prod"
+    assert [x.name for x in repo.get_labels()] == ["env:prod"]

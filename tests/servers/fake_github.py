@@ -464,6 +464,7 @@ class FakeGitHub(FakeForgeServer):
         table: list[tuple[str, str, str, Handler]] = [
             ("GET", r"^/user$", "users/get-authenticated", self.h_me),
             ("GET", r"^/app$", "apps/get-authenticated", self.h_app),
+            ("GET", r"^/users/(?P<login>[^/]+)$", "users/get-by-username", self.h_get_user),
             ("POST", r"^/app/installations/(?P<iid>\d+)/access_tokens$",
              "apps/create-installation-access-token", self.h_access_token),
             ("POST", r"^/graphql$", "graphql", self.h_graphql),
@@ -481,6 +482,19 @@ class FakeGitHub(FakeForgeServer):
             ("PUT", repo + r"/pulls/(?P<n>\d+)/merge$", "pulls/merge", self.h_merge),
             ("POST", repo + r"/pulls/(?P<n>\d+)/requested_reviewers$",
              "pulls/request-reviewers", self.h_request_reviewers),
+            ("GET", repo + r"/pulls/(?P<n>\d+)/requested_reviewers$",
+             "pulls/list-requested-reviewers", self.h_list_reviewers),
+            ("POST", repo + r"/issues/(?P<n>\d+)/assignees$", "issues/add-assignees",
+             self.h_add_assignees),
+            ("GET", repo + r"/commits/(?P<sha>[0-9a-f]{40})/pulls$",
+             "repos/list-pull-requests-associated-with-commit", self.h_pulls_of_commit),
+            ("GET", repo + r"/commits/(?P<ref>[^/]+)/statuses$",
+             "repos/list-commit-statuses-for-ref", self.h_list_statuses),
+            ("PATCH", repo + r"/issues/comments/(?P<cid>\d+)$", "issues/update-comment",
+             self.h_update_comment),
+            ("GET", repo + r"/labels$", "issues/list-labels-for-repo", self.h_repo_labels),
+            ("POST", repo + r"/labels$", "issues/create-label", self.h_create_label),
+            ("GET", repo + r"/labels/(?P<label>[^/]+)$", "issues/get-label", self.h_get_label),
             ("GET", repo + r"/issues/(?P<n>\d+)$", "issues/get", self.h_get_issue),
             ("PATCH", repo + r"/issues/(?P<n>\d+)$", "issues/update", self.h_update_issue),
             ("GET", repo + r"/issues/(?P<n>\d+)/comments$", "issues/list-comments",
@@ -943,6 +957,70 @@ class FakeGitHub(FakeForgeServer):
                      "repository": self.repository(repo, "minimal-repository"),
                      "commit_url": f"{self._repo_url(repo)}/commits/{sha}",
                      "url": f"{self._repo_url(repo)}/commits/{sha}/status"}
+
+    def h_list_statuses(self, req: Request, owner: str, name: str, ref: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        sha = repo.resolve(ref)
+        if sha is None:
+            return self._error(404, "Not Found")
+        items = [{k: v for k, v in st.items() if k != "sha"}
+                 for st in sorted(repo.statuses, key=lambda st: -st["id"]) if st["sha"] == sha]
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/commits/{ref}/statuses",
+                          items)
+
+    def h_get_user(self, req: Request, login: str) -> Result:
+        if login not in self.users:
+            return self._error(404, "Not Found")
+        return 200, self.shaper.shape("public-user", {**self.user(login), "name": login})
+
+    def h_list_reviewers(self, req: Request, owner: str, name: str, n: str) -> Result:
+        _, p = self._need_pull(req, owner, name, n)
+        return 200, {"users": [self.user(u) for u in p.reviewers], "teams": []}
+
+    def h_add_assignees(self, req: Request, owner: str, name: str, n: str) -> Result:
+        repo, p = self._need_pull(req, owner, name, n)
+        p.assignees += [u for u in (req.body or {}).get("assignees", [])
+                        if u in repo.collaborators and u not in p.assignees]
+        return 201, self._issue(repo, p)
+
+    def h_pulls_of_commit(self, req: Request, owner: str, name: str, sha: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        found = [p for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
+                 if p.head_sha == sha or (p.state == "open"
+                                          and repo.resolve(f"refs/heads/{p.head}") == sha)]
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/commits/{sha}/pulls",
+                          [self.pull(repo, p, "pull-request-simple") for p in found])
+
+    def h_update_comment(self, req: Request, owner: str, name: str, cid: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        c = repo.comments.get(int(cid))
+        if c is None:
+            return self._error(404, "Not Found")
+        if c.user != req.login:
+            return self._error(403, "Must have admin rights to Repository.")
+        c.body = (req.body or {}).get("body", c.body)
+        return 200, self.comment(repo, c)
+
+    def h_repo_labels(self, req: Request, owner: str, name: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/labels",
+                          [self.label(repo, x) for x in sorted(repo.labels)])
+
+    def h_create_label(self, req: Request, owner: str, name: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        label = (req.body or {}).get("name", "")
+        if not label:
+            return self._422("name is missing", "Label")
+        if label in repo.labels:
+            return self._error(422, "Validation Failed", errors=[
+                {"resource": "Label", "code": "already_exists", "field": "name"}])
+        return 201, self.label(repo, label)
+
+    def h_get_label(self, req: Request, owner: str, name: str, label: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        if label not in repo.labels:
+            return self._error(404, "Not Found")
+        return 200, self.label(repo, label)
 
     def h_list_check_runs(self, req: Request, owner: str, name: str, ref: str) -> Result:
         repo = self._repo(req, owner, name)
