@@ -210,7 +210,7 @@ def test_diff_with_dry_run_and_a_file_given_twice(
     assert main(["set-image", str(tree), str(path), "--image", "nginx", "--tag", "1.26",
                  "--diff", "--dry-run"]) == 0
     assert capsys.readouterr().out == (
-        f"--- a/{path}\n+++ b/{path}\n@@ -8,5 +8,5 @@\n"
+        f"--- a/{path}\n+++ b/{path}\n@@ -9,4 +9,4 @@\n"
         "         - name: api\n"
         "           image: ghcr.io/acme/api:1.0.0\n"
         "         - name: proxy\n"
