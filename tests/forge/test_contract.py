@@ -8,6 +8,8 @@ cannot drift from the real clients.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from promoter.errors import ForgeError
@@ -289,3 +291,25 @@ def test_create_on_a_missing_branch_fails(harness: Harness) -> None:
     with pytest.raises(ForgeError):
         harness.forge.create(head="no/such/branch", base="main", title="t", body="b")
     assert harness.forge.list_open() == ()
+
+
+def test_two_polls_creating_at_once_get_one_pull_request(harness: Harness) -> None:
+    harness.branch("promoter/dev/app", {"a": "1"})
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            results.append(harness.forge.create(head="promoter/dev/app", base="main",
+                                                title="t", body="b").number)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(results)) == 1 and len(results) == 4
+    assert [p.number for p in harness.forge.list_open()] == results[:1]
