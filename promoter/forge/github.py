@@ -40,6 +40,7 @@ from promoter.forge import (
 )
 
 DEFAULT_URL = "https://api.github.com"
+GITHUB_ACTIONS_BOT = "github-actions[bot]"
 _PERMISSIONS = {"none": Permission.NONE, "read": Permission.READ, "triage": Permission.TRIAGE,
                 "write": Permission.WRITE, "maintain": Permission.MAINTAIN,
                 "admin": Permission.ADMIN}
@@ -295,9 +296,10 @@ def open_github(options: ForgeOptions) -> Forge:
             try:
                 login = client.get_user().login
             except GithubException as exc:
-                if exc.status != 403:  # installation tokens may not read /user
+                if exc.status != 403:
                     raise
-                login = ""
+                # installation tokens may not read /user; Actions' GITHUB_TOKEN is the usual one
+                login = GITHUB_ACTIONS_BOT
         return GitHubForge(client, options.repo, login=login)
     if options.app_id is None or not options.private_key:
         raise InputError("github: set a token, or an app id and a private key")

@@ -307,3 +307,16 @@ def test_more_of_the_rest_api_through_pygithub(gh_fake: FakeGitHub) -> None:
     assert info.value.status == 422
     assert repo.get_label("env:prod").name == "env:prod"
     assert [x.name for x in repo.get_labels()] == ["env:prod"]
+
+
+def test_an_installation_token_given_as_token_acts_as_the_actions_bot(
+        gh_fake: FakeGitHub) -> None:
+    repo = gh_fake.add_repo("acme/actions")
+    token = gh_fake.add_user("github-actions[bot]", token="ghs_actions_token_0123")
+    gh_fake.set_permission("acme/actions", "github-actions[bot]", "write")
+    forge = open_forge("github", repo="acme/actions", url=gh_fake.url, token=token, retries=0,
+                       throttle=False)
+    assert forge.me() == "github-actions[bot]"
+    commit_to(repo.path, "promoter/dev", {"a": "1"}, base="main")
+    assert forge.create(head="promoter/dev", base="main", title="t", body="").author == \
+        "github-actions[bot]"
