@@ -1,6 +1,6 @@
 """Find and change image references in texts: screen, locate, splice, verify.
 
-Pure over texts (no filesystem here; :mod:`promoter.edit.workspace` does files).
+Pure over texts (no filesystem here; :mod:`promoter.edit.ops` does files).
 
 - :func:`find_sites` screens the text (no ``image``, ``promoter:`` or user key: nothing to do,
   not even a parse), composes it once and runs every finder of
@@ -11,28 +11,28 @@ Pure over texts (no filesystem here; :mod:`promoter.edit.workspace` does files).
 
 Rules for a change (documented here because they are choices):
 
-- Whole references (``image: app:1.0@sha256:...``): a new tag without a new digest drops the
-  old digest, which pinned the old image; a new digest keeps the tag.
+- Whole references (``image: app:1.0@sha256:...``, and ``tag: 1.0@sha256:...``): a new tag
+  without a new digest drops the old digest, which pinned the old image; a new digest keeps
+  the tag.
 - Separate fields: a missing ``newTag``/``tag``, ``digest`` or ``newName`` key is added to a
   Kustomize or Helm mapping in its own style (indent, flow or block, quoting of its siblings).
   An existing separate digest is left alone when only the tag changes (a note says so).
 - Anchors: a value written with ``&anchor`` and used through ``*alias`` elsewhere is edited at the
   anchor, so every alias follows; the result carries a note naming the alias paths. When the
   anchored value also belongs to another image that is not being changed the same way,
-  :func:`promoter.edit.workspace.set_image` refuses (EditError) instead.
+  :func:`promoter.edit.ops.set_image` refuses (EditError) instead.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from promoter.edit.finders import FINDERS, PRIORITY, helm
+from promoter.edit.insert import Planned, insert_key, node_at, sibling_style
 from promoter.edit.model import Change, Kind, Site, Span
-from promoter.edit.splice import Edit, render, scalar_edit, splice
+from promoter.edit.splice import Edit, scalar_edit, splice
 from promoter.edit.verify import Insertion, verify
 from promoter.edit.yamlpos import (
     MappingNode,
@@ -42,7 +42,6 @@ from promoter.edit.yamlpos import (
     YamlFile,
     YamlPath,
     anchor_of,
-    mapping_get,
     parse_yaml,
     split_written,
     value_start,
@@ -57,7 +56,6 @@ _KEYS = {
     Kind.KUSTOMIZE: {"tag": "newTag", "digest": "digest", "name": "newName"},
     Kind.HELM: {"tag": "tag", "digest": "digest"},
 }
-_EOL = re.compile(r"\r?\n")
 
 
 def screen(text: str, helm_paths: Sequence[str] = ()) -> bool:
@@ -116,16 +114,6 @@ def find_sites(text: str, path: str, *, helm_paths: Sequence[str] = ()) -> tuple
 # ---- planning edits -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Planned:
-    """The character edits of some changes, what verify should expect, and notes for people."""
-
-    edits: tuple[Edit, ...] = ()
-    replace: tuple[tuple[int, str], ...] = ()  # (id(scalar node), new value)
-    insertions: tuple[Insertion, ...] = ()
-    notes: tuple[str, ...] = ()
-
-
 class _Index:
     """Scalars of a file by value offset, and which nodes are reached more than once (aliases)."""
 
@@ -179,143 +167,6 @@ class _Index:
         return anchor, paths
 
 
-def _at(root: Node, path: YamlPath) -> Node | None:
-    node: Node | None = root
-    for key in path:
-        if isinstance(key, int):
-            node = node.value[key] if isinstance(node, SequenceNode) and key < len(node.value) \
-                else None
-        else:
-            node = mapping_get(node, key)
-        if node is None:
-            return None
-    return node
-
-
-def _last_end(node: Node, yf: YamlFile) -> int:
-    """Offset just after the last scalar written inside ``node`` (block nodes overshoot)."""
-    end = 0
-    for _, n in walk(node):
-        if isinstance(n, ScalarNode):
-            end = max(end, yf.offset(n.end_mark))
-    return end
-
-
-def _line_after(yf: YamlFile, offset: int) -> tuple[int, str, bool]:
-    """(offset of the next line's start, the line ending there, whether the text ended)."""
-    text = yf.text
-    nl = text.find("\n", offset)
-    if nl == -1:
-        m = _EOL.search(text)
-        return len(text), (m.group() if m else "\n"), True
-    return nl + 1, ("\r\n" if nl > 0 and text[nl - 1] == "\r" else "\n"), False
-
-
-def _column(yf: YamlFile, node: Node) -> int:
-    return yf.line_col(yf.offset(node.start_mark))[1] - 1
-
-
-def _sibling_style(items: Sequence[Node], key: str) -> str:
-    for item in items:
-        value = mapping_get(item, key)
-        if isinstance(value, ScalarNode) and value.style in ("'", '"'):
-            return str(value.style)
-    return ""
-
-
-def _block_lines(yf: YamlFile, after: int, lines: Sequence[str]) -> Edit:
-    at, eol, ended = _line_after(yf, after)
-    if ended:
-        return Edit(at, at, "".join(eol + line for line in lines))
-    return Edit(at, at, "".join(line + eol for line in lines))
-
-
-def insert_key(yf: YamlFile, mapping: MappingNode, key: str, value: str, style: str) -> Edit:
-    """An edit adding ``key: value`` as the last key of ``mapping``, in its style."""
-    rendered = render(value, style)
-    if mapping.flow_style:
-        close = yf.offset(mapping.end_mark) - 1
-        j = close
-        while yf.text[j - 1] in " \t":
-            j -= 1
-        sep = ", " if mapping.value else ""
-        return Edit(j, j, f"{sep}{key}: {rendered}")
-    if not mapping.value:
-        raise EditError(f"{yf.where(yf.offset(mapping.start_mark))}: cannot add {key} to an "
-                        "empty block mapping")
-    indent = " " * _column(yf, mapping.value[0][0])
-    return _block_lines(yf, _last_end(mapping, yf), [f"{indent}{key}: {rendered}"])
-
-
-def _entry_pairs(name: str, tag: str | None, digest: str | None,
-                 new_name: str | None) -> dict[str, str]:
-    pairs = {"name": name}
-    for key, value in (("newName", new_name), ("newTag", tag), ("digest", digest)):
-        if value:
-            pairs[key] = value
-    return pairs
-
-
-def add_kustomize_entry(yf: YamlFile, document: int, images_path: YamlPath, *, name: str,
-                        tag: str | None, digest: str | None, new_name: str | None) -> Planned:
-    """Add an ``images:`` entry, as ``kustomize edit set image`` does, in the file's style."""
-    pairs = _entry_pairs(name, tag, digest, new_name)
-    doc = yf.documents[document]
-    images = _at(doc, images_path)
-    if isinstance(images, SequenceNode):
-        styles = {k: _sibling_style(images.value, k) for k in pairs}
-        ins = Insertion(document=document, path=images_path, key=None, value=pairs)
-        if images.flow_style:
-            close = yf.offset(images.end_mark) - 1
-            body = ", ".join(f"{k}: {render(v, styles[k])}" for k, v in pairs.items())
-            sep = ", " if images.value else ""
-            return Planned(edits=(Edit(close, close, f"{sep}{{{body}}}"),), insertions=(ins,))
-        if not images.value:  # pragma: no cover - an empty block sequence cannot be written
-            raise EditError(f"{yf.path}: empty images list")
-        first = images.value[0]
-        dash = " " * _column(yf, images)
-        if isinstance(first, MappingNode) and first.flow_style:  # "- {name: a, newTag: b}"
-            opening = yf.offset(first.start_mark)
-            pad = " " if yf.text[opening + 1:opening + 2] == " " else ""
-            body = ", ".join(f"{k}: {render(v, styles[k])}" for k, v in pairs.items())
-            return Planned(edits=(_block_lines(yf, _last_end(images, yf),
-                                               [f"{dash}- {{{pad}{body}{pad}}}"]),),
-                           insertions=(ins,))
-        key_col = _column(yf, first.value[0][0]) if isinstance(first, MappingNode) and \
-            first.value else len(dash) + 2
-        inner = " " * key_col
-        lines = [f"{dash}-{' ' * (key_col - len(dash) - 1)}{k}: {render(v, styles[k])}"
-                 if i == 0 else f"{inner}{k}: {render(v, styles[k])}"
-                 for i, (k, v) in enumerate(pairs.items())]
-        return Planned(edits=(_block_lines(yf, _last_end(images, yf), lines),),
-                       insertions=(ins,))
-    if images is not None or len(images_path) != 1 or document != len(yf.documents) - 1:
-        raise EditError(f"{yf.path}: cannot add an images entry here (images: is not a list, "
-                        "or the file has several documents)")
-    seq_indent = _sequence_indent(yf, doc)
-    entry = [f"{seq_indent}- name: {render(name, '')}"] + [
-        f"{seq_indent}  {k}: {render(v, '')}" for k, v in list(pairs.items())[1:]]
-    ins = Insertion(document=document, path=(), key="images", value=[pairs])
-    text = yf.text
-    m = _EOL.search(text)
-    eol = m.group() if m else "\n"
-    new_lines = ["images:", *entry]
-    if text and not text.endswith("\n"):  # no final newline: keep it that way
-        new = "".join(eol + line for line in new_lines)
-    else:
-        new = "".join(line + eol for line in new_lines)
-    return Planned(edits=(Edit(len(text), len(text), new),), insertions=(ins,))
-
-
-def _sequence_indent(yf: YamlFile, doc: Node) -> str:
-    """How this document indents block sequences under a top-level key ("" or spaces)."""
-    if isinstance(doc, MappingNode):
-        for _, v in doc.value:
-            if isinstance(v, SequenceNode) and not v.flow_style and v.value:
-                return " " * _column(yf, v)
-    return ""
-
-
 class _Planner:
     """Collects the edits of the changes to one file."""
 
@@ -356,15 +207,15 @@ class _Planner:
     def add(self, site: Site, part: str, value: str) -> None:
         yf, doc = self.yf, self.yf.documents[site.document]
         keys = _KEYS.get(site.kind, {})
-        parent = _at(doc, site.yaml_path[:-1])
+        parent = node_at(doc, site.yaml_path[:-1])
         if part not in keys or not isinstance(parent, MappingNode):
             self.notes.append(f"{yf.where(_anchor_offset(site))}: this {site.kind.value} "
                               f"reference has no {part} to set; left as it is")
             return
         key = keys[part]
-        container = _at(doc, site.yaml_path[:-2])
+        container = node_at(doc, site.yaml_path[:-2])
         siblings = container.value if isinstance(container, SequenceNode) else [parent]
-        self.edits.append(insert_key(yf, parent, key, value, _sibling_style(siblings, key)))
+        self.edits.append(insert_key(yf, parent, key, value, sibling_style(siblings, key)))
         self.insertions.append(Insertion(document=site.document, path=site.yaml_path[:-1],
                                          key=key, value=value))
 

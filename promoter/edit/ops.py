@@ -20,15 +20,10 @@ import os
 import posixpath
 from collections.abc import Iterator, Sequence
 
-from promoter.edit.engine import (
-    add_kustomize_entry,
-    apply_planned,
-    plan_changes,
-    screen,
-    sites_in,
-)
+from promoter.edit.engine import apply_planned, plan_changes, screen, sites_in
 from promoter.edit.files import iter_files, read_text, write_atomic
 from promoter.edit.finders import kustomize
+from promoter.edit.insert import add_kustomize_entry
 from promoter.edit.model import Change, FileEdit, Kind, Problem, SetResult, Site, Span
 from promoter.edit.yamlpos import YamlFile, mapping_get, parse_yaml, scalar_value
 from promoter.errors import EditError, InputError, NotFound
