@@ -17,8 +17,9 @@ Stable API (other modules and the evidence tests build on it):
 
 Layout: :mod:`.yamlpos` (positioned nodes, the finders' seam), :mod:`.finders` (one module per
 kind, the FINDERS dict and the de-duplication rule), :mod:`.splice` (quoting, edits),
-:mod:`.verify` (the re-parse proof), :mod:`.engine` (pure: texts), :mod:`.ops` (files),
-:mod:`.files` (scan, read, atomic write).
+:mod:`.insert` (new keys and entries in the file's style), :mod:`.verify` (the re-parse
+proof), :mod:`.engine` (pure: texts), :mod:`.ops` (files), :mod:`.files` (scan, read, atomic
+write).
 """
 
 from __future__ import annotations
