@@ -13,9 +13,10 @@ which are plain HTTP (docker treats loopback registries as insecure too;
 custom CA file for HTTPS.
 
 Faults: connection errors, timeouts, truncated answers, unreadable JSON and 5xx are retried
-with exponential backoff and jitter (:class:`RetryPolicy`); a ``429`` waits ``Retry-After``
-(or Docker Hub's ``RateLimit-Reset``) when that is at most ``max_retry_after`` seconds, else
-fails at once. In-flight requests are limited per host. Every failure is a
+with exponential backoff and jitter (:class:`RetryPolicy`); a host whose connection failed every
+retry is not asked again by this client (the rest of its images fail at once); a ``429`` waits
+``Retry-After`` (or Docker Hub's ``RateLimit-Reset``) when that is at most ``max_retry_after``
+seconds, else fails at once. In-flight requests are limited per host. Every failure is a
 :class:`~promoter.errors.RegistryError` with a one-line reason naming the image; no secret
 ever reaches it (credentials go in headers only, and are registered for redaction).
 
@@ -203,6 +204,7 @@ class OciRegistry:
         self._client: httpx.AsyncClient | None = None
         self._hosts: dict[str, _Host] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
+        self._down: dict[str, str] = {}  # host -> why: it failed every retry; not asked again
         self.stats: Counter[str] = Counter()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -314,6 +316,9 @@ class OciRegistry:
             last = attempt + 1 >= policy.attempts
             try:
                 async with self._sem(request.url):
+                    if host in self._down:  # checked once our turn came, not before waiting
+                        raise RegistryError(f"{what}: {host} {self._down[host]} (gave up on "
+                                            "this host after earlier requests failed every retry)")
                     response = await self.client.send(request, follow_redirects=kind == "blob")
             except httpx.TransportError as e:
                 self.stats[f"{kind}_failed"] += 1
@@ -321,6 +326,7 @@ class OciRegistry:
                 log.debug("request failed host=%s kind=%s attempt=%d: %s", host, kind,
                           attempt + 1, reason)
                 if last:
+                    self._down[host] = reason
                     raise RegistryError(f"{what}: {host} {reason} (after {attempt + 1} "
                                         f"attempts)") from None
                 await self._backoff(attempt)

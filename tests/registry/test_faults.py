@@ -151,10 +151,15 @@ def test_registry_going_away_mid_poll(plain_registry: LocalRegistry, seeded: See
                                                   "test/app-0002"]
     for r in done:
         assert sorted(r.tags) == sorted(seeded.truth[r.image.repository]["tags"])
+    assert all(r.tags == () for r in results[3:])
+    reasons = ("cannot connect", "connection closed mid-answer")  # closed, or refused by now
+    ends = ("(after 3 attempts)",
+            "(gave up on this host after earlier requests failed every retry)")
     for r in results[3:]:
-        assert r.error is not None and r.tags == ()
-        assert r.error.startswith(f"{r.image.name}: {proxy.host} ")
-        assert r.error.endswith("(after 3 attempts)")
+        assert r.error in [f"{r.image.name}: {proxy.host} {why} {end}"
+                           for why in reasons for end in ends]
+    assert results[-1].error and results[-1].error.endswith(ends[1])  # not retried in vain
+    assert [h[2] for h in proxy.hits if "tags" in h[1]][:4] == ["pass"] * 3 + ["gone"]
 
 
 @pytest.mark.parametrize(("limits", "expected"), [({}, 6), ({"{host}": 2}, 2)])
