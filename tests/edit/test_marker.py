@@ -126,11 +126,17 @@ def test_flux_name_and_tag_markers_of_one_policy_make_one_site() -> None:
 
 
 def test_a_tag_only_policy_site_matches_no_image_reference() -> None:
-    (site,) = sites(HELMRELEASE.split("    other:")[0].replace(":name", ":nope"))
-    # the name marker is not one (":nope"), so the tag is named by its policy
-    assert site.name == "flux-system:podinfo"
+    (site,) = [s for s in sites(HELMRELEASE) if s.name == "flux-system:other"]
     assert site.ref.registry == marker.POLICY_REGISTRY
-    assert not site.ref.same_image(ImageRef.parse("flux-system:podinfo"))
+    assert not site.ref.same_image(ImageRef.parse("flux-system:other"))
+
+
+def test_a_policy_marker_leaves_a_named_image_to_its_finder() -> None:
+    # the name marker is not one (":nope"): the tag belongs to the Helm mapping's image
+    text = HELMRELEASE.replace("podinfo:name", "podinfo:nope")
+    assert "flux-system:podinfo" not in [s.name for s in sites(text)]
+    (site,) = [s for s in find_sites(text, "release.yaml") if s.line == 7]
+    assert (site.kind, site.name) == (Kind.HELM, "ghcr.io/stefanprodan/podinfo")
 
 
 KUSTOMIZATION = f"""\
@@ -148,8 +154,10 @@ images:
 
 def test_parts_group_per_mapping_not_per_file() -> None:
     found = sites(KUSTOMIZATION)
-    assert [(s.name, s.line) for s in found] == [
-        ("ghcr.io/stefanprodan/podinfo", 6), ("flux-system:podinfo", 9)]
+    # the second entry's tag marker is left to the Kustomize finder, which names the image
+    assert [(s.name, s.line) for s in found] == [("ghcr.io/stefanprodan/podinfo", 6)]
+    assert [(s.kind, s.name, s.line) for s in find_sites(KUSTOMIZATION, "kustomization.yaml")
+            ] == [(Kind.MARKER, "ghcr.io/stefanprodan/podinfo", 6), (Kind.KUSTOMIZE, "other", 9)]
     assert spans(KUSTOMIZATION, found[0]) == {
         "name_span": "ghcr.io/stefanprodan/podinfo", "tag": "6.8.0",
         "digest": f'"{PODINFO_DIGEST}"'}

@@ -36,10 +36,13 @@ What ``Site.name`` is, and how ``set-image --image NAME`` reaches the site:
 * Flux ``:name`` marker: the value of that scalar; the ``:tag`` and ``:digest`` markers of the
   same policy in the same mapping (or sequence) join it in one site.
 * Flux ``:tag`` / ``:digest`` markers without a ``:name`` partner: the value does not give the
-  image, so ``Site.name`` is the policy reference ``namespace:name`` (``flux-system:app``) and
-  ``Site.ref`` is a placeholder that no image reference equals
-  (:data:`POLICY_REGISTRY` ``/namespace:name``): ``set-image`` reaches these sites only by that
-  exact policy reference.
+  image. When the scalar belongs to a reference another finder reports with its image (the
+  ``newTag`` of a Kustomize entry, the ``tag`` of a Helm image mapping), no marker site is
+  made: that finder's site names the image and edits the same scalar, so ``set-image`` reaches
+  it by the image as everywhere else. Otherwise ``Site.name`` is the policy reference
+  ``namespace:name`` (``flux-system:app``) and ``Site.ref`` is a placeholder that no image
+  reference equals (:data:`POLICY_REGISTRY` ``/namespace:name``): ``set-image`` reaches these
+  sites only by that exact policy reference.
 
 Scalars with the marker must be the last thing on their line (a comment after a flow collection
 belongs to the collection, as in Flux). Block scalars, empty values and values that are not a
@@ -55,6 +58,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from promoter.edit.finders import argocd, helm, kustomize
 from promoter.edit.model import Field, Kind, Site, Span
 from promoter.edit.yamlpos import (
     Node,
@@ -159,6 +163,23 @@ class _Found:
 
 def find(yf: YamlFile) -> Iterator[Site]:
     """Every marked scalar, one site per image and collection (see the module docstring)."""
+    named: set[int] | None = None  # tag/digest values another finder names an image for
+    for site in _find(yf):
+        if site.ref.registry == POLICY_REGISTRY:
+            if named is None:
+                named = _named_values(yf)
+            if any(s.start in named for s in (site.tag, site.digest) if s is not None):
+                continue
+        yield site
+
+
+def _named_values(yf: YamlFile) -> set[int]:
+    """Starts of the tag/digest values that the Kustomize, Helm or Argo CD finder reports."""
+    return {span.start for finder in (kustomize.find, helm.find, argocd.find)
+            for site in finder(yf) for span in (site.tag, site.digest) if span is not None}
+
+
+def _find(yf: YamlFile) -> Iterator[Site]:
     for doc_index, doc in enumerate(yf.documents):
         groups: dict[tuple[Grammar, str, int], list[_Found]] = {}
         seen: set[int] = set()
