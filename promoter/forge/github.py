@@ -103,14 +103,16 @@ class GitHubForge:
     # -- PullRequests --------------------------------------------------------------------------
     def find(self, *, head: str, base: str) -> PullRequest | None:
         with _errors(self.repo, f"find pull request {head} -> {base}"):
-            # "owner:branch": without the owner GitHub ignores the filter and lists every PR
-            pulls = self._repo.get_pulls(state="all", head=f"{self._owner}:{head}", base=base,
-                                         sort="created", direction="desc")
-            found = [_convert_pr(p) for p in pulls
-                     if p.head.ref == head and p.base.ref == base and p.head.repo is not None
-                     and p.head.repo.full_name == self._repo.full_name]
-        found.sort(key=lambda p: (p.is_open, p.number), reverse=True)
-        return found[0] if found else None
+            # open first (at most one), else the newest closed one: one page in the usual case.
+            # "owner:branch": without the owner GitHub ignores the filter and lists every PR.
+            for state in ("open", "closed"):
+                pulls = self._repo.get_pulls(state=state, head=f"{self._owner}:{head}",
+                                             base=base, sort="created", direction="desc")
+                for p in pulls:
+                    if p.head.ref == head and p.base.ref == base and p.head.repo is not None \
+                            and p.head.repo.full_name == self._repo.full_name:
+                        return _convert_pr(p)
+        return None
 
     def get(self, number: int) -> PullRequest:
         with _errors(self.repo, f"get pull request #{number}"):
@@ -274,6 +276,17 @@ class GitHubForge:
                                     Permission.READ)
 
 
+class _RegisteredInstallationAuth(Auth.AppInstallationAuth):
+    """An installation token that is registered as a secret each time PyGithub refreshes it
+    (installation tokens expire after an hour)."""
+
+    @property
+    def token(self) -> str:
+        value = super().token
+        secrets.register(value)
+        return value
+
+
 def _client_kwargs(options: ForgeOptions) -> dict[str, Any]:
     retry: GithubRetry | int = GithubRetry(total=options.retries) if options.retries else 0
     kwargs: dict[str, Any] = {"base_url": (options.url or DEFAULT_URL).rstrip("/"),
@@ -311,7 +324,7 @@ def open_github(options: ForgeOptions) -> Forge:
             owner, name = options.repo.split("/", 1)
             installation_id = integration.get_repo_installation(owner, name).id
         slug = integration.get_app().slug
-        auth = app_auth.get_installation_auth(installation_id)
+        auth = _RegisteredInstallationAuth(app_auth, installation_id)
         client = Github(auth=auth, lazy=True, **kwargs)
-        secrets.register(auth.token)
+        auth.token  # noqa: B018 - fetch (and register) the first token now, not mid-run
     return GitHubForge(client, options.repo, login=f"{slug}[bot]")

@@ -128,14 +128,17 @@ class GitLabForge:
     # -- PullRequests --------------------------------------------------------------------------
     def find(self, *, head: str, base: str) -> PullRequest | None:
         with _errors(self.repo, f"find merge request {head} -> {base}"):
-            mrs = self._project.mergerequests.list(
-                source_branch=head, target_branch=base, state="all", order_by="created_at",
-                sort="desc", get_all=True)
-            found = [_convert_mr(m) for m in mrs
-                     if m.source_project_id == self._project.id
-                     and m.source_branch == head and m.target_branch == base]
-        found.sort(key=lambda p: (p.is_open, p.number), reverse=True)
-        return found[0] if found else None
+            # open first (at most one), else the newest closed or merged one
+            for state in ("opened", None):
+                kwargs: dict[str, Any] = {"state": state} if state else {}
+                mrs = self._project.mergerequests.list(
+                    source_branch=head, target_branch=base, order_by="created_at", sort="desc",
+                    iterator=True, **kwargs)
+                for m in mrs:
+                    if m.source_project_id == self._project.id and m.source_branch == head \
+                            and m.target_branch == base:
+                        return _convert_mr(m)
+        return None
 
     def get(self, number: int) -> PullRequest:
         with _errors(self.repo, f"get merge request !{number}"):
