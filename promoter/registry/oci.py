@@ -13,12 +13,13 @@ which are plain HTTP (docker treats loopback registries as insecure too;
 custom CA file for HTTPS.
 
 Faults: connection errors, timeouts, truncated answers, unreadable JSON and 5xx are retried
-with exponential backoff and jitter (:class:`RetryPolicy`); a host whose connection failed every
-retry is not asked again by this client (the rest of its images fail at once); a ``429`` waits
-``Retry-After`` (or Docker Hub's ``RateLimit-Reset``) when that is at most ``max_retry_after``
-seconds, else fails at once. In-flight requests are limited per host. Every failure is a
-:class:`~promoter.errors.RegistryError` with a one-line reason naming the image; no secret
-ever reaches it (credentials go in headers only, and are registered for redaction).
+with exponential backoff and jitter (:class:`RetryPolicy`). A host that could not be connected
+to on any retry is not asked again by this client: the rest of its images fail at once. A
+``429`` waits ``Retry-After`` (or Docker Hub's ``RateLimit-Reset``) when that is at most
+``max_retry_after`` seconds, else fails at once. In-flight requests are limited per host.
+Every failure is a :class:`~promoter.errors.RegistryError` with a one-line reason naming the
+image; no secret ever reaches it (credentials go in headers only, and are registered for
+redaction).
 
 Sleep, clock and jitter are injectable so that retry tests take no time.
 """
@@ -326,7 +327,8 @@ class OciRegistry:
                 log.debug("request failed host=%s kind=%s attempt=%d: %s", host, kind,
                           attempt + 1, reason)
                 if last:
-                    self._down[host] = reason
+                    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+                        self._down[host] = reason  # unreachable, not merely one slow answer
                     raise RegistryError(f"{what}: {host} {reason} (after {attempt + 1} "
                                         f"attempts)") from None
                 await self._backoff(attempt)
