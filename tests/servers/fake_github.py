@@ -56,6 +56,7 @@ from tests.servers.git_http import (
     Result,
     git,
     init_bare,
+    resolve,
 )
 
 SPEC_PATH = (Path(__file__).resolve().parent.parent / "npm" / "node_modules" / "@octokit"
@@ -206,9 +207,7 @@ class Repo:
         return f"{self.owner}/{self.name}"
 
     def resolve(self, ref: str) -> str | None:
-        out = subprocess.run(["git", "--git-dir", str(self.path), "rev-parse", "--verify",
-                              "--quiet", f"{ref}^{{commit}}"], capture_output=True, text=True)
-        return out.stdout.strip() or None
+        return resolve(self.path, ref)
 
     def git(self, *args: str) -> str:
         return git("--git-dir", str(self.path), *args)

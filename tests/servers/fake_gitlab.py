@@ -47,6 +47,7 @@ from tests.servers.git_http import (
     Result,
     git,
     init_bare,
+    resolve,
 )
 
 FINAL = ("success", "failed", "canceled", "skipped")
@@ -115,9 +116,7 @@ class Project:
     statuses: list[dict[str, Any]] = field(default_factory=list)
 
     def resolve(self, ref: str) -> str | None:
-        out = subprocess.run(["git", "--git-dir", str(self.bare), "rev-parse", "--verify",
-                              "--quiet", f"{ref}^{{commit}}"], capture_output=True, text=True)
-        return out.stdout.strip() or None
+        return resolve(self.bare, ref)
 
     def git(self, *args: str) -> str:
         return git("--git-dir", str(self.bare), *args)

@@ -48,6 +48,27 @@ def git(*args: str, cwd: Path | None = None, input: str | None = None,
     return out.stdout.strip()
 
 
+def resolve(bare: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in the bare repository, or None.
+
+    Branch refs are read from the ref files (no process: the fakes resolve refs on every
+    response); anything else goes through ``git rev-parse``.
+    """
+    if ref.startswith("refs/heads/"):
+        loose = bare / ref
+        if loose.is_file():
+            value = loose.read_text().strip()
+            if len(value) == 40:
+                return value
+        elif not loose.exists():
+            packed = bare / "packed-refs"
+            lines = packed.read_text().splitlines() if packed.is_file() else []
+            return next((line[:40] for line in lines if line[41:] == ref), None)
+    out = subprocess.run(["git", "--git-dir", str(bare), "rev-parse", "--verify", "--quiet",
+                          f"{ref}^{{commit}}"], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
 def init_bare(path: Path, *, branch: str = "main",
               files: dict[str, str] | None = None) -> str:
     """Create a bare repository at ``path`` with one commit of ``files`` on ``branch``.
@@ -200,6 +221,7 @@ class GitHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per response
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -369,6 +391,7 @@ class FakeForgeServer:
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per response
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
