@@ -251,18 +251,19 @@ class OciRegistry:
             h = self._hosts[registry] = _Host(self.base_url(registry), auth)
         return h
 
-    async def _ping(self, registry: str) -> _Host:
-        """``GET /v2/`` once per host: learns the auth scheme and the token realm."""
+    async def _ping(self, registry: str, what: str) -> _Host:
+        """``GET /v2/`` once per host: learns the auth scheme and the token realm. ``what``
+        names the image asking, for errors."""
         h = self._host(registry)
         if h.pinged:
             return h
         async with h.ping_lock:
             if not h.pinged:
                 request = self.client.build_request("GET", f"{h.base}/v2/")
-                response = await self._send(request, registry)
+                response = await self._send(request, what)
                 if response.status_code not in (200, 401):
-                    raise RegistryError(f"{registry} is not a registry: /v2/ answered "
-                                        f"{response.status_code}")
+                    raise RegistryError(f"{what}: {registry} is not a registry (/v2/ answered "
+                                        f"{response.status_code})")
                 h.auth.learn(response)
                 h.pinged = True
         return h
@@ -276,7 +277,7 @@ class OciRegistry:
 
         async def one(registry: str, scopes: set[str]) -> None:
             try:
-                h = await self._ping(registry)
+                h = await self._ping(registry, registry)
                 await h.auth.prefetch(scopes)
             except RegistryError as e:
                 log.debug("prepare host=%s failed: %s", registry, e)
@@ -365,7 +366,7 @@ class OciRegistry:
                        accept: str | None = None) -> httpx.Response:
         """A repository request with auth: the header up front when known, one retry after a
         ``401`` challenge."""
-        h = await self._ping(image.registry)
+        h = await self._ping(image.registry, what)
         scope = repository_scope(image.repository)
         authorization = await h.auth.authorize(scope, what)
         url = path if path.startswith(("http://", "https://")) else f"{h.base}{path}"
@@ -419,7 +420,7 @@ class OciRegistry:
         """All tags, every page followed (``Link: rel="next"``, relative or absolute; only its
         path and query are used, on this registry's own base URL)."""
         what = image.name
-        h = await self._ping(image.registry)
+        h = await self._ping(image.registry, what)
         base = f"/v2/{image.repository}/tags/list"
         path = f"{base}?n={self._page_size}" if self._page_size and h.page_size_ok else base
         tags: dict[str, None] = {}

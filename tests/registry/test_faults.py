@@ -176,3 +176,19 @@ def test_per_registry_concurrency_limit(proxy: FaultProxy, limits: dict[str, int
     results = run(lambda c: scan(images, c), r)
     assert all(res.error is None for res in results)
     assert proxy.max_inflight == expected
+
+
+def test_unreachable_registry_names_the_image() -> None:
+    from tests.servers.registry import free_port
+
+    host = f"127.0.0.1:{free_port()}"
+    with pytest.raises(RegistryError) as e:
+        run(lambda c: c.list_tags(ImageRef.parse(f"{host}/team/app")), make_registry())
+    assert str(e.value) == f"{host}/team/app: {host} cannot connect (after 3 attempts)"
+
+
+def test_not_a_registry(proxy: FaultProxy) -> None:
+    proxy.add("status", path="^/v2/$", status=404)
+    message, _ = fails_with(proxy)
+    assert message == (f"{proxy.host}/test/app-0000: {proxy.host} is not a registry "
+                       "(/v2/ answered 404)")
