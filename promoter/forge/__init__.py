@@ -15,6 +15,20 @@ Implementations: :mod:`promoter.forge.github` (PyGithub, GitHub and GitHub Enter
 (``tests/forge/test_contract.py``) runs against all three, the real ones against local fake
 servers, so the in-memory forge and the fakes cannot drift from the real clients.
 
+Typical use (the poll flow adopts an open PR before it creates one, so runs are idempotent)::
+
+    forge = open_forge("github", repo="acme/gitops", token=token)   # or url=, app_id=, ...
+    pr = forge.find(head=branch, base="main")
+    if pr is None or not pr.is_open:
+        pr = forge.create(head=branch, base="main", title=title, body=body)
+    forge.update(pr.number, title=title, body=body, labels=labels)   # sends nothing if equal
+    forge.set_status(pr.head_sha, CommitStatus(context="promoter/gates",
+                                               state=StatusState.PENDING,
+                                               description="soak: 23 min left"))
+
+A reply to a comment command is :meth:`PullRequests.comment` (issue comments on GitHub, notes on
+GitLab); :meth:`Comments.react` acknowledges the command first.
+
 Errors: every SDK or HTTP failure leaves an implementation as :class:`promoter.errors.ForgeError`
 with a one-line message that names the forge, the repository and the operation, and never a
 token. Tokens and private keys are registered with :func:`promoter.secrets.register` as soon as
