@@ -1,5 +1,9 @@
 """The engine over files and directories: find-images and set-image.
 
+A ``values-*.yaml`` file beside a chart's ``values.yaml`` also gets Sites for its tag-only
+overrides (``image: {tag: ...}``), named by the image mapping at the same key path in
+``values.yaml``, as Helm merges them.
+
 Files named explicitly are input: one that cannot be read or parsed is an error (exit 2).
 Files found by walking a directory are scanned: one that cannot be read or parsed (a Helm
 template with ``{{ }}``) is reported as a :class:`Problem` and skipped.
@@ -21,8 +25,8 @@ import posixpath
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.engine import apply_planned, plan_changes, screen, sites_in
-from promoter.edit.files import iter_files, read_text, write_atomic
-from promoter.edit.finders import kustomize
+from promoter.edit.files import YAML_SUFFIXES, iter_files, read_text, write_atomic
+from promoter.edit.finders import helm, kustomize
 from promoter.edit.insert import add_kustomize_entry
 from promoter.edit.model import Change, FileEdit, Kind, Problem, SetResult, Site, Span
 from promoter.edit.yamlpos import YamlFile, mapping_get, parse_yaml, scalar_value
@@ -30,10 +34,12 @@ from promoter.errors import EditError, InputError, NotFound
 from promoter.refs import ImageRef, is_valid_digest, is_valid_tag
 
 _MAX_DEPTH = 12
+DEFAULT_VALUES = ("values.yaml", "values.yml")
 
 
 def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Problem]
           ) -> Iterator[tuple[YamlFile, tuple[Site, ...]]]:
+    defaults: dict[str, YamlFile | None] = {}  # values.yaml files read for overrides
     for path, explicit in iter_files(paths):
         try:
             text = read_text(path)
@@ -46,7 +52,31 @@ def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Proble
                 raise
             problems.append(Problem(file=path, message=str(e)))
             continue
-        yield yf, sites_in(yf, helm_paths)
+        yield yf, sites_in(yf, helm_paths) + _overrides(yf, defaults)
+
+
+def _overrides(yf: YamlFile, cache: dict[str, YamlFile | None]) -> tuple[Site, ...]:
+    """Tag-only sites of ``values-*.yaml`` named by the ``values.yaml`` beside it."""
+    name = os.path.basename(yf.path)
+    if not (name.startswith("values") and name.endswith(YAML_SUFFIXES)) or \
+            name in DEFAULT_VALUES:
+        return ()
+    directory = os.path.dirname(yf.path)
+    path = next((os.path.join(directory, n) for n in DEFAULT_VALUES
+                 if os.path.isfile(os.path.join(directory, n))), None)
+    if path is None:
+        return ()
+    if path not in cache:
+        try:
+            cache[path] = parse_yaml(read_text(path), path)
+        except InputError:
+            cache[path] = None
+    defaults = cache[path]
+    if defaults is None:
+        return ()
+    taken = {s.tag.start for s in sites_in(yf) if s.tag is not None}
+    return tuple(s for s in helm.find_overrides(yf, defaults)
+                 if s.tag is None or s.tag.start not in taken)
 
 
 def find_in_paths(paths: Sequence[str], *, helm_paths: Sequence[str] = ()

@@ -20,8 +20,10 @@ Where: the whole document of a values file; in a Kubernetes object (a document w
 ``apiVersion`` and ``kind``: HelmRelease, Argo CD Application) only under ``values:`` /
 ``valuesObject:``, so a manifest's containers (the manifest finder's) and a Flux
 ImageRepository's ``spec.image`` (a repository, not a pin) are not taken for values.
-Tag-only overrides (``image: {tag: "1.2"}``, the repository is in the chart) name no image and
-are not reported; give their key path instead.
+Tag-only overrides (``image: {tag: "1.2"}``, the repository is in the chart) name no image in
+the file itself: :func:`find_overrides` names them from the chart's ``values.yaml`` beside the
+file (:mod:`promoter.edit.ops` does that for ``values-*.yaml`` files); on their own they are not
+reported.
 
 Values that are not references (templates, ``true``, empty strings) are skipped. A tag may be
 missing or empty (``tag: ""`` in charts that default to appVersion): the Site then has a tag
@@ -181,3 +183,28 @@ def find_paths(yf: YamlFile, paths: Sequence[str]) -> Iterator[Site]:
                         path=path, document=doc)
             if site is not None:
                 yield site
+
+
+def find_overrides(yf: YamlFile, defaults: YamlFile) -> Iterator[Site]:
+    """Tag-only overrides (``image: {tag: "1.2"}`` in ``values-prod.yaml``) named by the chart's
+    defaults: the same key path in ``defaults`` (the ``values.yaml`` beside it) holds the image
+    mapping that gives the name. Helm merges the two files the same way."""
+    if len(yf.documents) != 1 or len(defaults.documents) != 1:
+        return
+    base = defaults.documents[0]
+    for path, node in walk(yf.documents[0]):
+        if not isinstance(node, MappingNode) or _name_node(node, path, False) is not None:
+            continue
+        tag_node, digest_node = mapping_get(node, "tag"), mapping_get(node, "digest")
+        if tag_node is None and digest_node is None:
+            continue
+        _, default = _resolve(base, [str(k) for k in path])
+        if not isinstance(default, MappingNode):
+            continue
+        named = _image_mapping(defaults, default, path, 0, lenient=False)
+        if named is None or named.whole is not None:
+            continue
+        site = site_from_parts(yf, Kind.HELM, name=named.name, tag_node=tag_node,
+                               digest_node=digest_node, path=(*path, "tag"))
+        if site is not None:
+            yield site
