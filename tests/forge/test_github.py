@@ -320,3 +320,16 @@ def test_an_installation_token_given_as_token_acts_as_the_actions_bot(
     commit_to(repo.path, "promoter/dev", {"a": "1"}, base="main")
     assert forge.create(head="promoter/dev", base="main", title="t", body="").author == \
         "github-actions[bot]"
+
+
+def test_a_read_only_token_gets_githubs_integration_error(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    h.branch("promoter/x", {"x": "1"})
+    gh_fake.read_only.add(h.token)
+    try:
+        with pytest.raises(ForgeError) as info:
+            h.forge.create(head="promoter/x", base="main", title="t", body="")
+    finally:
+        gh_fake.read_only.discard(h.token)
+    assert str(info.value) == (f"github: {h.name}: create pull request promoter/x -> main: "
+                               "403 Resource not accessible by integration")

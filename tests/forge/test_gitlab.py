@@ -174,3 +174,19 @@ def test_note_and_merge_request_hooks_from_state(gl_fake: FakeGitLab) -> None:
     headers = hook_headers("Note Hook", token="s3cret", uuid="u-1")
     assert (headers["X-Gitlab-Event"], headers["X-Gitlab-Token"],
             headers["Idempotency-Key"]) == ("Note Hook", "s3cret", "u-1")
+
+
+def test_a_read_only_token_is_refused_and_429_is_waited_out(gl_fake: FakeGitLab) -> None:
+    h = GitLabHarness(gl_fake)
+    h.branch("promoter/x", {"x": "1"})
+    gl_fake.read_only.add(h.token)
+    try:
+        with pytest.raises(ForgeError, match="create merge request promoter/x -> main: "
+                                             "403 Forbidden$"):
+            h.forge.create(head="promoter/x", base="main", title="t", body="")
+    finally:
+        gl_fake.read_only.discard(h.token)
+    # python-gitlab always obeys 429 + Retry-After
+    gl_fake.fail_next("POST", r"/merge_requests$", status=429,
+                      body={"message": "429 Too Many Requests"}, headers={"Retry-After": "0"})
+    assert h.forge.create(head="promoter/x", base="main", title="t", body="").number == 1

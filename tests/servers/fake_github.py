@@ -225,6 +225,7 @@ class FakeGitHub(FakeForgeServer):
     """The fake server. Start with ``with`` (or :meth:`start`/:meth:`stop`)."""
 
     name = "fake GitHub"
+    read_only_message = "Resource not accessible by integration"
     extra_headers = {"X-GitHub-Media-Type": "github.v3; format=json",
                      "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
                      "X-RateLimit-Reset": "4102444800"}

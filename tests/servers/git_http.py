@@ -293,6 +293,7 @@ class _Failure:
     status: int
     body: Json
     times: int
+    headers: dict[str, str]
 
 
 class Abort(Exception):
@@ -326,11 +327,13 @@ class FakeForgeServer:
 
     name = "fake forge"
     extra_headers: dict[str, str] = {}
+    read_only_message = "403 Forbidden"
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.lock = threading.RLock()
         self.tokens: dict[str, str] = {}  # token -> login
+        self.read_only: set[str] = set()  # tokens that may only GET (403 otherwise)
         self.recorded: list[Recorded] = []
         self.unknown: list[str] = []
         self.requests: list[tuple[str, str, Json]] = []  # (method, path, body) as received
@@ -361,13 +364,15 @@ class FakeForgeServer:
 
     # -- test API ------------------------------------------------------------------------------
     def fail_next(self, method: str, path: str, *, status: int = 500,
-                  body: Json = None, times: int = 1) -> None:
+                  body: Json = None, times: int = 1,
+                  headers: dict[str, str] | None = None) -> None:
         """The next ``times`` requests matching ``method`` and regex ``path`` (searched in the
-        API path) answer ``status`` with ``body`` (a forge-shaped error by default)."""
+        API path) answer ``status`` with ``body`` (a forge-shaped error by default) and
+        ``headers`` (e.g. ``{"Retry-After": "1"}`` with a 429)."""
         message = "Server Error" if status >= 500 else "Validation Failed"
         self._failures.append(_Failure(method, re.compile(path), status,
                                        self.error_body(status, message) if body is None
-                                       else body, times))
+                                       else body, times, dict(headers or {})))
 
     def start(self) -> FakeForgeServer:
         self._routes = [(m, re.compile(rx), op, fn) for m, rx, op, fn in self.routes()]
@@ -434,7 +439,7 @@ class FakeForgeServer:
                     f.times -= 1
                     self.recorded.append(Recorded("injected", method, path, f.status, f.body,
                                                   injected=True, request=body))
-                    return f.status, f.body, {}
+                    return f.status, f.body, f.headers
             login, token = self.authenticate(headers)
             for m, rx, op, fn in self._routes:
                 match = rx.match(path)
@@ -442,6 +447,10 @@ class FakeForgeServer:
                     continue
                 if login is None and not (token and self.anonymous_ok(op)):
                     return 401, self.error_body(401, "Bad credentials"), {}
+                if token in self.read_only and method != "GET":
+                    payload = self.error_body(403, self.read_only_message)
+                    self.recorded.append(Recorded(op, method, path, 403, payload, request=body))
+                    return 403, payload, {}
                 params = {k: unquote(v) for k, v in match.groupdict().items()}
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 try:
