@@ -31,7 +31,8 @@ span (empty) or none, and the editor can set it.
 
 User key paths (``api.image.tag``, ``workers.0.image``) are resolved by :func:`find_paths`:
 a path to a whole-reference scalar, to an image mapping, or to a tag scalar whose mapping names
-the image in ``repository``/``name``/``image``/``repo``.
+the image in ``repository``/``name``/``image``/``repo`` or a key ending in one of
+``image``/``img``/``repository``/``repo``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from promoter.edit.yamlpos import (
 )
 
 _NAME_KEYS = ("repository", "name", "image", "repo")
+_NAME_SUFFIXES = ("image", "img", "repository", "repo")  # apiImage, proxyRepo...
 VALUES_KEYS = frozenset({"values", "valuesObject"})
 
 
@@ -173,7 +175,9 @@ def find_paths(yf: YamlFile, paths: Sequence[str]) -> Iterator[Site]:
             elif isinstance(node, ScalarNode) and len(keys) > 1:
                 _, parent = _resolve(root, keys[:-1])
                 name_key = next((k for k in _NAME_KEYS if k != keys[-1]
-                                 and scalar_value(mapping_get(parent, k))), None)
+                                 and scalar_value(mapping_get(parent, k))), None) or next(
+                    (k for k, _, v in iter_mapping(parent) if k != keys[-1]
+                     and k.lower().endswith(_NAME_SUFFIXES) and scalar_value(v)), None)
                 if name_key is None and any(c in (scalar_value(node) or "") for c in ":/@"):
                     site = site_from_whole(yf, Kind.HELM, node, path=path, document=doc)
                 elif name_key is not None:
