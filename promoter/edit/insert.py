@@ -70,7 +70,10 @@ def _last_end(node: Node, yf: YamlFile) -> int:
 def _line_after(yf: YamlFile, offset: int) -> tuple[int, str, bool]:
     """(offset of the next line's start, the line ending there, whether the text ended)."""
     text = yf.text
-    nl = text.find("\n", offset)
+    if offset > 0 and text[offset - 1] == "\n":  # a block scalar ends at a line start
+        nl = offset - 1
+    else:
+        nl = text.find("\n", offset)
     if nl == -1:
         m = _EOL.search(text)
         return len(text), (m.group() if m else "\n"), True

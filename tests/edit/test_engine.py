@@ -237,3 +237,17 @@ def test_span_type_is_frozen() -> None:
     span = Span(start=0, end=1, line=1, column=1, style="")
     with pytest.raises(AttributeError):
         span.start = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # the entry ends in a block scalar: the new key goes before the next entry
+    ("images:\n- name: app\n  note: |\n    hi\n\n- name: b\n  newTag: \"1\"\n",
+     "images:\n- name: app\n  note: |\n    hi\n\n  newTag: \"2\"\n- name: b\n  newTag: \"1\"\n"),
+    # no final newline: none is added
+    ("images:\n- name: app", "images:\n- name: app\n  newTag: \"2\""),
+    # CRLF stays CRLF
+    ("images:\r\n  - name: app # c\r\n", "images:\r\n  - name: app # c\r\n    newTag: \"2\"\r\n"),
+])
+def test_added_key_lands_in_its_entry(text: str, want: str) -> None:
+    site = find_sites(text, "kustomization.yaml")[0]
+    assert apply_changes(text, "kustomization.yaml", [Change(site=site, tag="2")]) == want
