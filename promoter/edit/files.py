@@ -64,8 +64,10 @@ def read_text(path: str) -> str:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically, keeping its permission bits."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Replace ``path`` with ``text`` atomically, keeping its permission bits; a symlink stays
+    a symlink (its target is replaced)."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:

@@ -217,3 +217,20 @@ def test_diff_with_dry_run_and_a_file_given_twice(
         "-          image: nginx:1.25\n"
         "+          image: nginx:1.26\n")
     assert _snapshot(tree) == before
+
+
+def test_explicit_file_not_utf8_is_exit_2(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"image: caf\xe9:1\n")
+    assert main(["set-image", str(bad), "--image", "x", "--tag", "1"]) == 2
+    assert capsys.readouterr().err == f"promoter: error: {bad}: not UTF-8 text (byte 10)\n"
+
+
+def test_symlinked_file_stays_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text("image: app:1\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    assert main(["set-image", str(link), "--image", "app", "--tag", "2"]) == 0
+    assert link.is_symlink() and real.read_text() == "image: app:2\n"
