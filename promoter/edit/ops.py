@@ -183,6 +183,8 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
     if not files:
         files = _add_entries(kustomizations, image, tag, digest, new_name, helm_paths)
     if not files:
+        if ImageRef.try_parse(image) is None:  # not even a name a file could hold
+            raise InputError(f"set-image: not a valid image reference: {image!r}")
         raise NotFound(f"{image}: referenced nowhere in {', '.join(paths)}")
     if not dry_run:
         for f in files:

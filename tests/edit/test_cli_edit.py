@@ -127,6 +127,8 @@ def test_dry_run_writes_nothing(tree: Path, capsys: pytest.CaptureFixture[str]) 
      "promoter: error: set-image: not a valid image name: 'Bad Name'\n"),
     (["--image", "nginx"], 2, "promoter: error: set-image: give --tag, --digest and/or "
      "--new-name\n"),
+    (["--image", "Not An Image", "--tag", "1"], 2,
+     "promoter: error: set-image: not a valid image reference: 'Not An Image'\n"),
 ])
 def test_set_image_errors(tree: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                           code: int, message: str) -> None:
