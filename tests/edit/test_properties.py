@@ -1,7 +1,8 @@
 """Property tests: generated YAML in mixed styles, random tag edits, byte-exact results.
 
-Each example is a file written by :func:`documents` in one of three shapes (Helm values,
-multi-document manifests, a kustomization), with random indentation (2 or 4, sequences indented
+Each example is a file written by :func:`documents` in one of five shapes (Helm values,
+multi-document manifests, a kustomization, an Argo CD Application, a docker-compose file with
+``# promoter:`` markers), with random indentation (2 or 4, sequences indented
 or not), quoting (plain, single, double), flow and block mappings, full-line and end-of-line
 comments, blank lines, ``# promoter:`` / Flux markers, digests, CRLF or LF, a final newline or
 not. The generator knows every reference it wrote. Then:
@@ -83,12 +84,13 @@ class Ref:
     tag: str
     style: str
     digest: bool = False  # a whole reference with "@sha256:..."
+    prefix: str = ""  # an Argo CD kustomize.images "name=" before a whole reference
     start: int = 0  # offsets of the scalar (quotes included), filled when the text is joined
     end: int = 0
 
     def new_value(self, tag: str) -> str:
         """The scalar's new value when the tag becomes ``tag`` (a new tag drops the digest)."""
-        return f"{self.repo}:{tag}" if self.whole else tag
+        return f"{self.prefix}{self.repo}:{tag}" if self.whole else tag
 
 
 @dataclass
@@ -253,10 +255,62 @@ def kustomization(draw: st.DrawFn, w: Writer, ind: int, seq_in: bool) -> str:
 
 
 @st.composite
+def argocd_application(draw: st.DrawFn, w: Writer, ind: int, seq_in: bool) -> str:
+    """An Application with Helm parameters and kustomize.images strings."""
+    sp = " " * ind
+    lead = sp * 3 + (sp if seq_in else "")
+    dash, inner = lead + "- ", lead + "  "
+    w.line("apiVersion: argoproj.io/v1alpha1")
+    w.line("kind: Application")
+    w.line("metadata:")
+    w.line(f"{sp}name: shop{draw(comment())}")
+    w.line("spec:")
+    w.line(f"{sp}source:")
+    w.line(f"{sp * 2}helm:")
+    w.line(f"{sp * 3}parameters:")
+    for i in range(draw(st.integers(1, 2))):
+        draw(maybe_comment_line(w, lead))
+        repo, tag, style = draw(st.sampled_from(REPOS)), draw(tags), draw(styles)
+        w.line(f"{dash}name: c{i}.image.repository")
+        w.line(f"{inner}value: {repo}")
+        w.line(f"{dash}name: c{i}.image.tag")
+        w.scalar_line(f"{inner}value: ", Ref(
+            0, (0, "spec", "source", "helm", "parameters", 2 * i + 1, "value"), False, repo, tag,
+            style), draw(comment()))
+    w.line(f"{sp * 2}kustomize:")
+    w.line(f"{sp * 3}images:")
+    for i in range(draw(st.integers(1, 3))):
+        repo, tag, style = draw(st.sampled_from(REPOS)), draw(tags), draw(styles)
+        prefix = draw(st.sampled_from(["", f"app{i}="]))
+        w.scalar_line(dash, Ref(0, (0, "spec", "source", "kustomize", "images", i), True, repo,
+                                tag, style, prefix=prefix), draw(comment()))
+    return "app.yaml"
+
+
+@st.composite
+def compose(draw: st.DrawFn, w: Writer, ind: int, seq_in: bool) -> str:
+    """A docker-compose file whose images are managed through ``# promoter:`` markers."""
+    sp = " " * ind
+    w.line("services:")
+    for i in range(draw(st.integers(1, 3))):
+        repo, tag = draw(st.sampled_from(REPOS)), draw(tags)
+        w.line(f"{sp}svc{i}:")
+        ref = Ref(0, (0, "services", f"svc{i}", "image"), True, repo, tag, draw(styles))
+        w.scalar_line(f"{sp * 2}image: ", ref, f"  # promoter: {repo}")
+        w.line(f"{sp * 2}environment:")
+        ref = Ref(0, (0, "services", f"svc{i}", "environment", "VERSION"), False, repo, tag,
+                  draw(styles))
+        w.scalar_line(f"{sp * 3}VERSION: ", ref, f" # promoter: {repo}:tag")
+        w.line(f"{sp * 2}ports: [\"8080:80\"]")
+    return "docker-compose.yml"
+
+
+@st.composite
 def documents(draw: st.DrawFn) -> tuple[str, str, list[Ref]]:
     w = Writer(eol=draw(st.sampled_from(["\n", "\n", "\r\n"])))
     ind, seq_in = draw(st.sampled_from([2, 4])), draw(st.booleans())
-    shape = draw(st.sampled_from([helm_values, manifests, kustomization]))
+    shape = draw(st.sampled_from([helm_values, manifests, kustomization, argocd_application,
+                                  compose]))
     path = draw(shape(w, ind, seq_in))
     text = w.text(final_newline=draw(st.booleans()))
     return text, path, w.refs
