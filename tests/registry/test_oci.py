@@ -188,6 +188,16 @@ def test_refused_token_credentials_are_not_tried_again(token_registry: LocalRegi
     assert r.stats["token_401"] == 1 and r.stats["token"] == 0  # the prefetch, never again
 
 
+def test_scan_skips_the_head_for_a_known_digest(registry: LocalRegistry, seeded: Seeded) -> None:
+    truth = seeded.truth["test/app-0001"]
+    tag = truth["newest_stable"]
+    running = ref(registry, f"test/app-0001:{tag}@{truth['digests'][tag]}")
+    r = make_registry(registry)
+    (result,) = run(lambda c: scan([running], c, pick=lambda i, t: [tag]), r)
+    assert result.error is None and result.manifests[tag].digest == truth["digests"][tag]
+    assert r.stats["manifest_head"] == 0 and r.stats["manifest_get"] == 0
+
+
 def test_concurrent_requests_share_one_token_fetch(token_registry: LocalRegistry) -> None:
     image = ref(token_registry, "test/app-0003")
     r = make_registry(token_registry)
