@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "set-image": "promoter.cli.edit_cmds:set_image",
     "tags": "promoter.cli.tags_cmd:tags",
     "schema": "promoter.cli.config_cmds:schema",
+    "plan": "promoter.cli.poll_cmds:plan_cmd",
+    "poll": "promoter.cli.poll_cmds:poll_cmd",
+    "demo": "promoter.cli.demo_cmd:demo",
     "config": "promoter.cli.config_cmds:config",
 }
 

@@ -1,0 +1,116 @@
+"""``promoter plan`` and ``promoter poll``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from promoter import render, wiring
+from promoter.config import CONFIG_NAMES, Config, parse_config
+from promoter.errors import InputError
+from promoter.flows.poll import Report, make_plan, poll
+from promoter.gitrepo import GitWorkspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common(f: F) -> F:
+    for opt in reversed([
+        click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
+                     help="The GitOps checkout to work on (default: the current directory)."),
+        click.option("--clone", "clone", default=None, metavar="URL",
+                     help="Clone this repository into a temporary directory instead; the "
+                          "forge token authenticates and never reaches a log."),
+        click.option("--config", "config", default=None, envvar="PROMOTER_CONFIG",
+                     help="The config file (default: .promoter.yaml at the repository root)."),
+        click.option("--env", "envs", multiple=True,
+                     help="Only these environments (default: those tracking the registry)."),
+        click.option("--image", "images", multiple=True, help="Only these images (config names)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@contextlib.contextmanager
+def _session(repo: str | None, clone: str | None, config: str | None
+             ) -> Iterator[tuple[Config, GitWorkspace]]:
+    environ = dict(os.environ)
+    if clone:
+        token = os.environ.get("PROMOTER_GIT_TOKEN")
+        with wiring.workspace(None, clone, token) as ws:
+            cfg = _config_from_git(ws, config)
+            yield cfg, ws
+        return
+    root = Path(repo or ".").resolve()
+    cfg = wiring.load(root, config)
+    token = wiring.forge_token(cfg, environ) if cfg.forge.token_env else None
+    with wiring.workspace(str(root), None, token, cfg.forge.type) as ws:
+        yield cfg, ws
+
+
+def _config_from_git(ws: GitWorkspace, config: str | None) -> Config:
+    head = ws.resolve("HEAD")
+    names = (config,) if config else CONFIG_NAMES
+    for name in names:
+        text = ws.read(head, name) if head and name else None
+        if text is not None:
+            return parse_config(text, file=name or CONFIG_NAMES[0])
+    raise InputError(f"{names[0]}: not found in the cloned repository")
+
+
+def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
+              images: tuple[str, ...], *, dry_run: bool, do_poll: bool) -> Report:
+    with _session(repo, clone, config) as (cfg, ws):
+        reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
+        if do_poll:
+            forge = None if dry_run else wiring.forge(cfg, os.environ)
+            return poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
+                        images=images or None)
+        ws.fetch()
+        plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None)
+        return Report(plan=plan, errors=errors)
+
+
+def _print(report: Report, output: str, *, results: bool) -> None:
+    if output == "json":
+        click.echo(json.dumps(report.as_json() if results else render.plan_json(report.plan),
+                              indent=2))
+    else:
+        click.echo(render.plan_text(report.plan, markdown=output == "markdown"), nl=False)
+        for r in report.results:
+            where = f" #{r.number} {r.url}" if r.number else ""
+            err = f": {r.error}" if r.error else ""
+            click.echo(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
+                       f"{where}{err}")
+    for e in report.errors:
+        click.echo(f"promoter: {e}", err=True)
+
+
+@click.command("plan")
+@common
+@click.option("--output", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+def plan_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
+             images: tuple[str, ...], output: str) -> int:
+    """Show what the next poll would change, with unified diffs; writes nothing."""
+    report = _run_plan(repo, clone, config, envs, images, dry_run=True, do_poll=False)
+    _print(report, output, results=False)
+    return 0 if report.ok else 1
+
+
+@click.command("poll")
+@common
+@click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def poll_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
+             images: tuple[str, ...], dry_run: bool, output: str) -> int:
+    """Pick the best tag for each image, edit the targets, open or update the pull requests."""
+    report = _run_plan(repo, clone, config, envs, images, dry_run=dry_run, do_poll=True)
+    _print(report, output, results=True)
+    return 0 if report.ok else 1

@@ -1,0 +1,158 @@
+"""``promoter demo``: the main job end to end on this machine alone.
+
+1. start Debian's ``docker-registry`` on 127.0.0.1 and push a few tiny real images;
+2. write a GitOps repository with dev/staging/prod overlays (Kustomize and Helm values, with
+   comments) and a ``.promoter.yaml`` using the ``local`` forge, and commit it;
+3. run ``poll`` against them (the same flow as ``promoter poll``);
+4. show the resulting branches and their diffs, stop the registry, leave the repository.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from promoter.config import load_config
+from promoter.demo.localregistry import DemoRegistry
+from promoter.demo.push import Pusher
+from promoter.flows.poll import Report, poll
+from promoter.gitrepo import GitWorkspace
+from promoter.registry.oci import OciRegistry
+
+IMAGES: dict[str, tuple[str, ...]] = {
+    "demo/web": ("1.0.0", "1.1.0", "1.2.0", "1.2.1", "2.0.0-rc.1"),
+    "demo/api": ("0.9.0", "1.0.0", "1.0.1", "1.1.0"),
+}
+
+CONFIG = """\
+# promoter's demo: dev follows the registry; staging and prod receive promotions.
+environments:
+  - name: dev
+    paths: [overlays/dev, charts/api/values-dev.yaml]
+  - name: staging
+    paths: [overlays/staging, charts/api/values-staging.yaml]
+  - name: prod
+    paths: [overlays/prod, charts/api/values-prod.yaml]
+
+images:
+  - name: web
+    repository: {host}/demo/web
+    policy:
+      semver: "^1.0"          # stable 1.x only: 2.0.0-rc.1 is not taken
+  - name: api
+    repository: {host}/demo/api
+
+forge:
+  type: local                 # branches and commits only; github or gitlab open PRs
+  base-branch: main
+"""
+
+KUSTOMIZATION = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: shop-{env}
+
+resources:
+  - ../../base
+
+# The web front end. promoter moves newTag and nothing else.
+images:
+  - name: {host}/demo/web
+    newTag: "1.0.0"   # pinned by promoter
+"""
+
+BASE = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - deployment.yaml
+"""
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: {host}/demo/web:1.0.0
+          ports:
+            - containerPort: 8080
+"""
+
+VALUES = """\
+# Helm values for the api chart in {env}.
+replicaCount: 1
+
+image:
+  repository: {host}/demo/api
+  tag: '1.0.0'        # quoted on purpose: the quotes stay
+  pullPolicy: IfNotPresent
+
+resources: {{}}
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def write_repo(repo: Path, host: str) -> None:
+    """The demo GitOps repository, committed on ``main``."""
+    files = {".promoter.yaml": CONFIG.format(host=host),
+             "base/kustomization.yaml": BASE,
+             "base/deployment.yaml": DEPLOYMENT.format(host=host)}
+    for env in ("dev", "staging", "prod"):
+        files[f"overlays/{env}/kustomization.yaml"] = KUSTOMIZATION.format(env=env, host=host)
+        files[f"charts/api/values-{env}.yaml"] = VALUES.format(env=env, host=host)
+    for path, text in files.items():
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    _git(repo.parent, "init", "--quiet", "--initial-branch=main", str(repo))
+    _git(repo, "add", "--all")
+    _git(repo, "-c", "user.name=Demo", "-c", "user.email=demo@example.com", "commit",
+         "--quiet", "--no-gpg-sign", "-m", "GitOps repository for the promoter demo")
+
+
+def run_demo(workdir: Path, echo: Callable[[str], None]) -> Report:
+    """Run the demo in ``workdir`` (created; must be empty or absent); returns the poll report."""
+    repo = workdir / "gitops"
+    if repo.exists() and any(repo.iterdir()):
+        from promoter.errors import InputError
+
+        raise InputError(f"{repo}: exists and is not empty; give another --workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    with DemoRegistry() as reg:
+        echo(f"registry: {reg.url} (docker-registry, anonymous)")
+        pusher = Pusher(reg.url)
+        for name, tags in IMAGES.items():
+            for tag in tags:
+                pusher.push(name, tag)
+            echo(f"  pushed {name}: {', '.join(tags)}")
+        write_repo(repo, reg.host)
+        echo(f"repository: {repo} (dev/staging/prod overlays and Helm values)")
+        cfg = load_config(repo / ".promoter.yaml", root=repo)
+        with GitWorkspace.open(repo) as ws:
+            report = poll(cfg, ws, OciRegistry(), None)
+    echo("")
+    for r in report.results:
+        images = ", ".join(f"{k} -> {v}" for k, v in sorted(r.images.items()))
+        echo(f"branch {r.branch}: {r.outcome} ({images})")
+        echo(_git(repo, "diff", "--stat", f"main...{r.branch}").rstrip())
+        echo(_git(repo, "diff", f"main...{r.branch}").rstrip())
+        echo("")
+    for e in report.errors:
+        echo(f"error: {e}")
+    echo(f"The demo repository stays in {repo}; its promoter branches hold the changes.")
+    return report

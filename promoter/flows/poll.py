@@ -1,0 +1,337 @@
+"""``promoter plan`` and ``promoter poll``: registry tags become branches and pull requests.
+
+The flow reads like the pipeline: read the tracked environments' files at their branch heads
+(git), locate every image (pure), ask the registry for tags and pick by policy (edge + pure),
+plan the edits (pure), then publish branches with leases (git) and open or update one pull
+request per branch (forge). A failure in one image or one branch is reported in the
+:class:`Report` and never stops the others; the exit status summarises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from promoter import render
+from promoter.config import Config, Group, render_template
+from promoter.errors import PromoterError
+from promoter.forge import PRState, PullRequest, PullRequests
+from promoter.gitrepo import BranchChange, Outcome, Published, Workspace, publish_branches
+from promoter.plan import (
+    Located,
+    Plan,
+    PullRequestPlan,
+    Wanted,
+    locate,
+    needs_update,
+    plan_updates,
+    slug,
+)
+from promoter.policy import select, update_of
+from promoter.refs import ImageRef
+from promoter.registry import Registry
+from promoter.secrets import redact
+from promoter.versions import UpdateType
+
+log = logging.getLogger(__name__)
+
+HUMAN_MARK = "<!-- promoter:human -->"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PRResult:
+    """What happened to one planned branch and its pull request."""
+
+    env: str
+    branch: str
+    outcome: str  # created, updated, recreated, unchanged, not-needed, human, closed, failed
+    images: Mapping[str, str] = field(default_factory=dict)  # image -> version
+    number: int | None = None
+    url: str | None = None
+    action: str = ""  # opened, updated, kept, closed, commented, "" (local forge)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    plan: Plan
+    results: tuple[PRResult, ...] = ()
+    errors: tuple[str, ...] = ()  # per-image failures (registry, files)
+    notices: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(r.outcome != "failed" for r in self.results)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pull_requests": [
+            {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
+             "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
+            for r in self.results],
+            "plan": render.plan_json(self.plan), "errors": list(self.errors),
+            "skipped": [{"image": i, "reason": why} for i, why in self.plan.skipped]}
+
+
+# --- reading and choosing ---------------------------------------------------------------------
+
+def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
+               images: Sequence[str] | None = None) -> tuple[Located, ...]:
+    """Every configured image present in ``env`` at commit ``sha``."""
+    files = ws.list_files(sha)
+    cache: dict[str, str | None] = {}
+
+    def read(path: str) -> str | None:
+        if path not in cache:
+            cache[path] = ws.read(sha, path)
+        return cache[path]
+
+    return tuple(locate(img, env, files, read) for img in cfg.images
+                 if env in img.environments and (images is None or img.name in images))
+
+
+async def choose_all(registry: Registry, located: Sequence[Located]
+                     ) -> list[tuple[Wanted, UpdateType] | str]:
+    """For each located image: where the registry and its policy say it should go, or why
+    not (a one-line reason). Never raises for one image."""
+    from promoter.cli.tags_cmd import choose  # the one place that resolves a policy's choice
+
+    refs = [_scan_ref(loc) for loc in located]
+    try:
+        await registry.prepare(refs)
+    except PromoterError as e:
+        log.debug("prepare failed: %s", redact(str(e)))
+    gate = asyncio.Semaphore(64)
+
+    async def one(loc: Located, ref: ImageRef) -> tuple[Wanted, UpdateType] | str:
+        if not loc.pins:
+            return f"{loc.image.name}: not found in {loc.env}"
+        try:
+            async with gate:
+                policy = loc.image.policy
+                current = loc.tag
+                if policy.strategy != "digest" and current is not None and \
+                        select(policy, (current,), current=current) is None:
+                    current = None  # the running tag is outside the policy: any match moves
+                choice = await choose(registry, ref, policy, current=current,
+                                      platform=loc.image.platform)
+        except PromoterError as e:
+            return f"{loc.image.name}: {redact(str(e))}"
+        except Exception as e:  # one image never stops the others
+            log.debug("choose failed", exc_info=True)
+            return f"{loc.image.name}: unexpected error: {redact(type(e).__name__ + ': ' + str(e))}"
+        if choice.chosen is None:
+            return f"{loc.image.name}: no tag matches the policy"
+        update = UpdateType.OTHER
+        if loc.tag and policy.strategy == "semver":
+            try:
+                update = update_of(policy, loc.tag, choice.chosen)
+            except PromoterError:
+                update = UpdateType.OTHER
+        return Wanted(tag=choice.chosen, digest=choice.digest), update
+
+    return list(await asyncio.gather(*(one(loc, ref) for loc, ref in zip(located, refs,
+                                                                         strict=True))))
+
+
+async def _choose_in_loop(registry: Registry, located: Sequence[Located]
+                          ) -> list[tuple[Wanted, UpdateType] | str]:
+    """:func:`choose_all`, entering the registry's async context (its connection pool) in this
+    event loop when it has one."""
+    if isinstance(registry, contextlib.AbstractAsyncContextManager):
+        async with registry as entered:
+            return await choose_all(entered, located)
+    return await choose_all(registry, located)
+
+
+def _scan_ref(loc: Located) -> ImageRef:
+    """The reference to ask about: for ``digest`` the moving tag itself, never its old digest."""
+    ref = loc.ref
+    return ref.with_digest(None) if loc.image.policy.strategy == "digest" else ref
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+RegistryFactory = Callable[[], Any]  # an async context manager yielding a Registry
+
+
+def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
+              envs: Sequence[str] | None = None, images: Sequence[str] | None = None
+              ) -> tuple[Plan, tuple[str, ...], tuple[Located, ...]]:
+    """The plan of a poll: (plan, per-image errors, the located images that need nothing)."""
+    targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
+    located: list[Located] = []
+    errors: list[str] = []
+    for env in targets:
+        sha = ws.branch_head(env.branch)
+        if sha is None:
+            errors.append(f"{env.name}: branch {env.branch} does not exist")
+            continue
+        located.extend(locate_env(cfg, env.name, ws, sha, images))
+    for loc in located:
+        errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
+                      if not p.startswith("pins disagree"))
+    choices = asyncio.run(_choose_in_loop(registry, located))
+    moves = []
+    for loc, choice in zip(located, choices, strict=True):
+        if isinstance(choice, str):
+            errors.append(choice)
+        else:
+            moves.append((loc, *choice))
+    sha_by_env = {e.name: ws.branch_head(e.branch) for e in targets}
+    plans: list[PullRequestPlan] = []
+    skipped: list[tuple[str, str]] = []
+    for env in targets:
+        sha = sha_by_env[env.name]
+        if sha is None:
+            continue
+        env_moves = [m for m in moves if m[0].env == env.name]
+        plan = plan_updates(cfg, env_moves, read=functools.partial(_read_at, ws, sha),
+                            table=render.updates_table)
+        plans.extend(plan.pull_requests)
+        skipped.extend(plan.skipped)
+    settled = tuple(m[0] for m in moves if not needs_update(m[0], m[1]))
+    return Plan(pull_requests=tuple(plans), skipped=tuple(skipped)), tuple(errors), settled
+
+
+def _read_at(ws: Workspace, sha: str, path: str) -> str | None:
+    return ws.read(sha, path)
+
+
+def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | None, *,
+         dry_run: bool = False, envs: Sequence[str] | None = None,
+         images: Sequence[str] | None = None) -> Report:
+    """One poll: plan, then (unless ``dry_run``) publish branches and pull requests."""
+    ws.fetch()
+    plan, errors, settled = make_plan(cfg, ws, registry, envs=envs, images=images)
+    if dry_run:
+        return Report(plan=plan, errors=errors)
+    author = cfg.commit.author
+    changes = [BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
+                            message=pr.message, author=author, sign_off=cfg.commit.sign_off)
+               for pr in plan.pull_requests]
+    published = publish_branches(ws, changes)
+    results = [_pull_request(cfg, forge, pr, pub) for pr, pub in
+               zip(plan.pull_requests, published, strict=True)]
+    if forge is not None:
+        results.extend(_close_unneeded(cfg, ws, forge, plan, settled))
+    return Report(plan=plan, results=tuple(results), errors=errors)
+
+
+def _pull_request(cfg: Config, forge: PullRequests | None, pr: PullRequestPlan,
+                  pub: Published) -> PRResult:
+    images = {u.image: u.new_tag for u in pr.updates}
+    base = PRResult(env=pr.env, branch=pr.branch, outcome=pub.outcome.value, images=images,
+                    error=pub.error)
+    if forge is None or pub.outcome in (Outcome.FAILED, Outcome.NOT_NEEDED):
+        return base
+    try:
+        return _sync_pr(cfg, forge, pr, pub, base)
+    except PromoterError as e:
+        return replace(base, outcome="failed", error=redact(str(e)))
+
+
+def _sync_pr(cfg: Config, forge: PullRequests, pr: PullRequestPlan, pub: Published,
+             base: PRResult) -> PRResult:
+    settings = cfg.pull_requests
+    values: dict[str, object] = {"env": pr.env, "source_env": pr.source_env or "registry",
+                                 "base": pr.base, "count": len(pr.updates),
+                                 "images": ", ".join(u.image for u in pr.updates),
+                                 "title": pr.title}
+    if settings.group is Group.IMAGE and pr.updates:
+        u = pr.updates[0]
+        values.update({"image": u.image, "version": u.new_tag, "from": u.old_tag or "",
+                       "to": u.new_tag, "update": u.update.value})
+    body = render.pr_body(pr, settings.body, values)
+    existing = forge.find(head=pr.branch, base=pr.base)
+    if pub.outcome is Outcome.HUMAN:
+        if existing is not None and existing.state is PRState.OPEN:
+            _comment_once(forge, existing, HUMAN_MARK + "\n" + (
+                "promoter did not update this branch: it has commits by "
+                f"{', '.join(sorted({str(c.author) for c in pub.foreign}))}. "
+                f"Wanted: {', '.join(f'{k} {v}' for k, v in sorted(base.images.items()))}. "
+                "Merge or close this pull request, or delete the branch, and promoter "
+                "takes it up again."))
+            return replace(base, number=existing.number, url=existing.url, action="commented")
+        return base
+    if existing is None or existing.state is not PRState.OPEN:
+        created = forge.create(head=pr.branch, base=pr.base, title=pr.title, body=body,
+                               draft=settings.draft)
+        _decorate(cfg, forge, created)
+        return replace(base, number=created.number, url=created.url, action="opened")
+    before = render.read_meta(existing.body) or {}
+    labels = tuple(sorted(set(existing.labels) | set(settings.labels)))
+    updated = forge.update(existing.number, title=pr.title, body=body, labels=labels)
+    old_images = before.get("images", {}) if isinstance(before.get("images"), dict) else {}
+    superseded = [f"`{name}` {old_images[name]} -> {tag} superseded"
+                  for name, tag in sorted(base.images.items())
+                  if name in old_images and old_images[name] != tag]
+    if superseded:
+        forge.comment(existing.number, "\n".join(superseded))
+    changed = pub.outcome is not Outcome.UNCHANGED or superseded
+    return replace(base, number=updated.number, url=updated.url,
+                   action="updated" if changed else "kept")
+
+
+def _decorate(cfg: Config, forge: PullRequests, pr: PullRequest) -> None:
+    s = cfg.pull_requests
+    if s.labels:
+        forge.add_labels(pr.number, s.labels)
+    if s.reviewers:
+        forge.request_reviewers(pr.number, s.reviewers)
+    if s.assignees:
+        forge.set_assignees(pr.number, s.assignees)
+    if s.auto_merge:
+        from promoter.forge import MergeMethod
+
+        forge.enable_auto_merge(pr.number, method=MergeMethod(s.merge_method))
+
+
+def _comment_once(forge: PullRequests, pr: PullRequest, body: str) -> None:
+    marker = body.split("\n", 1)[0]
+    comments = getattr(forge, "comments", None)
+    if callable(comments) and any(marker in c.body for c in comments(pr.number)):
+        return
+    forge.comment(pr.number, body)
+
+
+def _close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,
+                    settled: Sequence[Located]) -> list[PRResult]:
+    """Close promoter's open PRs for images whose base already runs what the policy chooses
+    (someone bumped the file by hand, or a newer PR was merged)."""
+    if cfg.pull_requests.group is not Group.IMAGE:
+        return []
+    planned = {pr.branch for pr in plan.pull_requests}
+    out: list[PRResult] = []
+    for loc in settled:
+        env = cfg.environment(loc.env)
+        branch = render_template(cfg.pull_requests.branch, {
+            "env": env.name, "image": slug(loc.image.name), "base": env.branch})
+        if branch in planned or not loc.pins:
+            continue
+        try:
+            existing = forge.find(head=branch, base=env.branch)
+            if existing is None or existing.state is not PRState.OPEN:
+                continue
+            meta = render.read_meta(existing.body)
+            if meta is None:
+                continue
+            if loc.image.name not in meta.get("images", {}):
+                continue
+            forge.close(existing.number, comment=(
+                f"Closing: `{env.branch}` already runs `{loc.image.name}` {loc.tag}, so this "
+                "change is no longer needed."))
+            head = ws.branch_head(branch)
+            if head is not None:
+                ws.delete_branch(branch, expect=head)
+            out.append(PRResult(env=env.name, branch=branch, outcome="closed",
+                                images={loc.image.name: loc.tag or ""},
+                                number=existing.number, url=existing.url, action="closed"))
+        except PromoterError as e:
+            out.append(PRResult(env=env.name, branch=branch, outcome="failed",
+                                error=redact(str(e))))
+    return out

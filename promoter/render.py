@@ -1,0 +1,137 @@
+"""Text, JSON and Markdown for plans, pull request bodies and run reports (pure)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from promoter.plan import ImageUpdate, Plan, PullRequestPlan
+
+_META = re.compile(r"<!-- promoter:meta (?P<json>\{.*?\}) -->")
+
+
+def _short(digest: str | None) -> str:
+    return f"`{digest[:19]}`" if digest else ""
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def registry_link(repository: str) -> str | None:
+    """A web page for the repository on the well-known registries, else None."""
+    host, _, path = repository.partition("/")
+    if host == "docker.io":
+        path = path.removeprefix("library/")
+        return f"https://hub.docker.com/{'_' if '/' not in path else 'r'}/{path}"
+    if host == "ghcr.io":
+        owner, _, name = path.partition("/")
+        return f"https://github.com/{owner}/{name}/pkgs/container/{name}" if name else None
+    if host == "quay.io":
+        return f"https://quay.io/repository/{path}"
+    return None
+
+
+def compare_link(u: ImageUpdate) -> str | None:
+    """The source repository's compare (or release) view for ``u``, when configured."""
+    if not u.source:
+        return None
+    base = u.source.rstrip("/")
+    if u.old_tag and u.old_tag != u.new_tag:
+        sep = "/-/compare/" if "gitlab" in base else "/compare/"
+        return f"{base}{sep}{u.old_tag}...{u.new_tag}"
+    return f"{base}/releases/tag/{u.new_tag}" if "gitlab" not in base else \
+        f"{base}/-/tags/{u.new_tag}"
+
+
+def updates_table(updates: Sequence[ImageUpdate]) -> str:
+    """The Markdown table every pull request body carries."""
+    rows = ["| image | environment | from | to | update | digest | links |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for u in updates:
+        links = []
+        reg = registry_link(u.repository)
+        if reg:
+            links.append(f"[registry]({reg})")
+        cmp = compare_link(u)
+        if cmp:
+            links.append(f"[changes]({cmp})")
+        rows.append(
+            f"| `{_cell(u.repository)}` | {_cell(u.env)} | {_cell(u.old_tag) or '-'} | "
+            f"**{_cell(u.new_tag)}** | {u.update.value} | {_short(u.new_digest)} | "
+            f"{' '.join(links)} |")
+    return "\n".join(rows)
+
+
+def meta(pr: PullRequestPlan) -> dict[str, Any]:
+    """What promoter needs to know later about a PR it opened (kept in a hidden comment)."""
+    return {"env": pr.env, "source": pr.source_env,
+            "images": {u.image: u.new_tag for u in pr.updates}}
+
+
+def read_meta(body: str | None) -> dict[str, Any] | None:
+    """The metadata :func:`pr_body` hid in a pull request body, or None."""
+    m = _META.search(body or "")
+    if m is None:
+        return None
+    try:
+        value = json.loads(m["json"])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def pr_body(pr: PullRequestPlan, template: str | None = None,
+            values: Mapping[str, object] | None = None) -> str:
+    """The pull request body: the user's template (with ``{table}``) or the built-in one."""
+    table = updates_table(pr.updates)
+    if template is not None:
+        from promoter.config import render_template
+
+        text = render_template(template, {**(values or {}), "table": table})
+    else:
+        source = f"from **{pr.source_env}** " if pr.source_env else "from the registry "
+        text = (f"promoter moves {len(pr.updates)} image(s) {source}into **{pr.env}**.\n\n"
+                f"{table}\n\nFiles: {', '.join(f'`{f}`' for f in sorted(pr.files))}\n")
+    return (f"{text.rstrip()}\n\n<!-- promoter:meta "
+            f"{json.dumps(meta(pr), sort_keys=True, separators=(',', ':'))} -->\n")
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True),
+                                        new.splitlines(keepends=True),
+                                        fromfile=f"a/{path}", tofile=f"b/{path}"))
+
+
+def plan_json(plan: Plan) -> list[dict[str, Any]]:
+    return [{
+        "env": pr.env, "source_env": pr.source_env, "base": pr.base, "branch": pr.branch,
+        "title": pr.title,
+        "updates": [{"image": u.image, "repository": u.repository, "from": u.old_tag,
+                     "to": u.new_tag, "from_digest": u.old_digest, "to_digest": u.new_digest,
+                     "update": u.update.value, "files": list(u.files)} for u in pr.updates],
+        "diff": "".join(unified_diff(p, pr.diffs[p], pr.files[p]) for p in sorted(pr.files)),
+    } for pr in plan.pull_requests]
+
+
+def plan_text(plan: Plan, *, markdown: bool = False) -> str:
+    if not plan.pull_requests:
+        out = ["Nothing to change."]
+    else:
+        out = []
+    for pr in plan.pull_requests:
+        diff = "".join(unified_diff(p, pr.diffs[p], pr.files[p]) for p in sorted(pr.files))
+        if markdown:
+            out += [f"### {pr.title}", "", f"Branch `{pr.branch}` into `{pr.base}`", "",
+                    updates_table(pr.updates), "", "```diff", diff.rstrip("\n"), "```", ""]
+        else:
+            out += [f"{pr.title}  ({pr.branch} -> {pr.base})"]
+            out += [f"  {u.image}: {u.old_tag or '-'} -> {u.new_tag} ({u.update.value})"
+                    for u in pr.updates]
+            out += [diff.rstrip("\n"), ""]
+    for what, why in plan.skipped:
+        out.append(f"skipped {what}: {why}")
+    return "\n".join(out).rstrip("\n") + "\n"

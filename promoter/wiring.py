@@ -1,0 +1,100 @@
+"""Build the real adapters (workspace, registry, forge) from config and environment.
+
+The only module that reads ``os.environ`` for credentials on behalf of the flows; the flows
+themselves take ports as arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import click
+
+from promoter.config import Config, ForgeType, find_config, load_config, read_secret
+from promoter.errors import InputError
+from promoter.forge import Forge, open_forge
+from promoter.gitrepo import GitWorkspace, HttpAuth, cloned
+from promoter.registry.creds import Credentials, CredentialStore
+from promoter.registry.oci import OciRegistry
+
+ACTIONS_TOKEN_NOTICE = (
+    "notice: pull requests opened with the Actions GITHUB_TOKEN do not trigger other "
+    "workflows (GitHub's rule). To have CI run on promoter's pull requests, use a GitHub App: "
+    "set forge.app.id and forge.app.private-key-env in .promoter.yaml.")
+
+
+def forge_token(cfg: Config, environ: Mapping[str, str]) -> str | None:
+    return read_secret(environ, cfg.forge.token_env, key="forge.token-env")
+
+
+@contextlib.contextmanager
+def workspace(repo: str | None, clone: str | None, cfg_token: str | None = None,
+              forge_type: ForgeType | None = None) -> Iterator[GitWorkspace]:
+    """``--repo DIR`` (default: the current directory) or ``--clone URL`` into a temp dir."""
+    auth = None
+    if cfg_token:
+        user = "oauth2" if forge_type is ForgeType.GITLAB else "x-access-token"
+        auth = HttpAuth(username=user, token=cfg_token)
+    if clone:
+        with cloned(clone, auth=auth) as ws:
+            yield ws
+    else:
+        with GitWorkspace.open(repo or ".", auth=auth) as ws:
+            yield ws
+
+
+def load(repo_root: Path, config: str | None) -> Config:
+    path = Path(config) if config else find_config(repo_root)
+    return load_config(path, root=repo_root)
+
+
+def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
+    """An :class:`OciRegistry` with the config's credentials (by env reference) first, then
+    the usual sources (environment, docker config)."""
+    store = CredentialStore(environ)
+    configured: dict[str, Credentials] = {}
+    for r in cfg.registries:
+        user = read_secret(environ, r.username_env, key=f"registries[{r.host}].username-env")
+        password = read_secret(environ, r.password_env, key=f"registries[{r.host}].password-env")
+        token = read_secret(environ, r.token_env, key=f"registries[{r.host}].token-env")
+        if user or password or token:
+            configured[r.host] = Credentials(username=user, password=password,
+                                             registry_token=token, source=".promoter.yaml")
+
+    def credentials(host: str) -> Credentials | None:
+        return configured.get(host) or store(host)
+
+    ca = next((r.ca_file for r in cfg.registries if r.ca_file), None)
+    ca_env = next((r.ca_file_env for r in cfg.registries if r.ca_file_env), None)
+    if ca_env:
+        ca = environ.get(ca_env) or ca
+    elif ca:
+        ca = str(Path(cfg.root) / ca)
+    return OciRegistry(credentials=credentials, ca_bundle=ca,
+                       insecure=[r.host for r in cfg.registries if r.insecure])
+
+
+def forge(cfg: Config, environ: Mapping[str, str]) -> Forge | None:
+    """The configured forge, or None for ``local`` (branches only)."""
+    f = cfg.forge
+    if f.type is ForgeType.LOCAL:
+        return None
+    repo = f.repository if f.type is ForgeType.GITHUB else f.project
+    if not repo:
+        raise InputError(f"forge.{'repository' if f.type is ForgeType.GITHUB else 'project'} "
+                         "is required for a github/gitlab forge")
+    token = forge_token(cfg, environ)
+    app_id = key = None
+    if f.app is not None:
+        app_id = f.app.id or int(read_secret(environ, f.app.id_env, key="forge.app.id-env") or 0)
+        key = read_secret(environ, f.app.private_key_env, key="forge.app.private-key-env")
+    if token is None and key is None:
+        raise InputError("forge: no credentials; set forge.token-env (or forge.app)")
+    if f.type is ForgeType.GITHUB and f.token_env == "GITHUB_TOKEN" and \
+            environ.get("GITHUB_ACTIONS") == "true" and f.app is None:
+        click.echo(ACTIONS_TOKEN_NOTICE, err=True)
+    return open_forge(f.type.value, repo=repo, url=f.url, token=token, app_id=app_id,
+                      private_key=key,
+                      installation_id=f.app.installation_id if f.app else None)
