@@ -214,6 +214,12 @@ class PullRequests(Protocol):
         """Ask ``users`` (logins/usernames) for review, in addition to those already asked."""
         ...
 
+    def approvals(self, number: int) -> tuple[str, ...]:
+        """Who approves the pull request now, sorted: on GitHub the users whose latest
+        approving-or-requesting-changes review is an approval (the forge's own settings decide
+        whether a push dismisses it); on GitLab the MR's ``approved_by``."""
+        ...
+
     def set_assignees(self, number: int, users: tuple[str, ...]) -> None:
         """Make ``users`` the assignees, replacing the previous ones."""
         ...

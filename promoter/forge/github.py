@@ -179,6 +179,16 @@ class GitHubForge:
             with _errors(self.repo, f"request reviewers on #{number}"):
                 self._repo.get_pull(number).create_review_request(reviewers=list(users))
 
+    def approvals(self, number: int) -> tuple[str, ...]:
+        with _errors(self.repo, f"list reviews of #{number}"):
+            latest: dict[str, str] = {}
+            for review in self._repo.get_pull(number).get_reviews():  # oldest first
+                if review.user is not None and review.state in ("APPROVED",
+                                                                "CHANGES_REQUESTED",
+                                                                "DISMISSED"):
+                    latest[review.user.login] = review.state
+        return tuple(sorted(u for u, state in latest.items() if state == "APPROVED"))
+
     def set_assignees(self, number: int, users: tuple[str, ...]) -> None:
         with _errors(self.repo, f"set assignees on #{number}"):
             self._repo.get_issue(number).edit(assignees=list(users))

@@ -216,6 +216,13 @@ class GitLabForge:
             if want != have:
                 self._project.mergerequests.update(number, {"reviewer_ids": want})
 
+    def approvals(self, number: int) -> tuple[str, ...]:
+        with _errors(self.repo, f"approvals of !{number}"):
+            data = self._gl.http_get(
+                f"/projects/{self._project.id}/merge_requests/{number}/approvals")
+        approved = data.get("approved_by", []) if isinstance(data, dict) else []
+        return tuple(sorted(a["user"]["username"] for a in approved))
+
     def set_assignees(self, number: int, users: tuple[str, ...]) -> None:
         with _errors(self.repo, f"set assignees on !{number}"):
             self._project.mergerequests.update(number, {"assignee_ids": self._user_ids(users)})

@@ -6,9 +6,9 @@ Branches are resolved through ``resolve`` (for example a real git repository's
 ``rev-parse``); without one, tests set heads with :meth:`MemoryForge.set_branch`.
 
 Test helpers that are not part of the port: :meth:`set_branch`, :meth:`merge`,
-:meth:`add_comment` (a comment by someone else), :meth:`fail_next` (the next call of a method
-raises ForgeError), and the attributes ``labels``, ``reviewers``, ``assignees``, ``reactions``
-and ``calls`` for assertions.
+:meth:`add_comment` (a comment by someone else), :meth:`approve` (a review by someone else),
+:meth:`fail_next` (the next call of a method raises ForgeError), and the attributes ``labels``,
+``reviewers``, ``assignees``, ``reactions``, ``approved`` and ``calls`` for assertions.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class MemoryForge:
         self.all_comments: dict[int, Comment] = {}
         self.reactions: dict[int, list[tuple[str, Reaction]]] = {}
         self.reviewers: dict[int, list[str]] = {}
+        self.approved: dict[int, set[str]] = {}
         self.assignees: dict[int, tuple[str, ...]] = {}
         self.status_log: dict[str, list[CommitStatus]] = {}
         self.permissions: dict[str, Permission] = {user: Permission.WRITE}
@@ -70,6 +71,11 @@ class MemoryForge:
         pr = self.get(number)
         self.branches[pr.base] = pr.head_sha
         return self._put(dataclasses.replace(pr, state=PRState.MERGED))
+
+    def approve(self, number: int, user: str) -> None:
+        """A review that approves, by someone else."""
+        self.get(number)
+        self.approved.setdefault(number, set()).add(user)
 
     def add_comment(self, number: int, author: str, body: str) -> Comment:
         """A comment by someone else (a command for the comment flow)."""
@@ -184,6 +190,10 @@ class MemoryForge:
         self._enter("request_reviewers")
         have = self.reviewers.setdefault(number, [])
         have.extend(u for u in users if u not in have)
+
+    def approvals(self, number: int) -> tuple[str, ...]:
+        self.get(number)
+        return tuple(sorted(self.approved.get(number, ())))
 
     def set_assignees(self, number: int, users: tuple[str, ...]) -> None:
         self.get(number)

@@ -57,6 +57,11 @@ class Harness:
     def merge(self, number: int) -> None:
         raise NotImplementedError
 
+    def approve(self, number: int, user: str, state: str = "APPROVED") -> None:
+        """A review by ``user``; ``state`` is GitHub's (GitLab and memory know only approvals,
+        so tests pass other states only where the kind is github)."""
+        raise NotImplementedError
+
     def reactions(self, comment_id: int) -> list[Reaction]:
         raise NotImplementedError
 
@@ -100,6 +105,9 @@ class MemoryHarness(Harness):
 
     def merge(self, number: int) -> None:
         self.mem.merge(number)
+
+    def approve(self, number: int, user: str, state: str = "APPROVED") -> None:
+        self.mem.approve(number, user)
 
     def reactions(self, comment_id: int) -> list[Reaction]:
         return [r for _, r in self.mem.reactions.get(comment_id, [])]
@@ -156,6 +164,9 @@ class GitHubHarness(_ServerHarness):
             _headers({"Authorization": f"token {self.gh.add_user(self.repo.owner)}"}))
         assert status == 200, body
 
+    def approve(self, number: int, user: str, state: str = "APPROVED") -> None:
+        self.gh.add_review(self.name, number, user, state)
+
     def reactions(self, comment_id: int) -> list[Reaction]:
         c = self.repo.comments[comment_id]
         return [Reaction(content) for _, _, content in c.reactions]
@@ -198,6 +209,9 @@ class GitLabHarness(_ServerHarness):
             "PUT", f"/api/v4/projects/{self.project.id}/merge_requests/{number}/merge", b"{}",
             _headers({"PRIVATE-TOKEN": self.gl.add_user(owner)}))
         assert status == 200, body
+
+    def approve(self, number: int, user: str, state: str = "APPROVED") -> None:
+        self.gl.approve(self.name, number, user)
 
     def reactions(self, comment_id: int) -> list[Reaction]:
         by_name = {v: k for k, v in GITLAB_EMOJI.items()}

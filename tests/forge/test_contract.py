@@ -313,3 +313,12 @@ def test_two_polls_creating_at_once_get_one_pull_request(harness: Harness) -> No
     assert errors == []
     assert len(set(results)) == 1 and len(results) == 4
     assert [p.number for p in harness.forge.list_open()] == results[:1]
+
+
+def test_approvals(harness: Harness) -> None:
+    number = _open(harness)
+    assert harness.forge.approvals(number) == ()
+    harness.approve(number, "zoe")
+    harness.approve(number, "alice")
+    harness.approve(number, "alice")
+    assert harness.forge.approvals(number) == ("alice", "zoe")

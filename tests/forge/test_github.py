@@ -333,3 +333,14 @@ def test_a_read_only_token_gets_githubs_integration_error(gh_fake: FakeGitHub) -
         gh_fake.read_only.discard(h.token)
     assert str(info.value) == (f"github: {h.name}: create pull request promoter/x -> main: "
                                "403 Resource not accessible by integration")
+
+
+def test_only_the_latest_decisive_review_counts(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    for user, state in (("alice", "APPROVED"), ("alice", "COMMENTED"), ("bob", "APPROVED"),
+                        ("bob", "CHANGES_REQUESTED"), ("carol", "CHANGES_REQUESTED"),
+                        ("carol", "APPROVED"), ("dave", "APPROVED"), ("dave", "DISMISSED")):
+        h.approve(number, user, state)
+    assert h.forge.approvals(number) == ("alice", "carol")

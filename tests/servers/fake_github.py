@@ -172,6 +172,7 @@ class Pull:
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
     assignees: list[str] = field(default_factory=list)
+    reviews: list[tuple[int, str, str, str]] = field(default_factory=list)  # id, user, state, sha
     auto_merge: dict[str, Any] | None = None
     mergeable_known: bool = False
     created_at: str = field(default_factory=_now)
@@ -281,6 +282,14 @@ class FakeGitHub(FakeForgeServer):
     def clone_url(self, full_name: str, token: str) -> str:
         return f"http://x-access-token:{quote(token, safe='')}@{self.url.split('://')[1]}" \
                f"/{full_name}.git"
+
+    def add_review(self, full_name: str, number: int, login: str, state: str = "APPROVED"
+                   ) -> None:
+        """A review by someone: APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED."""
+        with self.lock:
+            p = self.repos[full_name].pulls[number]
+            self.users.setdefault(login, next(self._ids))
+            p.reviews.append((next(self._ids), login, state, p.head_sha))
 
     def add_comment(self, full_name: str, number: int, login: str, body: str) -> int:
         """A comment by someone (a command for the bot); returns its id."""
@@ -482,6 +491,8 @@ class FakeGitHub(FakeForgeServer):
             ("PUT", repo + r"/pulls/(?P<n>\d+)/merge$", "pulls/merge", self.h_merge),
             ("POST", repo + r"/pulls/(?P<n>\d+)/requested_reviewers$",
              "pulls/request-reviewers", self.h_request_reviewers),
+            ("GET", repo + r"/pulls/(?P<n>\d+)/reviews$", "pulls/list-reviews",
+             self.h_list_reviews),
             ("GET", repo + r"/pulls/(?P<n>\d+)/requested_reviewers$",
              "pulls/list-requested-reviewers", self.h_list_reviewers),
             ("POST", repo + r"/issues/(?P<n>\d+)/assignees$", "issues/add-assignees",
@@ -972,6 +983,20 @@ class FakeGitHub(FakeForgeServer):
         if login not in self.users:
             return self._error(404, "Not Found")
         return 200, self.shaper.shape("public-user", {**self.user(login), "name": login})
+
+    def h_list_reviews(self, req: Request, owner: str, name: str, n: str) -> Result:
+        repo, p = self._need_pull(req, owner, name, n)
+        r = self._repo_url(repo)
+        html = f"{self.url}/{repo.full_name}/pull/{p.number}"
+        items = [self.shaper.shape("pull-request-review", {
+            "id": rid, "node_id": f"PRR_{rid}", "user": self.user(login), "body": "",
+            "state": state, "commit_id": sha, "html_url": f"{html}#pullrequestreview-{rid}",
+            "pull_request_url": f"{r}/pulls/{p.number}", "author_association": "MEMBER",
+            "submitted_at": _now(),
+            "_links": {"html": {"href": f"{html}#pullrequestreview-{rid}"},
+                       "pull_request": {"href": f"{r}/pulls/{p.number}"}}})
+            for rid, login, state, sha in p.reviews]
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/pulls/{n}/reviews", items)
 
     def h_list_reviewers(self, req: Request, owner: str, name: str, n: str) -> Result:
         _, p = self._need_pull(req, owner, name, n)

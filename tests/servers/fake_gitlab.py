@@ -84,6 +84,7 @@ class MergeRequest:
     labels: list[str] = field(default_factory=list)
     assignee_ids: list[int] = field(default_factory=list)
     reviewer_ids: list[int] = field(default_factory=list)
+    approved_by: list[str] = field(default_factory=list)
     auto_merge: bool = False
     squash: bool = False
     merged_at: str | None = None
@@ -169,6 +170,14 @@ class FakeGitLab(FakeForgeServer):
             members.pop(username, None)
         else:
             members[username] = level
+
+    def approve(self, path: str, iid: int, username: str) -> None:
+        """``username`` approves merge request ``iid``."""
+        with self.lock:
+            self.users.setdefault(username, len(self.users) + 1)
+            mr = self.project(path).mrs[iid]
+            if username not in mr.approved_by:
+                mr.approved_by.append(username)
 
     def add_note(self, path: str, iid: int, username: str, body: str, *,
                  system: bool = False) -> int:
@@ -303,6 +312,7 @@ class FakeGitLab(FakeForgeServer):
             ("GET", mr + r"$", "merge_requests/get", self.h_get_mr),
             ("PUT", mr + r"$", "merge_requests/update", self.h_update_mr),
             ("PUT", mr + r"/merge$", "merge_requests/merge", self.h_merge),
+            ("GET", mr + r"/approvals$", "merge_requests/approvals", self.h_approvals),
             ("GET", mr + r"/notes$", "notes/list", self.h_list_notes),
             ("POST", mr + r"/notes$", "notes/create", self.h_create_note),
             ("GET", mr + r"/notes/(?P<nid>\d+)$", "notes/get", self.h_get_note),
@@ -519,6 +529,21 @@ class FakeGitLab(FakeForgeServer):
         p.git("update-ref", f"refs/heads/{mr.target}", sha, base)
         mr.sha, mr.state, mr.merged_at, mr.merge_commit_sha = head, "merged", _now(), sha
         return 200, self.mr_json(p, mr)
+
+    def h_approvals(self, req: Request, pid: str, iid: str) -> Result:
+        p, mr = self._mr(req, pid, iid)
+        return 200, {
+            "id": mr.id, "iid": mr.iid, "project_id": p.id, "title": mr.title,
+            "description": mr.description, "state": mr.state, "created_at": mr.created_at,
+            "updated_at": mr.updated_at, "merge_status": "can_be_merged",
+            "approved": bool(mr.approved_by), "approvals_required": 0, "approvals_left": 0,
+            "require_password_to_approve": False,
+            "approved_by": [{"user": self.user(u)} for u in mr.approved_by],
+            "suggested_approvers": [], "approvers": [], "approver_groups": [],
+            "user_has_approved": req.login in mr.approved_by, "user_can_approve": True,
+            "approval_rules_left": [], "has_approval_rules": False,
+            "merge_request_approvers_available": False,
+            "multiple_approval_rules_available": False, "invalid_approvers_rules": []}
 
     def h_list_notes(self, req: Request, pid: str, iid: str) -> Result:
         p, mr = self._mr(req, pid, iid)
