@@ -34,12 +34,22 @@ NEW_DIGEST = "sha256:" + "f00d" * 16
 # finder learns one, its files fail here until their entry is removed.
 _TAG_ONLY = "Helm 'image: {tag: ...}' without a repository (the chart supplies the name)"
 _PATCH = "an image inside an inline patch string ('patch: |-'), a block scalar"
+_GLOBAL = "Helm 'global.imageTag' beside 'imageRegistry' (one tag for every component)"
 KNOWN_GAPS: dict[str, tuple[list[int], str]] = {
     "helm-values/AuraBit__athena-gitops__charts__athena__values-prod.yaml": ([5, 23], _TAG_ONLY),
     "helm-values/jetstack__cert-manager__test__fixtures__cert-manager-values.yaml":
         ([9, 28, 41], _TAG_ONLY),
     "helm-values/Kong__charts__charts__kong-operator__ci__"
     "image-pull-secrets-and-image-digest-values.yaml": ([3], _TAG_ONLY),
+    "helm-values/kubeflow__manifests__experimental__helm__charts__model-registry__values.yaml":
+        ([21], _GLOBAL),
+    "helm-values/kubeflow__manifests__experimental__helm__charts__notebook-controller__"
+    "values.yaml": ([22], _GLOBAL),
+    "helm-values/renovatebot__renovate__lib__modules__manager__helm-values____fixtures____"
+    "multi_and_nested_image_values.yaml":
+        ([31], "Helm 'version:' as the tag of {registry, repository, version}"),
+    "helm-values/sentry-kubernetes__charts__charts__clickhouse__values.yaml":
+        ([430], "Helm 'image: <repository>' beside 'imageVersion: ...'"),
     "kustomize/argoproj__argo-rollouts__test__kustomize__rollout__kustomization.yaml":
         ([59], _PATCH),
     "kustomize/ray-project__kuberay__apiserver__deploy__local__e2e__kustomization.yaml":
