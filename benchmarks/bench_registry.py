@@ -50,6 +50,7 @@ from benchlib import (
     median,
     ratio,
     run_measured,
+    server_pids,
     shared_bench,
     write_json,
 )
@@ -82,6 +83,9 @@ def summarize(side: str, runs: list[Measured]) -> dict[str, Any]:
         "http_requests": first["http_requests"],
         "requests_by_kind": first["requests_by_kind"],
         "peak_rss_mb": round(max(m.peak_rss_mb for m in runs), 1),
+        "client_cpu_median_s": round(median([m.cpu_s for m in runs]), 3),
+        "server_cpu_median_s": round(median([m.server_cpu_s for m in runs]), 3),
+        "cpu_median_s": round(median([m.cpu_s + m.server_cpu_s for m in runs]), 3),
         "errors": max(r["errors"] for r in inner),
         "check": first.get("check"),
     }
@@ -98,18 +102,21 @@ def bench_one(store: Store, mode: str, args: argparse.Namespace) -> dict[str, An
         cmds = commands(store, reg, store.repos, args.concurrency)
         for side in sides:  # warm-up: file cache, registry and proxy threads
             run_measured(cmds[side], env=env)
+        watch = server_pids(reg)
         for i in range(args.rounds):
             order = sides if i % 2 == 0 else sides[::-1]
             for side in order:
-                m = run_measured(cmds[side], env=env)
+                m = run_measured(cmds[side], env=env, watch=watch)
                 runs[side].append(m)
                 print(f"  {store.repos:>5} {mode:<9} {side:<16} round {i + 1}: "
-                      f"{m.output['runs'][0]['wall_s']:.2f} s, {m.peak_rss_mb:.0f} MB",
+                      f"{m.output['runs'][0]['wall_s']:.2f} s, cpu {m.cpu_s:.2f} + "
+                      f"{m.server_cpu_s:.2f} s, {m.peak_rss_mb:.0f} MB",
                       file=sys.stderr, flush=True)
     out = {s: summarize(s, r) for s, r in runs.items()}
     floor = out["floor"]
     for s in sides[1:]:
         out[s]["wall_ratio"] = ratio(out[s]["wall_median_s"], floor["wall_median_s"])
+        out[s]["cpu_ratio"] = ratio(out[s]["cpu_median_s"], floor["cpu_median_s"])
     return {"repos": store.repos, "tags": store.tags, "mode": mode,
             "max_page": args.max_page, "sides": out}
 
@@ -134,7 +141,7 @@ def verdicts(result: dict[str, Any]) -> list[str]:
 
 def table(results: list[dict[str, Any]]) -> str:
     head = (f"{'images':>6} {'mode':<9} {'side':<16} {'wall s':>7} {'ratio':>6} "
-            f"{'req/img':>7} {'requests by kind':<52} {'RSS MB':>6}")
+            f"{'cpu s':>6} {'ratio':>6} {'req/img':>7} {'RSS MB':>6}  requests by kind")
     lines = [head, "-" * len(head)]
     for res in results:
         for side in res["sides"].values():
@@ -142,8 +149,9 @@ def table(results: list[dict[str, Any]]) -> str:
             lines.append(
                 f"{res['repos']:>6} {res['mode']:<9} {side['side']:<16} "
                 f"{side['wall_median_s']:>7.2f} {side.get('wall_ratio', 1.0):>6.2f} "
-                f"{side['http_requests'] / res['repos']:>7.2f} {kinds:<52} "
-                f"{side['peak_rss_mb']:>6.0f}")
+                f"{side['cpu_median_s']:>6.2f} {side.get('cpu_ratio', 1.0):>6.2f} "
+                f"{side['http_requests'] / res['repos']:>7.2f} {side['peak_rss_mb']:>6.0f}  "
+                f"{kinds}")
     return "\n".join(lines)
 
 

@@ -81,23 +81,45 @@ class Measured:
     output: Any
     process_s: float
     peak_rss_mb: float
+    cpu_s: float  # user + system time of the child itself
+    server_cpu_s: float = 0.0  # of the ``watch`` processes (registry, proxy...) meanwhile
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: Path | None = None) -> Measured:
-    """Run ``cmd``, parse its stdout as JSON; peak RSS is the child's own ``ru_maxrss``
-    (``os.wait4``), so other processes of the run do not mix in."""
+                 cwd: Path | None = None, watch: Sequence[int] = ()) -> Measured:
+    """Run ``cmd``, parse its stdout as JSON; peak RSS and CPU are the child's own
+    (``os.wait4``), so other processes of the run do not mix in. CPU seconds are a steadier
+    figure than wall time on a machine others share: the servers' (``watch``) are added up
+    over the child's lifetime."""
+    servers0 = sum(process_cpu(p) for p in watch)
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(list(cmd), stdout=out, env=dict(env) if env else None, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
+        servers = sum(process_cpu(p) for p in watch) - servers0
         out.seek(0)
         text = out.read().decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{text[-2000:]}")
-    return Measured(output=json.loads(text), process_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
+    return Measured(output=json.loads(text), process_s=wall, peak_rss_mb=usage.ru_maxrss / 1024,
+                    cpu_s=usage.ru_utime + usage.ru_stime, server_cpu_s=servers)
+
+
+def server_pids(reg: Any) -> tuple[int, ...]:
+    """The registry's, proxy's and token server's PIDs of a running LocalRegistry."""
+    info = reg.info()
+    return tuple(info[k] for k in ("registry_pid", "proxy_pid", "token_server_pid") if info[k])
 
 
 def median(values: Sequence[float]) -> float:
