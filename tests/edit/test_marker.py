@@ -298,3 +298,24 @@ def test_find_images_names_marker_sites_and_set_image_reaches_them_by_that_name(
                    "--tag", "16.2")
     assert code == 0
     assert "image: postgres:16.2 # promoter: postgres" in (root / "docker-compose.yml").read_text()
+
+
+FLUX_TESTDATA = "flux-markers/fluxcd__image-automation-controller__internal__update__testdata__" \
+    "setters__{}__kustomization.yml"
+
+
+def test_flux_setters_testdata_gives_fluxs_expected_output(shared_dir: Path) -> None:
+    """Flux's own before/after pair (image-automation-controller ``testdata/setters``): the same
+    updates, chosen by the names find-images reports, give Flux's expected file byte for byte."""
+    rel = FLUX_TESTDATA.format("original")
+    text = (shared_dir / "corpus" / rel).read_bytes().decode()
+    expected = (shared_dir / "corpus" / FLUX_TESTDATA.format("expected")).read_bytes().decode()
+    digest = "sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be"
+    by_name = {s.name: s for s in find_sites(text, rel)}
+    assert sorted(by_name) == ["automation-ns:policy-with-digest", "image", "replaced"]
+    changes = [
+        Change(site=by_name["replaced"], new_name="index.repo.fake/updated", tag="v1.0.1"),
+        Change(site=by_name["automation-ns:policy-with-digest"], digest=digest),
+        Change(site=by_name["image"], tag="v1.0.0", digest=digest),
+    ]
+    assert apply_changes(text, rel, changes) == expected
