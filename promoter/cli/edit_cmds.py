@@ -37,7 +37,9 @@ def _warn(problems: Sequence[Problem], notes: Sequence[str] = ()) -> None:
         click.echo(f"promoter: note: {note}", err=True)
 
 
-@click.command("find-images")
+@click.command("find-images", epilog="--output json prints an array of objects with the keys "
+               "file, line, kind, name, tag, digest (a stable contract). Files that do not parse "
+               "(Helm templates) are reported on stderr and skipped.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_HELM_PATH
@@ -61,7 +63,9 @@ def unified_diff(edit: FileEdit) -> str:
         fromfile=f"a/{edit.file}", tofile=f"b/{edit.file}"))
 
 
-@click.command("set-image")
+@click.command("set-image", epilog="Exit status: 0 when something changed or all was up to date, "
+               "1 when the image is referenced nowhere, 2 on invalid input; on any error nothing "
+               "is written.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--image", required=True, metavar="NAME",
               help="The image to set, as find-images names it or any equivalent reference.")
