@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import github
 import pytest
@@ -19,7 +21,13 @@ from promoter.errors import ForgeError, RetryableError
 from promoter.forge import CommitStatus, Permission, PRState, Reaction, StatusState, open_forge
 from tests.forge import openapi
 from tests.forge.conftest import BOT, GitHubHarness, check_server
-from tests.servers.fake_github import FakeGitHub, event_schema, load_spec, signed_headers
+from tests.servers.fake_github import (
+    SPEC_PATH,
+    FakeGitHub,
+    event_schema,
+    load_spec,
+    signed_headers,
+)
 from tests.servers.git_http import Recorded, commit_to, git
 
 pytestmark = pytest.mark.integration
@@ -344,3 +352,32 @@ def test_only_the_latest_decisive_review_counts(gh_fake: FakeGitHub) -> None:
                         ("carol", "APPROVED"), ("dave", "APPROVED"), ("dave", "DISMISSED")):
         h.approve(number, user, state)
     assert h.forge.approvals(number) == ("alice", "carol")
+
+
+def _examples(event: str) -> list[dict[str, Any]]:
+    path = SPEC_PATH.parents[2] / "webhooks-examples" / "api.github.com" / "index.json"
+    if not path.is_file():
+        pytest.skip("@octokit/webhooks-examples is not installed (scripts/setup installs it)")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [ex for entry in data if entry["name"] == event for ex in entry["examples"]]
+
+
+@pytest.mark.parametrize(("name", "action", "objects"), [
+    ("issue_comment", "created", ("issue", "comment", "repository", "sender")),
+    ("pull_request", "opened", ("pull_request", "repository", "sender")),
+])
+def test_webhook_payloads_have_every_key_of_githubs_examples(
+        gh_fake: FakeGitHub, name: str, action: str, objects: tuple[str, ...]) -> None:
+    examples = [ex for ex in _examples(name) if ex.get("action") == action]
+    assert examples
+    h = GitHubHarness(gh_fake)
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    cid = h.comment_by(number, "alice", "/promote")
+    payload = gh_fake.event(name, h.name, number, action=action, comment_id=cid)
+    for example in examples:
+        missing = set(example) - set(payload) - {"installation", "organization", "enterprise"}
+        assert not missing, missing
+        for key in objects:
+            assert set(example[key]) <= set(payload[key]), key
+

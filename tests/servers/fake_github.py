@@ -329,6 +329,8 @@ class FakeGitHub(FakeForgeServer):
             "git_refs_url": r + "/git/refs{/sha}", "labels_url": r + "/labels{/name}",
             "visibility": "private", "has_issues": True, "allow_auto_merge": True,
             "created_at": "2025-01-01T00:00:00Z", "updated_at": _now(), "pushed_at": _now(),
+            "is_template": False, "topics": [], "custom_properties": {},
+            "web_commit_signoff_required": False,
             "permissions": {"admin": False, "maintain": False, "push": True, "triage": True,
                             "pull": True}})
 
@@ -372,6 +374,7 @@ class FakeGitHub(FakeForgeServer):
             "requested_reviewers": [self.user(u) for u in p.reviewers], "requested_teams": [],
             "merged_at": p.merged_at, "merge_commit_sha": p.merge_commit_sha,
             "closed_at": p.closed_at, "auto_merge": p.auto_merge, "milestone": None,
+            "active_lock_reason": None,
             "author_association": "CONTRIBUTOR", "created_at": p.created_at,
             "updated_at": p.updated_at,
             "_links": {k: {"href": v} for k, v in links.items()}}
@@ -834,7 +837,8 @@ class FakeGitHub(FakeForgeServer):
                              "patch_url": f"{self.url}/{repo.full_name}/pull/{n}.patch",
                              "merged_at": p.merged_at},
             "closed_at": p.closed_at, "created_at": p.created_at, "updated_at": p.updated_at,
-            "author_association": "CONTRIBUTOR"})
+            "author_association": "CONTRIBUTOR", "draft": p.draft,
+            "performed_via_github_app": None})
 
     def h_get_issue(self, req: Request, owner: str, name: str, n: str) -> Result:
         repo, p = self._need_pull(req, owner, name, n)
