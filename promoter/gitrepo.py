@@ -29,14 +29,15 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import git
-from gitdb import IStream  # type: ignore[import-untyped]  # GitPython's object store
+from gitdb import IStream, LooseObjectDB  # type: ignore[import-untyped]  # GitPython's
 
 from promoter import secrets
 from promoter.config import Identity
@@ -50,6 +51,13 @@ _ZERO = "0" * 40
 class LeaseLost(GitError):
     """A push or delete found the branch somewhere else than expected (someone moved it)."""
 _REGULAR = ("100644", "100755")
+_TREE = 0o040000
+_EMPTY_TREE = bytes.fromhex("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+
+
+def _tree_order(name: str, entry: tuple[bytes, int]) -> bytes:
+    """git sorts tree entries by name, a subtree as if its name ended in '/'."""
+    return (name + "/" if entry[1] == _TREE else name).encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +75,15 @@ class HttpAuth:
 
     username: str
     token: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefUpdate:
+    """Set ``branch`` to ``sha`` (None deletes it) if it is now at ``expect`` (None: absent)."""
+
+    branch: str
+    sha: str | None
+    expect: str | None
 
 
 class Workspace(Protocol):
@@ -116,6 +133,14 @@ class Workspace(Protocol):
         """Delete ``branch`` if it is at ``expect``; :class:`GitError` otherwise."""
         ...
 
+    def push_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
+        """Apply many updates, each with its lease, in one round trip where possible.
+
+        Not atomic: one result per update, None when done, else its error
+        (:class:`LeaseLost` when the branch moved); the others are applied regardless.
+        """
+        ...
+
     def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
         """Commits reachable from ``head`` and not from ``base``, newest first."""
         ...
@@ -146,6 +171,19 @@ class Outcome(enum.Enum):
     UNCHANGED = "unchanged"  # already so; nothing pushed
     NOT_NEEDED = "not-needed"  # the base already has the files; nothing pushed
     HUMAN = "human"  # someone else committed to the branch; left alone
+    FAILED = "failed"  # see Published.error (publish_branches only)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchChange:
+    """What a branch should hold: the ``base`` branch plus ``files``, as one commit."""
+
+    branch: str
+    base: str
+    files: Mapping[str, str | None]
+    message: str
+    author: Identity
+    sign_off: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,8 +191,9 @@ class Published:
     outcome: Outcome
     branch: str
     sha: str | None  # the branch head afterwards (None: there is no branch)
-    base: str  # the base commit the branch is (or would be) built on
+    base: str | None  # the base commit the branch is (or would be) built on
     foreign: tuple[CommitInfo, ...] = ()
+    error: str | None = None
 
 
 def publish_branch(ws: Workspace, *, branch: str, base: str, files: Mapping[str, str | None],
@@ -167,12 +206,17 @@ def publish_branch(ws: Workspace, *, branch: str, base: str, files: Mapping[str,
     changed, it is rebuilt and pushed with a lease on the head we saw. A branch with commits by
     anyone else is never touched (:attr:`Outcome.HUMAN`). When the lease is lost (another
     promoter run pushed first), the state is fetched again and the decision made anew, so two
-    runs at once end with one branch.
+    runs at once end with one branch. Errors are raised.
     """
+    change = BranchChange(branch=branch, base=base, files=files, message=message,
+                          author=author, sign_off=sign_off)
     for attempt in range(retries + 1):
+        result, update = _decide(ws, change)
+        if update is None:
+            return result
         try:
-            return _publish_once(ws, branch=branch, base=base, files=files, message=message,
-                                 author=author, sign_off=sign_off)
+            _raise_first(ws.push_all((update,)))
+            return result
         except LeaseLost:
             if attempt == retries:
                 raise
@@ -181,30 +225,81 @@ def publish_branch(ws: Workspace, *, branch: str, base: str, files: Mapping[str,
     raise AssertionError("unreachable")
 
 
-def _publish_once(ws: Workspace, *, branch: str, base: str, files: Mapping[str, str | None],
-                  message: str, author: Identity, sign_off: bool) -> Published:
-    base_sha = ws.branch_head(base)
+def publish_branches(ws: Workspace, changes: Sequence[BranchChange], *, retries: int = 2
+                     ) -> tuple[Published, ...]:
+    """:func:`publish_branch` for many branches, with all pushes in one round trip.
+
+    One result per change, in order; a failing branch is reported (:attr:`Outcome.FAILED`,
+    ``error``) and never stops the others. Branches whose lease was lost are decided again
+    after one fetch, individually.
+    """
+    results: list[Published | None] = [None] * len(changes)
+    pending: list[tuple[int, Published, RefUpdate]] = []
+    for i, change in enumerate(changes):
+        try:
+            result, update = _decide(ws, change)
+        except (GitError, InputError) as e:
+            results[i] = _failed(change, e)
+            continue
+        if update is None:
+            results[i] = result
+        else:
+            pending.append((i, result, update))
+    errors = ws.push_all([u for _, _, u in pending])
+    lost = []
+    for (i, result, _), error in zip(pending, errors, strict=True):
+        if error is None:
+            results[i] = result
+        elif isinstance(error, LeaseLost) and retries > 0:
+            lost.append(i)
+        else:
+            results[i] = _failed(changes[i], error)
+    if lost:
+        ws.fetch()
+        for i in lost:
+            c = changes[i]
+            try:
+                results[i] = publish_branch(ws, branch=c.branch, base=c.base, files=c.files,
+                                            message=c.message, author=c.author,
+                                            sign_off=c.sign_off, retries=retries - 1)
+            except (GitError, InputError) as e:
+                results[i] = _failed(c, e)
+    return tuple(r for r in results if r is not None)
+
+
+def _failed(change: BranchChange, error: Exception) -> Published:
+    return Published(outcome=Outcome.FAILED, branch=change.branch, sha=None, base=None,
+                     error=str(error))
+
+
+def _decide(ws: Workspace, c: BranchChange) -> tuple[Published, RefUpdate | None]:
+    """What ``c`` needs: the result it will have, and the push that makes it so (if any)."""
+    check_branch_name(c.branch)
+    base_sha = ws.branch_head(c.base)
     if base_sha is None:
-        raise GitError(f"base branch {base} does not exist")
-    head = ws.branch_head(branch)
+        raise GitError(f"base branch {c.base} does not exist")
+    head = ws.branch_head(c.branch)
     if head is not None:
-        foreign = foreign_commits(ws, base=base_sha, head=head, bot=author)
+        foreign = foreign_commits(ws, base=base_sha, head=head, bot=c.author)
         if foreign:
-            return Published(outcome=Outcome.HUMAN, branch=branch, sha=head, base=base_sha,
-                             foreign=foreign)
-    new = ws.commit(parent=base_sha, files=files, message=message, author=author,
-                    sign_off=sign_off)
+            return Published(outcome=Outcome.HUMAN, branch=c.branch, sha=head, base=base_sha,
+                             foreign=foreign), None
+    new = ws.commit(parent=base_sha, files=c.files, message=c.message, author=c.author,
+                    sign_off=c.sign_off)
     if new == base_sha:
-        return Published(outcome=Outcome.NOT_NEEDED, branch=branch, sha=head, base=base_sha)
+        return Published(outcome=Outcome.NOT_NEEDED, branch=c.branch, sha=head,
+                         base=base_sha), None
     if head is None:
-        ws.push(branch, new, expect=None)
-        return Published(outcome=Outcome.CREATED, branch=branch, sha=new, base=base_sha)
-    base_moved = not ws.is_ancestor(base_sha, head)
-    if not base_moved and ws.same_files(head, new):
-        return Published(outcome=Outcome.UNCHANGED, branch=branch, sha=head, base=base_sha)
-    ws.push(branch, new, expect=head)
-    return Published(outcome=Outcome.RECREATED if base_moved else Outcome.UPDATED,
-                     branch=branch, sha=new, base=base_sha)
+        outcome = Outcome.CREATED
+    elif not ws.is_ancestor(base_sha, head):
+        outcome = Outcome.RECREATED
+    elif ws.same_files(head, new):
+        return Published(outcome=Outcome.UNCHANGED, branch=c.branch, sha=head,
+                         base=base_sha), None
+    else:
+        outcome = Outcome.UPDATED
+    return (Published(outcome=outcome, branch=c.branch, sha=new, base=base_sha),
+            RefUpdate(branch=c.branch, sha=new, expect=head))
 
 
 def check_repo_path(path: str) -> str:
@@ -283,6 +378,8 @@ class GitWorkspace:
             self._repo = git.Repo(self.root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise InputError(f"{path}: not a git repository") from None
+        # writes loose objects in-process (GitPython's default store runs a git per object)
+        self._objects = LooseObjectDB(os.path.join(self._repo.common_dir, "objects"))
         if auth is not None and remote is not None:
             urls = {self._git("remote", "get-url", *flag, remote).strip()
                     for flag in ((), ("--push",))}
@@ -345,11 +442,16 @@ class GitWorkspace:
         return self.resolve(self._ref(branch))
 
     def resolve(self, rev: str) -> str | None:
-        if rev.startswith("-"):
+        commit = self._commit_object(rev)
+        return str(commit.hexsha) if commit is not None else None
+
+    def _commit_object(self, rev: str) -> git.Commit | None:
+        if rev.startswith("-") or not rev:
             return None
-        out = self._git("rev-parse", "--verify", "--quiet", "--end-of-options",
-                        f"{rev}^{{commit}}", check=False)
-        return out.strip() or None
+        try:
+            return self._repo.commit(rev)
+        except (git.BadName, ValueError, IndexError):
+            return None
 
     def read(self, rev: str, path: str) -> str | None:
         path = check_repo_path(path)
@@ -398,95 +500,152 @@ class GitWorkspace:
         return self._ok("merge-base", "--is-ancestor", ancestor, rev)
 
     def same_files(self, a: str, b: str) -> bool:
-        if a.startswith("-") or b.startswith("-"):
-            raise InputError(f"not a commit: {a if a.startswith('-') else b!r}")
-        first, second = self._git("rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}").split()
-        return first == second
+        first, second = self._commit_object(a), self._commit_object(b)
+        if first is None or second is None:
+            raise GitError(f"no such commit {a if first is None else b!r}")
+        return bool(first.tree.binsha == second.tree.binsha)
 
     # -- writing -----------------------------------------------------------------------------
 
     def commit(self, *, parent: str, files: Mapping[str, str | None], message: str,
                author: Identity, sign_off: bool = False) -> str:
-        parent_sha = self.resolve(parent)
-        if parent_sha is None:
+        # in-process: blobs, trees and the commit go straight into the object store
+        base = self._commit_object(parent)
+        if base is None:
             raise GitError(f"cannot commit on {parent!r}: no such commit")
-        modes = {}
-        lines = []
-        for path in files:
-            check_repo_path(path)
-        listing = self._git("ls-tree", "-z", "--full-tree", parent_sha, "--", *files)
-        for entry in listing.split("\0"):
-            if entry:
-                meta, path = entry.split("\t", 1)
-                modes[path] = meta.split(" ", 1)[0]
-        for path, text in files.items():
-            path = check_repo_path(path)
-            if text is None:
-                lines.append(f"0 {_ZERO}\t{path}\0")
-                continue
-            data = text.encode("utf-8")
-            sha = self._repo.odb.store(IStream(b"blob", len(data), io.BytesIO(data))).hexsha
-            mode = modes.get(path, "100644")
-            lines.append(f"{mode if mode in _REGULAR else '100644'} {sha.decode()}\t{path}\0")
-        with tempfile.TemporaryDirectory(prefix="promoter-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self._git("read-tree", parent_sha, env=env)
-            self._git("update-index", "-z", "--index-info", input="".join(lines).encode(),
-                      env=env)
-            tree = self._git("write-tree", env=env).strip()
-        if tree == self._git("rev-parse", f"{parent_sha}^{{tree}}").strip():
-            return parent_sha
+        changes: dict[tuple[str, ...], str | None] = {
+            tuple(check_repo_path(path).split("/")): text for path, text in files.items()}
+        tree = self._write_tree(base.tree, changes, "")
+        if tree == base.tree.binsha:
+            return str(base.hexsha)
         text = _sign_off(message, author) if sign_off else message
-        who = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
-               "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
-        return self._git("commit-tree", "--no-gpg-sign", tree, "-p", parent_sha, "-F", "-",
-                         input=text.encode(), env=who).strip()
+        if re.search(r"[<>\n]", author.name + author.email):
+            raise InputError(f"commit author {author!r}: '<', '>' and newlines are not allowed")
+        stamp = f"{author.name} <{author.email}> {int(time.time())} +0000"
+        body = (f"tree {tree.hex()}\nparent {base.hexsha}\nauthor {stamp}\n"
+                f"committer {stamp}\n\n{text.rstrip(chr(10))}\n")
+        return self._store(b"commit", body.encode("utf-8")).hex()
+
+    def _store(self, kind: bytes, data: bytes) -> bytes:
+        binsha: bytes = self._objects.store(IStream(kind, len(data), io.BytesIO(data))).binsha
+        return binsha
+
+    def _write_tree(self, tree: git.Tree | None, changes: Mapping[tuple[str, ...], str | None],
+                    prefix: str) -> bytes:
+        """Store ``tree`` with ``changes`` (path parts -> text, None deletes); its SHA."""
+        entries: dict[str, tuple[bytes, int]] = {}
+        if tree is not None:
+            entries = {item.name: (item.binsha, item.mode) for item in tree}
+        below: dict[str, dict[tuple[str, ...], str | None]] = {}
+        for parts, text in changes.items():
+            name = parts[0]
+            if len(parts) > 1:
+                below.setdefault(name, {})[parts[1:]] = text
+                continue
+            old = entries.get(name)
+            if old is not None and old[1] == _TREE:
+                raise InputError(f"{prefix}{name}: is a directory")
+            if text is None:
+                entries.pop(name, None)
+            else:
+                mode = old[1] if old is not None and old[1] in (0o100644, 0o100755) else 0o100644
+                entries[name] = (self._store(b"blob", text.encode("utf-8")), mode)
+        for name, sub in below.items():
+            old = entries.get(name)
+            if old is not None and old[1] != _TREE:
+                if all(t is None for t in sub.values()):
+                    continue  # deleting below a file: nothing there
+                raise InputError(f"{prefix}{name}: is a file, not a directory")
+            subtree = git.Tree(self._repo, old[0], _TREE, name) if old is not None else None
+            binsha = self._write_tree(subtree, sub, f"{prefix}{name}/")
+            if binsha == _EMPTY_TREE:
+                entries.pop(name, None)
+            else:
+                entries[name] = (binsha, _TREE)
+        data = b"".join(f"{mode:o} {name}".encode() + b"\0" + binsha for name, (binsha, mode)
+                        in sorted(entries.items(), key=lambda e: _tree_order(*e)))
+        return self._store(b"tree", data) if data else _EMPTY_TREE
 
     def push(self, branch: str, sha: str, *, expect: str | None) -> None:
-        self._update(branch, sha, expect=expect)
+        _raise_first(self.push_all((RefUpdate(branch=branch, sha=sha, expect=expect),)))
 
     def delete_branch(self, branch: str, *, expect: str) -> None:
-        self._update(branch, None, expect=expect)
+        _raise_first(self.push_all((RefUpdate(branch=branch, sha=None, expect=expect),)))
 
-    def _update(self, branch: str, sha: str | None, *, expect: str | None) -> None:
-        ref = f"refs/heads/{branch}"
-        if not self._ok("check-ref-format", ref):
-            raise InputError(f"{branch!r} is not a valid branch name")
+    def push_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
+        for u in updates:
+            check_branch_name(u.branch)
         if self.remote is None:
-            self._update_local(branch, sha, expect=expect)
-            return
-        spec = f"{sha}:{ref}" if sha else f":{ref}"
-        out = self._git("push", "--porcelain", "--no-verify",
-                        f"--force-with-lease={ref}:{expect or ''}", self.remote, spec,
-                        network=True, check=False, returncode=True, merge_stderr=True)
+            return tuple(self._update_local(u) for u in updates)
+        if not updates:
+            return ()
+        args = ["push", "--porcelain", "--no-verify"]
+        args += [f"--force-with-lease=refs/heads/{u.branch}:{u.expect or ''}" for u in updates]
+        args += [self.remote, *(f"{u.sha or ''}:refs/heads/{u.branch}" for u in updates)]
+        out = self._git(*args, network=True, check=False, returncode=True, merge_stderr=True)
         code, _, text = out.partition("\n")
+        status: dict[str, tuple[str, str]] = {}
         for line in text.splitlines():
             flag, *rest = line.split("\t")
-            if flag == "!" and rest:
-                m = re.match(r"\[(?P<what>[^\]]+)\](?: \((?P<why>.*)\))?", rest[-1])
-                what, why = (m["what"], m["why"] or "") if m else ("", rest[-1])
-                if what == "rejected":  # stale info, fetch first, non-fast-forward
-                    raise LeaseLost(f"push of branch {branch} rejected: it moved since promoter "
-                                   f"looked (expected {(expect or 'no branch')[:12]}; {why})")
-                raise GitError(secrets.redact(f"push of branch {branch} refused by the remote: "
-                                              f"{why or what}"))
-        if code != "0":
-            raise GitError(secrets.redact(f"push of branch {branch} failed: {_last_line(text)}"))
-        if sha:
-            self._git("update-ref", self._ref(branch), sha)
-        else:
-            self._git("update-ref", "-d", self._ref(branch))
+            if len(flag) == 1 and len(rest) >= 2 and ":refs/heads/" in rest[0]:
+                status[rest[0].split(":refs/heads/", 1)[1]] = (flag, rest[1])
+        results: list[GitError | None] = []
+        for u in updates:
+            flag, summary = status.get(u.branch, ("?", ""))
+            if flag == "!":
+                results.append(_push_error(u, summary))
+            elif flag == "?":
+                failed = "no answer" if code == "0" else _last_line(text)
+                results.append(GitError(secrets.redact(
+                    f"push of branch {u.branch} failed: {failed}")))
+            else:
+                results.append(None)
+                ref = self._ref(u.branch)
+                if self.resolve(ref) != u.sha:  # git push moves the tracking ref itself
+                    self._git("update-ref", *((ref, u.sha) if u.sha else ("-d", ref)))
+        return tuple(results)
 
-    def _update_local(self, branch: str, sha: str | None, *, expect: str | None) -> None:
-        ref = f"refs/heads/{branch}"
+    def _update_local(self, u: RefUpdate) -> GitError | None:
+        ref = f"refs/heads/{u.branch}"
         if self._git("symbolic-ref", "--quiet", "HEAD", check=False).strip() == ref:
-            raise GitError(f"branch {branch} is checked out; promoter does not move it")
-        args = ["update-ref", "-d", ref, expect or _ZERO] if sha is None else [
-            "update-ref", ref, sha, expect or _ZERO]
+            return GitError(f"branch {u.branch} is checked out; promoter does not move it")
+        args = ["update-ref", "-d", ref, u.expect or _ZERO] if u.sha is None else [
+            "update-ref", ref, u.sha, u.expect or _ZERO]
         result = self._git(*args, check=False, returncode=True, merge_stderr=True)
         if not result.startswith("0\n"):
-            raise LeaseLost(f"update of branch {branch} refused: it is not at "
-                           f"{(expect or 'nothing')[:12]} any more")
+            return LeaseLost(f"update of branch {u.branch} refused: it is not at "
+                             f"{(u.expect or 'nothing')[:12]} any more")
+        return None
+
+
+def _push_error(u: RefUpdate, summary: str) -> GitError:
+    m = re.match(r"\[(?P<what>[^\]]+)\](?: \((?P<why>.*)\))?", summary)
+    what, why = (m["what"], m["why"] or "") if m else ("", summary)
+    if what == "rejected":  # stale info, fetch first, non-fast-forward
+        return _lease_lost(u, why)
+    return GitError(secrets.redact(f"push of branch {u.branch} refused by the remote: "
+                                   f"{why or what}"))
+
+
+def _lease_lost(u: RefUpdate, why: str) -> LeaseLost:
+    return LeaseLost(f"push of branch {u.branch} rejected: it moved since promoter looked "
+                     f"(expected {(u.expect or 'no branch')[:12]}; {why})")
+
+
+def _raise_first(results: Sequence[GitError | None]) -> None:
+    for error in results:
+        if error is not None:
+            raise error
+
+
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|\.lock(/|$)|(^|/)\.")
+
+
+def check_branch_name(name: str) -> str:
+    """``name`` when git accepts ``refs/heads/<name>`` (git check-ref-format), else InputError."""
+    if not name or name == "@" or name.startswith("-") or _BAD_REF.search(name):
+        raise InputError(f"{name!r} is not a valid branch name")
+    return name
 
 
 def _last_line(text: str) -> str:
@@ -607,17 +766,25 @@ class MemoryWorkspace:
         return self._commits[sha].message
 
     def push(self, branch: str, sha: str, *, expect: str | None) -> None:
-        if self.branches.get(branch) != expect:
-            raise LeaseLost(f"push of branch {branch} rejected: it moved since promoter "
-                            f"looked (expected {(expect or 'no branch')[:12]}; stale info)")
-        self._get(sha)
-        self.branches[branch] = sha
+        _raise_first(self.push_all((RefUpdate(branch=branch, sha=sha, expect=expect),)))
 
     def delete_branch(self, branch: str, *, expect: str) -> None:
-        if self.branches.get(branch) != expect:
-            raise LeaseLost(f"push of branch {branch} rejected: it moved since promoter "
-                            f"looked (expected {expect[:12]}; stale info)")
-        del self.branches[branch]
+        _raise_first(self.push_all((RefUpdate(branch=branch, sha=None, expect=expect),)))
+
+    def push_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
+        results: list[GitError | None] = []
+        for u in updates:
+            check_branch_name(u.branch)
+            if self.branches.get(u.branch) != u.expect:
+                results.append(_lease_lost(u, "stale info"))
+            elif u.sha is None:
+                del self.branches[u.branch]
+                results.append(None)
+            else:
+                self._get(u.sha)
+                self.branches[u.branch] = u.sha
+                results.append(None)
+        return tuple(results)
 
     def _ancestry(self, rev: str) -> list[str]:
         out = []

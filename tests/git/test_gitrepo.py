@@ -13,6 +13,7 @@ import pytest
 from promoter.config import Identity
 from promoter.errors import GitError, InputError
 from promoter.gitrepo import (
+    BranchChange,
     GitWorkspace,
     HttpAuth,
     LeaseLost,
@@ -20,6 +21,7 @@ from promoter.gitrepo import (
     Published,
     cloned,
     publish_branch,
+    publish_branches,
 )
 from tests.servers.git_http import GitHttpServer, git, init_bare
 
@@ -202,3 +204,57 @@ def test_our_token_replaces_a_stale_header_in_git_config(server: GitHttpServer,
         ws.push("promoter/dev/x", main, expect=None)
     assert git("--git-dir", str(server.root / "acme/checkout.git"), "rev-parse",
                "refs/heads/promoter/dev/x") == main
+
+
+def test_commits_built_in_process_match_git_and_pass_fsck(tmp_path: Path) -> None:
+    files = {"a.b": "1\n", "a-b": "2\n", "a/x.yaml": "3\n", "a/deep/y.yaml": "4\n",
+             "b/only.yaml": "5\n", "z": "6\n"}
+    bare = tmp_path / "remote.git"
+    init_bare(bare, files=files)
+    ws = GitWorkspace.clone(str(bare), tmp_path / "c")
+    main = ws.branch_head("main")
+    assert main
+    change: dict[str, str | None] = {"a/deep/y.yaml": "4b\n", "a/new/n.yaml": "7\n",
+                                     "b/only.yaml": None, "a.c": "8\n", "gone/x": None}
+    sha = ws.commit(parent=main, files=change, message="m", author=BOT)
+    # git's own index machinery as the oracle for the tree
+    index = tmp_path / "index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    work = tmp_path / "c"
+    full = {**os.environ, **env}
+    subprocess.run(["git", "-C", str(work), "read-tree", main], env=full, check=True)
+    for path, text in change.items():
+        if text is None:
+            subprocess.run(["git", "-C", str(work), "update-index", "--force-remove", path],
+                           env=full, check=True)
+        else:
+            blob = git("hash-object", "-w", "--stdin", cwd=work, input=text)
+            subprocess.run(["git", "-C", str(work), "update-index", "--add", "--cacheinfo",
+                            f"100644,{blob},{path}"], env=full, check=True)
+    expected = subprocess.run(["git", "-C", str(work), "write-tree"], env=full, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    assert git("rev-parse", f"{sha}^{{tree}}", cwd=work) == expected
+    assert "b" not in git("ls-tree", "--name-only", sha, cwd=work).split()  # emptied dir gone
+    assert git("fsck", "--strict", "--no-progress", "--no-dangling", cwd=work) == ""
+    with pytest.raises(InputError, match="^a: is a directory$"):
+        ws.commit(parent=main, files={"a": "x"}, message="m", author=BOT)
+    with pytest.raises(InputError, match="^z: is a file, not a directory$"):
+        ws.commit(parent=main, files={"z/y": "x"}, message="m", author=BOT)
+
+
+def test_batch_push_with_one_lost_lease(tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    init_bare(bare, files={"a.yaml": "tag: '1'\n", "b.yaml": "tag: '1'\n"})
+    fresh, stale = (GitWorkspace.clone(str(bare), tmp_path / n) for n in ("fresh", "stale"))
+
+    def change(name: str, run: str) -> BranchChange:
+        return BranchChange(branch=f"promoter/dev/{name}", base="main",
+                            files={f"{name}.yaml": "tag: '2'\n"},
+                            message=f"Promote {name} to 2 ({run})", author=BOT)
+
+    (first,) = publish_branches(fresh, [change("a", "fresh")])
+    results = publish_branches(stale, [change("a", "stale"), change("b", "stale")])
+    assert [(r.outcome, r.sha == first.sha) for r in results] == [
+        (Outcome.UNCHANGED, True), (Outcome.CREATED, False)]
+    assert git("--git-dir", str(bare), "for-each-ref", "--format=%(refname)",
+               "refs/heads/promoter") == "refs/heads/promoter/dev/a\nrefs/heads/promoter/dev/b"

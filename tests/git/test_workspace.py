@@ -10,6 +10,7 @@ import pytest
 from promoter.config import Identity
 from promoter.errors import GitError, InputError
 from promoter.gitrepo import (
+    BranchChange,
     GitWorkspace,
     MemoryWorkspace,
     Outcome,
@@ -17,6 +18,7 @@ from promoter.gitrepo import (
     Workspace,
     foreign_commits,
     publish_branch,
+    publish_branches,
 )
 from tests.servers.git_http import commit_to, init_bare
 
@@ -208,3 +210,36 @@ def test_publish_branch_leaves_a_human_commit_alone(
     assert result.outcome is Outcome.HUMAN and result.sha == theirs != first.sha
     assert [c.sha for c in result.foreign] == [theirs]
     assert ws.branch_head("promoter/dev/api") == theirs
+
+
+def test_publish_branches_reports_each_and_stops_for_none(
+        make: tuple[Workspace, Callable[..., str]]) -> None:
+    ws, human_push = make
+    taken = publish_branch(ws, branch="promoter/dev/taken", base="main",
+                           files={"README.md": "bot\n"}, message="bot", author=BOT)
+    human_push("promoter/dev/taken", {"README.md": "mine\n"})
+    ws.fetch()
+
+    def change(branch: str, files: dict[str, str | None], base: str = "main") -> BranchChange:
+        return BranchChange(branch=branch, base=base, files=files, message=f"set {branch}",
+                            author=BOT)
+
+    results = publish_branches(ws, [
+        change("promoter/dev/a", {"env/dev/a.yaml": "a: 1\n"}),
+        change("promoter/dev/taken", {"README.md": "bot 2\n"}),
+        change("promoter/dev/same", {"README.md": "# gitops\n"}),
+        change("promoter/dev/orphan", {"x": "1\n"}, base="no-such-base"),
+        change("bad..name", {"x": "1\n"}),
+        change("promoter/dev/b", {"env/dev/b.yaml": "b: 1\n"}),
+    ])
+    assert [(r.branch, r.outcome) for r in results] == [
+        ("promoter/dev/a", Outcome.CREATED), ("promoter/dev/taken", Outcome.HUMAN),
+        ("promoter/dev/same", Outcome.NOT_NEEDED), ("promoter/dev/orphan", Outcome.FAILED),
+        ("bad..name", Outcome.FAILED), ("promoter/dev/b", Outcome.CREATED)]
+    assert results[3].error == "base branch no-such-base does not exist"
+    assert results[4].error == "'bad..name' is not a valid branch name"
+    assert ws.branch_head("promoter/dev/a") == results[0].sha
+    assert ws.branch_head("promoter/dev/b") == results[5].sha
+    assert ws.branch_head("promoter/dev/taken") != taken.sha
+    again = publish_branches(ws, [change("promoter/dev/a", {"env/dev/a.yaml": "a: 1\n"})])
+    assert [r.outcome for r in again] == [Outcome.UNCHANGED]
