@@ -14,6 +14,7 @@ visible and a fix shows up as an XPASS to clean up. The run prints found/expecte
 from __future__ import annotations
 
 import collections
+import functools
 import json
 from pathlib import Path
 
@@ -162,6 +163,7 @@ def test_corpus_inventory_matches_the_ground_truth(shared_dir: Path) -> None:
     assert files - set(INVALID) == set(EXPECTED)
 
 
+@functools.cache
 def recall(shared_dir: Path) -> dict[str, tuple[int, int]]:
     """found/expected references per category."""
     counts: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
