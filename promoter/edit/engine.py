@@ -263,13 +263,14 @@ class _Planner:
 
 def _whole_value(old: str, change: Change) -> str:
     name, tag, digest = split_written(old.strip())
+    match, eq, name = name.rpartition("=")  # Argo CD's "name=newName:tag" keeps its "name="
     if change.new_name:
         name = change.new_name
     if change.tag is not None and change.tag != tag:
         tag, digest = change.tag, None  # the old digest pinned the old image
     if change.digest is not None:
         digest = change.digest
-    return name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    return match + eq + name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
 
 def _anchor_offset(site: Site) -> int:

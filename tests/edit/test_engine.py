@@ -251,3 +251,12 @@ def test_span_type_is_frozen() -> None:
 def test_added_key_lands_in_its_entry(text: str, want: str) -> None:
     site = find_sites(text, "kustomization.yaml")[0]
     assert apply_changes(text, "kustomization.yaml", [Change(site=site, tag="2")]) == want
+
+
+def test_argocd_kustomize_image_keeps_its_match_name() -> None:
+    text = ("apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n"
+            "    kustomize:\n      images:\n      - ghcr.io/a/app=ghcr.io/b/app:1.0\n")
+    (site,) = find_sites(text, "app.yaml")
+    new = apply_changes(text, "app.yaml", [Change(site=site, tag="2.0",
+                                                  new_name="ghcr.io/c/app")])
+    assert new == text.replace("ghcr.io/b/app:1.0", "ghcr.io/c/app:2.0")
