@@ -257,8 +257,6 @@ def test_set_image_on_an_image_updater_write_back_file(tmp_path: Path) -> None:
         "\n", "\r\n").encode()
 
 
-@pytest.mark.xfail(strict=True, reason="engine._whole_value replaces the whole 'name=newName' "
-                   "part of an Argo CD kustomize.images string by --new-name, dropping 'name='")
 def test_a_new_name_keeps_the_kustomize_name_part() -> None:
     new = _set(MULTI_SOURCE, "app.yaml", "web", new_name="ghcr.io/org/web2")
     assert new == MULTI_SOURCE.replace('"web=ghcr.io/org/web:2.0.0"',
