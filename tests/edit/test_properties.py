@@ -11,6 +11,7 @@ not. The generator knows every reference it wrote. Then:
 - a random subset gets random new tags (tricky ones included: ``1.10``, ``true``, ``0x1F``...);
 - the edited text equals the original with only those scalars rewritten, byte for byte: the
   expected text is built here, independently of the engine (its own quoting oracle below);
+- the result has the same sites, now with the new tags, and setting them again is a no-op;
 - loading the result gives the original data with exactly the new strings at the edited paths,
   with ruamel.yaml (YAML 1.2) and with PyYAML (YAML 1.1) alike.
 """
@@ -358,6 +359,14 @@ def test_random_tag_edits_change_only_the_edited_scalars(doc: tuple[str, str, li
         expected = expected[:r.start] + write_scalar(r.new_value(t), r.style) + \
             expected[r.end:]
     assert new == expected
+
+    # found again with the new tags, at the same lines; setting them again changes nothing
+    again = find_sites(new, path)
+    for r, t in zip(chosen, new_tags, strict=True):
+        assert site_for(again, r).ref.tag == t
+    same = [Change(site=site_for(again, r), tag=t) for r, t in zip(chosen, new_tags,
+                                                                    strict=True)]
+    assert apply_changes(new, path, same) == new
 
     # the data: the original's, with the new strings at the edited paths (YAML 1.2 and 1.1)
     for loader in ("ruamel", "pyyaml"):
