@@ -449,18 +449,20 @@ class GitWorkspace:
         if rev.startswith("-") or not rev:
             return None
         try:
-            return self._repo.commit(rev)
+            commit = self._repo.commit(rev)
         except (git.BadName, ValueError, IndexError):
             return None
+        return commit if commit.hexsha != _ZERO else None  # GitPython passes the null SHA
 
     def read(self, rev: str, path: str) -> str | None:
         path = check_repo_path(path)
+        commit = self._commit_object(rev)
+        if commit is None:
+            raise InputError(f"{rev}: not a commit")
         try:
-            obj = self._repo.commit(rev).tree / path
+            obj = commit.tree / path
         except KeyError:
             return None
-        except (ValueError, git.BadName) as e:
-            raise InputError(f"{rev}: not a commit ({e.__class__.__name__})") from None
         if obj.type != "blob":
             raise InputError(f"{path}: is a directory at {rev[:12]}")
         if obj.mode == 0o120000:
@@ -737,7 +739,10 @@ class MemoryWorkspace:
 
     def read(self, rev: str, path: str) -> str | None:
         path = check_repo_path(path)
-        files = self._get(rev).files
+        sha = self.resolve(rev)
+        if sha is None:
+            raise InputError(f"{rev}: not a commit")
+        files = self._commits[sha].files
         if path not in files and any(f.startswith(path + "/") for f in files):
             raise InputError(f"{path}: is a directory at {rev[:12]}")
         return files.get(path)

@@ -70,6 +70,10 @@ def test_read_and_list(make: tuple[Workspace, Callable[..., str]]) -> None:
                                    "env/prod/values.yaml")
     assert ws.list_files(main, "env/dev") == ("env/dev/kustomization.yaml",)
     assert ws.branch_head("promoter/dev/api") is None
+    for nothing in ("0" * 40, "1" * 40, "no-such-branch", "-x", ""):
+        assert ws.resolve(nothing) is None
+    with pytest.raises(InputError, match="^no-such-branch: not a commit$"):
+        ws.read("no-such-branch", "README.md")
     with pytest.raises(InputError, match="is a directory"):
         ws.read(main, "env/dev")
 
