@@ -55,7 +55,8 @@ def _message(exc: Exception) -> str:
         text = str(data.get("message") or exc.message or "")
         details = [str(e.get("message") or f"{e.get('field')} {e.get('code')}")
                    for e in data.get("errors") or () if isinstance(e, dict)]
-        return " ".join(f"{exc.status} {text}: {'; '.join(details)}".split()).rstrip(":")
+        words = ": ".join(x for x in (text, "; ".join(details)) if x)
+        return " ".join(f"{exc.status} {words}".split())
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 

@@ -381,3 +381,13 @@ def test_webhook_payloads_have_every_key_of_githubs_examples(
         for key in objects:
             assert set(example[key]) <= set(payload[key]), key
 
+
+
+def test_auto_merge_refused_by_the_repository_setting(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    h.repo.allow_auto_merge = False
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    with pytest.raises(ForgeError, match="Auto merge is not allowed for this repository"):
+        h.forge.enable_auto_merge(number)
+    assert h.forge.get(number).auto_merge is False

@@ -196,6 +196,7 @@ class Repo:
     name: str
     path: Path
     default_branch: str
+    allow_auto_merge: bool = True  # the repository setting "Allow auto-merge"
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> role_name
     labels: dict[str, int] = field(default_factory=dict)  # name -> id
     pulls: dict[int, Pull] = field(default_factory=dict)
@@ -327,7 +328,8 @@ class FakeGitHub(FakeForgeServer):
             "default_branch": repo.default_branch, "pulls_url": r + "/pulls{/number}",
             "issues_url": r + "/issues{/number}", "statuses_url": r + "/statuses/{sha}",
             "git_refs_url": r + "/git/refs{/sha}", "labels_url": r + "/labels{/name}",
-            "visibility": "private", "has_issues": True, "allow_auto_merge": True,
+            "visibility": "private", "has_issues": True,
+            "allow_auto_merge": repo.allow_auto_merge,
             "created_at": "2025-01-01T00:00:00Z", "updated_at": _now(), "pushed_at": _now(),
             "is_template": False, "topics": [], "custom_properties": {},
             "web_commit_signoff_required": False,
@@ -641,10 +643,13 @@ class FakeGitHub(FakeForgeServer):
         for repo in self.repos.values():
             for p in repo.pulls.values():
                 if f"PR_{p.id}" == node and self._repo(req, repo.owner, repo.name):
-                    if p.state != "open":
+                    problem = ("Pull request is closed" if p.state != "open" else
+                               "Pull request Auto merge is not allowed for this repository"
+                               if m[1].startswith("enable") and not repo.allow_auto_merge
+                               else None)
+                    if problem:
                         return 200, {"data": {m[1]: None}, "errors": [{
-                            "type": "UNPROCESSABLE", "path": [m[1]],
-                            "message": "Pull request is closed"}]}
+                            "type": "UNPROCESSABLE", "path": [m[1]], "message": problem}]}
                     if m[1].startswith("enable"):
                         p.auto_merge = {
                             "enabled_by": self.user(req.login or ""),
