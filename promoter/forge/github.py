@@ -147,13 +147,16 @@ class GitHubForge:
             current = _convert_pr(pr)
             new_title = title if title is not None and title != current.title else NotSet
             new_body = body if body is not None and body != current.body else NotSet
-            changes = new_title is not NotSet or new_body is not NotSet
-            if changes:
-                pr.edit(title=new_title, body=new_body)
-            if labels is not None and tuple(sorted(set(labels))) != current.labels:
-                pr.set_labels(*sorted(set(labels)))
-            if not changes and (labels is None or set(labels) == set(current.labels)):
+            new_labels = tuple(sorted(set(labels))) if labels is not None else current.labels
+            if new_title is NotSet and new_body is NotSet and new_labels == current.labels:
                 return current
+            if new_title is not NotSet or new_body is not NotSet:
+                pr.edit(title=new_title, body=new_body)
+            if new_labels != current.labels:
+                if new_labels:
+                    pr.set_labels(*new_labels)
+                else:  # set-labels wants at least one label
+                    pr.as_issue().delete_labels()
             return _convert_pr(self._repo.get_pull(number))
 
     def close(self, number: int, *, comment: str | None = None) -> PullRequest:

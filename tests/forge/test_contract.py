@@ -322,3 +322,10 @@ def test_approvals(harness: Harness) -> None:
     harness.approve(number, "alice")
     harness.approve(number, "alice")
     assert harness.forge.approvals(number) == ("alice", "zoe")
+
+
+def test_update_with_no_labels_removes_them_all(harness: Harness) -> None:
+    number = _open(harness)
+    harness.forge.add_labels(number, ("a", "b"))
+    assert harness.forge.update(number, labels=()).labels == ()
+    assert harness.forge.get(number).labels == ()

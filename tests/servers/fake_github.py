@@ -526,6 +526,8 @@ class FakeGitHub(FakeForgeServer):
             ("POST", repo + r"/issues/(?P<n>\d+)/labels$", "issues/add-labels",
              self.h_add_labels),
             ("PUT", repo + r"/issues/(?P<n>\d+)/labels$", "issues/set-labels", self.h_set_labels),
+            ("DELETE", repo + r"/issues/(?P<n>\d+)/labels$", "issues/remove-all-labels",
+             self.h_remove_all_labels),
             ("DELETE", repo + r"/issues/(?P<n>\d+)/labels/(?P<label>[^/]+)$",
              "issues/remove-label", self.h_remove_label),
             ("GET", repo + r"/commits/(?P<ref>[^/]+)$", "repos/get-commit", self.h_commit),
@@ -925,6 +927,11 @@ class FakeGitHub(FakeForgeServer):
         repo, p = self._need_pull(req, owner, name, n)
         p.labels = list(dict.fromkeys(self._label_names(req.body)))
         return 200, [self.label(repo, x) for x in p.labels]
+
+    def h_remove_all_labels(self, req: Request, owner: str, name: str, n: str) -> Result:
+        _, p = self._need_pull(req, owner, name, n)
+        p.labels = []
+        return 204, None
 
     def h_remove_label(self, req: Request, owner: str, name: str, n: str, label: str) -> Result:
         repo, p = self._need_pull(req, owner, name, n)
