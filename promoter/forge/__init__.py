@@ -225,8 +225,12 @@ class PullRequests(Protocol):
         ...
 
     def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
-        """Let the forge merge once its own rules pass (GitHub auto-merge, GitLab "merge when
-        the pipeline succeeds"). Never merges around branch protection. Idempotent."""
+        """Let the forge merge once its own rules pass (GitHub auto-merge, GitLab auto-merge /
+        "merge when the pipeline succeeds"). Never merges around branch protection. Idempotent.
+
+        GitHub refuses (ForgeError "... is in clean status") when nothing is left to wait for;
+        GitLab then merges at once.
+        """
         ...
 
 

@@ -232,8 +232,9 @@ class GitLabForge:
             mr = self._mr(number)
             if getattr(mr, "merge_when_pipeline_succeeds", False):
                 return
-            # auto_merge (GitLab 17.11+) and its deprecated name, in the body; unknown to older
-            # servers, which ignore it. Never a plain merge: the forge's rules still apply.
+            # auto_merge (GitLab 17.11+) and its deprecated name, in the body; older servers
+            # ignore the name they do not know. GitLab merges once its own checks pass (at once
+            # when they already do): required pipelines and approvals still apply.
             self._gl.http_put(
                 f"/projects/{self._project.id}/merge_requests/{number}/merge",
                 post_data={"auto_merge": True, "merge_when_pipeline_succeeds": True,
