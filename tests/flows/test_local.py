@@ -1,0 +1,64 @@
+"""The `local` forge (plain git, no pull requests) and the embedded demo."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from promoter.cli import main
+from promoter.demo.push import Pusher
+from promoter.demo.run import write_repo
+from tests.servers.registry import LocalRegistry
+
+pytestmark = pytest.mark.integration
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_demo_leaves_a_repository_whose_branches_hold_one_line_changes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    repo = tmp_path / "gitops"
+    branches = sorted(_git(repo, "branch", "--format=%(refname:short)").split())
+    assert branches == ["main", "promoter/dev/api", "promoter/dev/web"]
+    assert "branch promoter/dev/web: created (web -> 1.2.1)" in out  # ^1.0: no 2.0.0-rc.1
+    diff = _git(repo, "diff", "--unified=0", "main...promoter/dev/api", "--", ".")
+    assert [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")] \
+        == ["-  tag: '1.0.0'        # quoted on purpose: the quotes stay",
+            "+  tag: '1.1.0'        # quoted on purpose: the quotes stay"]
+    # every process the demo started is gone: its registry port no longer answers
+    port = out.split("registry: http://127.0.0.1:", 1)[1].split(" ", 1)[0]
+    import httpx
+
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2)
+
+
+def test_local_poll_is_idempotent_and_plan_shows_the_diff(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with LocalRegistry("anonymous") as reg:
+        pusher = Pusher(reg.url)
+        for name, tags in {"demo/web": ("1.0.0", "1.0.1"), "demo/api": ("1.0.0",)}.items():
+            for tag in tags:
+                pusher.push(name, tag)
+        repo = tmp_path / "gitops"
+        write_repo(repo, reg.host)
+        assert main(["plan", "--repo", str(repo)]) == 0
+        plan = capsys.readouterr().out
+        assert plan.startswith("Promote web to 1.0.1 in dev  (promoter/dev/web -> main)\n"
+                               "  web: 1.0.0 -> 1.0.1 (patch)\n")
+        assert '+    newTag: "1.0.1"   # pinned by promoter' in plan
+        assert _git(repo, "branch", "--list", "promoter/*") == ""
+        assert main(["poll", "--repo", str(repo)]) == 0
+        assert "dev: promoter/dev/web: created" in capsys.readouterr().out
+        head = _git(repo, "rev-parse", "promoter/dev/web")
+        assert main(["poll", "--repo", str(repo)]) == 0
+        assert "dev: promoter/dev/web: unchanged" in capsys.readouterr().out
+        assert _git(repo, "rev-parse", "promoter/dev/web") == head
+        assert _git(repo, "status", "--porcelain") == ""  # the checkout itself is untouched
