@@ -22,6 +22,7 @@ registered with :func:`promoter.secrets.register` before it is used.
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import logging
 import re
@@ -96,12 +97,13 @@ def repository_scope(repository: str, actions: str = "pull") -> str:
     return f"repository:{repository}:{actions}"
 
 
-def basic_header(creds: Credentials) -> str | None:
-    if creds.username is None or creds.password is None:
+def basic_header(creds: Credentials | None) -> str | None:
+    """``Basic base64(user:password)``, registered as a secret; None without a password."""
+    if creds is None or creds.username is None or creds.password is None:
         return None
-    value = httpx.BasicAuth(creds.username, creds.password)._auth_header
-    secrets.register(value.split(" ", 1)[1])
-    return value
+    encoded = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+    secrets.register(encoded)
+    return f"Basic {encoded}"
 
 
 class AuthFailed(RegistryError):
@@ -132,6 +134,7 @@ class HostAuth:
         self._inflight: dict[str, asyncio.Future[str]] = {}
         self.token_fetches = 0
         self._refused: int | None = None  # the token endpoint refused our credentials
+        self._basic = basic_header(creds)
         if creds is not None:
             secrets.register(creds.password)
             secrets.register(creds.identity_token)
@@ -143,7 +146,7 @@ class HostAuth:
         if self.creds is not None and self.creds.registry_token:
             return f"Bearer {self.creds.registry_token}"
         if self.scheme is Scheme.BASIC:
-            return basic_header(self.creds) if self.creds else None
+            return self._basic
         if self.scheme is Scheme.BEARER and scope is not None:
             tok = self._tokens.get(scope)
             if tok is not None and tok.expires_at > self._clock():
@@ -183,7 +186,7 @@ class HostAuth:
         if challenge is None:
             raise AuthFailed(f"authentication failed for {what} (401, no usable challenge)")
         if challenge.scheme == "basic":
-            header = basic_header(self.creds) if self.creds else None
+            header = self._basic
             if header is None:
                 raise AuthFailed(f"authentication failed for {what} (401): no credentials for "
                                  f"{self.host}")
@@ -271,7 +274,7 @@ class HostAuth:
             params: list[tuple[str, str | int | float | bool | None]] = (
                 [("service", self.service)] if self.service else [])
             params += [("scope", s) for s in scopes]
-            basic = basic_header(creds) if creds else None
+            basic = self._basic
             request = httpx.Request("GET", self.realm, params=params,
                                     headers={"Authorization": basic} if basic else {})
         self.token_fetches += 1

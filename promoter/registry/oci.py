@@ -127,6 +127,10 @@ def _error_code(response: httpx.Response) -> str | None:
         return None
 
 
+def _after(attempts: int) -> str:
+    return f"(after {attempts} attempt{'s' if attempts != 1 else ''})"
+
+
 def _transport_reason(e: httpx.TransportError) -> str:
     if isinstance(e, httpx.TimeoutException):
         return "timed out"
@@ -327,11 +331,11 @@ class OciRegistry:
                 reason = _transport_reason(e)
                 log.debug("request failed host=%s kind=%s attempt=%d: %s", host, kind,
                           attempt + 1, reason)
-                if last:
+                if last or reason.startswith("TLS"):  # an untrusted certificate stays so
                     if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
                         self._down[host] = reason  # unreachable, not merely one slow answer
-                    raise RegistryError(f"{what}: {host} {reason} (after {attempt + 1} "
-                                        f"attempts)") from None
+                    raise RegistryError(f"{what}: {host} {reason} {_after(attempt + 1)}"
+                                        ) from None
                 await self._backoff(attempt)
                 attempt += 1
                 continue
@@ -354,8 +358,7 @@ class OciRegistry:
                 attempt += 1
                 continue
             if status in _RETRY_STATUSES:
-                raise RegistryError(f"{what}: {host} answered {status} (after {attempt + 1} "
-                                    f"attempts)")
+                raise RegistryError(f"{what}: {host} answered {status} {_after(attempt + 1)}")
             return response
 
     async def _backoff(self, attempt: int) -> None:
@@ -410,8 +413,8 @@ class OciRegistry:
             except (ValueError, UnicodeDecodeError):
                 if attempt + 1 >= self.retry.attempts:
                     raise RegistryError(f"{what}: unreadable JSON from "
-                                        f"{response.url.netloc.decode()} (after "
-                                        f"{attempt + 1} attempts)") from None
+                                        f"{response.url.netloc.decode()} {_after(attempt + 1)}"
+                                        ) from None
                 await self._backoff(attempt)
                 attempt += 1
 
