@@ -724,10 +724,8 @@ class _Builder:
                                        e.get("allowed-commenters", {}).items()})))
         return tuple(out)
 
-    def check_ref(self, at: KeyPath, name: str, *, template: bool = False) -> None:
-        bad = re.search(r"[\s~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.lock$|\.$" if not template else
-                        r"[\s~^:?*\[\\]|\.\.|@\{|//|^/|/$", name)
-        if bad:
+    def check_ref(self, at: KeyPath, name: str) -> None:
+        if not valid_branch_name(name):
             raise self.err(at, f"{name!r} is not a valid git branch name")
 
     def gates(self, at: KeyPath, g: dict[str, Any]) -> Gates:
@@ -938,7 +936,7 @@ class _Builder:
                 if name not in names:
                     raise self.err(at, f"must contain {{{name}}} so that each pull request "
                                    "has its own branch")
-            self.check_ref(at, render_template(text, dict.fromkeys(names, "x")), template=True)
+            self.check_ref(at, render_template(text, dict.fromkeys(names, "x")))
         return text
 
     def pull_requests(self, group: Group) -> PullRequests:
@@ -980,6 +978,15 @@ def _clock(text: str) -> time | None:
         return None
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))
+
+
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|\.lock(/|$)|(^|/)\.")
+
+
+def valid_branch_name(name: str) -> bool:
+    """Whether git accepts ``refs/heads/<name>`` (``git check-ref-format``'s rules) and the
+    name does not start with '-' (an option to any command line it reaches)."""
+    return bool(name) and not name.startswith("-") and not _BAD_REF.search(name)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

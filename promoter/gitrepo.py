@@ -40,7 +40,7 @@ import git
 from gitdb import IStream, LooseObjectDB  # type: ignore[import-untyped]  # GitPython's
 
 from promoter import secrets
-from promoter.config import Identity
+from promoter.config import Identity, valid_branch_name
 from promoter.errors import GitError, InputError
 
 log = logging.getLogger(__name__)
@@ -640,12 +640,9 @@ def _raise_first(results: Sequence[GitError | None]) -> None:
             raise error
 
 
-_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|\.lock(/|$)|(^|/)\.")
-
-
 def check_branch_name(name: str) -> str:
     """``name`` when git accepts ``refs/heads/<name>`` (git check-ref-format), else InputError."""
-    if not name or name == "@" or name.startswith("-") or _BAD_REF.search(name):
+    if not valid_branch_name(name):
         raise InputError(f"{name!r} is not a valid branch name")
     return name
 

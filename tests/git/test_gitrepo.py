@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from promoter.config import Identity
+from promoter.config import Identity, valid_branch_name
 from promoter.errors import GitError, InputError
 from promoter.gitrepo import (
     BranchChange,
@@ -258,3 +260,12 @@ def test_batch_push_with_one_lost_lease(tmp_path: Path) -> None:
         (Outcome.UNCHANGED, True), (Outcome.CREATED, False)]
     assert git("--git-dir", str(bare), "for-each-ref", "--format=%(refname)",
                "refs/heads/promoter") == "refs/heads/promoter/dev/a\nrefs/heads/promoter/dev/b"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="ab./-_@{}~^:?*[\\ \t.lock", max_size=12))
+def test_branch_names_are_judged_as_git_does(name: str) -> None:
+    git_says = subprocess.run(["git", "check-ref-format", f"refs/heads/{name}"],
+                              capture_output=True).returncode == 0
+    # stricter in one rule: no leading '-', which a command line would read as an option
+    assert valid_branch_name(name) is (git_says and not name.startswith("-"))
