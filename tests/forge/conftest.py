@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
@@ -141,6 +142,7 @@ class GitHubHarness(_ServerHarness):
         self.server = self.gh = server
         self.name = f"acme/gitops-{next(_names)}"
         self.repo = server.add_repo(self.name, files={"README.md": "# gitops\n"})
+        self.repo.required_contexts = ("ci/build",)  # protected main, as auto-merge expects
         self.token = server.add_user(BOT, token=f"ghp-test-token-{self.name.split('-')[-1]}")
         server.set_permission(self.name, BOT, "write")
         self.forge = open_forge("github", repo=self.name, url=url or server.url,
@@ -159,9 +161,15 @@ class GitHubHarness(_ServerHarness):
         return self.gh.add_comment(self.name, number, user, body)
 
     def merge(self, number: int) -> None:
-        status, body, _ = self.gh.dispatch(
-            "PUT", f"/repos/{self.name}/pulls/{number}/merge", b"{}",
-            _headers({"Authorization": f"token {self.gh.add_user(self.repo.owner)}"}))
+        """A person merges once CI is green (branch protection requires ``ci/build``)."""
+        auth = _headers({"Authorization": f"token {self.gh.add_user(self.repo.owner)}"})
+        sha = self.repo.resolve(f"refs/heads/{self.repo.pulls[number].head}")
+        for context in self.repo.required_contexts:
+            self.gh.dispatch("POST", f"/repos/{self.name}/statuses/{sha}",
+                             json.dumps({"state": "success", "context": context}).encode(),
+                             auth)
+        status, body, _ = self.gh.dispatch("PUT", f"/repos/{self.name}/pulls/{number}/merge",
+                                           b"{}", auth)
         assert status == 200, body
 
     def approve(self, number: int, user: str, state: str = "APPROVED") -> None:

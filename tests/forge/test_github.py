@@ -18,7 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from promoter import secrets
 from promoter.errors import ForgeError, RetryableError
-from promoter.forge import CommitStatus, Permission, PRState, Reaction, StatusState, open_forge
+from promoter.forge import (
+    CommitStatus,
+    MergeMethod,
+    Permission,
+    PRState,
+    Reaction,
+    StatusState,
+    open_forge,
+)
 from tests.forge import openapi
 from tests.forge.conftest import BOT, GitHubHarness, check_server
 from tests.servers.fake_github import (
@@ -391,3 +399,33 @@ def test_auto_merge_refused_by_the_repository_setting(gh_fake: FakeGitHub) -> No
     with pytest.raises(ForgeError, match="Auto merge is not allowed for this repository"):
         h.forge.enable_auto_merge(number)
     assert h.forge.get(number).auto_merge is False
+
+
+def test_auto_merge_waits_for_the_required_check_then_merges(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    sha = h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    h.forge.enable_auto_merge(number, method=MergeMethod.SQUASH)
+    h.forge.set_status(sha, CommitStatus(context="ci/build", state=StatusState.PENDING))
+    assert h.forge.get(number).state is PRState.OPEN
+    h.forge.set_status(sha, CommitStatus(context="ci/build", state=StatusState.SUCCESS))
+    pr = h.forge.get(number)
+    assert (pr.state, pr.auto_merge) == (PRState.MERGED, False)
+    merge_commit = h.repo.pulls[number].merge_commit_sha
+    assert h.repo.git("rev-list", "--parents", "-n1", "main").split() == \
+        [merge_commit, h.repo.git("rev-parse", "main~1")]  # squash: one parent
+
+
+def test_protection_refuses_a_merge_without_approval(gh_fake: FakeGitHub) -> None:
+    h = GitHubHarness(gh_fake)
+    h.repo.required_contexts, h.repo.required_approvals = (), 1
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    client = _client(gh_fake, gh_fake.add_user(h.repo.owner))
+    with pytest.raises(github.GithubException) as info:
+        client.get_repo(h.name).get_pull(number).merge()
+    assert info.value.status == 405
+    assert "At least 1 approving review is required" in str(info.value.data)
+    h.forge.enable_auto_merge(number)
+    h.approve(number, "alice")
+    assert h.forge.get(number).state is PRState.MERGED

@@ -197,6 +197,9 @@ class Repo:
     path: Path
     default_branch: str
     allow_auto_merge: bool = True  # the repository setting "Allow auto-merge"
+    # branch protection of the default branch: required status checks and approvals
+    required_contexts: tuple[str, ...] = ()
+    required_approvals: int = 0
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> role_name
     labels: dict[str, int] = field(default_factory=dict)  # name -> id
     pulls: dict[int, Pull] = field(default_factory=dict)
@@ -291,6 +294,7 @@ class FakeGitHub(FakeForgeServer):
             p = self.repos[full_name].pulls[number]
             self.users.setdefault(login, next(self._ids))
             p.reviews.append((next(self._ids), login, state, p.head_sha))
+            self._auto_merge(self.repos[full_name])
 
     def add_comment(self, full_name: str, number: int, login: str, body: str) -> int:
         """A comment by someone (a command for the bot); returns its id."""
@@ -385,7 +389,8 @@ class FakeGitHub(FakeForgeServer):
             obj.update({
                 "merged": merged, "merged_by": self.user(repo.owner) if merged else None,
                 "mergeable": (p.state == "open") if p.mergeable_known else None,
-                "mergeable_state": "clean" if p.mergeable_known else "unknown",
+                "mergeable_state": ("unknown" if not p.mergeable_known
+                                    else "blocked" if self.blocked(repo, p) else "clean"),
                 "rebaseable": None, "maintainer_can_modify": False, "comments": 0,
                 "review_comments": 0, "commits": 1, "additions": 1, "deletions": 1,
                 "changed_files": 1})
@@ -645,10 +650,12 @@ class FakeGitHub(FakeForgeServer):
         for repo in self.repos.values():
             for p in repo.pulls.values():
                 if f"PR_{p.id}" == node and self._repo(req, repo.owner, repo.name):
+                    enable = m[1].startswith("enable")
                     problem = ("Pull request is closed" if p.state != "open" else
                                "Pull request Auto merge is not allowed for this repository"
-                               if m[1].startswith("enable") and not repo.allow_auto_merge
-                               else None)
+                               if enable and not repo.allow_auto_merge else
+                               "Pull request Pull request is in clean status"
+                               if enable and self.blocked(repo, p) is None else None)
                     if problem:
                         return 200, {"data": {m[1]: None}, "errors": [{
                             "type": "UNPROCESSABLE", "path": [m[1]], "message": problem}]}
@@ -791,6 +798,51 @@ class FakeGitHub(FakeForgeServer):
         p.updated_at = _now()
         return 200, self.pull(repo, p)
 
+    def blocked(self, repo: Repo, p: Pull) -> str | None:
+        """Why branch protection keeps ``p`` from merging now, or None (GitHub's wording)."""
+        if p.base != repo.default_branch:
+            return None
+        sha = repo.resolve(f"refs/heads/{p.head}") or p.head_sha
+        newest = {st["context"]: st["state"] for st in repo.statuses if st["sha"] == sha}
+        green = {context for context, state in newest.items() if state == "success"}
+        green |= {r["name"] for r in repo.check_runs.values() if r["head_sha"] == sha
+                  and r["status"] == "completed" and r["conclusion"] in ("success", "neutral",
+                                                                         "skipped")}
+        latest = {login: state for _, login, state, _ in p.reviews
+                  if state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")}
+        for context in repo.required_contexts:
+            if context not in green:
+                return f'Required status check "{context}" is expected.'
+        approved = sum(1 for state in latest.values() if state == "APPROVED")
+        if approved < repo.required_approvals:
+            return (f"At least {repo.required_approvals} approving review"
+                    f"{'s are' if repo.required_approvals > 1 else ' is'} required by reviewers "
+                    "with write access.")
+        return None
+
+    def _merge(self, repo: Repo, p: Pull, method: str, title: str | None) -> str | None:
+        """Merge ``p`` into its base in the bare repository; the merge commit, or None on a
+        conflict."""
+        head = repo.resolve(f"refs/heads/{p.head}") or p.head_sha
+        base = repo.resolve(f"refs/heads/{p.base}") or ""
+        merged = subprocess.run(["git", "--git-dir", str(repo.path), "merge-tree",
+                                 "--write-tree", base, head], capture_output=True, text=True)
+        if merged.returncode != 0:
+            return None
+        message = title or f"Merge pull request #{p.number} from {p.head}"
+        parents = ["-p", base] + ([] if method in ("squash", "rebase") else ["-p", head])
+        sha = repo.git("commit-tree", merged.stdout.split()[0], *parents, "-m", message)
+        repo.git("update-ref", f"refs/heads/{p.base}", sha, base)
+        p.head_sha, p.state, p.merged_at, p.closed_at = head, "closed", _now(), _now()
+        p.merge_commit_sha, p.auto_merge = sha, None
+        return sha
+
+    def _auto_merge(self, repo: Repo) -> None:
+        """Merge every PR whose auto-merge is on and whose protection is now satisfied."""
+        for p in list(repo.pulls.values()):
+            if p.state == "open" and p.auto_merge and self.blocked(repo, p) is None:
+                self._merge(repo, p, p.auto_merge.get("merge_method", "merge"), None)
+
     def h_merge(self, req: Request, owner: str, name: str, n: str) -> Result:
         repo, p = self._need_pull(req, owner, name, n)
         body = req.body or {}
@@ -799,19 +851,12 @@ class FakeGitHub(FakeForgeServer):
             return self._error(405, "Pull Request is not mergeable")
         if body.get("sha") and body["sha"] != head:
             return self._error(409, "Head branch was modified. Review and try the merge again.")
-        base = repo.resolve(f"refs/heads/{p.base}") or ""
-        merged = subprocess.run(["git", "--git-dir", str(repo.path), "merge-tree",
-                                 "--write-tree", base, head], capture_output=True, text=True)
-        if merged.returncode != 0:
+        reason = self.blocked(repo, p)
+        if reason:
+            return self._error(405, f"Repository rule violations found\n\n{reason}")
+        sha = self._merge(repo, p, body.get("merge_method", "merge"), body.get("commit_title"))
+        if sha is None:
             return self._error(405, "Pull Request is not mergeable")
-        tree = merged.stdout.split()[0]
-        method = body.get("merge_method", "merge")
-        title = body.get("commit_title") or f"Merge pull request #{p.number} from {p.head}"
-        parents = ["-p", base] + ([] if method in ("squash", "rebase") else ["-p", head])
-        sha = repo.git("commit-tree", tree, *parents, "-m", title)
-        repo.git("update-ref", f"refs/heads/{p.base}", sha, base)
-        p.head_sha, p.state, p.merged_at, p.closed_at = head, "closed", _now(), _now()
-        p.merge_commit_sha = sha
         return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
     def h_request_reviewers(self, req: Request, owner: str, name: str, n: str) -> Result:
@@ -963,6 +1008,7 @@ class FakeGitHub(FakeForgeServer):
             "avatar_url": None, "url": f"{self._repo_url(repo)}/statuses/{sha}",
             "created_at": _now(), "updated_at": _now()})
         repo.statuses.append({"sha": sha, **st})
+        self._auto_merge(repo)
         return 201, st
 
     def h_combined_status(self, req: Request, owner: str, name: str, ref: str) -> Result:
@@ -1100,6 +1146,7 @@ class FakeGitHub(FakeForgeServer):
                                "started_at": body.get("started_at") or _now()}
         self._set_run(run, body)
         repo.check_runs[run["id"]] = run
+        self._auto_merge(repo)
         return 201, self.check_run(repo, run)
 
     def h_update_check_run(self, req: Request, owner: str, name: str, cid: str) -> Result:
@@ -1108,6 +1155,7 @@ class FakeGitHub(FakeForgeServer):
         if repo is None or run is None:
             return self._error(404, "Not Found")
         self._set_run(run, req.body or {})
+        self._auto_merge(repo)
         return 200, self.check_run(repo, run)
 
     def h_get_check_run(self, req: Request, owner: str, name: str, cid: str) -> Result:
