@@ -194,3 +194,13 @@ def test_contract_errors(contract: tuple[str, Callable[[], Any]]) -> None:
         assert str(e.value) == f"not found: {host}/test/app-0000:0.0.0 (MANIFEST_UNKNOWN)"
 
     check(contract, body)
+
+
+def test_scan_errors_are_redacted() -> None:
+    from promoter import secrets
+
+    secrets.register("hunter2-registry-secret")
+    reg = memory()
+    reg.fail("quay.io/acme/other", "quay.io/acme/other: refused hunter2-registry-secret")
+    (result,) = asyncio.run(scan([ImageRef.parse("quay.io/acme/other")], reg))
+    assert result.error == "quay.io/acme/other: refused ***"
