@@ -9,8 +9,16 @@ Enough GitHub for a promotion bot, driven through the real PyGithub client::
 
 State: branches, refs and SHAs live in real bare repositories under ``root`` (served to git
 clients at ``<url>/<owner>/<repo>.git`` through :mod:`tests.servers.git_http`, token auth);
-pull requests, comments, reactions, labels, reviewers, assignees, statuses, check runs,
-collaborators and GitHub Apps live in memory.
+pull requests, comments, reactions, labels, reviewers, reviews, assignees, statuses, check runs,
+collaborators, branch protection and GitHub Apps live in memory. ``prefix="/api/v3"`` serves
+the API as GitHub Enterprise Server does (GraphQL at ``/api/graphql``).
+
+Test API: :meth:`~FakeGitHub.add_repo`, :meth:`~FakeGitHub.add_user` (returns a token),
+:meth:`~FakeGitHub.set_permission`, :meth:`~FakeGitHub.add_app` (JWT-verified installation
+tokens), :meth:`~FakeGitHub.add_comment` and :meth:`~FakeGitHub.add_review` (other people),
+:meth:`~FakeGitHub.clone_url`, :meth:`~FakeGitHub.fail_next`, ``read_only`` tokens,
+``Repo.required_contexts`` / ``required_approvals`` / ``allow_auto_merge``, and
+:meth:`~FakeGitHub.event` + :func:`signed_headers` for webhook deliveries built from state.
 
 Fidelity rules (each one a real-world behaviour a bot must survive):
 
@@ -23,7 +31,11 @@ Fidelity rules (each one a real-world behaviour a bot must survive):
 * ``pulls/list`` ignores a ``head`` without ``owner:`` (as GitHub does), a duplicate open PR is
   ``422 A pull request already exists``, reactions are ``200`` when present and ``201`` when new,
   ``mergeable`` is ``null`` until the PR is read again, statuses are an append-only log.
-* :meth:`FakeGitHub.fail_next` injects failures (500, 422, ...) for one or more requests.
+* Branch protection blocks ``pulls/merge`` (405), GraphQL auto-merge is refused in "clean
+  status" and merges the PR once the required checks and approvals are there.
+* A repository one may not see is ``404``, never ``403``; a read-only token gets
+  ``403 Resource not accessible by integration`` on writes.
+* :meth:`FakeGitHub.fail_next` injects failures (500, 422, 429 with headers, ...).
 """
 
 from __future__ import annotations

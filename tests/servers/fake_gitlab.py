@@ -9,8 +9,15 @@
 
 Branches and SHAs live in real bare repositories under ``root`` (git clients use
 ``<url>/grp/gitops.git`` with ``oauth2:TOKEN``); merge requests, notes, award emoji, labels,
-commit statuses and members live in memory. Objects carry the fields of GitLab's documented
-examples (``doc/api/merge_requests.md`` and friends).
+approvals, commit statuses and members live in memory. Objects carry the fields of GitLab's
+documented examples (``doc/api/merge_requests.md`` and friends). GitLab publishes no schema to
+validate them against, so unlike the fake GitHub its responses are not checked by a spec.
+
+Test API: :meth:`~FakeGitLab.add_project`, :meth:`~FakeGitLab.add_user` (returns a token),
+:meth:`~FakeGitLab.add_job_token`, :meth:`~FakeGitLab.set_access` (10 guest ... 50 owner),
+:meth:`~FakeGitLab.add_note` and :meth:`~FakeGitLab.approve` (other people),
+:meth:`~FakeGitLab.fail_next`, ``read_only`` tokens, and :meth:`~FakeGitLab.note_event` /
+:meth:`~FakeGitLab.merge_request_event` + :func:`hook_headers` for webhook deliveries.
 
 Fidelity rules, each a real GitLab behaviour:
 
