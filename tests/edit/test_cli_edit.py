@@ -197,7 +197,7 @@ def test_ambiguous_kustomize_entries(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_not_utf8_in_directory_is_skipped(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "latin1.yaml").write_bytes(b"image: caf\xe9:1\n")
-    (tmp_path / "ok.yaml").write_text("image: app:1\n")
+    (tmp_path / "values.yaml").write_text("image: app:1\n")
     assert main(["find-images", str(tmp_path), "--output", "json"]) == 0
     out, err = capsys.readouterr()
     assert [i["name"] for i in json.loads(out)] == ["app"]
@@ -230,9 +230,9 @@ def test_explicit_file_not_utf8_is_exit_2(tmp_path: Path,
 
 
 def test_symlinked_file_stays_a_symlink(tmp_path: Path) -> None:
-    real = tmp_path / "real.yaml"
+    real = tmp_path / "real-values.yaml"
     real.write_text("image: app:1\n")
-    link = tmp_path / "link.yaml"
+    link = tmp_path / "values.yaml"
     link.symlink_to(real)
     assert main(["set-image", str(link), "--image", "app", "--tag", "2"]) == 0
     assert link.is_symlink() and real.read_text() == "image: app:2\n"

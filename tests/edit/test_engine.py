@@ -184,6 +184,15 @@ def test_span_from_another_text_is_an_error() -> None:
         apply_changes(moved, "values.yaml", [Change(site=site, tag="2")])
 
 
+def test_helm_values_only_in_values_files_and_values_keys() -> None:
+    compose = "services:\n  web:\n    image: nginx:1.25\n"
+    assert find_sites(compose, "docker-compose.yaml") == ()  # markers are for such files
+    assert [s.name for s in find_sites(compose, "ci/values-compose.yaml")] == ["nginx"]
+    release = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  values:\n"
+               "    image: {repository: acme/app, tag: '1'}\n  image: not/values:1\n")
+    assert [s.name for s in find_sites(release, "release.yaml")] == ["acme/app"]
+
+
 def test_helm_shapes() -> None:
     text = """\
 a:
@@ -228,7 +237,8 @@ containers: [{image: ignored:1}]
     sites = find_sites(text, "cron.yaml")
     assert [(s.kind, s.name, s.ref.tag) for s in sites] == [
         (Kind.MANIFEST, "busybox", "1"), (Kind.MANIFEST, "app", "2"),
-        (Kind.MANIFEST, "dbg", None), (Kind.HELM, "ignored", "1")]  # no apiVersion: values
+        (Kind.MANIFEST, "dbg", None)]  # the second document is no object, nor values
+    assert [s.kind for s in find_sites(text, "cron-values.yaml")][-1] is Kind.HELM
     assert sites[1].yaml_path == ("spec", "jobTemplate", "spec", "template", "spec",
                                   "containers", 0, "image")
 

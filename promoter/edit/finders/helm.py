@@ -16,10 +16,12 @@ key whose name ends in ``image``, any case):
 - ``<something>image: "repo:tag[@digest]"`` (``image``, ``initImage``, ``sidecarImage``...):
   the whole reference in one scalar.
 
-Where: the whole document of a values file; in a Kubernetes object (a document with
-``apiVersion`` and ``kind``: HelmRelease, Argo CD Application) only under ``values:`` /
+Where: the whole document of a values file (a file whose name contains ``values``:
+``values.yaml``, ``values-prod.yaml``, ``web.values.yml``); in a Kubernetes object (a document
+with ``apiVersion`` and ``kind``: HelmRelease, Argo CD Application) only under ``values:`` /
 ``valuesObject:``, so a manifest's containers (the manifest finder's) and a Flux
-ImageRepository's ``spec.image`` (a repository, not a pin) are not taken for values.
+ImageRepository's ``spec.image`` (a repository, not a pin) are not taken for values. Other
+files (docker-compose, CI configs) are left to marker comments.
 Tag-only overrides (``image: {tag: "1.2"}``, the repository is in the chart) name no image in
 the file itself: :func:`find_overrides` names them from the chart's ``values.yaml`` beside the
 file (:mod:`promoter.edit.ops` does that for ``values-*.yaml`` files); on their own they are not
@@ -37,6 +39,7 @@ the image in ``repository``/``name``/``image``/``repo`` or a key ending in one o
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.model import Kind, Site
@@ -120,11 +123,17 @@ def _image_scalars(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
             yield site
 
 
-def _values_roots(root: Node) -> Iterator[tuple[YamlPath, Node]]:
+def is_values_file(path: str) -> bool:
+    """``values.yaml``, ``values-prod.yaml``, ``prod.values.yml``, ``my-values.yaml``..."""
+    return "values" in posixpath.basename(path.replace("\\", "/")).lower()
+
+
+def _values_roots(yf: YamlFile, root: Node) -> Iterator[tuple[YamlPath, Node]]:
     """The whole document for a values file; for a Kubernetes object (HelmRelease, Argo CD
     Application) only what sits under ``values:`` / ``valuesObject:`` keys."""
     if mapping_get(root, "apiVersion") is None or mapping_get(root, "kind") is None:
-        yield (), root
+        if is_values_file(yf.path):
+            yield (), root
         return
     for path, node in walk(root):
         if path and path[-1] in VALUES_KEYS and isinstance(node, MappingNode):
@@ -133,7 +142,7 @@ def _values_roots(root: Node) -> Iterator[tuple[YamlPath, Node]]:
 
 def find(yf: YamlFile) -> Iterator[Site]:
     for doc, top in enumerate(yf.documents):
-        for base, root in _values_roots(top):
+        for base, root in _values_roots(yf, top):
             yield from _find_in(yf, doc, base, root)
 
 
