@@ -688,6 +688,8 @@ class _Builder:
             raise self.err(at, f"{text!r} is absolute; paths are relative to the repository root")
         if ".." in pure.parts:
             raise self.err(at, f"{text!r} leaves the repository ('..')")
+        if ".git" in pure.parts:
+            raise self.err(at, f"{text!r} points into .git")
         norm = str(pure)
         if self.root is not None:
             literal = "/".join(pure.parts[:_first_glob_part(pure.parts)]) or "." if glob else norm

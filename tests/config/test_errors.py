@@ -245,6 +245,10 @@ CASES = [
             f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcd", "bcde", strict=True)),
         '.promoter.yaml:1:26: e[7][8][8][8][9]: more than 100000 values; do aliases repeat too much?',
         id='alias-bomb'),
+    pytest.param(
+        "environments: [{name: dev, paths: [.git/hooks]}]\nimages: [{repository: a}]\n",
+        ".promoter.yaml:1:36: environments[0].paths[0]: '.git/hooks' points into .git",
+        id='dot-git'),
 ]
 
 
