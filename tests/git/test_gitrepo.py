@@ -269,3 +269,23 @@ def test_branch_names_are_judged_as_git_does(name: str) -> None:
                               capture_output=True).returncode == 0
     # stricter in one rule: no leading '-', which a command line would read as an option
     assert valid_branch_name(name) is (git_says and not name.startswith("-"))
+
+
+@pytest.mark.integration
+def test_a_refused_batch_push_fails_each_branch_without_the_secret(server: GitHttpServer,
+                                                                   tmp_path: Path) -> None:
+    server.create_repo("acme/batch")
+    GitWorkspace.clone(server.clone_url("acme/batch"), tmp_path / "c",
+                       auth=HttpAuth(username="x-access-token", token=TOKEN)).close()
+    wrong = GitWorkspace(tmp_path / "c", remote="origin",
+                         auth=HttpAuth(username="x-access-token", token="revoked-tok9"))
+    changes = [BranchChange(branch=f"promoter/dev/{n}", base="main", files={n: "1\n"},
+                            message=n, author=BOT) for n in ("a", "b")]
+    results = publish_branches(wrong, changes)
+    assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.FAILED]
+    for r in results:
+        assert r.error is not None
+        assert r.error.startswith(f"push of branch {r.branch} failed: fatal: Authentication "
+                                  "failed for ")
+        assert "revoked-tok9" not in r.error
+    assert wrong.branch_head("promoter/dev/a") is None
