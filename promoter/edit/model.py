@@ -53,6 +53,17 @@ class Site:
     # path it would have (its parent is the mapping a new key goes into)
     yaml_path: tuple[str | int, ...] = ()
     document: int = 0
+    new_name: str | None = None  # Kustomize ``newName`` as written: the image really deployed
+
+    @property
+    def deployed(self) -> ImageRef:
+        """The image that runs: :attr:`ref`, renamed by a Kustomize ``newName``."""
+        if self.new_name:
+            renamed = ImageRef.try_parse(self.new_name)
+            if renamed is not None:
+                return ImageRef(renamed.registry, renamed.repository, self.ref.tag,
+                                self.ref.digest)
+        return self.ref
 
     @property
     def line(self) -> int:

@@ -87,11 +87,7 @@ def find_in_paths(paths: Sequence[str], *, helm_paths: Sequence[str] = ()
     return sites, tuple(problems)
 
 
-def _unquote(text: str) -> str:
-    return text.strip().strip("'\"")
-
-
-def matches(site: Site, image: str, text: str = "") -> bool:
+def matches(site: Site, image: str) -> bool:
     """Whether ``--image image`` means this site (see the module docstring)."""
     if site.name == image:
         return True
@@ -100,10 +96,7 @@ def matches(site: Site, image: str, text: str = "") -> bool:
         return False
     if site.ref.same_image(ref):
         return True
-    if site.kind is Kind.KUSTOMIZE and site.name_span is not None and text:
-        new_name = ImageRef.try_parse(_unquote(text[site.name_span.start:site.name_span.end]))
-        return new_name is not None and new_name.same_image(ref)
-    return False
+    return bool(site.new_name) and site.deployed.same_image(ref)  # Kustomize newName
 
 
 def _check_input(image: str, tag: str | None, digest: str | None,
@@ -170,7 +163,7 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
     files: list[FileEdit] = []
     kustomizations: list[YamlFile] = []
     for yf, sites in _load(paths, helm_paths, problems):
-        chosen = [s for s in sites if matches(s, image, yf.text)]
+        chosen = [s for s in sites if matches(s, image)]
         if not chosen:
             if _kustomization_doc(yf) is not None:
                 kustomizations.append(yf)
@@ -261,7 +254,7 @@ def _reaches(yf: YamlFile, image: str, helm_paths: Sequence[str], seen: set[str]
             child = parse_yaml(read_text(path), path)
         except InputError:
             continue
-        if any(matches(s, image, child.text) for s in sites_in(child, helm_paths)):
+        if any(matches(s, image) for s in sites_in(child, helm_paths)):
             return True
         if posixpath.basename(path).endswith(kustomize.FILE_NAMES) and \
                 _reaches(child, image, helm_paths, seen, depth + 1):

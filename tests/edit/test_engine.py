@@ -270,3 +270,11 @@ def test_argocd_kustomize_image_keeps_its_match_name() -> None:
     new = apply_changes(text, "app.yaml", [Change(site=site, tag="2.0",
                                                   new_name="ghcr.io/c/app")])
     assert new == text.replace("ghcr.io/b/app:1.0", "ghcr.io/c/app:2.0")
+
+
+def test_kustomize_site_knows_the_deployed_image() -> None:
+    text = "images:\n- name: app\n  newName: ghcr.io/acme/app\n  newTag: '2'\n- name: db\n"
+    app, db = find_sites(text, "kustomization.yaml")
+    assert (app.name, str(app.ref), str(app.deployed)) == (
+        "app", "docker.io/library/app:2", "ghcr.io/acme/app:2")
+    assert db.deployed == db.ref and db.line == 5

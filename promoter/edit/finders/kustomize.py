@@ -8,8 +8,9 @@ entries have ``newName``/``newTag``/``digest``, and ``spec.images`` of a Flux
 ``name`` and any of ``newName``, ``newTag``, ``digest``.
 
 A Site's ``name`` and ``ref`` are the entry's ``name`` (what kustomize matches in the
-resources), with ``newTag``/``digest`` as tag and digest; ``name_span`` is ``newName``'s value
-and ``at`` is ``name``'s value. Its ``yaml_path`` is ``(..., "images", i, "newTag")`` even when
+resources), with ``newTag``/``digest`` as tag and digest; ``name_span`` is ``newName``'s value,
+``new_name`` its text (``Site.deployed`` is the image that really runs) and ``at`` is
+``name``'s value. Its ``yaml_path`` is ``(..., "images", i, "newTag")`` even when
 the entry has no ``newTag`` yet, so the editor knows which mapping a new key goes into.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
+from dataclasses import replace
 
 from promoter.edit.model import Kind, Site
 from promoter.edit.yamlpos import (
@@ -74,4 +76,5 @@ def find(yf: YamlFile) -> Iterator[Site]:
                 tag_node=mapping_get(entry, "newTag"), digest_node=mapping_get(entry, "digest"),
                 at_node=name_node, path=(*path, i, "newTag"), document=index)
             if site is not None:
-                yield site
+                new_name = scalar_value(mapping_get(entry, "newName"))
+                yield replace(site, new_name=new_name) if new_name else site
