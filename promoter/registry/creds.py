@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from promoter import secrets
-from promoter.errors import InputError, RegistryError
+from promoter.errors import InputError, PromoterError, RegistryError
 from promoter.refs import DOCKER_HUB
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class CredentialStore:
         self._env = dict(os.environ if environ is None else environ)
         self._timeout = helper_timeout
         self._cache: dict[str, Credentials | None] = {}
+        self._failed: dict[str, PromoterError] = {}
         self._config: dict[str, Any] | None = None
         for name in ("GITHUB_TOKEN", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN"):
             secrets.register(self._env.get(name))
@@ -117,9 +118,17 @@ class CredentialStore:
         return self.get(host)
 
     def get(self, host: str) -> Credentials | None:
+        """The credentials for ``host``, or None (anonymous). A failure (a broken helper, an
+        invalid config) is remembered too: the helper is not run again for every image."""
         host = normalize_host(host)
+        if host in self._failed:
+            raise self._failed[host]
         if host not in self._cache:
-            self._cache[host] = self._find(host)
+            try:
+                self._cache[host] = self._find(host)
+            except PromoterError as e:
+                self._failed[host] = e
+                raise
         return self._cache[host]
 
     @property

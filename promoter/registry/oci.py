@@ -46,7 +46,7 @@ from typing import Any, Self
 
 import httpx
 
-from promoter.errors import RegistryError
+from promoter.errors import PromoterError, RegistryError
 from promoter.refs import DOCKER_HUB, ImageRef
 from promoter.registry import ManifestInfo
 from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
@@ -283,7 +283,7 @@ class OciRegistry:
             try:
                 h = await self._ping(registry, registry)
                 await h.auth.prefetch(scopes)
-            except RegistryError as e:
+            except PromoterError as e:  # e.g. a broken credential helper: each image says so
                 log.debug("prepare host=%s failed: %s", registry, e)
 
         await asyncio.gather(*(one(r, s) for r, s in by_host.items()))

@@ -174,10 +174,19 @@ def test_cred_helpers_win_over_creds_store(env: dict[str, str]) -> None:
     ({"credHelpers": {"ghcr.io": "absent"}},
      "credential helper docker-credential-absent (for ghcr.io) is not on PATH"),
 ])
-def test_helper_failures_are_clear(env: dict[str, str], config: object, message: str) -> None:
+def test_helper_failures_are_clear(env: dict[str, str], config: dict[str, dict[str, str]],
+                                   message: str) -> None:
     write_config(Path(env["DOCKER_CONFIG"]), config)
+    store = CredentialStore(env)
     with pytest.raises(RegistryError) as e:
-        CredentialStore(env).get("ghcr.io")
+        store.get("ghcr.io")
+    assert str(e.value) == message
+    # the helper is fixed now, but the failure is remembered: it is not run for every image
+    helper(Path(env["PATH"].split(os.pathsep)[0]), str(config["credHelpers"]["ghcr.io"]),
+           'print(json.dumps({"Username": "u", "Secret": "fixed-secret-1"}))')
+    assert CredentialStore(env).get("ghcr.io") is not None  # a new store does run it
+    with pytest.raises(RegistryError) as e:
+        store.get("ghcr.io")
     assert str(e.value) == message
 
 
