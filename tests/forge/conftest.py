@@ -196,6 +196,7 @@ class GitLabHarness(_ServerHarness):
         self.server = self.gl = server
         self.name = f"acme/gitops-{next(_names)}"
         self.project = server.add_project(self.name, files={"README.md": "# gitops\n"})
+        self.project.required_approvals = 1  # an approval rule, so auto-merge has to wait
         self.token = server.add_user(BOT, token=f"glpat-test-token-{self.name.split('-')[-1]}")
         server.set_access(self.name, BOT, 30)
         self.forge = open_forge("gitlab", repo=self.name, url=server.url, token=self.token,
@@ -212,7 +213,9 @@ class GitLabHarness(_ServerHarness):
         return self.gl.add_note(self.name, number, user, body)
 
     def merge(self, number: int) -> None:
+        """A person approves and merges."""
         owner = self.name.split("/")[0]
+        self.gl.approve(self.name, number, owner)
         status, body, _ = self.gl.dispatch(
             "PUT", f"/api/v4/projects/{self.project.id}/merge_requests/{number}/merge", b"{}",
             _headers({"PRIVATE-TOKEN": self.gl.add_user(owner)}))

@@ -11,7 +11,7 @@ import gitlab as gitlab_sdk
 import pytest
 
 from promoter.errors import ForgeError
-from promoter.forge import CommitStatus, StatusState, open_forge
+from promoter.forge import CommitStatus, PRState, StatusState, open_forge
 from tests.forge.conftest import BOT, GitLabHarness
 from tests.servers.fake_gitlab import FakeGitLab, hook_headers
 from tests.servers.git_http import commit_to, git
@@ -190,3 +190,26 @@ def test_a_read_only_token_is_refused_and_429_is_waited_out(gl_fake: FakeGitLab)
     gl_fake.fail_next("POST", r"/merge_requests$", status=429,
                       body={"message": "429 Too Many Requests"}, headers={"Retry-After": "0"})
     assert h.forge.create(head="promoter/x", base="main", title="t", body="").number == 1
+
+
+def test_auto_merge_waits_for_the_pipeline_and_the_approval(gl_fake: FakeGitLab) -> None:
+    h = GitLabHarness(gl_fake)
+    sha = h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    h.forge.set_status(sha, CommitStatus(context="ci/build", state=StatusState.PENDING))
+    h.forge.enable_auto_merge(number)
+    h.approve(number, "alice")
+    assert h.forge.get(number).state is PRState.OPEN  # the pipeline still runs
+    h.forge.set_status(sha, CommitStatus(context="ci/build", state=StatusState.SUCCESS))
+    pr = h.forge.get(number)
+    assert (pr.state, pr.auto_merge) == (PRState.MERGED, False)
+    assert h.project.resolve("refs/heads/main") == h.project.mrs[number].merge_commit_sha
+
+
+def test_auto_merge_with_nothing_to_wait_for_merges_at_once(gl_fake: FakeGitLab) -> None:
+    h = GitLabHarness(gl_fake)
+    h.project.required_approvals = 0
+    h.branch("promoter/x", {"x": "1"})
+    number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
+    h.forge.enable_auto_merge(number)
+    assert h.forge.get(number).state is PRState.MERGED

@@ -122,6 +122,9 @@ class Project:
     mrs: dict[int, MergeRequest] = field(default_factory=dict)
     notes: dict[int, Note] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    # merge checks: approvals required (approval rules) and "pipelines must succeed"
+    required_approvals: int = 0
+    only_allow_merge_if_pipeline_succeeds: bool = False
 
     def resolve(self, ref: str) -> str | None:
         return resolve(self.bare, ref)
@@ -182,9 +185,11 @@ class FakeGitLab(FakeForgeServer):
         """``username`` approves merge request ``iid``."""
         with self.lock:
             self.users.setdefault(username, len(self.users) + 1)
-            mr = self.project(path).mrs[iid]
+            project = self.project(path)
+            mr = project.mrs[iid]
             if username not in mr.approved_by:
                 mr.approved_by.append(username)
+            self._auto_merge(project)
 
     def add_note(self, path: str, iid: int, username: str, body: str, *,
                  system: bool = False) -> int:
@@ -429,6 +434,7 @@ class FakeGitLab(FakeForgeServer):
                                                               current["description"]),
                            target_url=body.get("target_url", current["target_url"]),
                            finished_at=_now() if state in FINAL else None)
+            self._auto_merge(p)
             return 201, self.status_json(current)
         status = {"id": next(self._ids), "sha": sha, "ref": ref, "status": state,
                   "name": name, "target_url": body.get("target_url"),
@@ -437,6 +443,7 @@ class FakeGitLab(FakeForgeServer):
                   "finished_at": _now() if state in FINAL else None, "allow_failure": False,
                   "coverage": None, "pipeline_id": 1, "author": self.user(author)}
         p.statuses.append(status)
+        self._auto_merge(p)
         return 201, self.status_json(status)
 
     def h_list_mrs(self, req: Request, pid: str) -> Result:
@@ -512,6 +519,47 @@ class FakeGitLab(FakeForgeServer):
         mr.updated_at = _now()
         return 200, self.mr_json(p, mr)
 
+    def pipeline(self, p: Project, sha: str) -> str | None:
+        """The state of the external pipeline made of ``sha``'s commit statuses, or None."""
+        newest = {s["name"]: s["status"] for s in p.statuses if s["sha"] == sha}
+        if not newest:
+            return None
+        if any(state not in FINAL for state in newest.values()):
+            return "running"
+        return "failed" if {"failed", "canceled"} & set(newest.values()) else "success"
+
+    def waiting_for(self, p: Project, mr: MergeRequest) -> str | None:
+        """What still keeps ``mr`` from merging (approvals, a running pipeline), or None."""
+        if len(mr.approved_by) < p.required_approvals:
+            return "approvals"
+        pipeline = self.pipeline(p, mr.sha)
+        if pipeline == "running" or (pipeline is None and p.only_allow_merge_if_pipeline_succeeds):
+            return "pipeline"
+        return "failed pipeline" if pipeline == "failed" else None
+
+    def _merge(self, p: Project, mr: MergeRequest) -> str | None:
+        head = p.resolve(f"refs/heads/{mr.source}") or mr.sha
+        base = p.resolve(f"refs/heads/{mr.target}") or ""
+        merged = subprocess.run(["git", "--git-dir", str(p.bare), "merge-tree", "--write-tree",
+                                 base, head], capture_output=True, text=True)
+        if merged.returncode != 0:
+            return None
+        parents = ["-p", base] + ([] if mr.squash else ["-p", head])
+        sha = p.git("commit-tree", merged.stdout.split()[0], *parents, "-m",
+                    f"Merge branch '{mr.source}' into '{mr.target}'")
+        p.git("update-ref", f"refs/heads/{mr.target}", sha, base)
+        mr.sha, mr.state, mr.merged_at, mr.merge_commit_sha = head, "merged", _now(), sha
+        mr.auto_merge = False
+        return sha
+
+    def _auto_merge(self, p: Project) -> None:
+        """Merge every MR set to auto-merge whose checks now pass."""
+        for mr in list(p.mrs.values()):
+            if mr.state == "opened" and mr.auto_merge:
+                mr.sha = p.resolve(f"refs/heads/{mr.source}") or mr.sha
+                if self.waiting_for(p, mr) is None:
+                    self._merge(p, mr)
+
     def h_merge(self, req: Request, pid: str, iid: str) -> Result:
         p, mr = self._mr(req, pid, iid)
         self._writer(req, p)
@@ -521,20 +569,17 @@ class FakeGitLab(FakeForgeServer):
             return 405, {"message": "405 Method Not Allowed"}
         if body.get("sha") and body["sha"] != head:
             return 409, {"message": "SHA does not match HEAD of source branch: " + head}
+        mr.sha = head
         mr.squash = _bool(body.get("squash", mr.squash))
+        waiting = self.waiting_for(p, mr)
         if _bool(body.get("auto_merge")) or _bool(body.get("merge_when_pipeline_succeeds")):
-            mr.auto_merge = True  # the fake has no pipelines: it waits for a test to merge
-            return 200, self.mr_json(p, mr)
-        base = p.resolve(f"refs/heads/{mr.target}") or ""
-        merged = subprocess.run(["git", "--git-dir", str(p.bare), "merge-tree", "--write-tree",
-                                 base, head], capture_output=True, text=True)
-        if merged.returncode != 0:
+            if waiting in ("approvals", "pipeline"):
+                mr.auto_merge = True  # merges when the pipeline succeeds and approvals are in
+                return 200, self.mr_json(p, mr)
+        if waiting is not None:
+            return 405, {"message": "405 Method Not Allowed"}
+        if self._merge(p, mr) is None:
             return 406, {"message": "Branch cannot be merged"}
-        parents = ["-p", base] + ([] if mr.squash else ["-p", head])
-        sha = p.git("commit-tree", merged.stdout.split()[0], *parents, "-m",
-                    f"Merge branch '{mr.source}' into '{mr.target}'")
-        p.git("update-ref", f"refs/heads/{mr.target}", sha, base)
-        mr.sha, mr.state, mr.merged_at, mr.merge_commit_sha = head, "merged", _now(), sha
         return 200, self.mr_json(p, mr)
 
     def h_approvals(self, req: Request, pid: str, iid: str) -> Result:
