@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,12 +58,24 @@ class PRResult:
     error: str | None = None
 
 
+class Phases(dict[str, float]):
+    """Seconds spent per phase (locate, registry, edit, git, forge), for reports and benches."""
+
+    @contextlib.contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[phase] = self.get(phase, 0.0) + time.perf_counter() - start
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
     plan: Plan
     results: tuple[PRResult, ...] = ()
     errors: tuple[str, ...] = ()  # per-image failures (registry, files)
-    notices: tuple[str, ...] = ()
+    phases: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -74,7 +87,8 @@ class Report:
              "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
             for r in self.results],
             "plan": render.plan_json(self.plan), "errors": list(self.errors),
-            "skipped": [{"image": i, "reason": why} for i, why in self.plan.skipped]}
+            "skipped": [{"image": i, "reason": why} for i, why in self.plan.skipped],
+            "seconds": {k: round(v, 3) for k, v in self.phases.items()}}
 
 
 # --- reading and choosing ---------------------------------------------------------------------
@@ -160,22 +174,26 @@ RegistryFactory = Callable[[], Any]  # an async context manager yielding a Regis
 
 
 def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
-              envs: Sequence[str] | None = None, images: Sequence[str] | None = None
+              envs: Sequence[str] | None = None, images: Sequence[str] | None = None,
+              phases: Phases | None = None
               ) -> tuple[Plan, tuple[str, ...], tuple[Located, ...]]:
     """The plan of a poll: (plan, per-image errors, the located images that need nothing)."""
+    phases = Phases() if phases is None else phases
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
     errors: list[str] = []
-    for env in targets:
-        sha = ws.branch_head(env.branch)
-        if sha is None:
-            errors.append(f"{env.name}: branch {env.branch} does not exist")
-            continue
-        located.extend(locate_env(cfg, env.name, ws, sha, images))
+    with phases.timing("locate"):
+        for env in targets:
+            sha = ws.branch_head(env.branch)
+            if sha is None:
+                errors.append(f"{env.name}: branch {env.branch} does not exist")
+                continue
+            located.extend(locate_env(cfg, env.name, ws, sha, images))
     for loc in located:
         errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
                       if not p.startswith("pins disagree"))
-    choices = asyncio.run(_choose_in_loop(registry, located))
+    with phases.timing("registry"):
+        choices = asyncio.run(_choose_in_loop(registry, located))
     moves = []
     for loc, choice in zip(located, choices, strict=True):
         if isinstance(choice, str):
@@ -190,8 +208,9 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
         if sha is None:
             continue
         env_moves = [m for m in moves if m[0].env == env.name]
-        plan = plan_updates(cfg, env_moves, read=functools.partial(_read_at, ws, sha),
-                            table=render.updates_table)
+        with phases.timing("edit"):
+            plan = plan_updates(cfg, env_moves, read=functools.partial(_read_at, ws, sha),
+                                table=render.updates_table)
         plans.extend(plan.pull_requests)
         skipped.extend(plan.skipped)
     settled = tuple(m[0] for m in moves if not needs_update(m[0], m[1]))
@@ -206,20 +225,38 @@ def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | N
          dry_run: bool = False, envs: Sequence[str] | None = None,
          images: Sequence[str] | None = None) -> Report:
     """One poll: plan, then (unless ``dry_run``) publish branches and pull requests."""
-    ws.fetch()
-    plan, errors, settled = make_plan(cfg, ws, registry, envs=envs, images=images)
+    phases = Phases()
+    with phases.timing("git"):
+        ws.fetch()
+    plan, errors, settled = make_plan(cfg, ws, registry, envs=envs, images=images,
+                                      phases=phases)
     if dry_run:
-        return Report(plan=plan, errors=errors)
+        return Report(plan=plan, errors=errors, phases=phases)
     author = cfg.commit.author
     changes = [BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
                             message=pr.message, author=author, sign_off=cfg.commit.sign_off)
                for pr in plan.pull_requests]
-    published = publish_branches(ws, changes)
-    results = [_pull_request(cfg, forge, pr, pub) for pr, pub in
-               zip(plan.pull_requests, published, strict=True)]
-    if forge is not None:
-        results.extend(_close_unneeded(cfg, ws, forge, plan, settled))
-    return Report(plan=plan, results=tuple(results), errors=errors)
+    with phases.timing("git"):
+        published = _publish(ws, changes)
+    with phases.timing("forge"):
+        results = [_pull_request(cfg, forge, pr, pub) for pr, pub in
+                   zip(plan.pull_requests, published, strict=True)]
+        if forge is not None:
+            results.extend(_close_unneeded(cfg, ws, forge, plan, settled))
+    return Report(plan=plan, results=tuple(results), errors=errors, phases=phases)
+
+
+def _publish(ws: Workspace, changes: Sequence[BranchChange]) -> list[Published]:
+    """Publish every branch; those that failed (a remote refusing a ref another run was
+    updating at the same moment) are decided again once, on fresh remote state."""
+    published = list(publish_branches(ws, changes))
+    retry = [i for i, p in enumerate(published) if p.outcome is Outcome.FAILED]
+    if retry:
+        ws.fetch()
+        again = publish_branches(ws, [changes[i] for i in retry])
+        for i, result in zip(retry, again, strict=True):
+            published[i] = result
+    return published
 
 
 def _pull_request(cfg: Config, forge: PullRequests | None, pr: PullRequestPlan,

@@ -297,3 +297,40 @@ def test_bad_config_is_exit_2_with_file_and_line(world: World, capsys: pytest.Ca
     assert err.startswith("promoter: error: .promoter.yaml:9:")
     assert "images[0].policy.semver" in err
     assert world.head("promoter/dev/web") is None
+
+
+def test_two_polls_at_the_same_time_make_one_pr(world: World) -> None:
+    import threading
+
+    reports: list[Report] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(world.poll())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(reports) == 2
+    assert all(r.results and r.results[0].outcome != "failed" for r in reports), \
+        [(x.outcome, x.error) for r in reports for x in r.results]
+    assert len(world.forge().list_open()) == 1
+    assert {r.results[0].number for r in reports} == {world.forge().list_open()[0].number}
+
+
+def test_actions_github_token_notice(world: World, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if world.kind != "github":
+        pytest.skip("a GitHub Actions matter")
+    cfg = world.show("main", ".promoter.yaml").replace("FORGE_TOKEN", "GITHUB_TOKEN")
+    commit_to(world.bare, "main", {".promoter.yaml": cfg}, message="use the Actions token")
+    monkeypatch.setenv("GITHUB_TOKEN", world.token)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("PROMOTER_GIT_TOKEN", world.token)
+    assert main(["poll", "--clone", world.clone_url]) == 0
+    err = capsys.readouterr().err
+    assert "do not trigger other workflows" in err and "GitHub App" in err
+    assert world.token not in err
