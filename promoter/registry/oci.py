@@ -9,8 +9,8 @@ and of the config blob for the build time and a platform.
 Hosts: ``docker.io`` is reached at ``registry-1.docker.io``. Everything is HTTPS except the
 hosts given as ``insecure`` and the loopback hosts (``localhost``, ``127.0.0.0/8``, ``::1``),
 which are plain HTTP (docker treats loopback registries as insecure too;
-``plain_loopback=False`` turns that off). ``ca_bundle`` adds a
-custom CA file for HTTPS.
+``plain_loopback=False`` turns that off). ``ca_bundle`` adds a custom CA file to the public
+ones (certifi's), for every host, or per host when given as ``{host: file}``.
 
 Faults: connection errors, timeouts, truncated answers, unreadable JSON and 5xx are retried
 with exponential backoff and jitter (:class:`RetryPolicy`). A host that could not be connected
@@ -44,9 +44,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import certifi
 import httpx
 
-from promoter.errors import PromoterError, RegistryError
+from promoter.errors import InputError, PromoterError, RegistryError
 from promoter.refs import DOCKER_HUB, ImageRef
 from promoter.registry import ManifestInfo
 from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
@@ -93,6 +94,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def ssl_context(cafile: str | Path | None) -> ssl.SSLContext:
+    """The public CAs (certifi's, as httpx uses), plus ``cafile`` when given."""
+    ctx = ssl.create_default_context(cafile=certifi.where())
+    if cafile is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(cafile))
+        except (OSError, ssl.SSLError) as e:
+            raise InputError(f"{cafile}: not a readable CA bundle "
+                             f"({getattr(e, 'strerror', None) or e})") from None
+    return ctx
 
 
 def retry_after(headers: httpx.Headers, now: float) -> float | None:
@@ -182,7 +195,8 @@ class OciRegistry:
     """
 
     def __init__(self, *, credentials: CredentialSource | None = None,
-                 insecure: Iterable[str] = (), ca_bundle: str | Path | None = None,
+                 insecure: Iterable[str] = (),
+                 ca_bundle: str | Path | Mapping[str, str | Path] | None = None,
                  plain_loopback: bool = True, concurrency: int = 32,
                  host_concurrency: Mapping[str, int] | None = None, page_size: int = 1000,
                  timeout: float = 30.0,
@@ -214,13 +228,18 @@ class OciRegistry:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
-        verify: ssl.SSLContext | bool = True
-        if self._ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(self._ca_bundle))
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+        bundles = self._ca_bundle
+        per_host = dict(bundles) if isinstance(bundles, Mapping) else {}
+        common = None if isinstance(bundles, Mapping) else bundles
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+            f"https://{HUB_ENDPOINT if host == DOCKER_HUB else host}":
+                httpx.AsyncHTTPTransport(verify=ssl_context(path), limits=limits)
+            for host, path in per_host.items()}
         self._client = httpx.AsyncClient(
-            verify=verify, transport=self._transport, trust_env=False,
-            timeout=httpx.Timeout(self._timeout, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+            verify=ssl_context(common) if common is not None else True,
+            transport=self._transport, mounts=mounts, trust_env=False,
+            timeout=httpx.Timeout(self._timeout, pool=None), limits=limits,
             headers={"User-Agent": "promoter"})
         return self
 

@@ -364,3 +364,32 @@ def test_https_with_custom_ca_bundle(tls_registry: tuple[str, Path]) -> None:
     with pytest.raises(RegistryError) as e:
         run(lambda c: c.list_tags(image), make_registry(plain_loopback=False))
     assert str(e.value) == f"{host}/x: {host} TLS certificate not trusted (after 1 attempt)"
+
+
+def test_per_host_ca_bundles(tls_registry: tuple[str, Path]) -> None:
+    host, bundle = tls_registry
+    image = ImageRef.parse(f"{host}/x")
+    r = make_registry(ca_bundle={host: bundle, "docker.io": bundle}, plain_loopback=False)
+    assert run(lambda c: c.list_tags(image), r) == ("1.0.0", "1.1.0")
+    with pytest.raises(RegistryError) as e:
+        run(lambda c: c.list_tags(image),
+            make_registry(ca_bundle={"localhost:1": bundle}, plain_loopback=False))
+    assert str(e.value) == f"{host}/x: {host} TLS certificate not trusted (after 1 attempt)"
+
+
+def test_a_custom_bundle_keeps_the_public_cas(tls_registry: tuple[str, Path]) -> None:
+    from promoter.registry.oci import ssl_context
+
+    public = ssl_context(None).cert_store_stats()["x509_ca"]
+    assert public > 50
+    assert ssl_context(tls_registry[1]).cert_store_stats()["x509_ca"] == public + 1
+
+
+def test_unreadable_ca_bundle(tmp_path: Path) -> None:
+    from promoter.errors import InputError
+
+    bad = tmp_path / "nope.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(InputError) as e:
+        run(lambda c: c.list_tags(ImageRef.parse("ghcr.io/x")), make_registry(ca_bundle=bad))
+    assert str(e.value).startswith(f"{bad}: not a readable CA bundle (")
