@@ -147,9 +147,9 @@ def test_registry_going_away_mid_poll(plain_registry: LocalRegistry, seeded: See
         proxy.add("gone", path="app-0003/tags/list")
         images = [image(proxy, f"test/app-{i:04d}") for i in range(6)]
         # real (short) sleeps: the retries come after the listener is closed
-        r = make_registry(concurrency=1, page_size=0, sleep=asyncio.sleep,
-                          retry=RetryPolicy(attempts=3, backoff=0.4))
-        results = run(lambda c: scan(images, c), r)
+        client = make_registry(concurrency=1, page_size=0, sleep=asyncio.sleep,
+                               retry=RetryPolicy(attempts=3, backoff=0.4))
+        results = run(lambda c: scan(images, c), client)
     done = [r for r in results if r.error is None]
     assert [r.image.repository for r in done] == ["test/app-0000", "test/app-0001",
                                                   "test/app-0002"]
