@@ -68,6 +68,7 @@ from tests.servers.git_http import (
     Result,
     git,
     init_bare,
+    merge_into,
     resolve,
 )
 
@@ -836,15 +837,10 @@ class FakeGitHub(FakeForgeServer):
         """Merge ``p`` into its base in the bare repository; the merge commit, or None on a
         conflict."""
         head = repo.resolve(f"refs/heads/{p.head}") or p.head_sha
-        base = repo.resolve(f"refs/heads/{p.base}") or ""
-        merged = subprocess.run(["git", "--git-dir", str(repo.path), "merge-tree",
-                                 "--write-tree", base, head], capture_output=True, text=True)
-        if merged.returncode != 0:
+        sha = merge_into(repo.path, p.base, head, squash=method in ("squash", "rebase"),
+                         message=title or f"Merge pull request #{p.number} from {p.head}")
+        if sha is None:
             return None
-        message = title or f"Merge pull request #{p.number} from {p.head}"
-        parents = ["-p", base] + ([] if method in ("squash", "rebase") else ["-p", head])
-        sha = repo.git("commit-tree", merged.stdout.split()[0], *parents, "-m", message)
-        repo.git("update-ref", f"refs/heads/{p.base}", sha, base)
         p.head_sha, p.state, p.merged_at, p.closed_at = head, "closed", _now(), _now()
         p.merge_commit_sha, p.auto_merge = sha, None
         return sha

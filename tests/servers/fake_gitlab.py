@@ -36,7 +36,6 @@ Fidelity rules, each a real GitLab behaviour:
 from __future__ import annotations
 
 import itertools
-import subprocess
 import time
 import uuid as uuid_module
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from tests.servers.git_http import (
     Result,
     git,
     init_bare,
+    merge_into,
     resolve,
 )
 
@@ -539,15 +539,10 @@ class FakeGitLab(FakeForgeServer):
 
     def _merge(self, p: Project, mr: MergeRequest) -> str | None:
         head = p.resolve(f"refs/heads/{mr.source}") or mr.sha
-        base = p.resolve(f"refs/heads/{mr.target}") or ""
-        merged = subprocess.run(["git", "--git-dir", str(p.bare), "merge-tree", "--write-tree",
-                                 base, head], capture_output=True, text=True)
-        if merged.returncode != 0:
+        sha = merge_into(p.bare, mr.target, head, squash=mr.squash,
+                         message=f"Merge branch '{mr.source}' into '{mr.target}'")
+        if sha is None:
             return None
-        parents = ["-p", base] + ([] if mr.squash else ["-p", head])
-        sha = p.git("commit-tree", merged.stdout.split()[0], *parents, "-m",
-                    f"Merge branch '{mr.source}' into '{mr.target}'")
-        p.git("update-ref", f"refs/heads/{mr.target}", sha, base)
         mr.sha, mr.state, mr.merged_at, mr.merge_commit_sha = head, "merged", _now(), sha
         mr.auto_merge = False
         return sha

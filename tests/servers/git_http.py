@@ -115,6 +115,21 @@ def commit_to(path: Path, branch: str, files: dict[str, str], *, base: str | Non
     return sha
 
 
+def merge_into(bare: Path, target: str, head: str, *, squash: bool, message: str) -> str | None:
+    """Merge commit ``head`` into branch ``target`` of the bare repository (a merge commit, or
+    one parent when ``squash``); the new commit, or None on a conflict."""
+    base = resolve(bare, f"refs/heads/{target}") or ""
+    merged = subprocess.run(["git", "--git-dir", str(bare), "merge-tree", "--write-tree", base,
+                             head], capture_output=True, text=True)
+    if merged.returncode != 0:
+        return None
+    parents = ["-p", base] + ([] if squash else ["-p", head])
+    sha = git("--git-dir", str(bare), "commit-tree", merged.stdout.split()[0], *parents,
+              "-m", message)
+    git("--git-dir", str(bare), "update-ref", f"refs/heads/{target}", sha, base)
+    return sha
+
+
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
         chunks = []
