@@ -20,7 +20,7 @@ from promoter.forge import (
     Reaction,
     StatusState,
 )
-from tests.forge.conftest import BOT, Harness
+from tests.forge.harness import BOT, Harness
 
 pytestmark = pytest.mark.integration
 

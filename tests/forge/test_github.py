@@ -28,7 +28,7 @@ from promoter.forge import (
     open_forge,
 )
 from tests.forge import openapi
-from tests.forge.conftest import BOT, GitHubHarness, check_server
+from tests.forge.harness import BOT, GitHubHarness, check_server
 from tests.servers.fake_github import (
     SPEC_PATH,
     FakeGitHub,

@@ -12,7 +12,7 @@ import pytest
 
 from promoter.errors import ForgeError
 from promoter.forge import CommitStatus, PRState, StatusState, open_forge
-from tests.forge.conftest import BOT, GitLabHarness
+from tests.forge.harness import BOT, GitLabHarness
 from tests.servers.fake_gitlab import FakeGitLab, hook_headers
 from tests.servers.git_http import commit_to, git
 
