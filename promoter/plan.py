@@ -199,7 +199,7 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader) -> Locate
                 if isinstance(target, KeyTarget):
                     ok = _key_matches(site, target.key)
                 else:
-                    ok = (not kinds or site.kind in kinds) and matches(site, wanted, text)
+                    ok = (not kinds or site.kind in kinds) and matches(site, wanted)
                 span = site.tag or site.whole or site.digest or site.name_span
                 where = (path, span.start if span else -1)
                 if ok and where not in seen:
