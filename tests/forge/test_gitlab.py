@@ -213,3 +213,15 @@ def test_auto_merge_with_nothing_to_wait_for_merges_at_once(gl_fake: FakeGitLab)
     number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
     h.forge.enable_auto_merge(number)
     assert h.forge.get(number).state is PRState.MERGED
+
+
+def test_hook_signature_follows_standard_webhooks() -> None:
+    # the example of the Standard Webhooks specification, which GitLab's signing tokens follow
+    headers = hook_headers("Note Hook", uuid="msg_p5jXN8AQM9LWM0D4loKWxJek",
+                           body=b'{"test": 2432232314}',
+                           signing_token="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                           timestamp=1614265330)
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert (headers["webhook-id"], headers["webhook-timestamp"]) == \
+        ("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330")
+    assert "X-Gitlab-Token" not in headers

@@ -35,6 +35,9 @@ Fidelity rules, each a real GitLab behaviour:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
 import time
 import uuid as uuid_module
@@ -735,11 +738,14 @@ def _hook_time(iso: str) -> str:
     return iso[:19].replace("T", " ") + " UTC"
 
 
-def hook_headers(event: str, *, token: str | None = None, uuid: str | None = None
-                 ) -> dict[str, str]:
+def hook_headers(event: str, *, token: str | None = None, uuid: str | None = None,
+                 body: bytes | None = None, signing_token: str | None = None,
+                 timestamp: int | None = None) -> dict[str, str]:
     """The headers of a GitLab webhook delivery: ``X-Gitlab-Event`` is e.g. ``Note Hook``;
     ``X-Gitlab-Token`` is the configured secret itself (no HMAC); ``Idempotency-Key`` repeats on
-    a redelivery."""
+    a redelivery. With ``signing_token`` (``whsec_<base64>``) and ``body``, the Standard Webhooks
+    signature of GitLab 18's signing tokens is added: ``webhook-signature: v1,<base64 HMAC-SHA256
+    of "{webhook-id}.{webhook-timestamp}.{body}">``."""
     key = uuid or str(uuid_module.uuid4())
     headers = {"Content-Type": "application/json", "User-Agent": "GitLab/18.0.0",
                "X-Gitlab-Event": event, "X-Gitlab-Instance": "http://127.0.0.1",
@@ -747,4 +753,10 @@ def hook_headers(event: str, *, token: str | None = None, uuid: str | None = Non
                "X-Gitlab-Event-UUID": key, "Idempotency-Key": key}
     if token is not None:
         headers["X-Gitlab-Token"] = token
+    if signing_token is not None and body is not None:
+        stamp = str(timestamp if timestamp is not None else int(time.time()))
+        secret = base64.b64decode(signing_token.removeprefix("whsec_"))
+        mac = hmac.new(secret, f"{key}.{stamp}.".encode() + body, hashlib.sha256).digest()
+        headers.update({"webhook-id": key, "webhook-timestamp": stamp,
+                        "webhook-signature": f"v1,{base64.b64encode(mac).decode()}"})
     return headers
