@@ -27,7 +27,7 @@ import pytest
 
 from promoter.forge import GITLAB_EMOJI, Forge, Permission, Reaction, open_forge
 from promoter.forge.memory import MemoryForge
-from tests.forge import openapi
+from tests.forge import github_graphql, openapi
 from tests.servers.fake_github import FakeGitHub, load_spec
 from tests.servers.fake_gitlab import FakeGitLab
 from tests.servers.git_http import FakeForgeServer, commit_to
@@ -270,6 +270,13 @@ def check_server(server: FakeForgeServer, start: int, unknown_start: int) -> Non
         problems = openapi.validate_all(server.recorded[start:])
         assert not problems, "responses that break GitHub's OpenAPI description:\n" + \
             "\n".join(problems[:20])
+    if isinstance(server, FakeGitHub) and github_graphql.available():
+        for rec in server.recorded[start:]:
+            if rec.op == "graphql":
+                request = rec.request or {}
+                problems = github_graphql.errors(request.get("query", ""),
+                                                 request.get("variables"))
+                assert not problems, f"a GraphQL request GitHub would refuse: {problems}"
 
 
 @pytest.fixture

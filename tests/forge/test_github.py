@@ -27,7 +27,7 @@ from promoter.forge import (
     StatusState,
     open_forge,
 )
-from tests.forge import openapi
+from tests.forge import github_graphql, openapi
 from tests.forge.harness import BOT, GitHubHarness, check_server
 from tests.servers.fake_github import (
     SPEC_PATH,
@@ -429,3 +429,16 @@ def test_protection_refuses_a_merge_without_approval(gh_fake: FakeGitHub) -> Non
     h.forge.enable_auto_merge(number)
     h.approve(number, "alice")
     assert h.forge.get(number).state is PRState.MERGED
+
+
+def test_graphql_validation_can_fail() -> None:
+    if not github_graphql.available():
+        pytest.skip("@octokit/graphql-schema is not installed (scripts/setup installs it)")
+    good = ("mutation Mutation($input: EnablePullRequestAutoMergeInput!) { "
+            "enablePullRequestAutoMerge(input: $input) { clientMutationId } }")
+    assert github_graphql.errors(good, {"input": {"pullRequestId": "PR_1",
+                                                   "mergeMethod": "SQUASH"}}) == []
+    assert github_graphql.errors(good, {"input": {"pullRequestId": "PR_1",
+                                                   "mergeMethod": "FAST"}}) != []
+    assert github_graphql.errors(good.replace("clientMutationId", "noSuchField"),
+                                 {"input": {"pullRequestId": "PR_1"}}) != []
