@@ -33,7 +33,7 @@ from promoter.plan import (
     plan_updates,
     slug,
 )
-from promoter.policy import select, update_of
+from promoter.policy import TagPolicy, select, update_of
 from promoter.refs import ImageRef
 from promoter.registry import Registry
 from promoter.secrets import redact
@@ -111,45 +111,91 @@ def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
 async def choose_all(registry: Registry, located: Sequence[Located]
                      ) -> list[tuple[Wanted, UpdateType] | str]:
     """For each located image: where the registry and its policy say it should go, or why
-    not (a one-line reason). Never raises for one image."""
-    from promoter.cli.tags_cmd import choose  # the one place that resolves a policy's choice
+    not (a one-line reason). Never raises for one image.
 
+    Images whose policy needs only the tag list go through :func:`promoter.registry.scan.scan`
+    (one ``tags/list`` per repository, tokens for many repositories per request, a manifest
+    HEAD only for the chosen tag and none when it already runs with a known digest); those
+    that need build times or a platform through :func:`promoter.cli.tags_cmd.choose`.
+    """
+    from promoter.cli.tags_cmd import choose
+    from promoter.registry.scan import scan
+
+    out: list[tuple[Wanted, UpdateType] | str] = [""] * len(located)
     refs = [_scan_ref(loc) for loc in located]
-    try:
-        await registry.prepare(refs)
-    except PromoterError as e:
-        log.debug("prepare failed: %s", redact(str(e)))
-    gate = asyncio.Semaphore(64)
-
-    async def one(loc: Located, ref: ImageRef) -> tuple[Wanted, UpdateType] | str:
+    by_ref: dict[ImageRef, tuple[TagPolicy, str | None]] = {}
+    scanned: list[int] = []
+    chosen_one: list[int] = []
+    for i, loc in enumerate(located):
         if not loc.pins:
-            return f"{loc.image.name}: not found in {loc.env}"
+            out[i] = f"{loc.image.name}: not found in {loc.env}"
+            continue
+        policy = loc.image.policy
+        simple = not policy.needs_created and loc.image.platform is None
+        if simple and by_ref.get(refs[i], (policy,))[0] == policy:
+            by_ref[refs[i]] = (policy, _current(loc))
+            scanned.append(i)
+        else:
+            chosen_one.append(i)
+
+    def pick(image: ImageRef, tags: tuple[str, ...]) -> tuple[str, ...]:
+        policy, current = by_ref[image]
+        best = select(policy, tags, current=current)
+        return (best,) if best else ()
+
+    for i, result in zip(scanned, await scan([refs[i] for i in scanned], registry, pick=pick),
+                         strict=True):
+        name = located[i].image.name
+        if result.error:
+            out[i] = f"{name}: {result.error}"
+        elif not result.manifests:
+            out[i] = f"{name}: no tag matches the policy"
+        else:
+            tag, info = next(iter(result.manifests.items()))
+            out[i] = _wanted(located[i], tag, info.digest)
+
+    gate = asyncio.Semaphore(16)
+
+    async def one(i: int) -> None:
+        loc = located[i]
         try:
             async with gate:
-                policy = loc.image.policy
-                current = loc.tag
-                if policy.strategy != "digest" and current is not None and \
-                        select(policy, (current,), current=current) is None:
-                    current = None  # the running tag is outside the policy: any match moves
-                choice = await choose(registry, ref, policy, current=current,
-                                      platform=loc.image.platform)
+                choice = await choose(registry, refs[i], loc.image.policy,
+                                      current=_current(loc), platform=loc.image.platform)
         except PromoterError as e:
-            return f"{loc.image.name}: {redact(str(e))}"
+            out[i] = f"{loc.image.name}: {redact(str(e))}"
+            return
         except Exception as e:  # one image never stops the others
             log.debug("choose failed", exc_info=True)
-            return f"{loc.image.name}: unexpected error: {redact(type(e).__name__ + ': ' + str(e))}"
-        if choice.chosen is None:
-            return f"{loc.image.name}: no tag matches the policy"
-        update = UpdateType.OTHER
-        if loc.tag and policy.strategy == "semver":
-            try:
-                update = update_of(policy, loc.tag, choice.chosen)
-            except PromoterError:
-                update = UpdateType.OTHER
-        return Wanted(tag=choice.chosen, digest=choice.digest), update
+            out[i] = f"{loc.image.name}: unexpected error: {redact(f'{type(e).__name__}: {e}')}"
+            return
+        out[i] = (_wanted(loc, choice.chosen, choice.digest) if choice.chosen is not None
+                  else f"{loc.image.name}: no tag matches the policy")
 
-    return list(await asyncio.gather(*(one(loc, ref) for loc, ref in zip(located, refs,
-                                                                         strict=True))))
+    await asyncio.gather(*(one(i) for i in chosen_one))
+    return out
+
+
+def _current(loc: Located) -> str | None:
+    """The running tag as the policy's base; None when the policy would not choose it itself
+    (a tag outside the policy moves to any match)."""
+    policy, current = loc.image.policy, loc.tag
+    if policy.strategy == "digest" or current is None:
+        return current
+    try:
+        return current if select(policy, (current,), current=current) is not None else None
+    except PromoterError:
+        return None
+
+
+def _wanted(loc: Located, tag: str, digest: str | None) -> tuple[Wanted, UpdateType]:
+    update = UpdateType.OTHER
+    if loc.tag and loc.image.policy.strategy == "semver":
+        try:
+            update = update_of(loc.image.policy, loc.tag, tag)
+        except PromoterError:
+            update = UpdateType.OTHER
+    return Wanted(tag=tag, digest=digest), update
 
 
 async def _choose_in_loop(registry: Registry, located: Sequence[Located]
