@@ -8,7 +8,7 @@ in ``--mode`` (default ``token``), and then:
 * **Renovate**: ``shared/bench/renovate_bench.py`` builds a git repository with the images
   (half as kustomization ``images:`` entries, half as Helm ``values.yaml`` blocks, all at
   ``1.2.3``) and runs ``renovate --platform=local`` (lookup-only dry run, cold cache) on it;
-  the figure is that process's wall time. Install Renovate outside the repository first::
+  the figure is that process's wall time, median of ``--renovate-rounds`` (default 1). Install Renovate outside the repository first::
 
       bash ../shared/bench/install_renovate.sh /tmp/renovate
       export RENOVATE_BIN=/tmp/renovate/node_modules/.bin/renovate
@@ -60,24 +60,28 @@ CURRENT = "1.2.3"
 
 def renovate_side(args: argparse.Namespace, reg: Any, truth: Path, logs: Path
                   ) -> dict[str, Any]:
-    """Run renovate_bench.py once (cold); its figures plus every proposal from the log."""
+    """Run renovate_bench.py ``--renovate-rounds`` times (each cold); the median figures plus
+    every proposal from the last log."""
     bench = shared_bench()
-    creds = cred_args(reg)
-    m = run_measured(
-        [sys.executable, str(bench / "renovate_bench.py"), "--renovate", args.renovate,
-         "--registry", reg.url, "--images", str(args.images), "--current-tag", CURRENT,
-         "--expected", str(truth), "--keep-logs", str(logs), *creds],
-        env=child_env(), watch=server_pids(reg))
-    cold = m.output["results"][0]["cold"]
     import_path(bench)
-    parsed = importlib.import_module("renovate_bench").parse_log(
-        logs / f"renovate-{args.images}-cold.log")
+    parse_log = importlib.import_module("renovate_bench").parse_log
+    cmd = [sys.executable, str(bench / "renovate_bench.py"), "--renovate", args.renovate,
+           "--registry", reg.url, "--images", str(args.images), "--current-tag", CURRENT,
+           "--expected", str(truth), "--keep-logs", str(logs), *cred_args(reg)]
+    runs = []
+    for i in range(args.renovate_rounds):
+        runs.append(run_measured(cmd, env=child_env(), watch=server_pids(reg)))
+        print(f"renovate round {i + 1}: {runs[-1].output['results'][0]['cold']['wall_s']:.1f} s",
+              file=sys.stderr, flush=True)
+    colds = [m.output["results"][0]["cold"] for m in runs]
+    cold = colds[-1]
     proposals: dict[str, str] = {}
-    for up in parsed["updates"]:  # several per image would be a difference worth seeing
-        key = up["package"]
+    for up in parse_log(logs / f"renovate-{args.images}-cold.log")["updates"]:
+        key = up["package"]  # several per image would be a difference worth seeing
         proposals[key] = up["new"] if key not in proposals else f"{proposals[key]},{up['new']}"
     return {
-        "wall_s": cold["wall_s"],
+        "wall_s": round(median([c["wall_s"] for c in colds]), 3),
+        "walls_s": [c["wall_s"] for c in colds],
         "repo_total_ms": cold["repo_total_ms"],
         "http_requests": cold["renovate_http_requests"],
         "deps_found": cold["deps_found"],
@@ -85,8 +89,9 @@ def renovate_side(args: argparse.Namespace, reg: Any, truth: Path, logs: Path
         "match_newest_stable": cold.get("match_newest_stable"),
         "errors": cold["errors"],
         "warnings": cold["warnings"],
-        "cpu_s": round(m.cpu_s, 3),  # renovate_bench.py and the Renovate it waited for
-        "server_cpu_s": round(m.server_cpu_s, 3),
+        # renovate_bench.py and the Renovate it waited for
+        "cpu_s": round(median([m.cpu_s for m in runs]), 3),
+        "server_cpu_s": round(median([m.server_cpu_s for m in runs]), 3),
         "_proposals": proposals,
     }
 
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tags", type=int, default=100, help="tags per repository")
     p.add_argument("--mode", choices=["anonymous", "token"], default="token")
     p.add_argument("--rounds", type=int, default=3, help="promoter runs (median)")
+    p.add_argument("--renovate-rounds", type=int, default=1,
+                   help="Renovate runs (median; each takes a minute or more)")
     p.add_argument("--max-page", type=int, default=50, help="pagination proxy page cap")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores live here")
     p.add_argument("--json", type=Path, help="write every figure here")
@@ -162,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                       *cred_args(reg)], env=child_env())
         print("renovate ...", file=sys.stderr, flush=True)
         renovate = renovate_side(args, reg, store.truth, Path(tmp) / "logs")
-        print(f"renovate: {renovate['wall_s']:.1f} s; promoter ...", file=sys.stderr, flush=True)
+        print("promoter ...", file=sys.stderr, flush=True)
         promoter = promoter_side(args, reg, store.truth, fixture)
     same = compare(renovate.pop("_proposals"), promoter.pop("_proposals"))
     speedup = ratio(renovate["wall_s"], promoter["process_wall_median_s"])
