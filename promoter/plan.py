@@ -34,7 +34,16 @@ from promoter.config import (
 from promoter.config import Target as ConfigTarget
 from promoter.edit import Change, Site, apply_changes, find_sites
 from promoter.edit.files import is_yaml_name
+from promoter.edit.model import Kind
 from promoter.edit.ops import matches
+from promoter.edit.yamlpos import (
+    Node,
+    ScalarNode,
+    SequenceNode,
+    mapping_get,
+    parse_yaml,
+    site_from_parts,
+)
 from promoter.errors import PromoterError
 from promoter.refs import ImageRef
 from promoter.versions import UpdateType
@@ -169,6 +178,25 @@ def _key_matches(site: Site, key: tuple[str, ...]) -> bool:
     return path[: len(key)] == key
 
 
+def _key_site(text: str, path: str, key: tuple[str, ...], image: Image) -> tuple[Site, ...]:
+    """A tag scalar at an explicit key path whose mapping does not name the image (the chart
+    does): the config names it, so the scalar is the image's tag."""
+    yf = parse_yaml(text, path)
+    for doc, root in enumerate(yf.documents):
+        node: Node | None = root
+        for k in key:
+            if isinstance(node, SequenceNode) and k.isdigit() and int(k) < len(node.value):
+                node = node.value[int(k)]
+            else:
+                node = mapping_get(node, k)
+        if isinstance(node, ScalarNode):
+            site = site_from_parts(yf, Kind.HELM, name=image.repository.name, tag_node=node,
+                                   path=key, document=doc)
+            if site is not None:
+                return (site,)
+    return ()
+
+
 def locate(image: Image, env: str, files: Sequence[str], read: Reader) -> Located:
     """Every pin of ``image`` in ``env``'s targets (pure over ``files`` and ``read``)."""
     pins: list[Pin] = []
@@ -195,6 +223,9 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader) -> Locate
             except PromoterError as e:
                 problems.append(str(e))
                 continue
+            if isinstance(target, KeyTarget) and not any(_key_matches(x, target.key)
+                                                         for x in sites):
+                sites = _key_site(text, path, target.key, image)
             for site in sites:
                 if isinstance(target, KeyTarget):
                     ok = _key_matches(site, target.key)
