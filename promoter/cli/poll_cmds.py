@@ -42,7 +42,7 @@ def _session(repo: str | None, clone: str | None, config: str | None
              ) -> Iterator[tuple[Config, GitWorkspace]]:
     environ = dict(os.environ)
     if clone:
-        token = os.environ.get("PROMOTER_GIT_TOKEN")
+        token = os.environ.get("PROMOTER_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
         with wiring.workspace(None, clone, token) as ws:
             cfg = _config_from_git(ws, config)
             yield cfg, ws
