@@ -30,7 +30,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -66,6 +66,7 @@ class CommitInfo:
     author: Identity
     committer: Identity
     subject: str
+    time: int = 0  # committer time, seconds since the epoch (UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +144,13 @@ class Workspace(Protocol):
 
     def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
         """Commits reachable from ``head`` and not from ``base``, newest first."""
+        ...
+
+    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
+                ) -> tuple[CommitInfo, ...]:
+        """Commits reachable from ``rev`` that changed a file at or below one of ``paths``
+        (plain paths, no globs), newest first, at most ``limit``. An empty ``paths`` gives
+        nothing. For the age of a version and the versions an environment ran before."""
         ...
 
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
@@ -488,14 +496,25 @@ class GitWorkspace:
         return tuple(sorted(files))
 
     def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
-        out = self._git("log", "-z", "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%s",
-                        f"{base}..{head}", "--")
+        return self._log(f"{base}..{head}", "--")
+
+    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
+                ) -> tuple[CommitInfo, ...]:
+        if not paths or self._commit_object(rev) is None:
+            return ()
+        count = () if limit is None else (f"--max-count={max(limit, 0)}",)
+        return self._log(*count, rev, "--", *(f":(literal){check_repo_path(p)}" for p in paths))
+
+    def _log(self, *args: str) -> tuple[CommitInfo, ...]:
+        out = self._git("log", "-z", "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%ct%x1f%s",
+                        *args)
         infos = []
         for record in out.split("\0"):
             if record.strip():
-                sha, an, ae, cn, ce, subject = record.strip("\n").split("\x1f", 5)
+                sha, an, ae, cn, ce, ct, subject = record.strip("\n").split("\x1f", 6)
                 infos.append(CommitInfo(sha=sha, author=Identity(name=an, email=ae),
-                                        committer=Identity(name=cn, email=ce), subject=subject))
+                                        committer=Identity(name=cn, email=ce), subject=subject,
+                                        time=int(ct)))
         return tuple(infos)
 
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
@@ -698,13 +717,16 @@ _SEED = Identity(name="Seed", email="seed@example.com")
 class MemoryWorkspace:
     """:class:`Workspace` in memory: commits are dicts of files, branches a dict of SHAs.
 
-    SHAs are content hashes, so the same change gives the same SHA, as in git. For flow tests.
+    SHAs are content hashes, so the same change gives the same SHA, as in git (the commit time,
+    from ``clock``, is left out of the hash; the first commit of a content keeps its time).
+    For flow tests.
     """
 
     def __init__(self, files: Mapping[str, str] | None = None, *, branch: str = "main",
-                 author: Identity = _SEED) -> None:
+                 author: Identity = _SEED, clock: Callable[[], float] = time.time) -> None:
         self._commits: dict[str, _MemCommit] = {}
         self.branches: dict[str, str] = {}
+        self.clock = clock
         root = self._store(None, dict(files or {}), "initial commit", author)
         self.branches[branch] = root
 
@@ -712,9 +734,10 @@ class MemoryWorkspace:
                author: Identity) -> str:
         digest = hashlib.sha1(repr((parent, sorted(files.items()), message, str(author)))
                               .encode()).hexdigest()
-        self._commits[digest] = _MemCommit(parent=parent, files=files, message=message,
-                                           info=CommitInfo(
-            sha=digest, author=author, committer=author, subject=message.split("\n", 1)[0]))
+        self._commits.setdefault(digest, _MemCommit(
+            parent=parent, files=files, message=message, info=CommitInfo(
+                sha=digest, author=author, committer=author,
+                subject=message.split("\n", 1)[0], time=int(self.clock()))))
         return digest
 
     def _get(self, rev: str) -> _MemCommit:
@@ -799,6 +822,24 @@ class MemoryWorkspace:
     def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
         stop = set(self._ancestry(base))
         return tuple(self._commits[s].info for s in self._ancestry(head) if s not in stop)
+
+    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
+                ) -> tuple[CommitInfo, ...]:
+        if not paths or self.resolve(rev) is None:
+            return ()
+        prefixes = [check_repo_path(p) for p in paths]
+
+        def touched(files: Mapping[str, str], before: Mapping[str, str]) -> bool:
+            return any((f == p or f.startswith(p + "/")) and files.get(f) != before.get(f)
+                       for f in {*files, *before} for p in prefixes)
+
+        out: list[CommitInfo] = []
+        for sha in self._ancestry(rev):
+            c = self._commits[sha]
+            before = self._commits[c.parent].files if c.parent else {}
+            if touched(c.files, before):
+                out.append(c.info)
+        return tuple(out if limit is None else out[:max(limit, 0)])
 
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
         sha = self.resolve(ancestor)
