@@ -157,6 +157,16 @@ class Workspace(Protocol):
         """Whether ``ancestor`` is ``rev`` or one of its ancestors."""
         ...
 
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of commits ``a`` and ``b`` (where a pull request forked),
+        None when they share no history."""
+        ...
+
+    def changed_files(self, a: str, b: str) -> tuple[str, ...]:
+        """Paths whose content differs between commits ``a`` and ``b`` (added, changed or
+        deleted), sorted."""
+        ...
+
     def same_files(self, a: str, b: str) -> bool:
         """Whether commits ``a`` and ``b`` hold exactly the same files (same tree)."""
         ...
@@ -520,6 +530,16 @@ class GitWorkspace:
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
         return self._ok("merge-base", "--is-ancestor", ancestor, rev)
 
+    def merge_base(self, a: str, b: str) -> str | None:
+        if self._commit_object(a) is None or self._commit_object(b) is None:
+            return None
+        out = self._git("merge-base", a, b, check=False).strip()
+        return out or None
+
+    def changed_files(self, a: str, b: str) -> tuple[str, ...]:
+        out = self._git("diff", "--name-only", "--no-renames", "-z", a, b, "--")
+        return tuple(sorted(p for p in out.split("\0") if p))
+
     def same_files(self, a: str, b: str) -> bool:
         first, second = self._commit_object(a), self._commit_object(b)
         if first is None or second is None:
@@ -844,6 +864,16 @@ class MemoryWorkspace:
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
         sha = self.resolve(ancestor)
         return sha is not None and sha in self._ancestry(rev)
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        if self.resolve(a) is None or self.resolve(b) is None:
+            return None
+        mine = set(self._ancestry(a))
+        return next((sha for sha in self._ancestry(b) if sha in mine), None)
+
+    def changed_files(self, a: str, b: str) -> tuple[str, ...]:
+        x, y = self._get(a).files, self._get(b).files
+        return tuple(sorted(p for p in {*x, *y} if x.get(p) != y.get(p)))
 
     def same_files(self, a: str, b: str) -> bool:
         return self._get(a).files == self._get(b).files
