@@ -1,0 +1,254 @@
+"""Promotion gates: pure functions over facts the caller gathered, and the clock it passes.
+
+Each gate of an environment (``gates:`` in ``.promoter.yaml``) becomes one :class:`GateResult`
+with a state and a one-line detail that people read in the pull request body and in the
+``promoter/gates`` commit status:
+
+========================  ==========================================  ======================
+gate                      facts                                       decides
+========================  ==========================================  ======================
+``auto``                  the update type, a ``/promote`` override     whether a PR opens
+``freeze``                the windows, ``now``                         opening, the status
+``hold``                  open promoter PRs of the env with the label  opening, the status
+``soak``                  when the version reached the source branch   the status
+``require-checks``        statuses on the source's commit              the status
+``min-approvals``         approvals of the promotion PR                auto-merge
+========================  ==========================================  ======================
+
+:func:`may_open` says whether a new pull request may be opened, :func:`verdict` what the
+``promoter/gates`` status says, :func:`may_auto_merge` whether the forge's auto-merge may be
+turned on. Nothing here reads a clock, a forge or git: the caller finds the facts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from promoter.config import Auto, Gates
+from promoter.versions import UpdateType
+
+STATUS_CONTEXT = "promoter/gates"
+_DESCRIPTION_MAX = 140  # GitHub's limit for a commit status description
+
+
+class Gate(enum.Enum):
+    AUTO = "auto"
+    FREEZE = "freeze"
+    HOLD = "hold"
+    SOAK = "soak"
+    REQUIRE_CHECKS = "require-checks"
+    MIN_APPROVALS = "min-approvals"
+
+
+class GateState(enum.Enum):
+    PASS = "pass"
+    PENDING = "pending"  # time or people will settle it
+    FAIL = "fail"  # something is wrong or someone said stop
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateResult:
+    gate: Gate
+    state: GateState
+    detail: str  # one line, starting with the gate's name: "soak: 23 min left"
+
+    @property
+    def name(self) -> str:
+        return self.gate.value
+
+    @property
+    def passed(self) -> bool:
+        return self.state is GateState.PASS
+
+
+#: the gates each decision looks at
+OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD})
+STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS})
+AUTO_MERGE = STATUS | {Gate.MIN_APPROVALS}
+
+#: states of checks (commit statuses, check runs) as the forge port names them
+GREEN = "success"
+RUNNING = "pending"
+
+#: update types that open a pull request on their own; OTHER (not versions, a build or a
+#: digest moving) only with ``all``
+AUTO_ALLOWS: Mapping[Auto, frozenset[UpdateType]] = {
+    Auto.NONE: frozenset(),
+    Auto.PATCH: frozenset({UpdateType.PATCH}),
+    Auto.MINOR: frozenset({UpdateType.PATCH, UpdateType.MINOR}),
+    Auto.ALL: frozenset(UpdateType),
+}
+
+
+def _result(gate: Gate, state: GateState, detail: str) -> GateResult:
+    return GateResult(gate=gate, state=state, detail=f"{gate.value}: {detail}")
+
+
+def duration(delta: timedelta, *, up: bool = False) -> str:
+    """``timedelta(hours=26, minutes=5)`` -> ``1d 2h``; minutes below a day, seconds below one
+    minute. Cut down, or rounded ``up`` to the unit shown (so what is left never reads as 0)."""
+    total = max(0, int(-(-delta.total_seconds() // 1)))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes} min" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes + (1 if seconds and up else 0)} min"
+    return f"{seconds}s"
+
+
+# --- one gate each ----------------------------------------------------------------------------
+
+def auto(mode: Auto, update: UpdateType, *, override: bool = False) -> GateResult:
+    """Whether an update of this type opens a pull request without ``/promote``."""
+    if override:
+        return _result(Gate.AUTO, GateState.PASS, "promoted by command")
+    if update in AUTO_ALLOWS[mode]:
+        return _result(Gate.AUTO, GateState.PASS, f"{update.value} update opens on its own "
+                       f"(auto: {mode.value})")
+    return _result(Gate.AUTO, GateState.PENDING,
+                   f"{update.value} update waits for /promote (auto: {mode.value})")
+
+
+def soak(required: timedelta | None, since: datetime | None, *, now: datetime,
+         source: str) -> GateResult:
+    """Whether the version has been on ``source``'s branch for ``required`` (``since``: the time
+    of the commit that first set it there; None when history does not tell)."""
+    if since is None:
+        if required is None:
+            return _result(Gate.SOAK, GateState.PASS, "not required")
+        return _result(Gate.SOAK, GateState.PENDING,
+                       f"cannot tell since when {source} runs this version")
+    soaked = max(now - since, timedelta(0))  # a commit "in the future" (clock skew) soaked 0
+    if required is None:
+        return _result(Gate.SOAK, GateState.PASS, f"{duration(soaked)} on {source}")
+    if soaked >= required:
+        return _result(Gate.SOAK, GateState.PASS,
+                       f"{duration(soaked)} on {source} (needs {duration(required)})")
+    return _result(Gate.SOAK, GateState.PENDING,
+                   f"{duration(required - soaked, up=True)} left ({duration(soaked)} of "
+                   f"{duration(required)} on {source})")
+
+
+def require_checks(names: Sequence[str], checks: Mapping[str, str] | None) -> GateResult:
+    """Whether each named check is green on the source's commit. ``checks``: context -> state
+    (``success``, ``pending``, ``failure``, ``error``); None when nobody can be asked."""
+    if not names:
+        return _result(Gate.REQUIRE_CHECKS, GateState.PASS, "none required")
+    if checks is None:
+        return _result(Gate.REQUIRE_CHECKS, GateState.PENDING,
+                       "no forge to read the source's checks from")
+    failed = [n for n in names if checks.get(n) not in (None, GREEN, RUNNING)]
+    if failed:
+        return _result(Gate.REQUIRE_CHECKS, GateState.FAIL,
+                       ", ".join(f"{n} {checks[n]}" for n in failed) + " on the source commit")
+    waiting = [n for n in names if checks.get(n) != GREEN]
+    if waiting:
+        return _result(Gate.REQUIRE_CHECKS, GateState.PENDING,
+                       ", ".join(f"{n} {'running' if checks.get(n) == RUNNING else 'missing'}"
+                                 for n in waiting))
+    return _result(Gate.REQUIRE_CHECKS, GateState.PASS, f"{', '.join(names)} green")
+
+
+def min_approvals(required: int, approvals: int) -> GateResult:
+    """Whether the promotion pull request has enough approvals for auto-merge."""
+    if required <= 0:
+        return _result(Gate.MIN_APPROVALS, GateState.PASS, "none required")
+    state = GateState.PASS if approvals >= required else GateState.PENDING
+    return _result(Gate.MIN_APPROVALS, state, f"{approvals} of {required}")
+
+
+def freeze(gates: Gates, *, now: datetime) -> GateResult:
+    """Whether ``now`` falls in one of the environment's freeze windows."""
+    window = gates.frozen_at(now)
+    if window is None:
+        return _result(Gate.FREEZE, GateState.PASS, "not frozen")
+    if window.end is not None:
+        until = f"until {window.end.isoformat(sep=' ', timespec='minutes')}"
+    else:
+        end = window.end_time.strftime("%H:%M") if window.end_time else "24:00"
+        until = f"until {end} {window.timezone}"
+    reason = f" ({window.reason})" if window.reason else ""
+    return _result(Gate.FREEZE, GateState.PENDING, f"frozen {until}{reason}")
+
+
+def hold(label: str, held_by: Iterable[int]) -> GateResult:
+    """Whether an open promoter pull request of the environment carries the hold label."""
+    numbers = sorted(set(held_by))
+    if not numbers:
+        return _result(Gate.HOLD, GateState.PASS, f"no {label} label")
+    return _result(Gate.HOLD, GateState.FAIL, f"{label} on "
+                   f"{', '.join(f'#{n}' for n in numbers)}")
+
+
+# --- all of them ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """What the caller learned about one image's promotion from ``source``."""
+
+    source: str
+    update: UpdateType
+    since: datetime | None = None  # when the version reached the source branch
+    checks: Mapping[str, str] | None = None  # context -> state on the source's commit
+    approvals: int = 0
+    held_by: tuple[int, ...] = ()  # open promoter PRs of the target carrying the hold label
+    override: bool = False  # /promote
+
+
+def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, ...]:
+    """Every gate of the target environment for one image, in a fixed order."""
+    return (auto(gates.auto, facts.update, override=facts.override),
+            freeze(gates, now=now),
+            hold(gates.hold_label, facts.held_by),
+            soak(gates.soak, facts.since, now=now, source=facts.source),
+            require_checks(gates.require_checks, facts.checks),
+            min_approvals(gates.min_approvals, facts.approvals))
+
+
+def _of(results: Iterable[GateResult], which: frozenset[Gate]) -> list[GateResult]:
+    return [r for r in results if r.gate in which]
+
+
+def may_open(results: Iterable[GateResult]) -> bool:
+    """Whether a new promotion pull request may be opened (auto, freeze, hold)."""
+    return all(r.passed for r in _of(results, OPENING))
+
+
+def may_auto_merge(results: Iterable[GateResult]) -> bool:
+    """Whether auto-merge may be turned on: the status gates and min-approvals pass."""
+    return all(r.passed for r in _of(results, AUTO_MERGE))
+
+
+def verdict(results: Iterable[GateResult]) -> tuple[GateState, str]:
+    """The ``promoter/gates`` status: FAIL when a gate fails, PENDING while one waits, else
+    PASS; with a description of at most 140 characters naming what is missing or wrong."""
+    considered = _of(results, STATUS)
+    for state in (GateState.FAIL, GateState.PENDING):
+        bad = list(dict.fromkeys(r.detail for r in considered if r.state is state))
+        if bad:
+            return state, _clip("; ".join(bad))
+    return GateState.PASS, "all gates pass"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _DESCRIPTION_MAX else text[:_DESCRIPTION_MAX - 3] + "..."
+
+
+_ICONS = {GateState.PASS: "pass", GateState.PENDING: "pending", GateState.FAIL: "**fail**"}
+
+
+def table(rows: Sequence[tuple[str, Sequence[GateResult]]]) -> str:
+    """A Markdown table of gates per image: ``rows`` is (image, results)."""
+    out = ["| image | gate | state | detail |", "| --- | --- | --- | --- |"]
+    for image, results in rows:
+        for r in results:
+            detail = r.detail.split(": ", 1)[-1].replace("|", "\\|")
+            out.append(f"| `{image}` | {r.name} | {_ICONS[r.state]} | {detail} |")
+    return "\n".join(out)
