@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "poll": "promoter.cli.poll_cmds:poll_cmd",
     "demo": "promoter.cli.demo_cmd:demo",
     "config": "promoter.cli.config_cmds:config",
+    "check": "promoter.cli.check_cmd:check",
+    "rollback": "promoter.cli.rollback_cmd:rollback",
+    "status": "promoter.cli.status_cmd:status",
 }
 
 
