@@ -82,6 +82,7 @@ class Wanted:
 
     tag: str
     digest: str | None = None
+    pin: bool = False  # set the digest even where a site pins none (a promotion copies both)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,14 +267,15 @@ def needs_update(located: Located, wanted: Wanted) -> bool:
             return True
         if wanted.digest and ref.digest and ref.digest != wanted.digest:
             return True
-        if wanted.digest and ref.digest is None and located.image.policy.strategy == "digest":
+        if wanted.digest and ref.digest is None and (located.image.policy.strategy == "digest"
+                                                     or wanted.pin):
             return True
     return False
 
 
 def _changes(located: Located, wanted: Wanted) -> dict[str, list[Change]]:
     by_file: dict[str, list[Change]] = {}
-    pin_digest = located.image.policy.strategy == "digest"
+    pin_digest = located.image.policy.strategy == "digest" or wanted.pin
     for pin in located.pins:
         site = pin.site
         digest = wanted.digest if (site.digest is not None or site.ref.digest or pin_digest) \

@@ -85,8 +85,9 @@ def read_meta(body: str | None) -> dict[str, Any] | None:
 
 
 def pr_body(pr: PullRequestPlan, template: str | None = None,
-            values: Mapping[str, object] | None = None) -> str:
-    """The pull request body: the user's template (with ``{table}``) or the built-in one."""
+            values: Mapping[str, object] | None = None, extra: str = "") -> str:
+    """The pull request body: the user's template (with ``{table}``) or the built-in one, then
+    ``extra`` (Markdown: a promotion's gates)."""
     table = updates_table(pr.updates)
     if template is not None:
         from promoter.config import render_template
@@ -96,6 +97,8 @@ def pr_body(pr: PullRequestPlan, template: str | None = None,
         source = f"from **{pr.source_env}** " if pr.source_env else "from the registry "
         text = (f"promoter moves {len(pr.updates)} image(s) {source}into **{pr.env}**.\n\n"
                 f"{table}\n\nFiles: {', '.join(f'`{f}`' for f in sorted(pr.files))}\n")
+    if extra.strip():
+        text = f"{text.rstrip()}\n\n{extra.strip()}\n"
     return (f"{text.rstrip()}\n\n<!-- promoter:meta "
             f"{json.dumps(meta(pr), sort_keys=True, separators=(',', ':'))} -->\n")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from promoter import render
+from promoter import ignores, render
 from promoter.config import Config, Group, render_template
 from promoter.errors import PromoterError
 from promoter.forge import PRState, PullRequest, PullRequests
@@ -225,6 +225,7 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
               ) -> tuple[Plan, tuple[str, ...], tuple[Located, ...]]:
     """The plan of a poll: (plan, per-image errors, the located images that need nothing)."""
     phases = Phases() if phases is None else phases
+    cfg = with_ignores(cfg, ws)
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
     errors: list[str] = []
@@ -261,6 +262,13 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
         skipped.extend(plan.skipped)
     settled = tuple(m[0] for m in moves if not needs_update(m[0], m[1]))
     return Plan(pull_requests=tuple(plans), skipped=tuple(skipped)), tuple(errors), settled
+
+
+def with_ignores(cfg: Config, ws: Workspace) -> Config:
+    """``cfg`` with what ``/promoter ignore`` remembered (``.promoter/ignore.yaml`` on the base
+    branch) applied: ignored versions join the policies, ignored images drop out."""
+    sha = ws.branch_head(cfg.forge.base_branch)
+    return ignores.apply(cfg, ignores.parse(ws.read(sha, ignores.PATH) if sha else None))
 
 
 def _read_at(ws: Workspace, sha: str, path: str) -> str | None:
@@ -306,20 +314,20 @@ def _publish(ws: Workspace, changes: Sequence[BranchChange]) -> list[Published]:
 
 
 def _pull_request(cfg: Config, forge: PullRequests | None, pr: PullRequestPlan,
-                  pub: Published) -> PRResult:
+                  pub: Published, *, extra: str = "") -> PRResult:
     images = {u.image: u.new_tag for u in pr.updates}
     base = PRResult(env=pr.env, branch=pr.branch, outcome=pub.outcome.value, images=images,
                     error=pub.error)
     if forge is None or pub.outcome in (Outcome.FAILED, Outcome.NOT_NEEDED):
         return base
     try:
-        return _sync_pr(cfg, forge, pr, pub, base)
+        return _sync_pr(cfg, forge, pr, pub, base, extra=extra)
     except PromoterError as e:
         return replace(base, outcome="failed", error=redact(str(e)))
 
 
 def _sync_pr(cfg: Config, forge: PullRequests, pr: PullRequestPlan, pub: Published,
-             base: PRResult) -> PRResult:
+             base: PRResult, *, extra: str = "") -> PRResult:
     settings = cfg.pull_requests
     values: dict[str, object] = {"env": pr.env, "source_env": pr.source_env or "registry",
                                  "base": pr.base, "count": len(pr.updates),
@@ -329,7 +337,7 @@ def _sync_pr(cfg: Config, forge: PullRequests, pr: PullRequestPlan, pub: Publish
         u = pr.updates[0]
         values.update({"image": u.image, "version": u.new_tag, "from": u.old_tag or "",
                        "to": u.new_tag, "update": u.update.value})
-    body = render.pr_body(pr, settings.body, values)
+    body = render.pr_body(pr, settings.body, values, extra)
     existing = forge.find(head=pr.branch, base=pr.base)
     if pub.outcome is Outcome.HUMAN:
         if existing is not None and existing.state is PRState.OPEN:
