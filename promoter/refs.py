@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from promoter.errors import InputError
 
 DOCKER_HUB = "docker.io"
-_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io",
+                          "registry.hub.docker.com"})
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"

@@ -35,8 +35,8 @@ def test_url_and_header_credentials_are_redacted(text: str, expected: str) -> No
 
 def test_log_formatter_redacts() -> None:
     secrets.register("hunter2-password")
-    record = logging.LogRecord("promoter", logging.INFO, __file__, 1, "login %s", ("hunter2-password",),
-                               None)
+    record = logging.LogRecord("promoter", logging.INFO, __file__, 1, "login %s",
+                               ("hunter2-password",), None)
     assert secrets.RedactingFormatter("%(message)s").format(record) == "login ***"
 
 
