@@ -213,6 +213,8 @@ class _Planner:
                               f"reference has no {part} to set; left as it is")
             return
         key = keys[part]
+        if part == "tag" and isinstance(site.yaml_path[-1], str):
+            key = site.yaml_path[-1]  # the name this shape gives its tag (imageTag, newTag)
         container = node_at(doc, site.yaml_path[:-2])
         siblings = container.value if isinstance(container, SequenceNode) else [parent]
         self.edits.append(insert_key(yf, parent, key, value, sibling_style(siblings, key)))

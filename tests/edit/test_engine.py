@@ -278,3 +278,16 @@ def test_kustomize_site_knows_the_deployed_image() -> None:
     assert (app.name, str(app.ref), str(app.deployed)) == (
         "app", "docker.io/library/app:2", "ghcr.io/acme/app:2")
     assert db.deployed == db.ref and db.line == 5
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ('es:\n  image: "docker.elastic.co/es"\n  imageTag: "8.5.1"\n',
+     'es:\n  image: "docker.elastic.co/es"\n  imageTag: "9.0"\n'),
+    ('tabix:\n  image: "spoonest/tabix"\n  imageVersion: "stable"\n',
+     'tabix:\n  image: "spoonest/tabix"\n  imageVersion: "9.0"\n'),
+    ('x:\n  image: acme/x\n  imageDigest: ""\n',  # the missing tag key is named like its shape
+     'x:\n  image: acme/x\n  imageDigest: ""\n  imageTag: "9.0"\n'),
+])
+def test_image_beside_image_tag(text: str, want: str) -> None:
+    (site,) = find_sites(text, "values.yaml")
+    assert apply_changes(text, "values.yaml", [Change(site=site, tag="9.0")]) == want

@@ -8,8 +8,8 @@ key whose name ends in ``image``, any case):
   ``repository``), ``name_span`` the ``repository`` value;
 - ``{name, tag}`` under an ``*image`` key (no ``repository``);
 - ``{registry, image, tag, digest}`` (ingress-nginx): ``image`` names the repository;
-- ``image: <repository>`` beside ``imageTag:`` / ``imageDigest:`` (elastic charts; any
-  ``<x>image`` key with ``<x>imageTag``);
+- ``image: <repository>`` beside ``imageTag:`` / ``imageVersion:`` / ``imageDigest:`` (elastic,
+  sentry charts; any ``<x>image`` key with ``<x>imageTag``);
 - ``tag: v1.2@sha256:...``: tag and digest in the tag scalar (the Site's ``tag`` and ``digest``
   are then the same span; the editor rewrites both parts in it);
 - ``repository: "repo:tag"`` holding a whole reference;
@@ -109,14 +109,16 @@ def _image_scalars(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
     for key, _, value in iter_mapping(node):
         if not _is_image_key(key) or not isinstance(value, ScalarNode) or value is taken:
             continue
-        tag_node = mapping_get(node, key + "Tag")
+        tag_key = next((key + t for t in ("Tag", "Version") if mapping_get(node, key + t)
+                        is not None), key + "Tag")
+        tag_node = mapping_get(node, tag_key)
         digest_node = mapping_get(node, key + "Digest")
         name = scalar_value(value) or ""
         if (tag_node is not None or digest_node is not None) and ":" not in \
                 name.rpartition("/")[2]:
             site = site_from_parts(yf, Kind.HELM, name=name, name_node=value,
                                    tag_node=tag_node, digest_node=digest_node,
-                                   path=(*path, key + "Tag"), document=doc)
+                                   path=(*path, tag_key), document=doc)
         else:
             site = site_from_whole(yf, Kind.HELM, value, path=(*path, key), document=doc)
         if site is not None:
