@@ -1,0 +1,483 @@
+"""``promoter promote``: what an environment runs moves to the next one, through gated PRs.
+
+For each step (source, target) of the environment order, or the one asked for:
+
+1. read both environments' files at their branch heads and locate every image (pure);
+2. compare: a target that already runs the source's tag and digest is settled; one that runs a
+   version ahead of the source, or one the source never ran, gets nothing (order is law: a
+   version enters an environment only from the one before it; going back is ``rollback``);
+3. gather the gates' facts: when the version reached the source's branch (git history: the
+   commit that first set the source's files to it, and the commit that brought it onto the
+   branch's first-parent line, e.g. a merge), the checks on that commit, the hold label on the
+   target's open promoter PRs, approvals, the clock (``now``, injected);
+4. evaluate the gates (:mod:`promoter.gates`, pure); plan the edits that set the target to
+   exactly the source's tag and digest (:func:`promoter.plan.plan_updates`);
+5. publish branches and open or update PRs with the poll flow's pieces, the gates in the body;
+   then post the ``promoter/gates`` status on each PR head and, when every gate passes and
+   ``pull-requests.auto-merge`` is set, turn on the forge's auto-merge.
+
+A hold label or a freeze window stops a step: nothing is pushed or opened for it, and its open
+promotion PRs get a status that says why. A failure in one image or one PR is reported in the
+:class:`Report` and never stops the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from promoter import gates, render
+from promoter.config import Config, Environment, Group, render_template
+from promoter.errors import InputError, PromoterError
+from promoter.flows.poll import PRResult, _close_unneeded, _publish, _pull_request, locate_env
+from promoter.forge import (
+    CommitStatus,
+    Forge,
+    MergeMethod,
+    PRState,
+    PullRequest,
+    StatusState,
+)
+from promoter.gates import Facts, GateResult, GateState
+from promoter.gitrepo import BranchChange, CommitInfo, Outcome, Workspace
+from promoter.plan import Located, Plan, PullRequestPlan, Wanted, locate, plan_updates, slug
+from promoter.policy import TagPolicy, update_of
+from promoter.secrets import redact
+from promoter.versions import UpdateType, parse_version
+
+log = logging.getLogger(__name__)
+
+#: how many commits of a source's files the history walk reads at most
+HISTORY_LIMIT = 50
+_STATUS = {GateState.PASS: StatusState.SUCCESS, GateState.PENDING: StatusState.PENDING,
+           GateState.FAIL: StatusState.FAILURE}
+
+
+class Decision:
+    """What happened to one image in one step (plain strings: they are JSON values)."""
+
+    PROMOTE = "promote"  # a PR sets the target to the source's version
+    UP_TO_DATE = "up-to-date"  # the target runs it already
+    WAITING = "waiting"  # the auto gate holds it back until /promote
+    STOPPED = "stopped"  # a hold label or freeze window stops the target
+    SKIPPED = "skipped"  # ahead, diverging, not found: see reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageStep:
+    """One image in one step: from what to what, its gates, and what promoter decided."""
+
+    image: str
+    source: str
+    target: str
+    from_tag: str | None
+    from_digest: str | None
+    to_tag: str | None
+    to_digest: str | None
+    update: UpdateType
+    decision: str
+    reason: str = ""
+    since: datetime | None = None  # when the version reached the source's branch
+    commit: str | None = None  # the source commit the version arrived with (checks are read)
+    gates: tuple[GateResult, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"image": self.image, "source": self.source, "target": self.target,
+                "from": self.from_tag, "from_digest": self.from_digest, "to": self.to_tag,
+                "to_digest": self.to_digest, "update": self.update.value,
+                "decision": self.decision, "reason": self.reason,
+                "since": self.since.isoformat() if self.since else None, "commit": self.commit,
+                "gates": [{"gate": g.name, "state": g.state.value, "detail": g.detail}
+                          for g in self.gates]}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusPosted:
+    number: int
+    sha: str
+    state: StatusState
+    description: str
+    auto_merge: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    steps: tuple[tuple[str, str], ...]
+    images: tuple[ImageStep, ...] = ()
+    plan: Plan = Plan(pull_requests=())
+    results: tuple[PRResult, ...] = ()
+    statuses: tuple[StatusPosted, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(r.outcome != "failed" for r in self.results)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "steps": [{"source": s, "target": t} for s, t in self.steps],
+            "images": [i.as_json() for i in self.images],
+            "pull_requests": [
+                {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
+                 "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
+                for r in self.results],
+            "statuses": [{"number": s.number, "sha": s.sha, "state": s.state.value,
+                          "description": s.description, "auto_merge": s.auto_merge}
+                         for s in self.statuses],
+            "plan": render.plan_json(self.plan), "errors": list(self.errors)}
+
+
+# --- which steps ------------------------------------------------------------------------------
+
+def select_steps(cfg: Config, source: str | None, target: str | None
+                 ) -> tuple[tuple[Environment, Environment], ...]:
+    """The (source, target) steps to walk: all of them, the one into ``target``, the one out of
+    ``source``, or exactly ``source`` -> ``target`` when they are neighbours (InputError when
+    they are not: nothing skips a stage, nothing moves backwards)."""
+    if target is not None:
+        tgt = cfg.environment(target)
+        prev = cfg.previous(tgt.name)
+        if prev is None:
+            raise InputError(f"{tgt.name} is the first environment; nothing is promoted into it "
+                             "(it follows the registry)")
+        if source is not None and cfg.environment(source).name != prev.name:
+            raise InputError(f"{tgt.name} is promoted from {prev.name} only, not from {source} "
+                             "(nothing skips a stage or moves backwards; see rollback)")
+        return ((prev, tgt),)
+    if source is not None:
+        src = cfg.environment(source)
+        step = tuple(s for s in cfg.steps() if s[0].name == src.name)
+        if not step:
+            raise InputError(f"{src.name} is the last environment; there is nothing after it")
+        return step
+    return cfg.steps()
+
+
+# --- history ----------------------------------------------------------------------------------
+
+Version = tuple[str | None, str | None]  # (tag, digest)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arrival:
+    """When the source's current version arrived on its branch, and what it ran before."""
+
+    commit: str | None  # the commit on the branch's first-parent line that brought it
+    since: datetime | None
+    earlier: tuple[Version, ...] = ()  # versions the source ran before, newest first
+
+
+def _version_at(ws: Workspace, sha: str, loc: Located) -> Version:
+    files = tuple(sorted({p.file for p in loc.pins}))
+    found = locate(loc.image, loc.env, files, functools.partial(ws.read, sha))
+    return (found.tag, found.digest)
+
+
+def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMIT) -> Arrival:
+    """Walk the history of ``loc``'s files from ``head``, newest first: the oldest commit of the
+    newest run holding the current version set it; the commit that brought that one onto the
+    branch's first-parent line (itself, or a merge) is when it arrived."""
+    current: Version = (loc.tag, loc.digest)
+    commits = ws.history(head, sorted({p.file for p in loc.pins}), limit=limit)
+    first: CommitInfo | None = None
+    earlier: list[Version] = []
+    for c in commits:
+        version = _version_at(ws, c.sha, loc)
+        if not earlier and version == current:
+            first = c
+        elif version != current and version not in earlier:
+            earlier.append(version)
+    if first is None:
+        return Arrival(commit=None, since=None, earlier=tuple(earlier))
+    landed = _landed(ws, head, first)
+    return Arrival(commit=landed.sha, since=datetime.fromtimestamp(landed.time, UTC),
+                   earlier=tuple(earlier))
+
+
+def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 1000) -> CommitInfo:
+    """The commit on ``head``'s first-parent line that brought ``first`` in: ``first`` itself
+    when it was committed on the branch, else the merge whose first parent lacks it."""
+    after = {c.sha: c for c in ws.commits(first.sha, head)}
+    sha: str | None = ws.resolve(head)
+    previous: CommitInfo | None = None
+    for _ in range(limit):
+        if sha is None or sha not in after:
+            break
+        previous = after[sha]
+        sha = ws.resolve(f"{sha}^1")  # None where revisions have no parent syntax (memory)
+    if sha is None or sha == first.sha or previous is None:
+        return first
+    return previous
+
+
+# --- comparing --------------------------------------------------------------------------------
+
+def _key(policy: TagPolicy, tag: str | None) -> Any:
+    if tag is None:
+        return None
+    value = policy.comparable(tag)
+    version = parse_version(value) if value is not None else None
+    return version.key if version is not None else None
+
+
+def compare(src: Located, tgt: Located, earlier: Sequence[Version]) -> tuple[str, str]:
+    """(decision, reason) for moving ``tgt`` to what ``src`` runs, before any gate: PROMOTE,
+    UP_TO_DATE or SKIPPED (order is law)."""
+    name = src.image.name
+    if not src.pins or src.tag is None:
+        return Decision.SKIPPED, f"{name} is not found in {src.env}"
+    if not tgt.pins:
+        return Decision.SKIPPED, f"{name} is not found in {tgt.env}"
+    if tgt.digest and not src.digest and tgt.tag != src.tag:
+        return Decision.SKIPPED, (f"{tgt.env} pins {name} by digest and {src.env} does not; "
+                                  "pin the digest in the source first")
+    same_digest = src.digest is None or tgt.digest == src.digest
+    if tgt.tag == src.tag and same_digest:
+        return Decision.UP_TO_DATE, ""
+    ran_before = any(tag == tgt.tag and (digest is None or tgt.digest in (None, digest))
+                     for tag, digest in earlier)
+    ours, theirs = _key(src.image.policy, tgt.tag), _key(src.image.policy, src.tag)
+    if ours is not None and theirs is not None and ours != theirs:
+        if ours > theirs:
+            return Decision.SKIPPED, (f"{tgt.env} runs {name} {tgt.tag}, ahead of {src.env}'s "
+                                      f"{src.tag}; promotion never moves backwards (rollback)")
+        return Decision.PROMOTE, ""
+    if ran_before:
+        return Decision.PROMOTE, ""
+    return Decision.SKIPPED, (f"{tgt.env} runs {name} {_show(tgt.tag, tgt.digest)}, which "
+                              f"{src.env} never ran (in its last {HISTORY_LIMIT} changes); "
+                              "left alone")
+
+
+def _show(tag: str | None, digest: str | None) -> str:
+    return f"{tag or ''}{'@' + digest[:19] if digest else ''}" or "nothing"
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | None = None,
+            target: str | None = None, images: Sequence[str] | None = None,
+            dry_run: bool = False, now: datetime, override: bool = False) -> Report:
+    """Promote along the steps asked for (see :func:`select_steps`); ``now`` is the clock."""
+    steps = select_steps(cfg, source, target)
+    if images:
+        for name in images:
+            cfg.image(name)  # InputError for an unknown name
+    ws.fetch()
+    out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
+               only=tuple(images) if images else None)
+    for src, tgt in steps:
+        try:
+            out.step(src, tgt)
+        except PromoterError as e:
+            out.errors.append(f"{src.name} -> {tgt.name}: {redact(str(e))}")
+    return Report(steps=tuple((s.name, t.name) for s, t in steps), images=tuple(out.found),
+                  plan=Plan(pull_requests=tuple(out.plans), skipped=tuple(out.skipped)),
+                  results=tuple(out.results), statuses=tuple(out.statuses),
+                  errors=tuple(out.errors))
+
+
+@dataclass(slots=True, kw_only=True)
+class _Run:
+    cfg: Config
+    ws: Workspace
+    forge: Forge | None
+    now: datetime
+    override: bool
+    dry_run: bool
+    only: tuple[str, ...] | None  # image names asked for
+    found: list[ImageStep] = field(default_factory=list)
+    plans: list[PullRequestPlan] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    results: list[PRResult] = field(default_factory=list)
+    statuses: list[StatusPosted] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def step(self, src: Environment, tgt: Environment) -> None:
+        ws, cfg = self.ws, self.cfg
+        src_sha, tgt_sha = ws.branch_head(src.branch), ws.branch_head(tgt.branch)
+        for env, sha in ((src, src_sha), (tgt, tgt_sha)):
+            if sha is None:
+                raise InputError(f"{env.name}: branch {env.branch} does not exist")
+        assert src_sha is not None and tgt_sha is not None
+        sources = {loc.image.name: loc for loc in locate_env(cfg, src.name, ws, src_sha,
+                                                             self.only)}
+        targets = locate_env(cfg, tgt.name, ws, tgt_sha, self.only)
+        open_prs = self._open_promotions(tgt)
+        held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
+        existing = {pr.head: pr for pr in open_prs}
+
+        steps: list[tuple[ImageStep, Located]] = []
+        for tgt_loc in targets:
+            src_loc = sources.get(tgt_loc.image.name)
+            if src_loc is None:
+                continue  # the image does not live in the source environment
+            steps.append((self._image_step(src_loc, tgt_loc, src_sha, held_by, existing, tgt),
+                          tgt_loc))
+        settled = [loc for s, loc in steps if s.decision == Decision.UP_TO_DATE]
+        moves = [(loc, Wanted(tag=s.to_tag or "", digest=s.to_digest, pin=True), s.update)
+                 for s, loc in steps if s.decision == Decision.PROMOTE]
+        self.found.extend(s for s, _ in steps)
+        plan = plan_updates(cfg, moves, read=functools.partial(ws.read, tgt_sha),
+                            source_env=src.name, table=render.updates_table)
+        self.plans.extend(plan.pull_requests)
+        self.skipped.extend(plan.skipped)
+        by_image = {s.image: s for s, _ in steps}
+        stopped = [s for s, _ in steps if s.decision == Decision.STOPPED]
+        if self.dry_run:
+            return
+        if stopped and self.forge is not None:
+            self._post_stopped(tgt, open_prs, [r for r in stopped[0].gates
+                                               if r.gate in (gates.Gate.FREEZE, gates.Gate.HOLD)])
+        self._publish(plan, by_image, existing)
+        if self.forge is not None:
+            self.results.extend(_close_unneeded(cfg, ws, self.forge, plan, settled))
+
+    # -- facts and gates -------------------------------------------------------------------
+
+    def _open_promotions(self, tgt: Environment) -> tuple[PullRequest, ...]:
+        """promoter's open pull requests into ``tgt`` (by the metadata in their bodies)."""
+        if self.forge is None:
+            return ()
+        return tuple(pr for pr in self.forge.list_open(base=tgt.branch)
+                     if (render.read_meta(pr.body) or {}).get("env") == tgt.name)
+
+    def _image_step(self, src: Located, tgt: Located, src_sha: str, held_by: tuple[int, ...],
+                    existing: Mapping[str, PullRequest], env: Environment) -> ImageStep:
+        name = src.image.name
+        base = ImageStep(image=name, source=src.env, target=tgt.env, from_tag=tgt.tag,
+                         from_digest=tgt.digest, to_tag=src.tag, to_digest=src.digest,
+                         update=_update(src, tgt), decision=Decision.SKIPPED)
+        if not src.pins or src.tag is None:
+            return dataclasses.replace(base, reason=f"{name} is not found in {src.env}")
+        came = arrival(self.ws, src_sha, src)
+        decision, reason = compare(src, tgt, came.earlier)
+        if decision != Decision.PROMOTE:
+            return dataclasses.replace(base, decision=decision, reason=reason, since=came.since,
+                                       commit=came.commit)
+        checks = None
+        if self.forge is not None and came.commit is not None and env.gates.require_checks:
+            checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
+        pr = existing.get(_branch(self.cfg, env, name))
+        approvals = 0
+        if pr is not None and env.gates.min_approvals > 0 and self.forge is not None:
+            approvals = len(self.forge.approvals(pr.number))
+        facts = Facts(source=src.env, update=base.update, since=came.since, checks=checks,
+                      approvals=approvals, held_by=held_by,
+                      override=self.override or pr is not None)
+        results = gates.evaluate(env.gates, facts, now=self.now)
+        decision = Decision.PROMOTE
+        if not gates.may_open(results):
+            blocked = [r for r in results if not r.passed and r.gate in gates.OPENING]
+            decision = Decision.WAITING if all(r.gate is gates.Gate.AUTO for r in blocked) \
+                else Decision.STOPPED
+            reason = "; ".join(r.detail for r in blocked)
+        return dataclasses.replace(base, decision=decision, reason=reason, since=came.since,
+                                   commit=came.commit, gates=results)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def _publish(self, plan: Plan, by_image: Mapping[str, ImageStep],
+                 existing: Mapping[str, PullRequest]) -> None:
+        cfg = self.cfg
+        quiet = dataclasses.replace(cfg, pull_requests=dataclasses.replace(
+            cfg.pull_requests, auto_merge=False))  # auto-merge waits for the gates
+        changes = [BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
+                                message=pr.message, author=cfg.commit.author,
+                                sign_off=cfg.commit.sign_off) for pr in plan.pull_requests]
+        published = _publish(self.ws, changes)
+        for pr, pub in zip(plan.pull_requests, published, strict=True):
+            steps = [by_image[u.image] for u in pr.updates]
+            result = _pull_request(quiet, self.forge, pr, pub, extra=gates_section(steps))
+            self.results.append(result)
+            if (self.forge is None or result.number is None or pub.sha is None
+                    or pub.outcome is Outcome.HUMAN):
+                continue
+            try:
+                self.statuses.append(self._gate_status(result.number, pub.sha, steps))
+            except PromoterError as e:
+                self.errors.append(f"{pr.branch}: {redact(str(e))}")
+
+    def _gate_status(self, number: int, sha: str, steps: Sequence[ImageStep]) -> StatusPosted:
+        assert self.forge is not None
+        results = [r for s in steps for r in s.gates]
+        state, description = gates.verdict(results)
+        auto_merge = False
+        if self.cfg.pull_requests.auto_merge and state is GateState.PASS:
+            env = self.cfg.environment(steps[0].target)
+            approvals = gates.min_approvals(
+                env.gates.min_approvals,
+                len(self.forge.approvals(number)) if env.gates.min_approvals else 0)
+            if approvals.passed:
+                auto_merge = True
+            else:
+                description = f"all gates pass; auto-merge waits for {approvals.detail}"
+        status = CommitStatus(context=gates.STATUS_CONTEXT, state=_STATUS[state],
+                              description=description, summary=_summary(steps, description))
+        if auto_merge:  # before the green status, so the forge has something to wait for
+            self.forge.enable_auto_merge(
+                number, method=MergeMethod(self.cfg.pull_requests.merge_method))
+        self.forge.set_status(sha, status)
+        return StatusPosted(number=number, sha=sha, state=status.state,
+                            description=description, auto_merge=auto_merge)
+
+    def _post_stopped(self, tgt: Environment, open_prs: Sequence[PullRequest],
+                      results: Sequence[GateResult]) -> None:
+        """A held or frozen environment: its open promotion PRs say why, nothing else moves."""
+        assert self.forge is not None
+        state, description = gates.verdict(results)
+        for pr in open_prs:
+            if pr.state is not PRState.OPEN:
+                continue
+            try:
+                self.forge.set_status(pr.head_sha, CommitStatus(
+                    context=gates.STATUS_CONTEXT, state=_STATUS[state],
+                    description=description, summary=f"**{tgt.name} is stopped**\n\n"
+                    f"{description}\n"))
+                self.statuses.append(StatusPosted(number=pr.number, sha=pr.head_sha,
+                                                  state=_STATUS[state],
+                                                  description=description))
+            except PromoterError as e:
+                self.errors.append(f"#{pr.number}: {redact(str(e))}")
+
+
+def _update(src: Located, tgt: Located) -> UpdateType:
+    if src.tag is None or tgt.tag is None or src.tag == tgt.tag:
+        return UpdateType.OTHER
+    try:
+        return update_of(src.image.policy, tgt.tag, src.tag)
+    except PromoterError:
+        return UpdateType.OTHER
+
+
+def _branch(cfg: Config, env: Environment, image: str) -> str:
+    values = {"env": env.name, "base": env.branch}
+    if cfg.pull_requests.group is Group.IMAGE:
+        values["image"] = slug(image)
+    return render_template(cfg.pull_requests.branch, values)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def gates_section(steps: Sequence[ImageStep]) -> str:
+    """The Markdown a promotion PR body carries about its gates."""
+    if not steps:
+        return ""
+    rows = ["### Gates", "", "| image | from | to | update | on source since |",
+            "| --- | --- | --- | --- | --- |"]
+    for s in steps:
+        since = s.since.strftime("%Y-%m-%d %H:%M UTC") if s.since else "unknown"
+        rows.append(f"| `{s.image}` | {_show(s.from_tag, s.from_digest)} | "
+                    f"**{_show(s.to_tag, s.to_digest)}** | {s.update.value} | "
+                    f"{s.source} since {since} |")
+    rows += ["", gates.table([(s.image, s.gates) for s in steps])]
+    return "\n".join(rows)
+
+
+def _summary(steps: Sequence[ImageStep], description: str) -> str:
+    return f"{description}\n\n{gates_section(steps)}\n"
