@@ -20,7 +20,8 @@ from promoter.gitrepo import GitWorkspace
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def common(f: F) -> F:
+def repo_options(f: F) -> F:
+    """``--repo DIR | --clone URL`` and ``--config PATH``, for :func:`session`."""
     for opt in reversed([
         click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
                      help="The GitOps checkout to work on (default: the current directory)."),
@@ -29,12 +30,19 @@ def common(f: F) -> F:
                           "forge token authenticates and never reaches a log."),
         click.option("--config", "config", default=None, envvar="PROMOTER_CONFIG",
                      help="The config file (default: .promoter.yaml at the repository root)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def common(f: F) -> F:
+    for opt in reversed([
         click.option("--env", "envs", multiple=True,
                      help="Only these environments (default: those tracking the registry)."),
         click.option("--image", "images", multiple=True, help="Only these images (config names)."),
     ]):
         f = opt(f)
-    return f
+    return repo_options(f)
 
 
 @contextlib.contextmanager
@@ -52,6 +60,9 @@ def _session(repo: str | None, clone: str | None, config: str | None
     token = wiring.forge_token(cfg, environ) if cfg.forge.token_env else None
     with wiring.workspace(str(root), None, token, cfg.forge.type) as ws:
         yield cfg, ws
+
+
+session = _session  # public: other commands open the same (config, workspace) pair
 
 
 def _config_from_git(ws: GitWorkspace, config: str | None) -> Config:
