@@ -41,14 +41,15 @@ write to the forge); the exit status is 1 when a check failed.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,18 @@ from bench_poll_world import (  # noqa: E402
     write_repo,
     yaml_floor,
 )
-from benchlib import default_work, ensure_store, median, shared_bench, write_json  # noqa: E402
+from benchlib import (  # noqa: E402
+    default_work,
+    ensure_store,
+    median,
+    process_cpu,
+    run_measured,
+    server_pids,
+    shared_bench,
+    write_json,
+)
 
+import promoter.flows.poll as poll_module  # noqa: E402
 from promoter.config import Config, parse_config  # noqa: E402
 from promoter.flows.poll import Phases, Report, make_plan, poll  # noqa: E402
 from promoter.forge import Forge, open_forge  # noqa: E402
@@ -89,8 +100,59 @@ class Run:
     phases: dict[str, float]
     total: float
     outcomes: dict[str, int] = field(default_factory=dict)
+    cpu: float = 0.0  # this process (and the fake GitHub's threads) + its git children
+    cpu_phases: dict[str, float] = field(default_factory=dict)
+    registry_cpu: float = 0.0  # the registry server's, meanwhile
     writes: int = 0  # non-GET requests to the forge
     requests: int = 0  # every API request to the forge
+    kinds: dict[str, int] = field(default_factory=dict)  # "METHOD /path/{n}" -> count
+
+
+def process_and_children_cpu() -> float:
+    """CPU seconds of this process (all its threads) and of its waited-for children (git)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class CpuPhases(Phases):
+    """:class:`Phases` that also keeps CPU seconds per phase (:attr:`cpu`): on a shared
+    machine they are the steadier figure. Installed as the flow's ``Phases`` by :func:`main`;
+    it changes nothing the flow does."""
+
+    def __init__(self, *args: Any, **kwargs: float) -> None:
+        super().__init__(*args, **kwargs)
+        self.cpu: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        start = process_and_children_cpu()
+        try:
+            with super().timing(phase):
+                yield
+        finally:
+            self.cpu[phase] = self.cpu.get(phase, 0.0) + process_and_children_cpu() - start
+
+
+class Clock:
+    """Wall and CPU seconds of one call: this process's (with its threads), its waited-for
+    children's (git) and the registry server's."""
+
+    def __init__(self, registry_pids: Sequence[int]) -> None:
+        self.pids = registry_pids
+        self.start = time.perf_counter()
+        self.cpu0 = process_and_children_cpu()
+        self.reg0 = sum(process_cpu(p) for p in self.pids)
+
+    def stop(self, run: Run) -> Run:
+        run.total = time.perf_counter() - self.start
+        run.cpu = process_and_children_cpu() - self.cpu0
+        run.registry_cpu = sum(process_cpu(p) for p in self.pids) - self.reg0
+        return run
+
+
+def _kind(method: str, path: str) -> str:
+    path = re.sub(r"^/repos/[^/]+/[^/]+", "", path.split("?", 1)[0])
+    return f"{method} {re.sub(r'/[0-9]+', '/{n}', path) or '/'}"
 
 
 @dataclass
@@ -102,7 +164,7 @@ class Bench:
     files: dict[str, str]
     token: str
     runs: dict[str, list[Run]] = field(default_factory=dict)
-    floors: dict[str, list[float]] = field(default_factory=dict)
+    floors: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # wall, cpu
     side: dict[str, list[float]] = field(default_factory=dict)  # clone, forge-open
     problems: list[str] = field(default_factory=list)
     plan: Plan | None = None
@@ -119,11 +181,14 @@ class Bench:
     def record(self, variant: str, run: Run) -> None:
         self.runs.setdefault(variant, []).append(run)
 
-    def timed(self, key: str, fn: Callable[[], Any]) -> Any:
+    def clock(self) -> Clock:
+        return Clock(server_pids(self.reg))
+
+    @contextlib.contextmanager
+    def timed(self, key: str) -> Iterator[None]:
         start = time.perf_counter()
-        out = fn()
+        yield
         self.side.setdefault(key, []).append(time.perf_counter() - start)
-        return out
 
     def config(self, forge: Mapping[str, str], group: str = "image") -> tuple[Config, str]:
         text = config_text(self.reg.host, self.n, forge=forge, group=group)
@@ -138,37 +203,40 @@ def _outcomes(report: Report) -> dict[str, int]:
     return counts
 
 
-def _from_report(report: Report, total: float) -> Run:
-    return Run(phases=dict(report.phases), total=total, outcomes=_outcomes(report))
+def _from_report(report: Report, clock: Clock) -> Run:
+    cpu = report.phases.cpu if isinstance(report.phases, CpuPhases) else {}
+    return clock.stop(Run(phases=dict(report.phases), cpu_phases=dict(cpu), total=0.0,
+                          outcomes=_outcomes(report)))
 
 
 # --- variants -----------------------------------------------------------------------------------
 
 def plan_once(b: Bench, repo: Path, cfg: Config) -> Run:
-    phases = Phases()
-    start = time.perf_counter()
+    phases = CpuPhases()
+    clock = b.clock()
     with GitWorkspace.open(repo) as ws:
         with phases.timing("git"):
             ws.fetch()
         plan, errors, _ = make_plan(cfg, ws, OciRegistry(), phases=phases)
-    total = time.perf_counter() - start
+    run = clock.stop(Run(phases=dict(phases), cpu_phases=dict(phases.cpu), total=0.0,
+                         outcomes={"planned": len(plan.pull_requests)}))
     b.check(len(plan.pull_requests) == b.n and not errors and not plan.skipped,
             f"plan: {len(plan.pull_requests)} pull requests (want {b.n}), "
             f"{len(errors)} errors {errors[:2]}, skipped {plan.skipped[:2]}")
     tags = {u.new_tag for pr in plan.pull_requests for u in pr.updates}
     b.check(tags <= {"1.1.4", "v1.1.4"}, f"plan: chose {sorted(tags)[:5]} (want 1.1.4)")
     b.plan = b.plan or plan
-    return Run(phases=dict(phases), total=total, outcomes={"planned": len(plan.pull_requests)})
+    return run
 
 
 def poll_local(b: Bench, pristine: Path, cfg: Config, r: int) -> None:
     repo = b.tmp / f"local-{r}"
     shutil.copytree(pristine, repo, symlinks=True)
     for variant in ("poll local", "poll local again"):
-        start = time.perf_counter()
+        clock = b.clock()
         with GitWorkspace.open(repo) as ws:
             report = poll(cfg, ws, OciRegistry(), None)
-        run = _from_report(report, time.perf_counter() - start)
+        run = _from_report(report, clock)
         b.record(variant, run)
         want = "created" if variant == "poll local" else "unchanged"
         b.check(report.ok and run.outcomes == {want: b.n},
@@ -198,18 +266,21 @@ def poll_github(b: Bench, r: int, group: str) -> None:
     want_prs = b.n if group == "image" else 1
     for i, variant in enumerate((label, f"{label} again")):
         dest = b.tmp / f"clone-{group}-{r}-{i}"
-        auth = HttpAuth(username="x-access-token", token=b.token)
-        ws = b.timed("clone over HTTP", lambda d=dest: GitWorkspace.clone(  # type: ignore[misc]
-            f"{b.gh.url}/{name}.git", d, auth=auth))
-        forge = b.timed("forge open", lambda: _forge(b, name))
+        with b.timed("clone over HTTP"):
+            ws = GitWorkspace.clone(f"{b.gh.url}/{name}.git", dest,
+                                    auth=HttpAuth(username="x-access-token", token=b.token))
+        with b.timed("forge open"):
+            forge = _forge(b, name)
         before = len(b.gh.requests)
-        start = time.perf_counter()
+        clock = b.clock()
         with ws:
             report = poll(cfg, ws, OciRegistry(), forge)
-        run = _from_report(report, time.perf_counter() - start)
+        run = _from_report(report, clock)
         new = b.gh.requests[before:]
         run.requests = len(new)
         run.writes = sum(1 for method, _, _ in new if method != "GET")
+        for method, path, _ in new:
+            run.kinds[_kind(method, path)] = run.kinds.get(_kind(method, path), 0) + 1
         b.record(variant, run)
         if i == 0:
             b.check(report.ok and run.outcomes == {"created/opened": want_prs},
@@ -226,33 +297,38 @@ def poll_github(b: Bench, r: int, group: str) -> None:
     b.check(open_prs == want_prs, f"{label}: {open_prs} open PRs (want {want_prs})")
 
 
+def floor(b: Bench, name: str, fn: Callable[[], object]) -> None:
+    cpu, start = process_and_children_cpu(), time.perf_counter()
+    fn()
+    b.floors.setdefault(name, []).append((time.perf_counter() - start,
+                                          process_and_children_cpu() - cpu))
+
+
 def floors(b: Bench, pristine: Path, r: int) -> None:
     assert b.plan is not None
     branches = [(pr.branch, pr.message, dict(pr.files)) for pr in b.plan.pull_requests]
     texts = list(tracked_files(b.files).values())
-    b.floors.setdefault("ruamel load+dump", []).append(yaml_floor(texts))
+    floor(b, "ruamel load+dump", lambda: yaml_floor(texts))
 
-    out = subprocess.run([sys.executable, str(shared_bench() / "crawl.py"), "--url", b.reg.url,
-                          "--prefix", "bench/app", "--count", str(b.n)],
-                         capture_output=True, text=True, check=True)
-    crawl = json.loads(out.stdout)
-    b.floors.setdefault("crawl.py", []).append(float(crawl["wall_median_s"]))
+    # its own wall time around the crawl; CPU of the whole process (interpreter start included)
+    m = run_measured([sys.executable, str(shared_bench() / "crawl.py"), "--url", b.reg.url,
+                      "--prefix", "bench/app", "--count", str(b.n)])
+    b.floors.setdefault("crawl.py", []).append((float(m.output["wall_median_s"]), m.cpu_s))
 
     local = b.tmp / f"floor-local-{r}"
     shutil.copytree(pristine, local, symlinks=True)
-    b.floors.setdefault("git fast-import", []).append(git_floor(local, branches, push=False))
+    floor(b, "git fast-import", lambda: git_floor(local, branches, push=False))
     shutil.rmtree(local)
 
     name = f"acme/floor-{r}"
     _new_repo(b, name, "# floor\n")
     dest = b.tmp / f"floor-http-{r}"
     git("clone", "--quiet", "--no-checkout", b.gh.clone_url(name, b.token), str(dest))
-    b.floors.setdefault("git fetch+fast-import+push", []).append(
-        git_floor(dest, branches, push=True))
+    floor(b, "git fetch+fast-import+push", lambda: git_floor(dest, branches, push=True))
     shutil.rmtree(dest)
     # the same titles and bodies promoter sent in this round's github poll
     pulls = sorted(b.gh.repos[f"acme/gitops-image-{r}"].pulls.values(), key=lambda p: p.number)
-    b.floors.setdefault("REST create+labels", []).append(forge_floor(
+    floor(b, "REST create+labels", lambda: forge_floor(
         b.gh.url, name, b.token, [(p.head, p.title, p.body or "") for p in pulls],
         ("promoter",)))
 
@@ -267,14 +343,22 @@ def summary(b: Bench) -> dict[str, Any]:
         variants[variant] = {
             "total_s": round(total, 3), "phases_s": {k: round(v, 3) for k, v in phases.items()},
             "other_s": round(total - sum(phases.values()), 3),
+            "cpu_s": round(median([r.cpu for r in runs]), 3),
+            "phases_cpu_s": {p: round(median([r.cpu_phases.get(p, 0.0) for r in runs]), 3)
+                             for p in PHASES},
+            "registry_cpu_s": round(median([r.registry_cpu for r in runs]), 3),
             "outcomes": runs[-1].outcomes, "forge_requests": runs[-1].requests,
-            "forge_writes": runs[-1].writes,
+            "forge_writes": runs[-1].writes, "forge_requests_by_kind": runs[-1].kinds,
             "runs": [{"total_s": round(r.total, 3),
                       "phases_s": {k: round(v, 3) for k, v in r.phases.items()}} for r in runs]}
-    floor = {k: round(median(v), 3) for k, v in b.floors.items()}
+    walls = {k: round(median([w for w, _ in v]), 3) for k, v in b.floors.items()}
+    cpus = {k: round(median([c for _, c in v]), 3) for k, v in b.floors.items()}
 
-    def phase(variant: str, name: str) -> float:
-        return float(variants.get(variant, {}).get("phases_s", {}).get(name, 0.0))
+    def phase(variant: str, name: str, key: str = "phases_s") -> float:
+        return float(variants.get(variant, {}).get(key, {}).get(name, 0.0))
+
+    def ratio(a: float, b: float) -> float | None:
+        return round(a / b, 2) if b else None
 
     pairs = [("registry", "plan", "registry", "crawl.py"),
              ("locate", "plan", "locate", "ruamel load+dump"),
@@ -282,33 +366,46 @@ def summary(b: Bench) -> dict[str, Any]:
              ("git local", "poll local", "git", "git fast-import"),
              ("git http", "poll github", "git", "git fetch+fast-import+push"),
              ("forge", "poll github", "forge", "REST create+labels")]
-    ratios = [{"what": what, "promoter": f"{variant}: {name}", "promoter_s": phase(variant, name),
-               "floor": fl, "floor_s": floor.get(fl, 0.0),
-               "ratio": round(phase(variant, name) / floor[fl], 2) if floor.get(fl) else None}
+    ratios = [{"what": what, "promoter": f"{variant}: {name}",
+               "promoter_s": phase(variant, name), "floor": fl, "floor_s": walls.get(fl, 0.0),
+               "ratio": ratio(phase(variant, name), walls.get(fl, 0.0)),
+               "promoter_cpu_s": phase(variant, name, "phases_cpu_s"),
+               "floor_cpu_s": cpus.get(fl, 0.0),
+               "cpu_ratio": ratio(phase(variant, name, "phases_cpu_s"), cpus.get(fl, 0.0))}
               for what, variant, name, fl in pairs]
-    return {"images": b.n, "tags": b.args.tags, "rounds": b.args.rounds,
+    return {"images": b.n, "tags": b.args.tags, "rounds": len(b.runs.get("plan", ())),
             "files_tracked": len(tracked_files(b.files)), "variants": variants,
             "side_s": {k: round(median(v), 3) for k, v in b.side.items()},
-            "floors_s": floor, "ratios": ratios, "problems": b.problems}
+            "floors_s": walls, "floors_cpu_s": cpus, "ratios": ratios, "problems": b.problems}
 
 
 def print_summary(s: dict[str, Any]) -> None:
     print(f"\nbench_poll: {s['images']} images, {s['files_tracked']} tracked files (dev), "
           f"registry {s['images']} x {s['tags']} tags, median of {s['rounds']} rounds\n")
     head = f"{'variant':<24}{'total':>8}" + "".join(f"{p:>9}" for p in PHASES)
-    print(head + f"{'other':>8}  {'requests':>8}  outcome")
+    print(head + f"{'other':>8}{'cpu':>8}{'reg.cpu':>8}  {'requests':>8}  outcome")
     for variant, v in s["variants"].items():
         cells = "".join(f"{v['phases_s'][p]:>9.3f}" for p in PHASES)
         outcome = ", ".join(f"{n} {k}" for k, n in v["outcomes"].items())
-        print(f"{variant:<24}{v['total_s']:>8.3f}{cells}{v['other_s']:>8.3f}  "
-              f"{v['forge_requests'] or '':>8}  {outcome}")
+        print(f"{variant:<24}{v['total_s']:>8.3f}{cells}{v['other_s']:>8.3f}{v['cpu_s']:>8.2f}"
+              f"{v['registry_cpu_s']:>8.2f}  {v['forge_requests'] or '':>8}  {outcome}")
+    print("\nCPU seconds per phase (this process, its threads and its git children):")
+    for variant, v in s["variants"].items():
+        cells = "".join(f"{v['phases_cpu_s'][p]:>9.3f}" for p in PHASES)
+        print(f"{variant:<24}{v['cpu_s']:>8.3f}{cells}")
+    print("\nforge requests:")
+    for variant, v in s["variants"].items():
+        if v["forge_requests_by_kind"]:
+            kinds = ", ".join(f"{k} x{n}" for k, n in sorted(v["forge_requests_by_kind"].items()))
+            print(f"  {variant}: {kinds}")
     print("\noutside the poll: " + ", ".join(f"{k} {v:.3f} s" for k, v in s["side_s"].items()))
-    print(f"\n{'phase':<11}{'promoter':<22}{'s':>8}   {'floor (same run)':<28}{'s':>8}"
-          f"{'ratio':>8}")
+    print(f"\n{'phase':<11}{'promoter':<22}{'wall s':>8}{'cpu s':>8}   "
+          f"{'floor (same run)':<28}{'wall s':>8}{'cpu s':>8}{'wall x':>8}{'cpu x':>8}")
     for r in s["ratios"]:
-        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
-        print(f"{r['what']:<11}{r['promoter']:<22}{r['promoter_s']:>8.3f}   {r['floor']:<28}"
-              f"{r['floor_s']:>8.3f}{ratio:>8}")
+        wall, cpu = (f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("ratio", "cpu_ratio"))
+        print(f"{r['what']:<11}{r['promoter']:<22}{r['promoter_s']:>8.3f}"
+              f"{r['promoter_cpu_s']:>8.3f}   {r['floor']:<28}{r['floor_s']:>8.3f}"
+              f"{r['floor_cpu_s']:>8.3f}{wall:>8}{cpu:>8}")
     if s["problems"]:
         print("\nCHECKS FAILED:\n  " + "\n  ".join(s["problems"]))
 
@@ -329,12 +426,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=200)
     p.add_argument("--tags", type=int, default=20, help="tags per registry repository")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--budget", type=float, default=240.0,
+                   help="seconds: no further round starts when it would end past this")
     p.add_argument("--no-spec", action="store_true",
                    help="fake GitHub without OpenAPI shaping of its answers")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores kept here")
     p.add_argument("--json", type=Path, help="write every run here")
     args = p.parse_args(argv)
     _clean_environment()
+    vars(poll_module)["Phases"] = CpuPhases  # CPU seconds per phase as well
     store = ensure_store(args.work, args.images, args.tags)
     home = Path(tempfile.mkdtemp(prefix="bench-poll-"))
     os.environ["HOME"] = str(home)  # no docker config, no git config of the person running it
@@ -350,8 +450,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_repo(pristine, {**files, ".promoter.yaml": text})
             print(f"registry {reg.url}, fake GitHub {gh.url} (OpenAPI shaping "
                   f"{'on' if spec else 'off'}); warm-up ...", file=sys.stderr, flush=True)
-            plan_once(b, pristine, cfg)  # warm-up: not counted
+            subprocess.run([sys.executable, str(shared_bench() / "crawl.py"), "--url", reg.url,
+                            "--prefix", "bench/app", "--count", str(args.images)],
+                           capture_output=True, check=True)  # warm-up: not counted
+            start = time.perf_counter()
             for r in range(args.rounds):
+                spent = time.perf_counter() - start
+                if r and spent / r * (r + 1) > args.budget:
+                    print(f"stopping after {r} rounds: another would end past --budget "
+                          f"{args.budget:.0f} s", file=sys.stderr, flush=True)
+                    break
                 print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                 b.record("plan", plan_once(b, pristine, cfg))
                 poll_local(b, pristine, cfg, r)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -143,10 +142,9 @@ def fast_import_stream(base: str, branches: Sequence[tuple[str, str, Mapping[str
 
 
 def git_floor(repo: Path, branches: Sequence[tuple[str, str, Mapping[str, str]]], *,
-              push: bool) -> float:
+              push: bool) -> None:
     """The least git work for the same branches: (fetch,) one ``git fast-import`` of every
-    commit, (one ``git push`` of every branch). Seconds."""
-    start = time.perf_counter()
+    commit, (one ``git push`` of every branch)."""
     if push:
         git("fetch", "--quiet", "--prune", "--no-tags", "origin",
             "+refs/heads/*:refs/remotes/origin/*", cwd=repo)
@@ -155,27 +153,23 @@ def git_floor(repo: Path, branches: Sequence[tuple[str, str, Mapping[str, str]]]
     if push:
         git("push", "--quiet", "origin", *(f"refs/heads/{b}:refs/heads/{b}"
                                            for b, _, _ in branches), cwd=repo)
-    return time.perf_counter() - start
 
 
 # --- baselines ------------------------------------------------------------------------------------
 
-def yaml_floor(texts: Sequence[str]) -> float:
-    """A plain ruamel.yaml round trip (``YAML()`` load_all + dump_all) of every text. Seconds."""
-    start = time.perf_counter()
+def yaml_floor(texts: Sequence[str]) -> None:
+    """A plain ruamel.yaml round trip (``YAML()`` load_all + dump_all) of every text."""
     for text in texts:
         yaml = YAML()
         docs = list(yaml.load_all(text))
         yaml.dump_all(docs, io.StringIO())
-    return time.perf_counter() - start
 
 
 def forge_floor(api: str, repo: str, token: str, pulls: Sequence[tuple[str, str, str]],
-                labels: Sequence[str]) -> float:
+                labels: Sequence[str]) -> None:
     """The least REST work for the same pull requests: per (head, title, body) one
-    ``POST pulls`` and one ``POST issues/N/labels`` over one keep-alive connection. Seconds."""
+    ``POST pulls`` and one ``POST issues/N/labels`` over one keep-alive connection."""
     headers = {"Authorization": f"token {token}", "Accept": "application/vnd.github+json"}
-    start = time.perf_counter()
     with httpx.Client(base_url=api, headers=headers, timeout=30) as client:
         for head, title, body in pulls:
             r = client.post(f"/repos/{repo}/pulls",
@@ -184,4 +178,3 @@ def forge_floor(api: str, repo: str, token: str, pulls: Sequence[tuple[str, str,
             number = r.json()["number"]
             client.post(f"/repos/{repo}/issues/{number}/labels",
                         json={"labels": list(labels)}).raise_for_status()
-    return time.perf_counter() - start
