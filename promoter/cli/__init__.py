@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "schema": "promoter.cli.config_cmds:schema",
     "plan": "promoter.cli.poll_cmds:plan_cmd",
     "poll": "promoter.cli.poll_cmds:poll_cmd",
+    "promote": "promoter.cli.promote_cmd:promote_cmd",
     "demo": "promoter.cli.demo_cmd:demo",
     "config": "promoter.cli.config_cmds:config",
     "check": "promoter.cli.check_cmd:check",
