@@ -1,0 +1,81 @@
+"""``promoter promote``: open or update the gated promotion pull requests."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import click
+
+from promoter import wiring
+from promoter.cli.poll_cmds import repo_options, session
+from promoter.errors import InputError
+from promoter.flows.promote import Decision, Report, promote
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--now: {text!r} is not an ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@click.command("promote")
+@click.option("--from", "source", default=None, metavar="ENV",
+              help="Only the step out of this environment.")
+@click.option("--to", "target", default=None, metavar="ENV",
+              help="Only the step into this environment (from the one before it).")
+@click.option("--image", "images", multiple=True, help="Only these images (config names).")
+@click.option("--dry-run", is_flag=True, help="Evaluate and plan only: push, open, post nothing.")
+@repo_options
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--now", "now", default=None, hidden=True,
+              help="Evaluate the gates at this ISO 8601 time instead of the clock's.")
+def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...], dry_run: bool,
+                repo: str | None, clone: str | None, config: str | None, output: str,
+                now: str | None) -> int:
+    """Promote what each environment runs into the next one, through gated pull requests.
+
+    Without --from/--to every step of the environment order is walked. A target gets exactly
+    its source's tag and digest, never a version ahead of it; the gates of the target
+    environment (soak, require-checks, auto, min-approvals, freeze, hold) are shown in the pull
+    request and posted as its `promoter/gates` status.
+    """
+    when = _now(now)
+    with session(repo, clone, config) as (cfg, ws):
+        forge = None if dry_run else wiring.forge(cfg, os.environ)
+        report = promote(cfg, ws, forge, source=source, target=target,
+                         images=images or None, dry_run=dry_run, now=when)
+    if output == "json":
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(report_text(report), nl=False)
+    for e in report.errors:
+        click.echo(f"promoter: {e}", err=True)
+    return 0 if report.ok else 1
+
+
+def report_text(report: Report) -> str:
+    """One line per image and step, its open gates, then what happened to each PR."""
+    out: list[str] = []
+    for i in report.images:
+        move = f"{i.from_tag or '-'} -> {i.to_tag or '-'}"
+        why = f": {i.reason}" if i.reason and i.decision != Decision.PROMOTE else ""
+        out.append(f"{i.source} -> {i.target}: {i.image} {move} ({i.update.value}) "
+                   f"{i.decision}{why}")
+        out.extend(f"  {g.detail}" for g in i.gates if not g.passed)
+    if not report.images:
+        out.append("Nothing to promote.")
+    for r in report.results:
+        where = f" #{r.number} {r.url}" if r.number else ""
+        err = f": {r.error}" if r.error else ""
+        out.append(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
+                   f"{where}{err}")
+    for s in report.statuses:
+        merge = " (auto-merge on)" if s.auto_merge else ""
+        out.append(f"#{s.number}: promoter/gates {s.state.value}: {s.description}{merge}")
+    return "\n".join(out) + "\n"
