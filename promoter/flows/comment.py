@@ -1,0 +1,411 @@
+"""Comment commands: who may run them, what they do, and the one reply.
+
+:func:`handle` takes a comment (a GitHub issue comment on a PR, a GitLab MR note) and:
+
+1. ignores what is not for promoter: edits and deletions, GitLab system notes, comments outside
+   pull requests, comments without a command, and comments by bots or by promoter itself;
+2. reacts with :attr:`~promoter.forge.Reaction.EYES`, so the commenter sees it was read;
+3. asks the forge what the commenter may do: write access is needed (GitHub collaborator
+   permission ``write`` or more, GitLab Developer or more); an environment's
+   ``allowed-commenters`` narrow that further for commands aimed at it. A refusal is answered
+   politely and says nothing about anyone's permissions or the allowlist;
+4. runs the commands in order through :data:`HANDLERS` (one function per command type) and
+   posts **one** comment with every result.
+
+Commands that mean "merge this" turn on the forge's own auto-merge (GitHub auto-merge, GitLab
+"merge when the pipeline succeeds"), so branch protection, reviews and checks still apply.
+Pull-request-scoped commands (``/promote`` without arguments, ``/hold``, ``rebase``,
+``ignore this version``...) act only on pull requests promoter opened itself (author is
+promoter, and its hidden metadata is present), never on someone's fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from promoter import commands as c
+from promoter import ignores, render
+from promoter.config import Config, Environment
+from promoter.errors import ForgeError, InputError, PromoterError
+from promoter.forge import Forge, MergeMethod, Permission, PRState, PullRequest, Reaction
+from promoter.gitrepo import Workspace, publish_branch
+from promoter.secrets import redact
+
+log = logging.getLogger(__name__)
+
+IGNORE_BRANCH = "promoter/ignore"
+NOT_YET = "is not available in this version of promoter yet"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommentEvent:
+    """A comment as the entry points read it from a webhook or an Actions event file."""
+
+    number: int  # the pull request (GitLab: the MR iid)
+    comment_id: int
+    author: str
+    body: str
+    author_is_bot: bool = False  # GitHub user type "Bot"; GitLab bot users
+    on_pull_request: bool = True  # False: a comment on an issue (GitHub) or a commit/snippet
+    edited: bool = False  # an edit or deletion: never run again
+    system: bool = False  # GitLab system notes
+
+
+class Result(enum.Enum):
+    DONE = "done"
+    DECLINED = "declined"  # not done, and why (bad input, wrong state, unknown command)
+    REFUSED = "refused"  # the commenter may not run it for that environment
+    FAILED = "failed"  # a forge, git or registry error
+
+
+class Outcome(enum.Enum):
+    IGNORED = "ignored"  # nothing for promoter; nothing posted
+    REFUSED = "refused"  # not allowed; a polite answer was posted
+    DONE = "done"  # every command ran (some may have answered "no")
+    FAILED = "failed"  # a command failed on a forge, git or registry error
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    command: c.Command
+    result: Result
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    outcome: Outcome
+    reason: str = ""
+    answers: tuple[Answer, ...] = ()
+    reply: str | None = None  # the comment posted
+
+    def as_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.value, "reason": self.reason,
+                "commands": [{"command": c.describe(a.command), "result": a.result.value,
+                              "text": a.text}
+                             for a in self.answers]}
+
+
+WorkspaceOpener: TypeAlias = Callable[[], AbstractContextManager[Workspace]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ports:
+    """What the commands may use. Without ``workspace`` (or ``registry``) the commands that
+    need a checkout (or the registry) answer that they cannot run here.
+
+    ``member_of(user, team_or_group)`` answers allowlists by team (GitHub ``org/team``) or group
+    (GitLab path); without it only the allowlists' ``users`` can match.
+    """
+
+    forge: Forge
+    workspace: WorkspaceOpener | None = None
+    registry: Callable[[], Any] | None = None
+    member_of: Callable[[str, str], bool] | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class _Ctx:
+    cfg: Config
+    ports: Ports
+    event: CommentEvent
+    pr: PullRequest
+    meta: Mapping[str, Any] | None  # promoter's hidden metadata when promoter opened the PR
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def forge(self) -> Forge:
+        return self.ports.forge
+
+    @property
+    def env(self) -> Environment | None:
+        name = self.meta.get("env") if self.meta else None
+        return next((e for e in self.cfg.environments if e.name == name), None)
+
+    def own_pr(self) -> Mapping[str, Any]:
+        """The metadata of this PR; InputError (answered) when promoter did not open it."""
+        if self.meta is None:
+            raise InputError("this works only on pull requests promoter opened")
+        return self.meta
+
+
+# --- authorization ----------------------------------------------------------------------------
+
+def _allowed(env: Environment, user: str, member_of: Callable[[str, str], bool] | None
+             ) -> bool:
+    who = env.commenters
+    if not who.restricted or user.lower() in {u.lower() for u in who.users}:
+        return True
+    return member_of is not None and any(member_of(user, t) for t in (*who.teams, *who.groups))
+
+
+def _target_env(ctx: _Ctx, cmd: c.Command) -> Environment | None:
+    """The environment a command acts on (named, or this PR's), for the allowlists."""
+    name = getattr(cmd, "env", None)
+    if name is not None:
+        return next((e for e in ctx.cfg.environments if e.name == name), None)
+    if isinstance(cmd, c.Promote | c.Rollback | c.Hold | c.Unhold | c.Rebase | c.Ignore):
+        return ctx.env
+    return None
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+def _merge_this(ctx: _Ctx) -> str:
+    ctx.own_pr()
+    pr = ctx.pr
+    if not pr.is_open:
+        raise InputError(f"this pull request is {pr.state.value}")
+    env = ctx.env
+    hold = env.gates.hold_label if env else None
+    if hold and hold in pr.labels:
+        raise InputError(f"this pull request is on hold (label `{hold}`); `/unhold` first")
+    method = MergeMethod(ctx.cfg.pull_requests.merge_method)
+    ctx.forge.enable_auto_merge(pr.number, method=method)
+    return ("auto-merge is on: the forge merges this pull request once its required checks "
+            "and reviews pass.")
+
+
+def _promote(ctx: _Ctx, cmd: c.Command) -> str:
+    assert isinstance(cmd, c.Promote)
+    env = ctx.env
+    if cmd.image is None and (cmd.env is None or (env is not None and cmd.env == env.name)):
+        return _merge_this(ctx)
+    raise InputError(f"promoting on request {NOT_YET}.")
+
+
+def _not_yet(ctx: _Ctx, cmd: c.Command) -> str:
+    raise InputError(f"`{c.describe(cmd).split()[0]}` {NOT_YET}.")
+
+
+def _status(ctx: _Ctx, cmd: c.Command) -> str:
+    raise InputError(f"`status` {NOT_YET}.")
+
+
+def _hold_label(ctx: _Ctx) -> str:
+    ctx.own_pr()
+    env = ctx.env
+    if env is None:
+        raise InputError("this pull request names no environment promoter knows")
+    return env.gates.hold_label
+
+
+def _hold(ctx: _Ctx, cmd: c.Command) -> str:
+    assert isinstance(cmd, c.Hold)
+    if cmd.env is not None:
+        raise InputError(f"holding a whole environment {NOT_YET}; "
+                         "`/hold` on a pull request holds that pull request.")
+    label = _hold_label(ctx)
+    if label in ctx.pr.labels:
+        return f"already on hold (label `{label}`)."
+    ctx.forge.add_labels(ctx.pr.number, (label,))
+    return f"on hold: label `{label}` added; promoter leaves this pull request alone until " \
+           "`/unhold`."
+
+
+def _unhold(ctx: _Ctx, cmd: c.Command) -> str:
+    assert isinstance(cmd, c.Unhold)
+    if cmd.env is not None:
+        raise InputError(f"releasing a whole environment {NOT_YET}.")
+    label = _hold_label(ctx)
+    if label not in ctx.pr.labels:
+        return "not on hold."
+    ctx.forge.update(ctx.pr.number, labels=tuple(x for x in ctx.pr.labels if x != label))
+    return f"released: label `{label}` removed."
+
+
+def _help(ctx: _Ctx, cmd: c.Command) -> str:
+    return c.HELP
+
+
+def _unknown(ctx: _Ctx, cmd: c.Command) -> str:
+    assert isinstance(cmd, c.Unknown)
+    raise InputError(f"{cmd.reason}. {c.HELP}")
+
+
+@contextlib.contextmanager
+def _workspace(ctx: _Ctx, what: str) -> Iterator[Workspace]:
+    if ctx.ports.workspace is None:
+        raise InputError(f"{what} needs a checkout of the repository, which this run has not")
+    with ctx.ports.workspace() as ws:
+        ws.fetch()
+        yield ws
+
+
+def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
+    assert isinstance(cmd, c.Rebase)
+    from promoter.flows.poll import poll
+
+    meta = ctx.own_pr()
+    word = "recreate" if cmd.recreate else "rebase"
+    if meta.get("source"):
+        raise InputError(f"`{word}` of a promotion between environments {NOT_YET}.")
+    if ctx.ports.registry is None:
+        raise InputError(f"`{word}` needs the registry, which this run cannot reach")
+    env, images = meta.get("env"), tuple(meta.get("images") or ())
+    with _workspace(ctx, f"`{word}`") as ws:
+        if cmd.recreate:
+            head = ws.branch_head(ctx.pr.head)
+            if head is not None:
+                ws.delete_branch(ctx.pr.head, expect=head)
+                ws.fetch()
+        report = poll(ctx.cfg, ws, ctx.ports.registry(), ctx.forge,
+                      envs=(env,) if isinstance(env, str) else None, images=images or None)
+    mine = [r for r in report.results if r.branch == ctx.pr.head] or list(report.results)
+    if not mine:
+        errors = "; ".join(report.errors) or "nothing to change"
+        return f"nothing to rebuild: {errors}."
+    lines = []
+    for r in mine:
+        where = f" #{r.number}" if r.number else ""
+        lines.append(f"`{r.branch}`: {r.outcome}{where}" + (f" ({r.error})" if r.error else ""))
+    return "; ".join(lines) + "."
+
+
+def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
+    assert isinstance(cmd, c.Ignore)
+    meta = ctx.own_pr() if cmd.image is None else (ctx.meta or {})
+    images: dict[str, str] = dict(meta.get("images") or {})
+    if cmd.image is not None:
+        ctx.cfg.image(cmd.image)  # InputError for an unknown image
+        image, version = cmd.image, images.get(cmd.image)
+    elif len(images) == 1:
+        image, version = next(iter(images.items()))
+    else:
+        raise InputError("this pull request moves several images; say which: "
+                         "`/promoter ignore IMAGE`")
+    what = cmd.what
+    with _workspace(ctx, "`ignore`") as ws:
+        base = ctx.cfg.forge.base_branch
+        pending = ws.branch_head(IGNORE_BRANCH)
+        old_pr = ctx.forge.find(head=IGNORE_BRANCH, base=base)
+        source = pending if pending and old_pr is not None and old_pr.is_open \
+            else ws.branch_head(base)
+        if source is None:
+            raise InputError(f"branch {base} does not exist")
+        rules = ignores.parse(ws.read(source, ignores.PATH))
+        rules = ignores.add(rules, image, version=version, whole=what is c.IgnoreWhat.IMAGE,
+                            major=what is c.IgnoreWhat.MAJOR, minor=what is c.IgnoreWhat.MINOR)
+        text = ignores.dump(rules)
+        title = "promoter: remember ignored versions"
+        publish_branch(ws, branch=IGNORE_BRANCH, base=base, files={ignores.PATH: text},
+                       message=f"{title}\n\n{c.describe(cmd)} on #{ctx.pr.number} by "
+                               f"@{ctx.event.author}", author=ctx.cfg.commit.author)
+    body = (f"Later polls skip what `/promoter ignore` asked for, once this is merged.\n\n"
+            f"```yaml\n{text}```\n")
+    pr = old_pr if old_pr is not None and old_pr.is_open else None
+    if pr is None:
+        pr = ctx.forge.create(head=IGNORE_BRANCH, base=base, title=title, body=body)
+    else:
+        ctx.forge.update(pr.number, body=body)
+    what_text = {c.IgnoreWhat.IMAGE: f"`{image}` altogether",
+                 c.IgnoreWhat.VERSION: f"`{image}` {version}",
+                 c.IgnoreWhat.MAJOR: f"`{image}` major version of {version}",
+                 c.IgnoreWhat.MINOR: f"`{image}` minor version of {version}"}[what]
+    closing = ""
+    if ctx.meta is not None and image in images and ctx.pr.is_open:
+        ctx.forge.close(ctx.pr.number)
+        closing = " This pull request is closed."
+    return f"later polls skip {what_text} once #{pr.number} is merged ({pr.url}).{closing}"
+
+
+Handler: TypeAlias = Callable[[_Ctx, c.Command], str]
+
+# command type -> handler; the one dispatch table (promote/rollback/status go to their flows)
+HANDLERS: dict[type, Handler] = {
+    c.Promote: _promote,
+    c.Rollback: _not_yet,
+    c.Status: _status,
+    c.Hold: _hold,
+    c.Unhold: _unhold,
+    c.Rebase: _rebase,
+    c.Ignore: _ignore,
+    c.Help: _help,
+    c.Unknown: _unknown,
+}
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+def _is_bot(event: CommentEvent, me: str) -> bool:
+    user = event.author.lower()
+    return (event.author_is_bot or user == me.lower() or user.endswith("[bot]")
+            or _gitlab_bot(user))
+
+
+def _gitlab_bot(user: str) -> bool:
+    """GitLab's project/group access token users: ``project_7_bot_<hash>``, ``group_3_bot``."""
+    head, _, rest = user.partition("_")
+    return head in ("project", "group") and "_bot" in rest and rest.split("_", 1)[0].isdigit()
+
+
+def refusal(user: str) -> str:
+    return (f"@{user}, sorry: promoter commands need write access to this repository, so "
+            "promoter did not run them. Someone with write access can run them for you.")
+
+
+def handle(event: CommentEvent, cfg: Config, ports: Ports) -> Report:
+    """Run the commands of one comment (see the module docstring). ForgeError only when the
+    forge cannot be reached at all; a failing command is answered, not raised."""
+    if event.edited or event.system or not event.on_pull_request:
+        why = "an edit" if event.edited else "a system note" if event.system else \
+            "not on a pull request"
+        return Report(outcome=Outcome.IGNORED, reason=why)
+    cmds = c.parse(event.body)
+    if not cmds:
+        return Report(outcome=Outcome.IGNORED, reason="no command")
+    forge = ports.forge
+    if _is_bot(event, forge.me()):
+        return Report(outcome=Outcome.IGNORED, reason=f"by a bot ({event.author})")
+    forge.react(event.number, event.comment_id, Reaction.EYES)
+    if forge.permission(event.author) < Permission.WRITE:
+        reply = refusal(event.author)
+        forge.comment(event.number, reply)
+        return Report(outcome=Outcome.REFUSED, reason="no write access", reply=reply)
+    pr = forge.get(event.number)
+    meta = render.read_meta(pr.body) if pr.author == forge.me() else None
+    ctx = _Ctx(cfg=cfg, ports=ports, event=event, pr=pr, meta=meta)
+    answers = [_run(ctx, cmd) for cmd in cmds]
+    reply = _reply(event.author, answers)
+    forge.comment(event.number, reply)
+    failed = any(a.result is Result.FAILED for a in answers)
+    refused = all(a.result is Result.REFUSED for a in answers)
+    outcome = Outcome.FAILED if failed else Outcome.REFUSED if refused else Outcome.DONE
+    return Report(outcome=outcome, answers=tuple(answers), reply=reply)
+
+
+def _run(ctx: _Ctx, cmd: c.Command) -> Answer:
+    env = _target_env(ctx, cmd)
+    if env is not None and not _allowed(env, ctx.event.author, ctx.ports.member_of):
+        return Answer(command=cmd, result=Result.REFUSED, text=(
+            f"refused: commands for **{env.name}** are limited to the people its configuration "
+            "allows."))
+    try:
+        if ctx.pr.state is PRState.CLOSED and isinstance(cmd, c.Rebase):
+            raise InputError("this pull request is closed")
+        text = HANDLERS[type(cmd)](ctx, cmd)
+        if isinstance(cmd, c.Hold | c.Unhold | c.Rebase | c.Ignore | c.Promote):
+            ctx.pr = ctx.forge.get(ctx.pr.number)  # the next command sees what this one did
+        return Answer(command=cmd, result=Result.DONE, text=text)
+    except InputError as e:
+        return Answer(command=cmd, result=Result.DECLINED, text=f"not done: {redact(str(e))}")
+    except PromoterError as e:  # forge, git, registry: say what, never a secret
+        log.warning("command failed: %s: %s", c.describe(cmd), e)
+        kind = "the forge" if isinstance(e, ForgeError) else "git or the registry"
+        return Answer(command=cmd, result=Result.FAILED,
+                      text=f"failed: {kind} said: {redact(str(e))}")
+
+
+def _reply(user: str, answers: list[Answer]) -> str:
+    lines = [f"@{user}"]
+    for a in answers:
+        text = a.text.rstrip()
+        sep = "\n\n" if "\n" in text else " "
+        lines.append(f"- `{c.describe(a.command)}`:{sep}{text}")
+    return "\n".join(lines) + "\n"
