@@ -31,32 +31,34 @@ apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [../../base]
 images:
-  - name: registry.example/acme/web
+  - name: {host}/acme/web
     newTag: "{web}"  # promoter
-  - name: registry.example/acme/api
+  - name: {host}/acme/api
     newTag: {api}
 """
 
 CONFIG = """\
 environments:
-  - {name: dev, paths: [overlays/dev], track: true}
-  - {name: staging, paths: [overlays/staging]}
-  - {name: prod, paths: [overlays/prod]}
+  - {{name: dev, paths: [overlays/dev], track: true}}
+  - {{name: staging, paths: [overlays/staging]}}
+  - {{name: prod, paths: [overlays/prod]}}
 images:
-  - {name: web, repository: registry.example/acme/web}
-  - {name: api, repository: registry.example/acme/api}
+  - {{name: web, repository: {host}/acme/web}}
+  - {{name: api, repository: {host}/acme/api}}
 """
 
 
 class GitOps:
     """A GitOps repository (local mode: branches are its own refs) with dated commits."""
 
-    def __init__(self, path: Path, config: str = CONFIG) -> None:
+    def __init__(self, path: Path, config: str = CONFIG, *, host: str = "registry.example",
+                 extra: str = "") -> None:
         self.path = path
+        self.host = host
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", "main")
         self.versions: dict[str, dict[str, str]] = {}
-        (path / ".promoter.yaml").write_text(config)
+        (path / ".promoter.yaml").write_text(config.format(host=host) + extra)
 
     def git(self, *args: str, when: datetime | None = None) -> str:
         env = dict(os.environ)
@@ -73,7 +75,7 @@ class GitOps:
         current.update(images)
         f = self.path / "overlays" / env / "kustomization.yaml"
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(KUSTOMIZATION.format(**current))
+        f.write_text(KUSTOMIZATION.format(host=self.host, **current))
         self.git("add", "-A")
         self.git("commit", "-q", "-m", message or f"{env}: {images}", when=when)
         return self.git("rev-parse", "HEAD")
@@ -85,10 +87,10 @@ class GitOps:
         return GitWorkspace.open(self.path)
 
 
-def pipeline(path: Path) -> GitOps:
+def pipeline(path: Path, **kw: str) -> GitOps:
     """web: 1.0.0 everywhere (10 days ago), 1.1.0 through dev (5d) and staging (3d), 1.2.0 in
     dev (1d); api: 2.1.0 put into prod by hand two hours ago (drift)."""
-    g = GitOps(path)
+    g = GitOps(path, **kw)
     start = NOW - timedelta(days=10)
     for env in ("dev", "staging", "prod"):
         g.write(env, when=start, message=f"{env}: start")
@@ -187,9 +189,9 @@ def test_cli_json_and_html_file(gitops: GitOps, tmp_path: Path,
 
 
 def test_unknown_branch_is_reported_not_raised(tmp_path: Path) -> None:
-    g = GitOps(tmp_path / "g", CONFIG.replace("{name: prod, paths: [overlays/prod]}",
-                                              "{name: prod, paths: [overlays/prod], "
-                                              "branch: release}"))
+    g = GitOps(tmp_path / "g", CONFIG.replace("{{name: prod, paths: [overlays/prod]}}",
+                                              "{{name: prod, paths: [overlays/prod], "
+                                              "branch: release}}"))
     for env in ("dev", "staging", "prod"):
         g.write(env, when=NOW - timedelta(days=1))
     st = _status(g)

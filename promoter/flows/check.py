@@ -1,0 +1,322 @@
+"""``promoter check``: verify a change to environment files before it merges (``promoter/verify``).
+
+The change is what the head commit has since it forked from the base (their merge base), so a
+base that moved on meanwhile is not mistaken for the pull request reverting it. Rules:
+
+* ``yaml``: every touched YAML file parses (Helm templates, with ``{{``, are left alone);
+* ``exists``: every image version the change sets exists in the registry;
+* ``digest``: a pinned digest is the one the registry serves for that tag;
+* ``order``: an environment only receives the version the environment before it runs on the
+  base (nothing skips a stage);
+* ``downgrade``: no version goes backwards.
+
+A rollback (a pull request labelled ``promoter/rollback``, or a branch named as one) is exempt
+from ``order`` and ``downgrade``. The flow returns a :class:`CheckReport`; posting the commit
+status and writing the CI summary are the caller's (:func:`verify_status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from promoter.config import Config, Image
+from promoter.edit.files import is_yaml_name
+from promoter.edit.yamlpos import parse_yaml
+from promoter.errors import InputError, PromoterError
+from promoter.flows.status import ROLLBACK_LABEL, Snapshots, image_paths, same_version
+from promoter.forge import CommitStatus, StatusState
+from promoter.gitrepo import Workspace
+from promoter.plan import Located
+from promoter.registry import Registry
+from promoter.secrets import redact
+from promoter.versions import parse_version
+
+CONTEXT = "promoter/verify"
+_NOT_FOUND = re.compile(r"^(repository )?not found: ")
+_ROLLBACK_BRANCH = re.compile(r"(^|[/_.-])rollback([/_.-]|$)", re.IGNORECASE)
+
+
+class Rule(enum.Enum):
+    YAML = "yaml"
+    EXISTS = "exists"
+    DIGEST = "digest"
+    ORDER = "order"
+    DOWNGRADE = "downgrade"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Move:
+    """One image changing version in one environment."""
+
+    image: str
+    repository: str
+    env: str
+    old_tag: str | None
+    new_tag: str | None
+    old_digest: str | None
+    new_digest: str | None
+    files: tuple[str, ...]
+
+    @property
+    def old(self) -> str:
+        return self.old_tag or _short(self.old_digest) or "-"
+
+    @property
+    def new(self) -> str:
+        return self.new_tag or _short(self.new_digest) or "-"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    rule: Rule
+    message: str  # one line naming the image/environment or file:line:column
+    image: str | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckReport:
+    base: str  # the base commit the order rule reads
+    head: str
+    fork: str  # where the change forked from the base
+    rollback: bool
+    files: tuple[str, ...]
+    moves: tuple[Move, ...]
+    violations: tuple[Violation, ...]
+    errors: tuple[str, ...] = ()  # what could not be checked (a registry that is down)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all good, 1 violations, 2 something could not be checked."""
+        return 1 if self.violations else 2 if self.errors else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.exit_code == 0, "base": self.base, "head": self.head, "fork": self.fork,
+            "rollback": self.rollback, "files": list(self.files),
+            "moves": [{"image": m.image, "repository": m.repository, "env": m.env,
+                       "from": m.old_tag, "to": m.new_tag, "from_digest": m.old_digest,
+                       "to_digest": m.new_digest, "files": list(m.files)} for m in self.moves],
+            "violations": [{"rule": v.rule.value, "image": v.image, "env": v.env,
+                            "message": v.message} for v in self.violations],
+            "errors": list(self.errors)}
+
+
+def _short(digest: str | None) -> str:
+    return digest[:19] if digest else ""
+
+
+def is_rollback(branch: str | None, labels: Sequence[str] = ()) -> bool:
+    """A pull request labelled ``promoter/rollback`` or a branch named as a rollback
+    (``promoter/rollback/prod/web``, ``rollback-web``)."""
+    return ROLLBACK_LABEL in labels or bool(branch and _ROLLBACK_BRANCH.search(branch))
+
+
+def _helm_template(path: str, text: str) -> bool:
+    return "{{" in text and "/templates/" in f"/{path}"
+
+
+def yaml_violations(ws: Workspace, head: str, files: Sequence[str]) -> list[Violation]:
+    out = []
+    for path in files:
+        if not is_yaml_name(path.rpartition("/")[2]):
+            continue
+        try:
+            text = ws.read(head, path)
+            if text is None or _helm_template(path, text):
+                continue
+            parse_yaml(text, path)
+        except InputError as e:
+            out.append(Violation(rule=Rule.YAML, message=str(e)))
+    return out
+
+
+def _touches(image: Image, env: str, files: Sequence[str]) -> bool:
+    roots = image_paths(image, env)
+    return any(f == r or f.startswith(r + "/") for f in files for r in roots)
+
+
+def _move(before: Located, after: Located) -> Move | None:
+    if not after.pins or (before.tag == after.tag and before.digest == after.digest):
+        return None
+    return Move(image=after.image.name, repository=after.image.repository.name, env=after.env,
+                old_tag=before.tag, new_tag=after.tag, old_digest=before.digest,
+                new_digest=after.digest, files=tuple(sorted({p.file for p in after.pins})))
+
+
+def _downgrade(image: Image, old: str | None, new: str | None) -> bool:
+    if not old or not new or old == new:
+        return False
+    a, b = image.policy.comparable(old), image.policy.comparable(new)
+    va, vb = parse_version(a) if a else None, parse_version(b) if b else None
+    return va is not None and vb is not None and va.family == vb.family and vb.key < va.key
+
+
+def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, head: str,
+          rollback: bool = False, base_branch: str | None = None) -> CheckReport:
+    """Verify the change ``base``..``head`` (commit SHAs). ``base_branch`` names the branch the
+    base commit is the head of (environments on other branches are read at their own heads);
+    ``registry`` None skips the registry rules."""
+    fork = ws.merge_base(base, head) or base
+    files = ws.changed_files(fork, head)
+    violations = yaml_violations(ws, head, files)
+    snap = Snapshots(ws)
+
+    def at(env: str) -> str:
+        branch = cfg.environment(env).branch
+        if base_branch is None or branch == base_branch:
+            return base
+        return ws.branch_head(branch) or base
+
+    moves: list[Move] = []
+    for env in cfg.environments:
+        for image in cfg.images:
+            if env.name not in image.environments or not _touches(image, env.name, files):
+                continue
+            try:
+                move = _move(snap.locate(image, env.name, fork),
+                             snap.locate(image, env.name, head))
+            except PromoterError as e:
+                violations.append(Violation(rule=Rule.YAML, message=str(e), image=image.name,
+                                            env=env.name))
+                continue
+            if move is None:
+                continue
+            moves.append(move)
+            if rollback:
+                continue
+            if _downgrade(image, move.old_tag, move.new_tag):
+                violations.append(Violation(
+                    rule=Rule.DOWNGRADE, image=image.name, env=env.name,
+                    message=f"{image.name}: {env.name} goes back from {move.old} to {move.new} "
+                            "outside a rollback (use promoter rollback)"))
+            prev = cfg.previous(env.name)
+            if prev is None or prev.name not in image.environments:
+                continue
+            there = snap.locate(image, prev.name, at(prev.name))
+            if not same_version(there.tag, there.digest, move.new_tag, move.new_digest):
+                runs = there.tag or _short(there.digest) or "nothing"
+                violations.append(Violation(
+                    rule=Rule.ORDER, image=image.name, env=env.name,
+                    message=f"{image.name}: {env.name} gets {move.new} but {prev.name} runs "
+                            f"{runs}: a version enters {env.name} only from {prev.name}"))
+    errors: list[str] = []
+    if registry is not None and moves:
+        found, errors = asyncio.run(_in_registry(registry, moves))
+        violations.extend(found)
+    return CheckReport(base=base, head=head, fork=fork, rollback=rollback, files=files,
+                       moves=tuple(moves), violations=tuple(violations), errors=tuple(errors))
+
+
+async def _in_registry(registry: Registry, moves: Sequence[Move]
+                       ) -> tuple[list[Violation], list[str]]:
+    if isinstance(registry, contextlib.AbstractAsyncContextManager):
+        async with registry as entered:
+            return await _ask(entered, moves)
+    return await _ask(registry, moves)
+
+
+async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violation], list[str]]:
+    from promoter.refs import ImageRef
+
+    violations: list[Violation] = []
+    errors: list[str] = []
+    asked: dict[tuple[str, str | None, str | None], None] = {}
+    for m in moves:
+        if m.new_tag or m.new_digest:
+            asked[(m.repository, m.new_tag, m.new_digest)] = None
+
+    async def one(repo: str, tag: str | None, digest: str | None) -> None:
+        ref = ImageRef.parse(repo)
+        ref = ref.with_tag(tag) if tag else ref.with_digest(digest)
+        shown = f"{repo}:{tag}" if tag else f"{repo}@{digest}"
+        who = [m for m in moves if (m.repository, m.new_tag, m.new_digest) == (repo, tag, digest)]
+        envs = ", ".join(sorted({m.env for m in who}))
+        try:
+            info = await registry.manifest(ref)
+        except PromoterError as e:
+            text = redact(str(e))
+            if _NOT_FOUND.match(text):
+                violations.append(Violation(
+                    rule=Rule.EXISTS, image=who[0].image, env=who[0].env,
+                    message=f"{who[0].image}: {shown} ({envs}) is not in the registry"))
+            else:
+                errors.append(f"{who[0].image}: could not check {shown}: {text}")
+            return
+        if tag and digest and info.digest != digest:
+            violations.append(Violation(
+                rule=Rule.DIGEST, image=who[0].image, env=who[0].env,
+                message=f"{who[0].image}: {shown} ({envs}) is pinned to {_short(digest)} but "
+                        f"the registry serves {_short(info.digest)}"))
+
+    await asyncio.gather(*(one(*k) for k in asked))
+    order = {r: i for i, r in enumerate(Rule)}
+    violations.sort(key=lambda v: (order[v.rule], v.message))
+    return violations, sorted(errors)
+
+
+# --- reporting ------------------------------------------------------------------------------------
+
+def summary_markdown(report: CheckReport) -> str:
+    """The Markdown for the CI log, the job summary and the check run."""
+    verdict = {0: ":white_check_mark: **promoter check passed**",
+               1: f":x: **promoter check failed**: {len(report.violations)} violation(s)",
+               2: ":warning: **promoter check could not finish**"}[report.exit_code]
+    out = [verdict, ""]
+    if report.rollback:
+        out += ["This change is a rollback: the order and downgrade rules do not apply.", ""]
+    if report.violations:
+        out += ["| rule | problem |", "| --- | --- |"]
+        out += [f"| {v.rule.value} | {_cell(v.message)} |" for v in report.violations]
+        out.append("")
+    if report.errors:
+        out += ["Not checked:", ""] + [f"- {e}" for e in report.errors] + [""]
+    if report.moves:
+        out += ["| image | environment | from | to |", "| --- | --- | --- | --- |"]
+        out += [f"| `{m.image}` | {m.env} | {_cell(m.old)} | **{_cell(m.new)}** |"
+                for m in report.moves]
+    else:
+        out.append("The change moves no image.")
+    touched = len(report.files)
+    out += ["", f"{touched} file(s) changed since `{report.fork[:12]}`, "
+                f"checked against base `{report.base[:12]}`."]
+    return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_text(report: CheckReport) -> str:
+    lines = [f"{v.rule.value}: {v.message}" for v in report.violations]
+    lines += [f"not checked: {e}" for e in report.errors]
+    lines += [f"{m.env}: {m.image} {m.old} -> {m.new}" for m in report.moves]
+    n = len(report.violations)
+    lines.append("ok" if report.exit_code == 0 else f"{n} violation(s)" if n else
+                 "could not check everything")
+    return "\n".join(lines) + "\n"
+
+
+def verify_status(report: CheckReport) -> CommitStatus:
+    """The ``promoter/verify`` commit status (with the summary as a GitHub check run)."""
+    if report.exit_code == 0:
+        n = len(report.moves)
+        state, description = StatusState.SUCCESS, f"{n} image move(s) verified"
+    elif report.violations:
+        first = report.violations[0].message
+        more = len(report.violations) - 1
+        state = StatusState.FAILURE
+        description = first + (f" (+{more} more)" if more else "")
+    else:
+        state, description = StatusState.ERROR, report.errors[0]
+    if len(description) > 140:
+        description = description[:139] + "\u2026"
+    return CommitStatus(context=CONTEXT, state=state, description=description,
+                        summary=summary_markdown(report))
+
