@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "promote": "promoter.cli.promote_cmd:promote_cmd",
     "demo": "promoter.cli.demo_cmd:demo",
     "config": "promoter.cli.config_cmds:config",
+    "comment": "promoter.cli.comment_cmd:comment",
     "check": "promoter.cli.check_cmd:check",
     "rollback": "promoter.cli.rollback_cmd:rollback",
     "status": "promoter.cli.status_cmd:status",
