@@ -72,8 +72,8 @@ def images_from_args(args: argparse.Namespace) -> tuple[ImageRef, ...]:
                           truth[n]["digests"][truth[n]["newest_stable"]]) for n in names)
 
 
-async def scan_once(images: tuple[ImageRef, ...], creds: CredentialStore,
-                    concurrency: int) -> dict[str, Any]:
+async def scan_once(images: tuple[ImageRef, ...], creds: CredentialStore, concurrency: int,
+                    scope_batch: int | None = None) -> dict[str, Any]:
     policy = TagPolicy(strategy="semver")
     chosen: dict[str, str | None] = {}
 
@@ -83,7 +83,9 @@ async def scan_once(images: tuple[ImageRef, ...], creds: CredentialStore,
         return (tag,) if tag else ()
 
     t0 = time.perf_counter()
-    async with OciRegistry(credentials=creds, concurrency=concurrency) as reg:
+    reg = (OciRegistry(credentials=creds, concurrency=concurrency, scope_batch=scope_batch)
+           if scope_batch else OciRegistry(credentials=creds, concurrency=concurrency))
+    async with reg:
         results = await scan(images, reg, pick=pick)
     wall = time.perf_counter() - t0
     stats = dict(sorted(reg.stats.items()))
@@ -127,7 +129,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         truth = json.loads(args.expected.read_text())["repos"] if args.expected else None
         runs = []
         for _ in range(args.repeat):
-            run = await scan_once(images, CredentialStore(environ), args.concurrency)
+            run = await scan_once(images, CredentialStore(environ), args.concurrency,
+                                  args.scope_batch)
             if truth is not None:
                 run["check"] = check(run, truth)
             if args.proposals:
@@ -152,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user")
     p.add_argument("--password")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight per host")
+    p.add_argument("--scope-batch", type=int,
+                   help="repository scopes per token request (default: OciRegistry's)")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--expected", type=Path, help="ground truth JSON from seed.py --expected")
     p.add_argument("--proposals", action="store_true", help="print the chosen tag per image")
