@@ -10,7 +10,10 @@
    ``allowed-commenters`` narrow that further for commands aimed at it. A refusal is answered
    politely and says nothing about anyone's permissions or the allowlist;
 4. runs the commands in order through :data:`HANDLERS` (one function per command type) and
-   posts **one** comment with every result.
+   posts **one** comment with every result. ``/promote ENV [IMAGE]`` runs
+   :func:`promoter.flows.promote.promote` (overriding the ``auto`` gate, never the order rule),
+   ``status`` :func:`promoter.flows.status.status`; ``rollback`` answers that it is not
+   available yet.
 
 Commands that mean "merge this" turn on the forge's own auto-merge (GitHub auto-merge, GitLab
 "merge when the pipeline succeeds"), so branch protection, reviews and checks still apply.
@@ -27,6 +30,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from promoter import commands as c
@@ -108,6 +112,7 @@ class Ports:
     workspace: WorkspaceOpener | None = None
     registry: Callable[[], Any] | None = None
     member_of: Callable[[str, str], bool] | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -173,11 +178,28 @@ def _merge_this(ctx: _Ctx) -> str:
 
 
 def _promote(ctx: _Ctx, cmd: c.Command) -> str:
+    """No arguments (or this PR's environment): merge this PR through auto-merge. Otherwise the
+    promote flow, overriding the ``auto`` gate (never the order rule)."""
     assert isinstance(cmd, c.Promote)
-    env = ctx.env
-    if cmd.image is None and (cmd.env is None or (env is not None and cmd.env == env.name)):
+    env, image = cmd.env, cmd.image
+    here = ctx.env
+    if env is not None and env not in ctx.cfg.env_names and image is None and \
+            env in {i.name for i in ctx.cfg.images}:
+        env, image = (here.name if here else None), env  # "/promote api": the image
+    if image is None and cmd.version is None and (env is None or (here and env == here.name)):
         return _merge_this(ctx)
-    raise InputError(f"promoting on request {NOT_YET}.")
+    if cmd.version is not None:
+        raise InputError("promoting a chosen VERSION is not supported; promoter moves what the "
+                         "previous environment runs (use `/rollback ... --to VERSION` to go back)")
+    from promoter.cli.promote_cmd import report_text
+    from promoter.flows.promote import promote
+
+    with _workspace(ctx, "`promote`") as ws:
+        report = promote(ctx.cfg, ws, ctx.forge, target=env, images=(image,) if image else None,
+                         now=ctx.ports.clock(), override=True)
+    text = report_text(report).rstrip()
+    errors = "".join(f"\nerror: {e}" for e in report.errors)
+    return f"\n```text\n{text}{errors}\n```"
 
 
 def _not_yet(ctx: _Ctx, cmd: c.Command) -> str:
@@ -185,7 +207,11 @@ def _not_yet(ctx: _Ctx, cmd: c.Command) -> str:
 
 
 def _status(ctx: _Ctx, cmd: c.Command) -> str:
-    raise InputError(f"`status` {NOT_YET}.")
+    from promoter.flows.status import status, status_markdown
+
+    with _workspace(ctx, "`status`") as ws:
+        st = status(ctx.cfg, ws, ctx.forge, now=ctx.ports.clock())
+    return "\n" + status_markdown(st)
 
 
 def _hold_label(ctx: _Ctx) -> str:
@@ -409,3 +435,43 @@ def _reply(user: str, answers: list[Answer]) -> str:
         sep = "\n\n" if "\n" in text else " "
         lines.append(f"- `{c.describe(a.command)}`:{sep}{text}")
     return "\n".join(lines) + "\n"
+
+
+# --- reading events ---------------------------------------------------------------------------
+
+def _get(payload: Any, path: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = payload
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise InputError(f"{what}: {path} is missing or not a {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def github_event(payload: Any, what: str = "issue_comment event") -> CommentEvent:
+    """The comment of a GitHub ``issue_comment`` payload (webhook or ``GITHUB_EVENT_PATH``)."""
+    issue = _get(payload, "issue", dict, what)
+    return CommentEvent(
+        number=_get(payload, "issue.number", int, what),
+        comment_id=_get(payload, "comment.id", int, what),
+        author=_get(payload, "comment.user.login", str, what),
+        body=payload["comment"].get("body") or "",
+        author_is_bot=payload["comment"]["user"].get("type") == "Bot",
+        on_pull_request=bool(issue.get("pull_request")),
+        edited=payload.get("action") != "created")
+
+
+def gitlab_note_event(payload: Any, what: str = "Note Hook") -> CommentEvent:
+    """The note of a GitLab ``Note Hook`` payload; notes outside merge requests are marked
+    ``on_pull_request=False``."""
+    attrs = _get(payload, "object_attributes", dict, what)
+    on_mr = attrs.get("noteable_type") == "MergeRequest"
+    return CommentEvent(
+        number=_get(payload, "merge_request.iid", int, what) if on_mr else 0,
+        comment_id=_get(payload, "object_attributes.id", int, what),
+        author=_get(payload, "user.username", str, what),
+        body=attrs.get("note") or "",
+        author_is_bot=bool(payload["user"].get("bot")),
+        on_pull_request=on_mr,
+        edited=attrs.get("action", "create") != "create",
+        system=bool(attrs.get("system")))

@@ -234,12 +234,34 @@ def test_unknown_commands_get_the_help_text(world: World) -> None:
         + commands.HELP.rstrip() + "\n")
 
 
-def test_not_yet_available_commands_say_so(world: World) -> None:
+def test_rollback_is_not_available_yet(world: World) -> None:
     n = world.pr_of("api")
-    _, report = world.say(n, "alice", "/rollback dev\n/promoter status")
+    _, report = world.say(n, "alice", "/rollback dev")
     assert [a.text for a in report.answers] == [
-        "not done: `/rollback` is not available in this version of promoter yet.",
-        "not done: `status` is not available in this version of promoter yet."]
+        "not done: `/rollback` is not available in this version of promoter yet."]
+
+
+def merge(world: World, number: int) -> None:
+    pr = world.forge.get(number)
+    world.ws.push("main", pr.head_sha, expect=world.ws.branch_head("main"))
+    world.forge.merge(number)
+
+
+def test_promote_env_runs_the_promote_flow_and_status_shows_the_matrix(world: World) -> None:
+    merge(world, world.pr_of("api"))  # dev now runs api 2.0.0
+    n = world.pr_of("web")
+    _, report = world.say(n, "sre-sam", "/promote prod api\n/promoter status")
+    assert [a.result for a in report.answers] == [Result.DONE, Result.DONE], report
+    prod = world.forge.find(head="promoter/prod/api", base="main")
+    assert prod is not None and prod.is_open
+    promote_text, status_text = (a.text for a in report.answers)
+    assert "dev -> prod: api 1.0.0 -> 2.0.0 (major) promote" in promote_text
+    assert f"#{prod.number}" in promote_text
+    assert status_text.startswith("\n| image | dev | prod |")
+    assert "| `api` | **2.0.0**" in status_text
+    # "/promote api" on a dev PR names the image, aimed at this PR's environment
+    _, report = world.say(n, "alice", "/promote api=1.0.1")
+    assert report.answers[0].result is Result.DECLINED
 
 
 def test_recreate_rebuilds_the_branch_without_human_commits(world: World) -> None:
