@@ -1,0 +1,39 @@
+"""``promoter rollback ENV``: a pull request restoring the previous version (from the
+environment's git history) or the one named with ``--to``; exit 0 done, 1 when an image could
+not be rolled back, 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from promoter import wiring
+from promoter.cli.status_cmd import open_repo, repo_options
+from promoter.flows.rollback import rollback as run_rollback
+
+
+@click.command("rollback")
+@click.argument("env")
+@repo_options
+@click.option("--image", "image", default=None, help="Only this image (config name).")
+@click.option("--to", "to", default=None, metavar="VERSION",
+              help="The version to go back to (default: the one the environment ran before).")
+@click.option("--reason", "reason", default="", help="Why; goes into the pull request body.")
+@click.option("--dry-run", is_flag=True, help="Show the change; push nothing, open nothing.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def rollback(env: str, repo: str | None, config: str | None, image: str | None,
+             to: str | None, reason: str, dry_run: bool, output: str) -> int:
+    """Open a pull request that puts ENV back on the version it ran before (labelled
+    promoter/rollback, exempt from the order rule, the reason in the body)."""
+    with open_repo(repo, config) as (cfg, ws):
+        forge = None if dry_run else wiring.forge(cfg, os.environ)
+        report = run_rollback(cfg, ws, forge, env=env, image=image, to=to, reason=reason,
+                              dry_run=dry_run)
+    if output == "json":
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(report.text(), nl=False)
+    return 0 if report.ok else 1

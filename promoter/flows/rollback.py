@@ -1,0 +1,224 @@
+"""``promoter rollback ENV``: a pull request that puts back the version an environment ran
+before, read from the environment's git history (or a version named with ``--to``).
+
+One branch and pull request per image, ``promoter/rollback/{env}/{image}``, labelled
+``promoter/rollback`` (``promoter check`` exempts it from the order and downgrade rules), with
+the reason in the body. Publishing follows the poll's rules: the branch is pushed with a lease,
+an open pull request is updated in place, a branch someone else committed to is left alone, and
+a second run with the same wish changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from promoter import render
+from promoter.config import Config, Image
+from promoter.errors import InputError, PromoterError
+from promoter.flows.status import ROLLBACK_LABEL, Run, Snapshots, env_history, same_version
+from promoter.forge import PRState, PullRequests
+from promoter.gitrepo import BranchChange, Outcome, Workspace, publish_branches
+from promoter.plan import Located, PullRequestPlan, Wanted, plan_updates, slug
+from promoter.secrets import redact
+from promoter.versions import UpdateType
+
+BRANCH = "promoter/rollback/{env}/{image}"
+BODY = """\
+Rollback of **{image}** in **{env}**: {from} -> **{to}**, the version {env} ran {when}.
+
+**Reason:** {reason}
+
+{table}
+
+Labelled `promoter/rollback`: `promoter check` exempts this change from the order and downgrade \
+rules. Files: {files}
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackResult:
+    image: str
+    env: str
+    from_tag: str | None
+    to_tag: str | None
+    branch: str
+    outcome: str  # planned, created, updated, recreated, unchanged, not-needed, human, failed
+    action: str = ""  # opened, updated, kept ("" without a forge or on a dry run)
+    number: int | None = None
+    url: str | None = None
+    error: str | None = None
+    diff: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackReport:
+    results: tuple[RollbackResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.outcome not in ("failed", "human") for r in self.results)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [{"image": r.image, "env": r.env, "from": r.from_tag, "to": r.to_tag,
+                 "branch": r.branch, "outcome": r.outcome, "action": r.action,
+                 "number": r.number, "url": r.url, "error": r.error} for r in self.results]
+
+    def text(self) -> str:
+        lines = []
+        for r in self.results:
+            where = f" #{r.number} {r.url}" if r.number else ""
+            err = f": {r.error}" if r.error else ""
+            action = f" {r.action}" if r.action else ""
+            lines.append(f"{r.env}: {r.image} {r.from_tag or '-'} -> {r.to_tag or '-'}: "
+                         f"{r.branch}: {r.outcome}{action}{where}{err}")
+            if r.diff:
+                lines.append(r.diff.rstrip("\n"))
+        return "\n".join(lines) + "\n" if lines else "Nothing to roll back.\n"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned:
+    """A rollback pull request to publish, and when the environment first ran its version."""
+
+    pr: PullRequestPlan
+    since: datetime | None
+
+
+def choose_target(loc: Located, runs: Sequence[Run], to: str | None) -> Wanted:
+    """Where to go back to: the named version (its digest from history when it ran there), or
+    the newest earlier version that differs from the current one."""
+    name, env = loc.image.name, loc.env
+    if to is not None:
+        if to == loc.tag:
+            raise InputError(f"{name}: {env} already runs {to}")
+        ran = next((r for r in runs if r.tag == to), None)
+        if ran is not None:
+            return Wanted(tag=to, digest=ran.digest)
+        if loc.digest:
+            raise InputError(f"{name}: {env} never ran {to} and its files pin a digest; name "
+                             f"one it ran ({_known(runs)})")
+        return Wanted(tag=to)
+    earlier = next((r for r in runs if r.tag and not same_version(r.tag, r.digest, loc.tag,
+                                                                  loc.digest)), None)
+    if earlier is None or earlier.tag is None:
+        raise InputError(f"{name}: {env} ran no other version in its history; name one with "
+                         "--to")
+    return Wanted(tag=earlier.tag, digest=earlier.digest)
+
+
+def _read_at(ws: Workspace, sha: str, path: str) -> str | None:
+    return ws.read(sha, path)
+
+
+def _known(runs: Sequence[Run]) -> str:
+    tags = list(dict.fromkeys(r.tag for r in runs if r.tag))
+    return "ran: " + ", ".join(tags) if tags else "no versions found in its history"
+
+
+def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Image],
+                  to: str | None, reason: str) -> list[Planned | RollbackResult]:
+    """A pull request plan per image, or the result saying why there is none."""
+    environment = cfg.environment(env)
+    head = ws.branch_head(environment.branch)
+    if head is None:
+        raise InputError(f"{env}: branch {environment.branch} does not exist")
+    snap = Snapshots(ws)
+    out: list[Planned | RollbackResult] = []
+    for image in images:
+        branch = BRANCH.format(env=env, image=slug(image.name))
+        loc = snap.locate(image, env, head)
+        if not loc.pins:
+            out.append(RollbackResult(image=image.name, env=env, from_tag=None, to_tag=to,
+                                      branch=branch, outcome="failed",
+                                      error=f"not found in {env}"))
+            continue
+        runs = env_history(snap, image, env, head)
+        try:
+            wanted = choose_target(loc, runs, to)
+        except InputError as e:
+            out.append(RollbackResult(image=image.name, env=env, from_tag=loc.tag, to_tag=to,
+                                      branch=branch, outcome="failed", error=str(e)))
+            continue
+        plan = plan_updates(cfg, [(loc, wanted, UpdateType.OTHER)],
+                            read=functools.partial(_read_at, ws, head),
+                            table=render.updates_table)
+        if not plan.pull_requests:
+            why = "; ".join(r for _, r in plan.skipped)
+            out.append(RollbackResult(image=image.name, env=env, from_tag=loc.tag,
+                                      to_tag=wanted.tag, branch=branch,
+                                      outcome="failed" if why else "not-needed", error=why or None))
+            continue
+        pr = plan.pull_requests[0]
+        when = next((r.when for r in runs if r.tag == wanted.tag), None)
+        title = f"Roll back {image.name} to {wanted.tag} in {env}"
+        message = f"{title}\n\nReason: {reason}" if reason else title
+        out.append(Planned(pr=replace(pr, branch=branch, title=title, message=message),
+                           since=when))
+    return out
+
+
+def rollback(cfg: Config, ws: Workspace, forge: PullRequests | None, *, env: str,
+             image: str | None = None, to: str | None = None, reason: str = "",
+             dry_run: bool = False) -> RollbackReport:
+    """Open (or update) the rollback pull requests of ``env`` (every image there, or one)."""
+    if to is not None and image is None:
+        raise InputError("--to needs --image")
+    chosen = [cfg.image(image)] if image else [i for i in cfg.images if env in i.environments]
+    if image and env not in chosen[0].environments:
+        raise InputError(f"{image}: not configured in {env}")
+    ws.fetch()
+    planned = plan_rollback(cfg, ws, env=env, images=chosen, to=to,
+                            reason=reason or "not given")
+    results: list[RollbackResult] = []
+    for item in planned:
+        if isinstance(item, RollbackResult):
+            results.append(item)
+            continue
+        pr = item.pr
+        u = pr.updates[0]
+        base = RollbackResult(image=u.image, env=env, from_tag=u.old_tag, to_tag=u.new_tag,
+                              branch=pr.branch, outcome="planned",
+                              diff="".join(render.unified_diff(p, pr.diffs[p], pr.files[p])
+                                           for p in sorted(pr.files)))
+        if dry_run:
+            results.append(base)
+            continue
+        results.append(_publish(cfg, ws, forge, pr, base, reason or "not given", item.since))
+    return RollbackReport(results=tuple(results))
+
+
+def _publish(cfg: Config, ws: Workspace, forge: PullRequests | None, pr: PullRequestPlan,
+             base: RollbackResult, reason: str, since: datetime | None) -> RollbackResult:
+    change = BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
+                          message=pr.message, author=cfg.commit.author,
+                          sign_off=cfg.commit.sign_off)
+    pub = publish_branches(ws, [change])[0]
+    result = replace(base, outcome=pub.outcome.value, error=pub.error)
+    if forge is None or pub.outcome in (Outcome.FAILED, Outcome.NOT_NEEDED, Outcome.HUMAN):
+        return result
+    u = pr.updates[0]
+    values = {"image": u.image, "env": pr.env, "from": u.old_tag or "-", "to": u.new_tag,
+              "when": f"from {since:%Y-%m-%d %H:%M} UTC" if since else "earlier",
+              "reason": reason,
+              "files": ", ".join(f"`{f}`" for f in sorted(pr.files))}
+    body = render.pr_body(pr, BODY, values)
+    labels = (*cfg.pull_requests.labels, ROLLBACK_LABEL)
+    try:
+        existing = forge.find(head=pr.branch, base=pr.base)
+        if existing is None or existing.state is not PRState.OPEN:
+            made = forge.create(head=pr.branch, base=pr.base, title=pr.title, body=body)
+            forge.add_labels(made.number, labels)
+            if cfg.pull_requests.reviewers:
+                forge.request_reviewers(made.number, cfg.pull_requests.reviewers)
+            return replace(result, action="opened", number=made.number, url=made.url)
+        updated = forge.update(existing.number, title=pr.title, body=body,
+                               labels=tuple(sorted({*existing.labels, *labels})))
+        action = "kept" if pub.outcome is Outcome.UNCHANGED and existing.body == body \
+            else "updated"
+        return replace(result, action=action, number=updated.number, url=updated.url)
+    except PromoterError as e:
+        return replace(result, outcome="failed", error=redact(str(e)))
