@@ -172,7 +172,13 @@ def _merge_this(ctx: _Ctx) -> str:
     if hold and hold in pr.labels:
         raise InputError(f"this pull request is on hold (label `{hold}`); `/unhold` first")
     method = MergeMethod(ctx.cfg.pull_requests.merge_method)
-    ctx.forge.enable_auto_merge(pr.number, method=method)
+    try:
+        ctx.forge.enable_auto_merge(pr.number, method=method)
+    except ForgeError as e:
+        if "clean status" not in str(e):
+            raise
+        raise InputError("the forge has nothing left to wait for (no required check or review "
+                         "is pending), so it refuses auto-merge; merge it yourself") from None
     return ("auto-merge is on: the forge merges this pull request once its required checks "
             "and reviews pass.")
 

@@ -1,0 +1,109 @@
+"""``promoter comment``: run the commands of one pull request comment.
+
+GitHub Actions (``on: issue_comment``) hands over the event file::
+
+    promoter comment --event "$GITHUB_EVENT_PATH"
+
+GitLab has no comment-triggered pipelines; ``promoter serve`` or a pipeline triggered by it
+names the note::
+
+    promoter comment --forge gitlab --project grp/gitops --mr 12 --note-id 345
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from promoter import wiring
+from promoter.cli.poll_cmds import repo_options, session
+from promoter.config import Config, ForgeType
+from promoter.errors import InputError
+from promoter.flows.comment import (
+    CommentEvent,
+    Outcome,
+    Ports,
+    Report,
+    github_event,
+    handle,
+)
+from promoter.forge import Forge
+from promoter.gitrepo import Workspace
+
+
+def read_event_file(path: str) -> CommentEvent:
+    """The comment in a GitHub ``issue_comment`` event file; InputError naming the file."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the event file: {e.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not JSON: {e}") from None
+    return github_event(payload, what=path)
+
+
+def repository_of(cfg: Config) -> str:
+    return (cfg.forge.repository if cfg.forge.type is ForgeType.GITHUB
+            else cfg.forge.project) or ""
+
+
+def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:
+    """One comment, with the real registry and this checkout."""
+    @contextlib.contextmanager
+    def opener() -> Iterator[Workspace]:
+        yield ws
+
+    ports = Ports(forge=forge, workspace=opener,
+                  registry=lambda: wiring.registry(cfg, os.environ))
+    return handle(event, cfg, ports)
+
+
+@click.command("comment")
+@click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH", default=None,
+              metavar="FILE", help="A GitHub issue_comment event file (default: "
+                                   "$GITHUB_EVENT_PATH).")
+@click.option("--forge", "forge_kind", type=click.Choice(["github", "gitlab"]), default=None,
+              help="Read the comment from the forge instead of an event file (gitlab).")
+@click.option("--project", default=None, help="GitLab project path or id (with --forge gitlab).")
+@click.option("--mr", type=int, default=None, help="The merge request iid (with --forge gitlab).")
+@click.option("--note-id", type=int, default=None, help="The note id (with --forge gitlab).")
+@repo_options
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def comment(event_path: str | None, forge_kind: str | None, project: str | None,
+            mr: int | None, note_id: int | None, repo: str | None, clone: str | None,
+            config: str | None, output: str) -> int:
+    """Run the /promoter commands of one pull request comment and answer it."""
+    gitlab = forge_kind == "gitlab"
+    if gitlab and (mr is None or note_id is None):
+        raise InputError("--forge gitlab needs --mr and --note-id")
+    if not gitlab and event_path is None:
+        raise InputError("--event FILE (or $GITHUB_EVENT_PATH) is required")
+    event = None if gitlab else read_event_file(str(event_path))
+    with session(repo, clone, config) as (cfg, ws):
+        if gitlab and cfg.forge.type is not ForgeType.GITLAB:
+            raise InputError(f"--forge gitlab, but {cfg.path} configures {cfg.forge.type.value}")
+        if project and project != repository_of(cfg):
+            raise InputError(f"--project {project}: {cfg.path} configures "
+                             f"{repository_of(cfg) or 'no project'}")
+        forge = wiring.forge(cfg, os.environ)
+        if forge is None:
+            raise InputError(f"{cfg.path}: comment commands need a github or gitlab forge")
+        if event is None:
+            assert mr is not None and note_id is not None
+            note = forge.get_comment(mr, note_id)
+            event = CommentEvent(number=mr, comment_id=note.id, author=note.author,
+                                 body=note.body, system=note.system)
+        report = run_comment(cfg, ws, forge, event)
+    if output == "json":
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(f"{report.outcome.value}{': ' + report.reason if report.reason else ''}")
+        for a in report.answers:
+            click.echo(f"- {a.result.value}: {a.text.splitlines()[0] if a.text else ''}")
+    return 1 if report.outcome is Outcome.FAILED else 0
