@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import re
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.finders import FINDERS, PRIORITY, helm
@@ -49,8 +50,10 @@ from promoter.edit.yamlpos import (
 )
 from promoter.errors import EditError
 
-# A file without any of these words holds nothing a finder could report.
+# A file without any of these words (any case: coreImage, FOO_IMAGE) holds nothing a finder
+# could report.
 SCREEN_WORDS = ("image", "promoter:")
+_SCREEN = re.compile("|".join(SCREEN_WORDS), re.IGNORECASE)
 STR_TAG = "tag:yaml.org,2002:str"
 _KEYS = {
     Kind.KUSTOMIZE: {"tag": "newTag", "digest": "digest", "name": "newName"},
@@ -60,7 +63,7 @@ _KEYS = {
 
 def screen(text: str, helm_paths: Sequence[str] = ()) -> bool:
     """False when the text cannot hold an image reference (cheap, before any parsing)."""
-    return any(w in text for w in SCREEN_WORDS) or any(
+    return _SCREEN.search(text) is not None or any(
         p.rpartition(".")[2] in text for p in helm_paths)
 
 
