@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -165,11 +165,10 @@ Version = tuple[str | None, str | None]  # (tag, digest)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Arrival:
-    """When the source's current version arrived on its branch, and what it ran before."""
+    """When the source's current version arrived on its branch."""
 
     commit: str | None  # the commit on the branch's first-parent line that brought it
     since: datetime | None
-    earlier: tuple[Version, ...] = ()  # versions the source ran before, newest first
 
 
 def _version_at(ws: Workspace, sha: str, loc: Located) -> Version:
@@ -178,25 +177,37 @@ def _version_at(ws: Workspace, sha: str, loc: Located) -> Version:
     return (found.tag, found.digest)
 
 
+def _versions(ws: Workspace, head: str, loc: Located, limit: int
+              ) -> Iterator[tuple[CommitInfo, Version]]:
+    """The commits that changed ``loc``'s files from ``head`` back, newest first, each with the
+    version the files held after it."""
+    for c in ws.history(head, sorted({p.file for p in loc.pins}), limit=limit):
+        yield c, _version_at(ws, c.sha, loc)
+
+
 def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMIT) -> Arrival:
     """Walk the history of ``loc``'s files from ``head``, newest first: the oldest commit of the
     newest run holding the current version set it; the commit that brought that one onto the
-    branch's first-parent line (itself, or a merge) is when it arrived."""
+    branch's first-parent line (itself, or a merge) is when it arrived. Within ``limit``
+    changes: a version older than that counts from the oldest one read."""
     current: Version = (loc.tag, loc.digest)
-    commits = ws.history(head, sorted({p.file for p in loc.pins}), limit=limit)
     first: CommitInfo | None = None
-    earlier: list[Version] = []
-    for c in commits:
-        version = _version_at(ws, c.sha, loc)
-        if not earlier and version == current:
-            first = c
-        elif version != current and version not in earlier:
-            earlier.append(version)
+    for c, version in _versions(ws, head, loc, limit):
+        if version != current:
+            break
+        first = c
     if first is None:
-        return Arrival(commit=None, since=None, earlier=tuple(earlier))
+        return Arrival(commit=None, since=None)
     landed = _landed(ws, head, first)
-    return Arrival(commit=landed.sha, since=datetime.fromtimestamp(landed.time, UTC),
-                   earlier=tuple(earlier))
+    return Arrival(commit=landed.sha, since=datetime.fromtimestamp(landed.time, UTC))
+
+
+def ran_before(ws: Workspace, head: str, loc: Located, tag: str | None, digest: str | None,
+               *, limit: int = HISTORY_LIMIT) -> bool:
+    """Whether ``loc``'s environment ran ``tag`` (and ``digest``, when both are known) in its
+    last ``limit`` changes."""
+    return any(t == tag and (d is None or digest is None or d == digest)
+               for _, (t, d) in _versions(ws, head, loc, limit))
 
 
 def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 1000) -> CommitInfo:
@@ -204,15 +215,16 @@ def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 1000) -
     when it was committed on the branch, else the merge whose first parent lacks it."""
     after = {c.sha: c for c in ws.commits(first.sha, head)}
     sha: str | None = ws.resolve(head)
-    previous: CommitInfo | None = None
+    previous: str | None = None
     for _ in range(limit):
-        if sha is None or sha not in after:
+        if sha is None or sha == first.sha or not ws.is_ancestor(first.sha, sha):
             break
-        previous = after[sha]
-        sha = ws.resolve(f"{sha}^1")  # None where revisions have no parent syntax (memory)
-    if sha is None or sha == first.sha or previous is None:
+        previous = sha
+        sha = ws.resolve(f"{sha}^1")  # None at a root, or where revisions have no parent
+        # syntax (the in-memory workspace, whose history is a line)
+    if sha is None or sha == first.sha or previous is None or previous not in after:
         return first
-    return previous
+    return after[previous]
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -225,9 +237,12 @@ def _key(policy: TagPolicy, tag: str | None) -> Any:
     return version.key if version is not None else None
 
 
-def compare(src: Located, tgt: Located, earlier: Sequence[Version]) -> tuple[str, str]:
+def compare(src: Located, tgt: Located, ran: Callable[[str | None, str | None], bool]
+            ) -> tuple[str, str]:
     """(decision, reason) for moving ``tgt`` to what ``src`` runs, before any gate: PROMOTE,
-    UP_TO_DATE or SKIPPED (order is law)."""
+    UP_TO_DATE or SKIPPED (order is law). Versions are compared by the image's policy; where
+    that cannot order them (not versions, or one version with another digest), ``ran(tag,
+    digest)`` says whether the source ran the target's version before (so it is behind)."""
     name = src.image.name
     if not src.pins or src.tag is None:
         return Decision.SKIPPED, f"{name} is not found in {src.env}"
@@ -239,15 +254,13 @@ def compare(src: Located, tgt: Located, earlier: Sequence[Version]) -> tuple[str
     same_digest = src.digest is None or tgt.digest == src.digest
     if tgt.tag == src.tag and same_digest:
         return Decision.UP_TO_DATE, ""
-    ran_before = any(tag == tgt.tag and (digest is None or tgt.digest in (None, digest))
-                     for tag, digest in earlier)
     ours, theirs = _key(src.image.policy, tgt.tag), _key(src.image.policy, src.tag)
     if ours is not None and theirs is not None and ours != theirs:
         if ours > theirs:
             return Decision.SKIPPED, (f"{tgt.env} runs {name} {tgt.tag}, ahead of {src.env}'s "
                                       f"{src.tag}; promotion never moves backwards (rollback)")
         return Decision.PROMOTE, ""
-    if ran_before:
+    if ran(tgt.tag, tgt.digest):
         return Decision.PROMOTE, ""
     return Decision.SKIPPED, (f"{tgt.env} runs {name} {_show(tgt.tag, tgt.digest)}, which "
                               f"{src.env} never ran (in its last {HISTORY_LIMIT} changes); "
@@ -355,11 +368,11 @@ class _Run:
                          update=_update(src, tgt), decision=Decision.SKIPPED)
         if not src.pins or src.tag is None:
             return dataclasses.replace(base, reason=f"{name} is not found in {src.env}")
-        came = arrival(self.ws, src_sha, src)
-        decision, reason = compare(src, tgt, came.earlier)
+        decision, reason = compare(src, tgt, functools.partial(ran_before, self.ws, src_sha,
+                                                               src))
         if decision != Decision.PROMOTE:
-            return dataclasses.replace(base, decision=decision, reason=reason, since=came.since,
-                                       commit=came.commit)
+            return dataclasses.replace(base, decision=decision, reason=reason)
+        came = arrival(self.ws, src_sha, src)
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}

@@ -4,12 +4,13 @@ the ``promoter/gates`` status and auto-merge. End-to-end on the fake forges: tes
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from promoter.config import Config, Identity, parse_config
 from promoter.errors import InputError
-from promoter.flows.promote import Decision, Report, promote, select_steps
+from promoter.flows.promote import Arrival, Decision, Report, promote, select_steps
 from promoter.forge import CommitStatus, StatusState
 from promoter.forge.memory import MemoryForge
 from promoter.gitrepo import MemoryWorkspace
@@ -60,12 +61,14 @@ class World:
                                   clock=lambda: self.now.timestamp())
         self.forge = MemoryForge("acme/gitops", resolve=self.ws.branch_head)
 
-    def set(self, env: str, tag: str) -> str:
+    def set(self, env: str, tag: str, digest: str | None = None) -> str:
         """A commit on main setting ``env`` to ``tag`` (a dev PR merged), at the clock's time."""
         head = self.ws.branches["main"]
-        sha = self.ws.commit(parent=head, files={
-            f"overlays/{env}/kustomization.yaml": KUSTOMIZATION.format(tag=tag)},
-            message=f"{env}: {tag}", author=_HUMAN)
+        text = KUSTOMIZATION.format(tag=tag)
+        if digest:
+            text += f"    digest: {digest}\n"
+        sha = self.ws.commit(parent=head, files={f"overlays/{env}/kustomization.yaml": text},
+                             message=f"{env}: {tag}", author=_HUMAN)
         self.ws.branches["main"] = sha
         return sha
 
@@ -144,3 +147,195 @@ def test_select_steps_keeps_order() -> None:
         select_steps(cfg, None, "dev")
     with pytest.raises(InputError, match="prod is the last environment"):
         select_steps(cfg, "prod", None)
+
+
+@pytest.mark.parametrize(("dev", "staging", "decision", "reason"), [
+    ("1.1.0", "1.2.0", Decision.SKIPPED,
+     "staging runs web 1.2.0, ahead of dev's 1.1.0; promotion never moves backwards (rollback)"),
+    ("1.1.0", "1.1.0", Decision.UP_TO_DATE, ""),
+    ("1.1.0", "1.0.9", Decision.PROMOTE, ""),  # behind, though dev never ran 1.0.9
+    ("main-b2", "main-a1", Decision.PROMOTE, ""),  # not versions: dev ran main-a1 before
+    ("main-b2", "hotfix-9", Decision.SKIPPED,
+     "staging runs web hotfix-9, which dev never ran (in its last 50 changes); left alone"),
+])
+def test_order_is_law(dev: str, staging: str, decision: str, reason: str) -> None:
+    w = World(dev="main-a1" if dev.startswith("main") else "1.0.0", staging=staging)
+    w.set("dev", dev)
+    report = w.run(_config(), target="staging")
+    [image] = report.images
+    assert (image.decision, image.reason) == (decision, reason)
+    assert len(report.results) == (decision == Decision.PROMOTE)
+
+
+def test_source_digest_is_copied_even_where_the_target_pinned_none() -> None:
+    w = World()
+    w.set("dev", "1.1.0", DIGEST)
+    report = w.run(_config(), target="staging")
+    [result] = report.results
+    text = w.ws.read(result.branch, "overlays/staging/kustomization.yaml") or ""
+    assert text == KUSTOMIZATION.format(tag="1.1.0") + f"    digest: {DIGEST}\n"
+    assert report.images[0].to_digest == DIGEST
+
+
+def test_auto_gate_waits_for_promote_and_override_opens() -> None:
+    w = World()
+    w.set("dev", "2.0.0")
+    cfg = _config("    gates: {auto: minor}")
+    report = w.run(cfg)
+    assert [(i.target, i.decision, i.reason) for i in report.images][0] == (
+        "staging", Decision.WAITING, "auto: major update waits for /promote (auto: minor)")
+    assert report.results == () and w.forge.pulls == {}
+    report = w.run(cfg, target="staging", images=["web"], override=True)
+    [result] = report.results
+    assert result.action == "opened"
+    # once open, later runs keep it up to date without /promote
+    w.set("dev", "2.0.1")
+    report = w.run(cfg, target="staging")
+    assert [(r.number, r.action) for r in report.results] == [(result.number, "updated")]
+
+
+def test_freeze_stops_the_environment_and_its_open_pr_says_why() -> None:
+    w = World()
+    w.set("dev", "1.1.0")
+    [opened] = w.run(_config()).results
+    w.set("dev", "1.2.0")
+    frozen = _config("    gates:\n      freeze: [{days: [mon], from: '08:00', to: '18:00', "
+                     "reason: release week}]")
+    report = w.run(frozen, target="staging")
+    assert [(i.decision, i.reason) for i in report.images] == [
+        (Decision.STOPPED, "freeze: frozen until 18:00 UTC (release week)")]
+    assert report.results == ()
+    status = w.gate_status(opened.number or 0)
+    assert (status.state, status.description) == (
+        StatusState.PENDING, "freeze: frozen until 18:00 UTC (release week)")
+    assert w.forge.get(opened.number or 0).title == "Promote web to 1.1.0 in staging"
+    w.now = START.replace(hour=18)
+    report = w.run(frozen, target="staging")
+    assert [(r.number, r.action) for r in report.results] == [(opened.number, "updated")]
+
+
+def test_auto_merge_waits_for_the_gates_and_min_approvals() -> None:
+    w = World()
+    w.set("dev", "1.1.0")
+    cfg = _config("    gates: {min-approvals: 1}", "  auto-merge: true")
+    [result] = w.run(cfg).results
+    number = result.number or 0
+    status = w.gate_status(number)
+    assert (status.state, status.description) == (
+        StatusState.SUCCESS, "all gates pass; auto-merge waits for min-approvals: 0 of 1")
+    assert not w.forge.get(number).auto_merge
+    w.forge.approve(number, "reviewer")
+    report = w.run(cfg)
+    assert report.statuses[0].auto_merge
+    assert w.forge.get(number).auto_merge
+    assert "| `web` | min-approvals | pass | 1 of 1 |" in w.forge.get(number).body
+
+
+def test_group_by_environment_makes_one_pr_per_step() -> None:
+    w = World()
+    api = KUSTOMIZATION.replace("acme/web", "acme/api")
+    for env in ("dev", "staging", "prod"):
+        path = f"overlays/{env}/api.yaml"
+        w.ws.branches["main"] = w.ws.commit(
+            parent=w.ws.branches["main"], files={path: api.format(tag="3.0.0")},
+            message="api", author=_HUMAN)
+    w.ws.branches["main"] = w.ws.commit(
+        parent=w.ws.branches["main"], files={
+            "overlays/dev/api.yaml": api.format(tag="3.1.0"),
+            "overlays/dev/kustomization.yaml": KUSTOMIZATION.format(tag="1.0.1")},
+        message="dev moves", author=_HUMAN)
+    cfg = parse_config(f"""\
+environments:
+  - {{name: dev, paths: [overlays/dev]}}
+  - {{name: staging, paths: [overlays/staging]}}
+  - {{name: prod, paths: [overlays/prod]}}
+images:
+  - {{name: web, repository: {IMAGE}}}
+  - {{name: api, repository: registry.example/acme/api}}
+forge: {{type: github, repository: acme/gitops, token-env: T}}
+pull-requests: {{group: environment}}
+""")
+    report = w.run(cfg)
+    assert [(r.branch, dict(r.images)) for r in report.results] == [
+        ("promoter/staging", {"web": "1.0.1", "api": "3.1.0"})]
+    pr = w.forge.get(report.results[0].number or 0)
+    assert pr.title == "Promote 2 images to staging"
+    assert "| `web` | soak |" in pr.body and "| `api` | soak |" in pr.body
+
+
+def test_a_promotion_pr_the_target_no_longer_needs_is_closed() -> None:
+    w = World()
+    w.set("dev", "1.1.0")
+    [opened] = w.run(_config()).results
+    w.set("staging", "1.1.0")  # someone did it by hand
+    report = w.run(_config())
+    assert [(r.branch, r.outcome) for r in report.results] == [
+        ("promoter/staging/web", "closed"), ("promoter/prod/web", "created")]  # staging -> prod
+    assert report.results[0].number == opened.number
+    assert w.forge.get(opened.number or 0).state.value == "closed"
+
+
+def test_dry_run_evaluates_but_writes_nothing() -> None:
+    w = World()
+    w.set("dev", "1.1.0")
+    branches = dict(w.ws.branches)
+    report = w.run(_config(), dry_run=True)
+    assert [i.decision for i in report.images] == [Decision.PROMOTE, Decision.UP_TO_DATE]
+    assert [p.branch for p in report.plan.pull_requests] == ["promoter/staging/web"]
+    assert report.results == () and w.ws.branches == branches and w.forge.calls.count(
+        "create") == 0
+
+
+def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_path: Path
+                                                                          ) -> None:
+    import os
+    import subprocess
+
+    from promoter.flows.poll import locate_env
+    from promoter.flows.promote import arrival, ran_before
+    from promoter.gitrepo import GitWorkspace
+
+    repo = tmp_path / "repo"
+
+    def git(*args: str, at: datetime | None = None) -> str:
+        env = dict(os.environ)
+        if at is not None:
+            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = at.isoformat()
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, text=True,
+                              capture_output=True, env=env).stdout.strip()
+
+    def write(tag: str, note: str = "") -> None:
+        path = repo / "overlays/dev/kustomization.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(KUSTOMIZATION.format(tag=tag) + note)
+
+    t = [START + timedelta(hours=i) for i in range(6)]
+    repo.mkdir()
+    git("init", "-q", "-b", "main")
+    write("1.0.0")
+    git("add", ".")
+    git("commit", "-qm", "start", at=t[0])
+    git("checkout", "-qb", "promoter/dev/web")
+    write("1.1.0")
+    git("commit", "-qam", "dev: 1.1.0", at=t[1])  # the PR's commit, made when it opened
+    git("checkout", "-q", "main")
+    (repo / "README.md").write_text("unrelated\n")
+    git("add", ".")
+    git("commit", "-qm", "readme", at=t[2])
+    git("merge", "-q", "--no-ff", "-m", "Merge dev 1.1.0", "promoter/dev/web", at=t[3])
+    merge = git("rev-parse", "HEAD")
+    write("1.1.0", "# a comment, same version\n")
+    git("commit", "-qam", "comment", at=t[4])
+    cfg = _config()
+    with GitWorkspace.open(repo) as ws:
+        head = ws.branch_head("main") or ""
+        [loc] = locate_env(cfg, "dev", ws, head)
+        assert arrival(ws, head, loc) == Arrival(commit=merge, since=t[3])
+        assert ran_before(ws, head, loc, "1.0.0", None)
+        assert not ran_before(ws, head, loc, "0.9.0", None)
+    write("1.2.0")
+    git("commit", "-qam", "dev: 1.2.0 by hand", at=t[5])
+    with GitWorkspace.open(repo) as ws:
+        head = ws.branch_head("main") or ""
+        [loc] = locate_env(cfg, "dev", ws, head)
+        assert arrival(ws, head, loc) == Arrival(commit=head, since=t[5])
