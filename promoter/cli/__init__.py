@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "demo": "promoter.cli.demo_cmd:demo",
     "config": "promoter.cli.config_cmds:config",
     "comment": "promoter.cli.comment_cmd:comment",
+    "serve": "promoter.cli.serve_cmd:serve",
     "check": "promoter.cli.check_cmd:check",
     "rollback": "promoter.cli.rollback_cmd:rollback",
     "status": "promoter.cli.status_cmd:status",
