@@ -1,0 +1,143 @@
+"""``promoter serve``: the webhook receiver of :mod:`promoter.serve`, wired to the flows.
+
+Secrets come from environment variables named by flags (never from the command line); give a
+flag twice to accept two secrets while rotating one::
+
+    promoter serve --port 8080 --github-secret-env HOOK_SECRET --github-secret-env HOOK_SECRET_OLD
+
+Each job opens the repository the way ``poll`` does (``--repo DIR`` or ``--clone URL``) and runs
+one flow: a comment command, a promotion after a branch moved, or a poll of just the pushed image.
+SIGTERM (or Ctrl-C) stops taking deliveries and lets queued jobs finish within ``--grace``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import click
+
+from promoter import secrets, wiring
+from promoter.cli.comment_cmd import repository_of, run_comment
+from promoter.cli.poll_cmds import repo_options, session
+from promoter.config import Config
+from promoter.errors import InputError, PromoterError
+from promoter.refs import ImageRef
+from promoter.serve import MAX_BODY, Dispatcher, Job, JobKind, Receiver, Secrets, start
+
+log = logging.getLogger(__name__)
+
+
+def read_secrets(environ: dict[str, str], names: Sequence[str], flag: str) -> tuple[str, ...]:
+    out = []
+    for name in names:
+        value = environ.get(name)
+        if not value:
+            raise InputError(f"{flag} {name}: the environment variable is not set")
+        secrets.register(value)
+        out.append(value)
+    return tuple(out)
+
+
+def matching_images(cfg: Config, pushed: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The config names of the images a registry event is about."""
+    names: set[str] = set()
+    for ref_text, _ in pushed:
+        try:
+            ref = ImageRef.parse(ref_text)
+        except PromoterError:
+            continue
+        names.update(i.name for i in cfg.images if i.repository.name == ref.name)
+    return tuple(sorted(names))
+
+
+def _same_repo(cfg: Config, repo: str) -> bool:
+    configured = repository_of(cfg)
+    return not repo or not configured or configured.isdigit() or \
+        configured.lower() == repo.lower()
+
+
+def make_runner(repo: str | None, clone: str | None, config: str | None
+                ) -> Callable[[Job], None]:
+    """The function that runs one job against the configured repository."""
+    def run(job: Job) -> None:
+        from promoter.flows.poll import poll
+        from promoter.flows.promote import promote
+
+        with session(repo, clone, config) as (cfg, ws):
+            if not _same_repo(cfg, job.repo):
+                log.info("delivery=%s is for %s, not this repository; ignored", job.delivery,
+                         job.repo)
+                return
+            forge = wiring.forge(cfg, dict(os.environ))
+            if job.kind is JobKind.COMMENT and job.comment is not None and forge is not None:
+                report = run_comment(cfg, ws, forge, job.comment)
+                log.info("delivery=%s comment outcome=%s", job.delivery, report.outcome.value)
+            elif job.kind is JobKind.POLL:
+                names = matching_images(cfg, job.images)
+                if names:
+                    reg = wiring.registry(cfg, dict(os.environ))
+                    result = poll(cfg, ws, reg, forge, images=names)
+                    log.info("delivery=%s poll images=%s ok=%s", job.delivery, names, result.ok)
+            elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in
+                                                                cfg.environments}:
+                done = promote(cfg, ws, forge, now=datetime.now(UTC))
+                log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)
+
+    return run
+
+
+@click.command("serve")
+@repo_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--github-secret-env", "github", multiple=True, metavar="VAR",
+              help="Variable holding a GitHub webhook secret (repeat to accept several).")
+@click.option("--gitlab-token-env", "gitlab", multiple=True, metavar="VAR",
+              help="Variable holding a GitLab webhook secret token (X-Gitlab-Token).")
+@click.option("--gitlab-signing-token-env", "gitlab_signing", multiple=True, metavar="VAR",
+              help="Variable holding a GitLab webhook signing token (whsec_...).")
+@click.option("--registry-token-env", "registry", multiple=True, metavar="VAR",
+              help="Variable holding the token registry notifications must send "
+                   "(Authorization header, or ?token= for Docker Hub).")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--max-queue", type=click.IntRange(1), default=1000, show_default=True,
+              help="Jobs waiting at most; more are answered 503.")
+@click.option("--max-body", type=click.IntRange(1), default=MAX_BODY, show_default=True,
+              help="Largest request body in bytes; larger ones are answered 413.")
+@click.option("--grace", type=float, default=30.0, show_default=True,
+              help="Seconds queued jobs may take to finish after SIGTERM.")
+def serve(repo: str | None, clone: str | None, config: str | None, host: str, port: int,
+          github: tuple[str, ...], gitlab: tuple[str, ...], gitlab_signing: tuple[str, ...],
+          registry: tuple[str, ...], workers: int, max_queue: int, max_body: int,
+          grace: float) -> int:
+    """Receive GitHub, GitLab and registry webhooks and run comment commands, promotions and
+    polls of pushed images."""
+    environ = dict(os.environ)
+    keys = Secrets(github=read_secrets(environ, github, "--github-secret-env"),
+                   gitlab=read_secrets(environ, gitlab, "--gitlab-token-env"),
+                   gitlab_signing=read_secrets(environ, gitlab_signing,
+                                               "--gitlab-signing-token-env"),
+                   registry=read_secrets(environ, registry, "--registry-token-env"))
+    if not (keys.github or keys.gitlab or keys.gitlab_signing or keys.registry):
+        raise InputError("no webhook secret configured (--github-secret-env, "
+                         "--gitlab-token-env, ...): an open receiver would run anyone's commands")
+    dispatcher = Dispatcher(make_runner(repo, clone, config), workers=workers,
+                            max_queued=max_queue)
+    running = start(Receiver(secrets=keys, dispatcher=dispatcher), host, port,
+                    max_body=max_body)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"promoter serve: listening on {running.server.url}", err=True)
+    while not stop.wait(0.5):
+        pass
+    click.echo("promoter serve: stopping; finishing queued jobs", err=True)
+    drained = running.stop(timeout=grace)
+    if not drained:
+        click.echo(f"promoter serve: {dispatcher.queued} job(s) left unfinished", err=True)
+    return 0 if drained else 1
