@@ -175,12 +175,16 @@ def test_a_tag_flows_dev_staging_prod_through_three_prs(world: World) -> None:
     assert again.results == () and {i.decision for i in again.images} == {Decision.UP_TO_DATE}
 
 
-@pytest.fixture
-def github_world(github: FakeGitHub, registry: LocalRegistry, pusher: Pusher, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+@pytest.fixture(params=["github", "gitlab"])
+def gated_world(request: pytest.FixtureRequest, registry: LocalRegistry, pusher: Pusher,
+                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A factory: a world with staging's gates and pull-request settings, dev already at 1.1.0
+    through a merged poll PR."""
+    server = request.getfixturevalue(request.param)
+
     def make(staging: str = "", prs: str = "") -> World:
-        w = _world("github", github, registry, pusher, tmp_path, monkeypatch, staging=staging,
-                   prs=prs)
+        w = _world(request.param, server, registry, pusher, tmp_path, monkeypatch,
+                   staging=staging, prs=prs)
         number = w.poll()
         with contextlib.suppress(AssertionError):  # auto-merge: the green ci/build merged it
             w.h.merge(number)
@@ -190,8 +194,8 @@ def github_world(github: FakeGitHub, registry: LocalRegistry, pusher: Pusher, tm
     yield make  # type: ignore[misc]
 
 
-def test_soak_keeps_promoter_gates_pending_until_time_passes(github_world: Any) -> None:
-    world: World = github_world(staging="soak: 2h")
+def test_soak_keeps_promoter_gates_pending_until_time_passes(gated_world: Any) -> None:
+    world: World = gated_world(staging="soak: 2h")
     merged = datetime.now(UTC)
     report = world.promote(now=merged + timedelta(minutes=30))
     [result] = report.results
@@ -207,8 +211,8 @@ def test_soak_keeps_promoter_gates_pending_until_time_passes(github_world: Any) 
     assert (status.state, status.description) == (StatusState.SUCCESS, "all gates pass")
 
 
-def test_a_failing_required_check_blocks_promotion(github_world: Any) -> None:
-    world: World = github_world(staging="require-checks: [e2e]", prs="  auto-merge: true")
+def test_a_failing_required_check_blocks_promotion(gated_world: Any) -> None:
+    world: World = gated_world(staging="require-checks: [e2e]", prs="  auto-merge: true")
     dev_commit = world.main_head()  # the merge that brought 1.1.0 into dev
     world.h.forge.set_status(dev_commit, CommitStatus(context="e2e",
                                                       state=StatusState.FAILURE))
@@ -229,8 +233,8 @@ def test_a_failing_required_check_blocks_promotion(github_world: Any) -> None:
     assert world.h.forge.get(number).auto_merge  # GitHub waits for ci/build, then merges
 
 
-def test_a_hold_label_stops_the_environment(github_world: Any, pusher: Pusher) -> None:
-    world: World = github_world()
+def test_a_hold_label_stops_the_environment(gated_world: Any, pusher: Pusher) -> None:
+    world: World = gated_world()
     [first] = world.promote(target="staging").results
     number = first.number or 0
     world.h.forge.add_labels(number, ("promoter/hold",))
@@ -255,10 +259,10 @@ def test_a_hold_label_stops_the_environment(github_world: Any, pusher: Pusher) -
     assert world.gate_status(number).state is StatusState.SUCCESS
 
 
-def test_cli_promote_dry_run_then_for_real(github_world: Any,
+def test_cli_promote_dry_run_then_for_real(gated_world: Any,
                                            capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    world: World = github_world(staging="auto: patch")
+    world: World = gated_world(staging="auto: patch")
     monkeypatch.setenv("PROMOTER_GIT_TOKEN", world.h.token)
     assert main(["promote", "--clone", world.clone_url, "--to", "staging", "--dry-run",
                  "--output", "json"]) == 0
