@@ -294,7 +294,8 @@ def _cell(text: str) -> str:
 
 
 def summary_text(report: CheckReport) -> str:
-    lines = [f"{v.rule.value}: {v.message}" for v in report.violations]
+    lines = ["rollback: the order and downgrade rules do not apply"] if report.rollback else []
+    lines += [f"{v.rule.value}: {v.message}" for v in report.violations]
     lines += [f"not checked: {e}" for e in report.errors]
     lines += [f"{m.env}: {m.image} {m.old} -> {m.new}" for m in report.moves]
     n = len(report.violations)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class Repo:
 
     def forge(self) -> Forge:
         return open_forge(self.kind, repo=self.name, url=self.server.url, token=self.token,
-                          retries=0, **({"throttle": False} if self.kind == "github" else {}))
+                          retries=0, throttle=False)
 
     def pull_request(self, branch: str, env: str, tag: str) -> tuple[int, str]:
         sha = commit_to(self.bare, branch, {f"overlays/{env}/kustomization.yaml":
@@ -79,7 +80,7 @@ class Repo:
 
 @pytest.fixture(params=["github", "gitlab"])
 def repo(request: pytest.FixtureRequest, registry: LocalRegistry, pusher: Pusher,
-         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Repo]:
     kind = request.param
     server: FakeGitHub | FakeGitLab = request.getfixturevalue(kind)
     i = next(_n)
