@@ -31,11 +31,17 @@ Floors, same registry, same files, same server, same run:
   titles and bodies, over one keep-alive connection.
 
 Every figure is the median of ``--rounds`` (default 3), the rounds interleaving variants and
-floors so drift on a shared machine hits all alike; a warm-up plan goes first. Correctness is
+floors so drift on a shared machine hits all alike; a warm-up crawl goes first. Next to wall
+time, CPU seconds per phase (this process with the fake GitHub's threads, plus its git children;
+the registry server's apart): on a machine others share they are the steadier figure. The
+floors' CPU is measured the same way (``crawl.py``'s includes its interpreter start). Correctness is
 checked as it runs (N plans, N branches created, N PRs opened, second polls unchanged with no
 write to the forge); the exit status is 1 when a check failed.
 
     python benchmarks/bench_poll.py [--images 200] [--tags 20] [--rounds 3] [--json FILE]
+    python benchmarks/bench_poll.py --variants plan floors --rounds 5    # the cheap part only
+
+Rounds after the first start only while they would end within ``--budget`` seconds (240).
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ from tests.servers.fake_github import FakeGitHub, load_spec  # noqa: E402
 from tests.servers.registry import LocalRegistry  # noqa: E402
 
 PHASES = ("locate", "registry", "edit", "git", "forge")
+VARIANTS = ("plan", "local", "github-image", "github-environment", "floors")
 BOT = "promoter-bot"
 STEADY = {("unchanged", "kept"), ("unchanged", "")}
 
@@ -326,11 +333,13 @@ def floors(b: Bench, pristine: Path, r: int) -> None:
     git("clone", "--quiet", "--no-checkout", b.gh.clone_url(name, b.token), str(dest))
     floor(b, "git fetch+fast-import+push", lambda: git_floor(dest, branches, push=True))
     shutil.rmtree(dest)
-    # the same titles and bodies promoter sent in this round's github poll
-    pulls = sorted(b.gh.repos[f"acme/gitops-image-{r}"].pulls.values(), key=lambda p: p.number)
-    floor(b, "REST create+labels", lambda: forge_floor(
-        b.gh.url, name, b.token, [(p.head, p.title, p.body or "") for p in pulls],
-        ("promoter",)))
+    # the same titles and bodies promoter sent in this round's github poll (else the titles)
+    sent = b.gh.repos.get(f"acme/gitops-image-{r}")
+    pulls = [(p.head, p.title, p.body or "") for p in sorted(
+        sent.pulls.values(), key=lambda p: p.number)] if sent else [
+        (pr.branch, pr.title, pr.title) for pr in b.plan.pull_requests]
+    floor(b, "REST create+labels", lambda: forge_floor(b.gh.url, name, b.token, pulls,
+                                                       ("promoter",)))
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -372,7 +381,7 @@ def summary(b: Bench) -> dict[str, Any]:
                "promoter_cpu_s": phase(variant, name, "phases_cpu_s"),
                "floor_cpu_s": cpus.get(fl, 0.0),
                "cpu_ratio": ratio(phase(variant, name, "phases_cpu_s"), cpus.get(fl, 0.0))}
-              for what, variant, name, fl in pairs]
+              for what, variant, name, fl in pairs if variant in variants and fl in walls]
     return {"images": b.n, "tags": b.args.tags, "rounds": len(b.runs.get("plan", ())),
             "files_tracked": len(tracked_files(b.files)), "variants": variants,
             "side_s": {k: round(median(v), 3) for k, v in b.side.items()},
@@ -393,12 +402,15 @@ def print_summary(s: dict[str, Any]) -> None:
     for variant, v in s["variants"].items():
         cells = "".join(f"{v['phases_cpu_s'][p]:>9.3f}" for p in PHASES)
         print(f"{variant:<24}{v['cpu_s']:>8.3f}{cells}")
-    print("\nforge requests:")
+    if any(v["forge_requests_by_kind"] for v in s["variants"].values()):
+        print("\nforge requests:")
     for variant, v in s["variants"].items():
         if v["forge_requests_by_kind"]:
             kinds = ", ".join(f"{k} x{n}" for k, n in sorted(v["forge_requests_by_kind"].items()))
             print(f"  {variant}: {kinds}")
-    print("\noutside the poll: " + ", ".join(f"{k} {v:.3f} s" for k, v in s["side_s"].items()))
+    if s["side_s"]:
+        print("\noutside the poll: " + ", ".join(f"{k} {v:.3f} s"
+                                                for k, v in s["side_s"].items()))
     print(f"\n{'phase':<11}{'promoter':<22}{'wall s':>8}{'cpu s':>8}   "
           f"{'floor (same run)':<28}{'wall s':>8}{'cpu s':>8}{'wall x':>8}{'cpu x':>8}")
     for r in s["ratios"]:
@@ -428,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--budget", type=float, default=240.0,
                    help="seconds: no further round starts when it would end past this")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS,
+                   metavar="VARIANT", help=f"which to run (default: all of {', '.join(VARIANTS)})")
     p.add_argument("--no-spec", action="store_true",
                    help="fake GitHub without OpenAPI shaping of its answers")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores kept here")
@@ -461,11 +475,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"{args.budget:.0f} s", file=sys.stderr, flush=True)
                     break
                 print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
-                b.record("plan", plan_once(b, pristine, cfg))
-                poll_local(b, pristine, cfg, r)
-                poll_github(b, r, "image")
-                poll_github(b, r, "environment")
-                floors(b, pristine, r)
+                if "plan" in args.variants or b.plan is None:  # the floors need its plan
+                    run = plan_once(b, pristine, cfg)
+                    if "plan" in args.variants:
+                        b.record("plan", run)
+                if "local" in args.variants:
+                    poll_local(b, pristine, cfg, r)
+                for group in ("image", "environment"):
+                    if f"github-{group}" in args.variants:
+                        poll_github(b, r, group)
+                if "floors" in args.variants:
+                    floors(b, pristine, r)
             assert not gh.unknown, gh.unknown
     finally:
         shutil.rmtree(home, ignore_errors=True)
