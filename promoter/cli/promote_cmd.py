@@ -47,7 +47,12 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
     """
     when = _now(now)
     with session(repo, clone, config) as (cfg, ws):
-        forge = None if dry_run else wiring.forge(cfg, os.environ)
+        try:  # a dry run reads the forge (checks, hold labels) when it can
+            forge = wiring.forge(cfg, os.environ)
+        except InputError:
+            if not dry_run:
+                raise
+            forge = None
         report = promote(cfg, ws, forge, source=source, target=target,
                          images=images or None, dry_run=dry_run, now=when)
     if output == "json":

@@ -330,8 +330,16 @@ class _Run:
             src_loc = sources.get(tgt_loc.image.name)
             if src_loc is None:
                 continue  # the image does not live in the source environment
-            steps.append((self._image_step(src_loc, tgt_loc, src_sha, held_by, existing, tgt),
-                          tgt_loc))
+            try:
+                step = self._image_step(src_loc, tgt_loc, src_sha, held_by, existing, tgt)
+            except PromoterError as e:  # one image never stops the others
+                why = redact(str(e))
+                self.errors.append(f"{tgt_loc.image.name} {src.name} -> {tgt.name}: {why}")
+                step = ImageStep(image=tgt_loc.image.name, source=src.name, target=tgt.name,
+                                 from_tag=tgt_loc.tag, from_digest=tgt_loc.digest,
+                                 to_tag=src_loc.tag, to_digest=src_loc.digest,
+                                 update=UpdateType.OTHER, decision=Decision.SKIPPED, reason=why)
+            steps.append((step, tgt_loc))
         settled = [loc for s, loc in steps if s.decision == Decision.UP_TO_DATE]
         moves = [(loc, Wanted(tag=s.to_tag or "", digest=s.to_digest, pin=True), s.update)
                  for s, loc in steps if s.decision == Decision.PROMOTE]
@@ -347,7 +355,7 @@ class _Run:
         if stopped and self.forge is not None:
             self._post_stopped(tgt, open_prs, [r for r in stopped[0].gates
                                                if r.gate in (gates.Gate.FREEZE, gates.Gate.HOLD)])
-        self._publish(plan, by_image, existing)
+        self._publish(plan, by_image)
         if self.forge is not None:
             self.results.extend(_close_unneeded(cfg, ws, self.forge, plan, settled))
 
@@ -395,8 +403,7 @@ class _Run:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def _publish(self, plan: Plan, by_image: Mapping[str, ImageStep],
-                 existing: Mapping[str, PullRequest]) -> None:
+    def _publish(self, plan: Plan, by_image: Mapping[str, ImageStep]) -> None:
         cfg = self.cfg
         quiet = dataclasses.replace(cfg, pull_requests=dataclasses.replace(
             cfg.pull_requests, auto_merge=False))  # auto-merge waits for the gates

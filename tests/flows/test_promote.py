@@ -339,3 +339,54 @@ def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_pat
         head = ws.branch_head("main") or ""
         [loc] = locate_env(cfg, "dev", ws, head)
         assert arrival(ws, head, loc) == Arrival(commit=head, since=t[5])
+
+
+def test_a_forge_failure_on_one_image_is_reported_and_opens_nothing() -> None:
+    w = World()
+    w.set("dev", "1.1.0")
+    w.forge.fail_next("statuses")
+    report = w.run(_config("    gates: {require-checks: [e2e]}"), target="staging")
+    assert not report.ok
+    assert report.errors == ("web dev -> staging: memory: acme/gitops: statuses: injected "
+                             "failure",)
+    assert [(i.decision, i.reason) for i in report.images] == [
+        (Decision.SKIPPED, "memory: acme/gitops: statuses: injected failure")]
+    assert w.forge.pulls == {}
+
+
+def test_cli_promote_on_a_local_repository_makes_branches(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    import subprocess
+
+    from promoter.cli import main
+
+    repo = tmp_path / "gitops"
+    for env, tag in (("dev", "1.1.0"), ("staging", "1.0.0"), ("prod", "1.0.0")):
+        path = repo / f"overlays/{env}/kustomization.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(KUSTOMIZATION.format(tag=tag))
+    (repo / ".promoter.yaml").write_text(f"""\
+environments:
+  - {{name: dev, paths: [overlays/dev]}}
+  - {{name: staging, paths: [overlays/staging], gates: {{soak: 1h}}}}
+  - {{name: prod, paths: [overlays/prod]}}
+images:
+  - {{name: web, repository: {IMAGE}}}
+""")
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "start"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
+    now = datetime.now(UTC) + timedelta(minutes=20)
+    assert main(["promote", "--repo", str(repo), "--now", now.isoformat()]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "dev -> staging: web 1.0.0 -> 1.1.0 (minor) promote"
+    assert out[1].startswith("  soak: 40 min left (20 min of 1h on dev)") or \
+        out[1].startswith("  soak: 41 min left (19 min of 1h on dev)")
+    assert out[2] == "staging -> prod: web 1.0.0 -> 1.0.0 (other) up-to-date"
+    assert out[3] == "staging: promoter/staging/web: created"
+    shown = subprocess.run(["git", "-C", str(repo), "show",
+                            "promoter/staging/web:overlays/staging/kustomization.yaml"],
+                           check=True, capture_output=True, text=True).stdout
+    assert shown == KUSTOMIZATION.format(tag="1.1.0")
+    assert main(["promote", "--repo", str(repo), "--now", "yesterday"]) == 2
+    assert "--now: 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
