@@ -68,10 +68,12 @@ def report_text(report: Report) -> str:
     """One line per image and step, its open gates, then what happened to each PR."""
     out: list[str] = []
     for i in report.images:
-        move = f"{i.from_tag or '-'} -> {i.to_tag or '-'}"
         why = f": {i.reason}" if i.reason and i.decision != Decision.PROMOTE else ""
-        out.append(f"{i.source} -> {i.target}: {i.image} {move} ({i.update.value}) "
-                   f"{i.decision}{why}")
+        if i.decision in (Decision.UP_TO_DATE, Decision.SKIPPED):
+            move = i.from_tag or "-"
+        else:
+            move = f"{i.from_tag or '-'} -> {i.to_tag or '-'} ({i.update.value})"
+        out.append(f"{i.source} -> {i.target}: {i.image} {move} {i.decision}{why}")
         out.extend(f"  {g.detail}" for g in i.gates if not g.passed)
     if not report.images:
         out.append("Nothing to promote.")

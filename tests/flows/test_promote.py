@@ -382,7 +382,7 @@ images:
     assert out[0] == "dev -> staging: web 1.0.0 -> 1.1.0 (minor) promote"
     assert out[1].startswith("  soak: 40 min left (20 min of 1h on dev)") or \
         out[1].startswith("  soak: 41 min left (19 min of 1h on dev)")
-    assert out[2] == "staging -> prod: web 1.0.0 -> 1.0.0 (other) up-to-date"
+    assert out[2] == "staging -> prod: web 1.0.0 up-to-date"
     assert out[3] == "staging: promoter/staging/web: created"
     shown = subprocess.run(["git", "-C", str(repo), "show",
                             "promoter/staging/web:overlays/staging/kustomization.yaml"],

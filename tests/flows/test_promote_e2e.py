@@ -160,6 +160,12 @@ def test_a_tag_flows_dev_staging_prod_through_three_prs(world: World) -> None:
     assert "| 1.0.0 | **1.1.0** | minor |" in pr.body
     assert "| `web` | soak | pass | " in pr.body and "on dev" in pr.body
     assert world.gate_status(pr.number).state is StatusState.SUCCESS
+    if isinstance(world.h, GitHubHarness):  # and a check run with the gates as its summary
+        [run] = [r for r in world.h.repo.check_runs.values()
+                 if r["name"] == "promoter/gates" and r["head_sha"] == pr.head_sha]
+        assert (run["status"], run["conclusion"]) == ("completed", "success")
+        assert run["output"]["title"] == "all gates pass"
+        assert "| `web` | require-checks | pass | none required |" in run["output"]["summary"]
     # exactly the source's tag and digest, nothing else in the file moved
     assert world.show("staging", "promoter/staging/web") == ("1.1.0", world.digests["1.1.0"])
     assert world.show("prod", "promoter/staging/web") == ("1.0.0", world.digests["1.0.0"])
