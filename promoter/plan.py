@@ -198,8 +198,15 @@ def _key_site(text: str, path: str, key: tuple[str, ...], image: Image) -> tuple
     return ()
 
 
-def locate(image: Image, env: str, files: Sequence[str], read: Reader) -> Located:
-    """Every pin of ``image`` in ``env``'s targets (pure over ``files`` and ``read``)."""
+SiteFinder = Callable[[str, str, tuple[str, ...]], tuple[Site, ...]]
+
+
+def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
+           find: SiteFinder | None = None) -> Located:
+    """Every pin of ``image`` in ``env``'s targets (pure over ``files`` and ``read``).
+
+    ``find(text, path, helm_paths)`` replaces :func:`find_sites`, e.g. with a cache when many
+    images are located in the same texts (status and rollback walk a file's history)."""
     pins: list[Pin] = []
     problems: list[str] = []
     seen: set[tuple[str, int]] = set()
@@ -220,7 +227,8 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader) -> Locate
                     problems.append(f"{path}: no such file")
                 continue
             try:
-                sites = find_sites(text, path, helm_paths=helm_paths)
+                sites = (find(text, path, helm_paths) if find is not None else
+                         find_sites(text, path, helm_paths=helm_paths))
             except PromoterError as e:
                 problems.append(str(e))
                 continue
