@@ -1,0 +1,297 @@
+"""The receiver over real HTTP on loopback, with a recording ``run``: signatures, replays, limits,
+the queue and per-repository order, health and a graceful stop."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from promoter.serve import (
+    Dispatcher,
+    Job,
+    Receiver,
+    Running,
+    Secrets,
+    github_signature,
+    start,
+)
+from tests.serve import payloads
+from tests.servers.fake_gitlab import hook_headers
+
+SECRET, OLD = "hook-secret-1", "hook-secret-0"
+GL_TOKEN = "gitlab-token-1"
+
+
+@dataclass
+class Recorder:
+    jobs: list[Job] = field(default_factory=list)
+    gate: threading.Event = field(default_factory=threading.Event)
+    active: dict[str, int] = field(default_factory=dict)
+    overlap: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fail: bool = False
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    def __call__(self, job: Job) -> None:
+        with self.lock:
+            self.active[job.repo] = self.active.get(job.repo, 0) + 1
+            self.overlap |= self.active[job.repo] > 1
+        try:
+            self.gate.wait(10)
+            time.sleep(0.002)
+            if self.fail:
+                raise RuntimeError("token ghp-SECRET-1234 leaked?")
+            with self.lock:
+                self.jobs.append(job)
+        finally:
+            with self.lock:
+                self.active[job.repo] -= 1
+
+
+@dataclass
+class Server:
+    running: Running
+    rec: Recorder
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]
+             ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        host, port = self.running.server.server_address[:2]
+        conn = http.client.HTTPConnection(str(host), port, timeout=10)
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, json.loads(data), dict(resp.getheaders())
+        finally:
+            conn.close()
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        host, port = self.running.server.server_address[:2]
+        conn = http.client.HTTPConnection(str(host), port, timeout=10)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+
+    def github(self, event: str, payload: Any, *, secret: str = SECRET,
+               delivery: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        body = json.dumps(payload).encode()
+        return self.post("/webhooks/github", body, {
+            "Content-Type": "application/json", "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": github_signature(secret, body)})
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        d = self.running.server.receiver.dispatcher
+        deadline = time.monotonic() + timeout
+        while (d.queued or d.running) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not d.queued
+
+
+def comment_payload(repo: str = "acme/gitops", number: int = 1, cid: int = 10,
+                    body: str = "/promote") -> dict[str, Any]:
+    return {"action": "created", "repository": {"full_name": repo},
+            "issue": {"number": number, "pull_request": {"url": "u"}},
+            "comment": {"id": cid, "body": body, "user": {"login": "alice", "type": "User"}}}
+
+
+def make(rec: Recorder, **kw: Any) -> Server:
+    dispatcher = Dispatcher(rec, workers=kw.pop("workers", 4),
+                            max_queued=kw.pop("max_queued", 100))
+    keys = Secrets(github=(OLD, SECRET), gitlab=(GL_TOKEN,), registry=("reg-token",))
+    return Server(start(Receiver(secrets=keys, dispatcher=dispatcher), **kw), rec)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = make(Recorder(), max_body=64 * 1024)
+    yield s
+    s.running.stop(timeout=5)
+
+
+def test_signed_delivery_is_queued_and_run_once_even_when_replayed(server: Server) -> None:
+    status, doc, _ = server.github("issue_comment", comment_payload(), delivery="d-1")
+    assert (status, doc) == (202, {"status": "queued", "delivery": "d-1", "kind": "comment"})
+    for _ in range(3):
+        status, doc, _ = server.github("issue_comment", comment_payload(), delivery="d-1")
+        assert (status, doc) == (200, {"status": "duplicate", "delivery": "d-1"})
+    server.wait_idle()
+    assert [j.delivery for j in server.rec.jobs] == ["d-1"]
+    job = server.rec.jobs[0]
+    assert job.comment is not None and job.comment.body == "/promote"
+    assert server.get("/healthz") == (200, {
+        "status": "ok", "queued": 0, "running": 0, "received": 4, "done": 1, "failed": 0,
+        "duplicates": 3, "rejected": 0})
+
+
+def test_old_secret_still_accepted_while_rotating(server: Server) -> None:
+    assert server.github("issue_comment", comment_payload(), secret=OLD)[0] == 202
+
+
+@pytest.mark.parametrize("tamper", ["forged", "body", "missing"])
+def test_forged_signatures_are_rejected_and_nothing_runs(server: Server, tamper: str) -> None:
+    body = json.dumps(comment_payload()).encode()
+    sig = github_signature("guess" if tamper == "forged" else SECRET, body)
+    headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "x",
+               "X-Hub-Signature-256": sig}
+    if tamper == "missing":
+        del headers["X-Hub-Signature-256"]
+    sent = body + b" " if tamper == "body" else body
+    status, doc, _ = server.post("/webhooks/github", sent, headers)
+    assert (status, doc) == (401, {"error": "signature does not match"})
+    # a forged delivery does not poison the id: the genuine one still runs
+    assert server.github("issue_comment", comment_payload(), delivery="x")[0] == 202
+    server.wait_idle()
+    assert len(server.rec.jobs) == 1
+
+
+def test_gitlab_token_and_idempotency_key(server: Server) -> None:
+    payload = {"object_kind": "note", "user": {"username": "alice"},
+               "project": {"path_with_namespace": "grp/gitops"},
+               "object_attributes": {"id": 5, "note": "/hold", "noteable_type": "MergeRequest",
+                                     "action": "create", "system": False},
+               "merge_request": {"iid": 3}}
+    body = json.dumps(payload).encode()
+    ok = hook_headers("Note Hook", token=GL_TOKEN, uuid="k-1")
+    assert server.post("/webhooks/gitlab", body, ok)[:2] == (
+        202, {"status": "queued", "delivery": "k-1", "kind": "comment"})
+    assert server.post("/webhooks/gitlab", body, ok)[1]["status"] == "duplicate"
+    bad = hook_headers("Note Hook", token="gitlab-token-2", uuid="k-2")
+    assert server.post("/webhooks/gitlab", body, bad)[:2] == (
+        401, {"error": "token or signature does not match"})
+    none = hook_headers("Note Hook", uuid="k-3")
+    assert server.post("/webhooks/gitlab", body, none)[0] == 401
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "error"), [
+    ("/webhooks/github", b"not json", {"X-GitHub-Event": "issue_comment",
+                                       "X-GitHub-Delivery": "1"}, 400,
+     "the body is not a JSON payload"),
+    ("/webhooks/github", b"[1]", {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "1"},
+     400, "the payload is not a JSON object"),
+    ("/webhooks/github", b'{"issue": {}}', {"X-GitHub-Event": "issue_comment",
+                                            "X-GitHub-Delivery": "1"}, 400,
+     "issue_comment 1: issue.number is missing or not a int"),
+    ("/webhooks/github", b"{}", {"X-GitHub-Event": "issue_comment"}, 400,
+     "X-GitHub-Delivery and X-GitHub-Event are required"),
+    ("/elsewhere", b"{}", {}, 404, "no such endpoint"),
+    ("/webhooks/registry", b"{}", {"Authorization": "Bearer nope"}, 401,
+     "token does not match"),
+])
+def test_bad_deliveries_get_a_one_line_4xx(server: Server, path: str, body: bytes,
+                                           headers: dict[str, str], status: int,
+                                           error: str) -> None:
+    if path == "/webhooks/github":
+        headers = {**headers, "X-Hub-Signature-256": github_signature(SECRET, body)}
+    got, doc, _ = server.post(path, body, headers)
+    assert (got, doc) == (status, {"error": error})
+    assert "Traceback" not in json.dumps(doc)
+
+
+def test_size_limit_and_content_length(server: Server) -> None:
+    big = b"x" * (64 * 1024 + 1)
+    status, doc, _ = server.post("/webhooks/github", big, {})
+    assert (status, doc) == (413, {"error": "body over 65536 bytes"})
+    host, port = server.running.server.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), port, timeout=5)
+    conn.putrequest("POST", "/webhooks/github")
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert (resp.status, json.loads(resp.read())) == (411, {"error":
+                                                            "Content-Length is required"})
+    assert server.get("/nope")[0] == 404
+
+
+def test_events_with_nothing_to_do_are_answered_ignored(server: Server) -> None:
+    status, doc, _ = server.github("pull_request", {"action": "opened", "pull_request": {}},
+                                   delivery="p-1")
+    assert (status, doc) == (200, {"status": "ignored", "delivery": "p-1"})
+    assert server.github("ping", {"zen": "Design for failure."})[0] == 200
+
+
+def test_registry_notifications_need_their_token(server: Server) -> None:
+    body = json.dumps(payloads.distribution_push("127.0.0.1:5000", "team/api", "1.2")).encode()
+    status, doc, _ = server.post("/webhooks/registry", body,
+                                 {"Authorization": "Bearer reg-token"})
+    assert (status, doc["status"], doc["kind"]) == (202, "queued", "poll")
+    hub = json.dumps(payloads.docker_hub_push("acme/api", "v3")).encode()
+    assert server.post("/webhooks/registry?token=reg-token", hub, {})[0] == 202
+    server.wait_idle()
+    assert sorted(j.images for j in server.rec.jobs) == [
+        (("127.0.0.1:5000/team/api", "1.2"),), (("docker.io/acme/api", "v3"),)]
+
+
+def test_one_job_per_repository_at_a_time_in_order() -> None:
+    s = make(Recorder(), workers=4)
+    try:
+        for i in range(40):
+            repo = f"acme/r{i % 3}"
+            s.github("issue_comment", comment_payload(repo=repo, cid=i), delivery=f"o-{i}")
+        s.wait_idle()
+        assert not s.rec.overlap
+        for r in range(3):
+            ids = [j.comment.comment_id for j in s.rec.jobs if j.repo == f"acme/r{r}"
+                   and j.comment is not None]
+            assert ids == sorted(ids) and len(ids) in (13, 14)
+    finally:
+        s.running.stop(timeout=5)
+
+
+def test_full_queue_answers_503_and_a_redelivery_runs_later() -> None:
+    rec = Recorder()
+    rec.gate.clear()  # workers block until released
+    s = make(rec, workers=1, max_queued=2)
+    try:
+        codes = [s.github("issue_comment", comment_payload(cid=i), delivery=f"q-{i}")
+                 for i in range(4)]
+        assert [c[0] for c in codes] == [202, 202, 503, 503]
+        assert codes[2][1:] == ({"error": "the queue is full; deliver again later"},
+                                {**codes[2][2], "Retry-After": "30"})
+        rec.gate.set()
+        s.wait_idle()
+        assert s.github("issue_comment", comment_payload(cid=2), delivery="q-2")[0] == 202
+        s.wait_idle()
+        assert [j.delivery for j in rec.jobs] == ["q-0", "q-1", "q-2"]
+    finally:
+        s.running.stop(timeout=5)
+
+
+def test_graceful_stop_finishes_queued_jobs_and_refuses_new_ones() -> None:
+    rec = Recorder()
+    rec.gate.clear()
+    s = make(rec, workers=2)
+    for i in range(6):
+        s.github("issue_comment", comment_payload(repo=f"r{i}", cid=i), delivery=f"g-{i}")
+    threading.Timer(0.2, rec.gate.set).start()
+    assert s.running.stop(timeout=10) is True
+    assert sorted(j.delivery for j in rec.jobs) == [f"g-{i}" for i in range(6)]
+    with pytest.raises(OSError):
+        s.github("issue_comment", comment_payload(), delivery="late")
+
+
+def test_a_failing_job_is_counted_and_logged_without_secrets(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from promoter import secrets
+
+    secrets.register("ghp-SECRET-1234")
+    rec = Recorder(fail=True)
+    s = make(rec)
+    try:
+        s.github("issue_comment", comment_payload(), delivery="f-1")
+        s.wait_idle()
+        assert s.get("/healthz")[1]["failed"] == 1
+        assert "ghp-SECRET-1234" not in caplog.text
+        assert "job failed: kind=comment delivery=f-1: RuntimeError: token *** leaked?" \
+            in caplog.text
+    finally:
+        s.running.stop(timeout=5)
