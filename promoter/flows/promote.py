@@ -318,9 +318,10 @@ class _Run:
             if sha is None:
                 raise InputError(f"{env.name}: branch {env.branch} does not exist")
         assert src_sha is not None and tgt_sha is not None
-        sources = {loc.image.name: loc for loc in locate_env(cfg, src.name, ws, src_sha,
-                                                             self.only)}
-        targets = locate_env(cfg, tgt.name, ws, tgt_sha, self.only)
+        # one PR per environment holds every image let in, so a run for one image looks at all
+        only = self.only if cfg.pull_requests.group is Group.IMAGE else None
+        sources = {loc.image.name: loc for loc in locate_env(cfg, src.name, ws, src_sha, only)}
+        targets = locate_env(cfg, tgt.name, ws, tgt_sha, only)
         open_prs = self._open_promotions(tgt)
         held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
         existing = {pr.head: pr for pr in open_prs}
@@ -385,12 +386,16 @@ class _Run:
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
         pr = existing.get(_branch(self.cfg, env, name))
+        # an open PR with this image in it was let in already (by auto or /promote)
+        admitted = pr is not None and name in ((render.read_meta(pr.body) or {}).get("images")
+                                               or {})
         approvals = 0
         if pr is not None and env.gates.min_approvals > 0 and self.forge is not None:
             approvals = len(self.forge.approvals(pr.number))
         facts = Facts(source=src.env, update=base.update, since=came.since, checks=checks,
                       approvals=approvals, held_by=held_by,
-                      override=self.override or pr is not None)
+                      override=admitted or (self.override and (self.only is None
+                                                               or name in self.only)))
         results = gates.evaluate(env.gates, facts, now=self.now)
         decision = Decision.PROMOTE
         if not gates.may_open(results):
