@@ -21,6 +21,8 @@ from typing import Any
 
 from promoter import render
 from promoter.config import Config, DiscoverTarget, Image
+from promoter.edit import Site, find_sites
+from promoter.edit.ops import matches
 from promoter.errors import PromoterError
 from promoter.forge import PullRequests
 from promoter.gitrepo import CommitInfo, Workspace
@@ -72,14 +74,25 @@ def image_paths(image: Image, env: str) -> tuple[str, ...]:
 
 
 class Snapshots:
-    """Located images per commit, with file lists and texts cached across images and
-    environments (histories of one repository share most commits)."""
+    """Located images per commit, with file lists, texts, parsed sites, image matches and
+    histories cached across images and environments (histories of one repository share most
+    commits, and each file holds many images)."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._files: dict[str, tuple[str, ...]] = {}
         self._texts: dict[tuple[str, str], str | None] = {}
         self._located: dict[tuple[str, str, str], Located] = {}
+        self._sites: dict[tuple[str, tuple[str, ...], str], tuple[Site, ...] | PromoterError] = {}
+        self._matches: dict[tuple[str, str | None, str, str, str], bool] = {}
+        self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
+
+    def history(self, rev: str, paths: tuple[str, ...], limit: int | None
+                ) -> tuple[CommitInfo, ...]:
+        key = (rev, paths, limit)
+        if key not in self._history:
+            self._history[key] = self.ws.history(rev, paths, limit=limit)
+        return self._history[key]
 
     def locate(self, image: Image, env: str, sha: str) -> Located:
         key = (sha, image.name, env)
@@ -92,8 +105,35 @@ class Snapshots:
                     self._texts[(sha, path)] = self.ws.read(sha, path)
                 return self._texts[(sha, path)]
 
-            self._located[key] = locate(image, env, self._files[sha], read)
+            wanted = str(image.repository)
+
+            def find(text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
+                sites = self._find(text, path, helm_paths)
+                if helm_paths:  # an explicit key path: locate decides by the path
+                    return sites
+                return tuple(x for x in sites if self._match(x, wanted))
+
+            self._located[key] = locate(image, env, self._files[sha], read, find=find)
         return self._located[key]
+
+    def _match(self, site: Site, wanted: str) -> bool:
+        key = (site.name, site.new_name, site.ref.registry, site.ref.repository, wanted)
+        if key not in self._matches:
+            self._matches[key] = matches(site, wanted)
+        return self._matches[key]
+
+    def _find(self, text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
+        """:func:`find_sites` once per text, for every image (errors are remembered too)."""
+        key = (path, helm_paths, text)
+        if key not in self._sites:
+            try:
+                self._sites[key] = find_sites(text, path, helm_paths=helm_paths)
+            except PromoterError as e:
+                self._sites[key] = e
+        found = self._sites[key]
+        if isinstance(found, PromoterError):
+            raise found
+        return found
 
 
 def env_history(snap: Snapshots, image: Image, env: str, rev: str, *,
@@ -101,7 +141,7 @@ def env_history(snap: Snapshots, image: Image, env: str, rev: str, *,
     """The versions ``image`` ran in ``env`` up to commit ``rev``, newest first; consecutive
     commits with the same version are one run, dated by the first of them."""
     runs: list[Run] = []
-    for commit in snap.ws.history(rev, image_paths(image, env), limit=limit):
+    for commit in snap.history(rev, image_paths(image, env), limit):
         loc = snap.locate(image, env, commit.sha)
         if runs and same_version(runs[-1].tag, runs[-1].digest, loc.tag, loc.digest):
             runs[-1] = replace(runs[-1], since=commit,
