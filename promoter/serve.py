@@ -471,6 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: WebhookServer
     protocol_version = "HTTP/1.1"
     timeout = 10  # seconds a client may take to send its request
+    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
     server_version = "promoter"
     sys_version = ""
 
