@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from promoter.config import Config, Identity, parse_config
 from promoter.errors import InputError
@@ -14,6 +16,7 @@ from promoter.flows.promote import Arrival, Decision, Report, promote, select_st
 from promoter.forge import CommitStatus, StatusState
 from promoter.forge.memory import MemoryForge
 from promoter.gitrepo import MemoryWorkspace
+from promoter.plan import Located
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 IMAGE = "registry.example/acme/web"
@@ -47,6 +50,9 @@ pull-requests:
   labels: [promoter]
 {prs}
 """)
+
+
+_CFG = _config()
 
 
 class World:
@@ -408,3 +414,26 @@ images:
     assert shown == KUSTOMIZATION.format(tag="1.1.0")
     assert main(["promote", "--repo", str(repo), "--now", "yesterday"]) == 2
     assert "--now: 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+
+
+_VERSION = st.tuples(*(st.integers(0, 3),) * 3)
+
+
+@given(_VERSION, _VERSION, st.booleans())
+def test_compare_never_moves_a_target_backwards(src: tuple[int, int, int],
+                                                tgt: tuple[int, int, int], ran: bool) -> None:
+    from promoter.flows.promote import compare
+    from promoter.plan import locate
+
+    image = _CFG.image("web")
+
+    def at(env: str, version: tuple[int, int, int]) -> Located:
+        path = f"overlays/{env}/kustomization.yaml"
+        text = KUSTOMIZATION.format(tag=".".join(map(str, version)))
+        return locate(image, env, (path,), {path: text}.get)
+
+    decision, reason = compare(at("dev", src), at("staging", tgt), lambda tag, digest: ran)
+    expected = (Decision.UP_TO_DATE if src == tgt else
+                Decision.SKIPPED if tgt > src else Decision.PROMOTE)
+    assert decision == expected
+    assert ("ahead of dev's" in reason) is (tgt > src)
