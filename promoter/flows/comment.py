@@ -12,8 +12,9 @@
 4. runs the commands in order through :data:`HANDLERS` (one function per command type) and
    posts **one** comment with every result. ``/promote ENV [IMAGE]`` runs
    :func:`promoter.flows.promote.promote` (overriding the ``auto`` gate, never the order rule),
-   ``status`` :func:`promoter.flows.status.status`; ``rollback`` answers that it is not
-   available yet.
+   ``status`` :func:`promoter.flows.status.status`, ``rollback``
+   :func:`promoter.flows.rollback.rollback`; ``/hold ENV`` labels every open promoter pull
+   request into ENV (the promote flow stops a step whose target has a held one).
 
 Commands that mean "merge this" turn on the forge's own auto-merge (GitHub auto-merge, GitLab
 "merge when the pipeline succeeds"), so branch protection, reviews and checks still apply.
@@ -44,7 +45,6 @@ from promoter.secrets import redact
 log = logging.getLogger(__name__)
 
 IGNORE_BRANCH = "promoter/ignore"
-NOT_YET = "is not available in this version of promoter yet"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,8 +208,30 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
     return f"\n```text\n{text}{errors}\n```"
 
 
-def _not_yet(ctx: _Ctx, cmd: c.Command) -> str:
-    raise InputError(f"`{c.describe(cmd).split()[0]}` {NOT_YET}.")
+def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
+    """``/rollback [ENV] [IMAGE] [--to VERSION]``: ENV defaults to this PR's environment, IMAGE
+    to this PR's image when it moves one (a bare image name in place of ENV works too)."""
+    assert isinstance(cmd, c.Rollback)
+    from promoter.flows.rollback import rollback
+
+    env, image = cmd.env, cmd.image
+    here = ctx.env
+    if env is not None and env not in ctx.cfg.env_names and image is None and \
+            env in {i.name for i in ctx.cfg.images}:
+        env, image = None, env
+    env = env or (here.name if here else None)
+    if env is None:
+        raise InputError("say which environment: `/rollback ENV [IMAGE] [--to VERSION]`")
+    ctx.cfg.environment(env)  # InputError for an unknown one
+    if image is None and cmd.to is not None:
+        images = list((ctx.meta or {}).get("images") or ())
+        if len(images) != 1:
+            raise InputError("`--to` needs an image: `/rollback ENV IMAGE --to VERSION`")
+        image = images[0]
+    with _workspace(ctx, "`rollback`") as ws:
+        report = rollback(ctx.cfg, ws, ctx.forge, env=env, image=image, to=cmd.to,
+                          reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}")
+    return f"\n```text\n{report.text().rstrip()}\n```"
 
 
 def _status(ctx: _Ctx, cmd: c.Command) -> str:
@@ -228,11 +250,41 @@ def _hold_label(ctx: _Ctx) -> str:
     return env.gates.hold_label
 
 
+def _env_prs(ctx: _Ctx, name: str) -> tuple[Environment, list[PullRequest]]:
+    """The open pull requests promoter opened into environment ``name``."""
+    env = ctx.cfg.environment(name)
+    me = ctx.forge.me()
+    prs = [pr for pr in ctx.forge.list_open(base=env.branch) if pr.author == me
+           and (render.read_meta(pr.body) or {}).get("env") == env.name]
+    return env, prs
+
+
+def _hold_env(ctx: _Ctx, name: str, *, hold: bool) -> str:
+    """Hold (or release) every open promoter PR into ``name``: the promote flow stops a step
+    whose target has a held PR."""
+    env, prs = _env_prs(ctx, name)
+    label = env.gates.hold_label
+    changed = []
+    for pr in prs:
+        if hold and label not in pr.labels:
+            ctx.forge.add_labels(pr.number, (label,))
+            changed.append(pr.number)
+        elif not hold and label in pr.labels:
+            ctx.forge.update(pr.number, labels=tuple(x for x in pr.labels if x != label))
+            changed.append(pr.number)
+    if not prs:
+        return (f"no open promoter pull request into **{env.name}** to hold; promotions into "
+                f"it are held while one of them carries `{label}`.") if hold else \
+            f"nothing into **{env.name}** is on hold."
+    numbers = ", ".join(f"#{n}" for n in changed) or "none changed"
+    verb = "on hold" if hold else "released"
+    return f"**{env.name}** {verb}: label `{label}` on its open pull requests ({numbers})."
+
+
 def _hold(ctx: _Ctx, cmd: c.Command) -> str:
     assert isinstance(cmd, c.Hold)
     if cmd.env is not None:
-        raise InputError(f"holding a whole environment {NOT_YET}; "
-                         "`/hold` on a pull request holds that pull request.")
+        return _hold_env(ctx, cmd.env, hold=True)
     label = _hold_label(ctx)
     if label in ctx.pr.labels:
         return f"already on hold (label `{label}`)."
@@ -244,7 +296,7 @@ def _hold(ctx: _Ctx, cmd: c.Command) -> str:
 def _unhold(ctx: _Ctx, cmd: c.Command) -> str:
     assert isinstance(cmd, c.Unhold)
     if cmd.env is not None:
-        raise InputError(f"releasing a whole environment {NOT_YET}.")
+        return _hold_env(ctx, cmd.env, hold=False)
     label = _hold_label(ctx)
     if label not in ctx.pr.labels:
         return "not on hold."
@@ -271,28 +323,37 @@ def _workspace(ctx: _Ctx, what: str) -> Iterator[Workspace]:
 
 
 def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
+    """Rebuild this PR's branch the way it was made: a registry poll, or a promotion step (not
+    overriding the gates). ``recreate`` deletes the branch first, dropping commits by hand."""
     assert isinstance(cmd, c.Rebase)
     from promoter.flows.poll import poll
+    from promoter.flows.promote import promote
 
     meta = ctx.own_pr()
     word = "recreate" if cmd.recreate else "rebase"
-    if meta.get("source"):
-        raise InputError(f"`{word}` of a promotion between environments {NOT_YET}.")
-    if ctx.ports.registry is None:
+    promotion = bool(meta.get("source"))
+    if not promotion and ctx.ports.registry is None:
         raise InputError(f"`{word}` needs the registry, which this run cannot reach")
-    env, images = meta.get("env"), tuple(meta.get("images") or ())
+    env = meta.get("env") if isinstance(meta.get("env"), str) else None
+    images = tuple(meta.get("images") or ())
     with _workspace(ctx, f"`{word}`") as ws:
         if cmd.recreate:
             head = ws.branch_head(ctx.pr.head)
             if head is not None:
                 ws.delete_branch(ctx.pr.head, expect=head)
                 ws.fetch()
-        report = poll(ctx.cfg, ws, ctx.ports.registry(), ctx.forge,
-                      envs=(env,) if isinstance(env, str) else None, images=images or None)
-    mine = [r for r in report.results if r.branch == ctx.pr.head] or list(report.results)
+        if promotion:
+            done = promote(ctx.cfg, ws, ctx.forge, target=env, images=images or None,
+                           now=ctx.ports.clock())
+            results, errors = done.results, done.errors
+        else:
+            assert ctx.ports.registry is not None
+            polled = poll(ctx.cfg, ws, ctx.ports.registry(), ctx.forge,
+                          envs=(env,) if env else None, images=images or None)
+            results, errors = polled.results, polled.errors
+    mine = [r for r in results if r.branch == ctx.pr.head] or list(results)
     if not mine:
-        errors = "; ".join(report.errors) or "nothing to change"
-        return f"nothing to rebuild: {errors}."
+        return f"nothing to rebuild: {'; '.join(errors) or 'nothing to change'}."
     lines = []
     for r in mine:
         where = f" #{r.number}" if r.number else ""
@@ -352,7 +413,7 @@ Handler: TypeAlias = Callable[[_Ctx, c.Command], str]
 # command type -> handler; the one dispatch table (promote/rollback/status go to their flows)
 HANDLERS: dict[type, Handler] = {
     c.Promote: _promote,
-    c.Rollback: _not_yet,
+    c.Rollback: _rollback,
     c.Status: _status,
     c.Hold: _hold,
     c.Unhold: _unhold,

@@ -234,11 +234,34 @@ def test_unknown_commands_get_the_help_text(world: World) -> None:
         + commands.HELP.rstrip() + "\n")
 
 
-def test_rollback_is_not_available_yet(world: World) -> None:
+def test_rollback_opens_the_rollback_pr(world: World) -> None:
+    merge(world, world.pr_of("api"))  # dev ran 1.0.0, now runs 2.0.0
+    n = world.pr_of("web")
+    _, report = world.say(n, "alice", "/rollback dev api")
+    assert [a.result for a in report.answers] == [Result.DONE], report
+    pr = world.forge.find(head="promoter/rollback/dev/api", base="main")
+    assert pr is not None and pr.is_open
+    assert f"dev: api 2.0.0 -> 1.0.0: promoter/rollback/dev/api: created opened #{pr.number}" \
+        in report.answers[0].text
+    assert "/rollback by @alice on #" in pr.body
+    _, report = world.say(n, "alice", "/rollback")  # this PR's environment, every image
+    assert report.answers[0].result is Result.DONE
+    _, report = world.say(n, "alice", "/rollback staging")
+    assert report.answers[0].text.startswith("not done: unknown environment 'staging'")
+
+
+def test_hold_an_environment_labels_its_open_promoter_prs(world: World) -> None:
     n = world.pr_of("api")
-    _, report = world.say(n, "alice", "/rollback dev")
-    assert [a.text for a in report.answers] == [
-        "not done: `/rollback` is not available in this version of promoter yet."]
+    _, report = world.say(n, "alice", "/hold dev")
+    numbers = [p.number for p in world.forge.list_open()]  # newest first
+    assert report.answers[0].text == (
+        f"**dev** on hold: label `promoter/hold` on its open pull requests "
+        f"({', '.join(f'#{x}' for x in numbers)}).")
+    assert all("promoter/hold" in p.labels for p in world.forge.list_open())
+    _, report = world.say(n, "alice", "/unhold dev")
+    assert not any("promoter/hold" in p.labels for p in world.forge.list_open())
+    _, report = world.say(n, "sre-sam", "/hold prod")
+    assert report.answers[0].text.startswith("no open promoter pull request into **prod**")
 
 
 def merge(world: World, number: int) -> None:
