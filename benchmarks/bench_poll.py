@@ -351,7 +351,8 @@ def summary(b: Bench) -> dict[str, Any]:
         total = median([r.total for r in runs])
         variants[variant] = {
             "total_s": round(total, 3), "phases_s": {k: round(v, 3) for k, v in phases.items()},
-            "other_s": round(total - sum(phases.values()), 3),
+            "other_s": round(median([r.total - sum(r.phases.get(p, 0.0) for p in PHASES)
+                                     for r in runs]), 3),
             "cpu_s": round(median([r.cpu for r in runs]), 3),
             "phases_cpu_s": {p: round(median([r.cpu_phases.get(p, 0.0) for r in runs]), 3)
                              for p in PHASES},
