@@ -210,10 +210,11 @@ def ran_before(ws: Workspace, head: str, loc: Located, tag: str | None, digest: 
                for _, (t, d) in _versions(ws, head, loc, limit))
 
 
-def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 1000) -> CommitInfo:
+def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 200) -> CommitInfo:
     """The commit on ``head``'s first-parent line that brought ``first`` in: ``first`` itself
-    when it was committed on the branch, else the merge whose first parent lacks it."""
-    after = {c.sha: c for c in ws.commits(first.sha, head)}
+    when it was committed on the branch, else the merge whose first parent lacks it. After
+    ``limit`` first-parent commits the oldest one seen stands in (it arrived before that, so
+    the soak is under-counted, never over-counted)."""
     sha: str | None = ws.resolve(head)
     previous: str | None = None
     for _ in range(limit):
@@ -222,9 +223,9 @@ def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 1000) -
         previous = sha
         sha = ws.resolve(f"{sha}^1")  # None at a root, or where revisions have no parent
         # syntax (the in-memory workspace, whose history is a line)
-    if sha is None or sha == first.sha or previous is None or previous not in after:
+    if sha is None or sha == first.sha or previous is None:
         return first
-    return after[previous]
+    return next((c for c in ws.commits(sha, previous) if c.sha == previous), first)
 
 
 # --- comparing --------------------------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_pat
     import subprocess
 
     from promoter.flows.poll import locate_env
-    from promoter.flows.promote import arrival, ran_before
+    from promoter.flows.promote import _landed, arrival, ran_before
     from promoter.gitrepo import GitWorkspace
 
     repo = tmp_path / "repo"
@@ -355,6 +355,9 @@ def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_pat
         head = ws.branch_head("main") or ""
         [loc] = locate_env(cfg, "dev", ws, head)
         assert arrival(ws, head, loc) == Arrival(commit=merge, since=t[3])
+        [branch_commit] = [c for c in ws.history(head, ["overlays"]) if c.subject == "dev: 1.1.0"]
+        # a walk cut short counts from the oldest commit it saw: less soak, never more
+        assert _landed(ws, head, branch_commit, limit=1).sha == head
         assert ran_before(ws, head, loc, "1.0.0", None)
         assert not ran_before(ws, head, loc, "0.9.0", None)
     write("1.2.0")
