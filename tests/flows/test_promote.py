@@ -440,3 +440,24 @@ def test_compare_never_moves_a_target_backwards(src: tuple[int, int, int],
                 Decision.SKIPPED if tgt > src else Decision.PROMOTE)
     assert decision == expected
     assert ("ahead of dev's" in reason) is (tgt > src)
+
+
+def test_environments_on_their_own_branches() -> None:
+    w = World()
+    w.ws.branches["env/staging"] = w.ws.branches["main"]
+    w.set("dev", "1.1.0")  # on main only
+    cfg = parse_config(f"""\
+environments:
+  - {{name: dev, paths: [overlays/dev]}}
+  - {{name: staging, paths: [overlays/staging], branch: env/staging}}
+images:
+  - {{name: web, repository: {IMAGE}}}
+forge: {{type: github, repository: acme/gitops, token-env: T}}
+""")
+    [result] = w.run(cfg).results
+    pr = w.forge.get(result.number or 0)
+    assert (pr.head, pr.base) == ("promoter/staging/web", "env/staging")
+    assert w.ws.read(pr.head, "overlays/staging/kustomization.yaml") == \
+        KUSTOMIZATION.format(tag="1.1.0")
+    assert w.ws.read(pr.head, "overlays/dev/kustomization.yaml") == \
+        KUSTOMIZATION.format(tag="1.0.0")  # the staging branch's own dev file is left alone
