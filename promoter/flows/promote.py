@@ -24,6 +24,7 @@ promotion PRs get a status that says why. A failure in one image or one PR is re
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,8 +59,8 @@ _STATUS = {GateState.PASS: StatusState.SUCCESS, GateState.PENDING: StatusState.P
            GateState.FAIL: StatusState.FAILURE}
 
 
-class Decision:
-    """What happened to one image in one step (plain strings: they are JSON values)."""
+class Decision(enum.StrEnum):
+    """What happened to one image in one step (its value is the JSON and text spelling)."""
 
     PROMOTE = "promote"  # a PR sets the target to the source's version
     UP_TO_DATE = "up-to-date"  # the target runs it already
@@ -80,7 +81,7 @@ class ImageStep:
     to_tag: str | None
     to_digest: str | None
     update: UpdateType
-    decision: str
+    decision: Decision
     reason: str = ""
     since: datetime | None = None  # when the version reached the source's branch
     commit: str | None = None  # the source commit the version arrived with (checks are read)
@@ -90,7 +91,7 @@ class ImageStep:
         return {"image": self.image, "source": self.source, "target": self.target,
                 "from": self.from_tag, "from_digest": self.from_digest, "to": self.to_tag,
                 "to_digest": self.to_digest, "update": self.update.value,
-                "decision": self.decision, "reason": self.reason,
+                "decision": self.decision.value, "reason": self.reason,
                 "since": self.since.isoformat() if self.since else None, "commit": self.commit,
                 "gates": [{"gate": g.name, "state": g.state.value, "detail": g.detail}
                           for g in self.gates]}
@@ -239,7 +240,7 @@ def _key(policy: TagPolicy, tag: str | None) -> Any:
 
 
 def compare(src: Located, tgt: Located, ran: Callable[[str | None, str | None], bool]
-            ) -> tuple[str, str]:
+            ) -> tuple[Decision, str]:
     """(decision, reason) for moving ``tgt`` to what ``src`` runs, before any gate: PROMOTE,
     UP_TO_DATE or SKIPPED (order is law). Versions are compared by the image's policy; where
     that cannot order them (not versions, or one version with another digest), ``ran(tag,
@@ -346,6 +347,9 @@ class _Run:
         moves = [(loc, Wanted(tag=s.to_tag or "", digest=s.to_digest, pin=True), s.update)
                  for s, loc in steps if s.decision == Decision.PROMOTE]
         self.found.extend(s for s, _ in steps)
+        for s, _ in steps:
+            log.debug("image=%s step=%s->%s from=%s to=%s decision=%s", s.image, s.source,
+                      s.target, s.from_tag, s.to_tag, s.decision.value)
         plan = plan_updates(cfg, moves, read=functools.partial(ws.read, tgt_sha),
                             source_env=src.name, table=render.updates_table)
         self.plans.extend(plan.pull_requests)
