@@ -201,6 +201,27 @@ def _key_site(text: str, path: str, key: tuple[str, ...], image: Image) -> tuple
 SiteFinder = Callable[[str, str, tuple[str, ...]], tuple[Site, ...]]
 
 
+def cached_finder() -> SiteFinder:
+    """A :data:`SiteFinder` that parses each (text, path, helm paths) once: locating many
+    images in the same files then costs one parse per file, not one per image and file.
+    Failures are remembered too."""
+    memo: dict[tuple[str, str, tuple[str, ...]], tuple[Site, ...] | PromoterError] = {}
+
+    def find(text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
+        key = (path, text, tuple(helm_paths))
+        if key not in memo:
+            try:
+                memo[key] = find_sites(text, path, helm_paths=helm_paths)
+            except PromoterError as e:
+                memo[key] = e
+        found = memo[key]
+        if isinstance(found, PromoterError):
+            raise found
+        return found
+
+    return find
+
+
 def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
            find: SiteFinder | None = None) -> Located:
     """Every pin of ``image`` in ``env``'s targets (pure over ``files`` and ``read``).

@@ -28,6 +28,7 @@ from promoter.plan import (
     Plan,
     PullRequestPlan,
     Wanted,
+    cached_finder,
     locate,
     needs_update,
     plan_updates,
@@ -104,7 +105,8 @@ def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
             cache[path] = ws.read(sha, path)
         return cache[path]
 
-    return tuple(locate(img, env, files, read) for img in cfg.images
+    find = cached_finder()
+    return tuple(locate(img, env, files, read, find=find) for img in cfg.images
                  if env in img.environments and (images is None or img.name in images))
 
 
