@@ -560,6 +560,7 @@ def start(receiver: Receiver, host: str = "127.0.0.1", port: int = 0, *,
           max_body: int = MAX_BODY) -> Running:
     """Serve in a background thread; stop with :meth:`Running.stop`."""
     server = WebhookServer((host, port), receiver, max_body=max_body)
-    thread = threading.Thread(target=server.serve_forever, name="promoter-serve", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name="promoter-serve", daemon=True)
     thread.start()
     return Running(server=server, thread=thread)

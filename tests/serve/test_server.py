@@ -3,6 +3,7 @@ the queue and per-repository order, health and a graceful stop."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import threading
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from promoter.serve import (
     Dispatcher,
@@ -295,3 +298,72 @@ def test_a_failing_job_is_counted_and_logged_without_secrets(
             in caplog.text
     finally:
         s.running.stop(timeout=5)
+
+
+def test_form_encoded_github_delivery(server: Server) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": json.dumps(comment_payload(cid=77))}).encode()
+    status, doc, _ = server.post("/webhooks/github", body, {
+        "Content-Type": "application/x-www-form-urlencoded", "X-GitHub-Event": "issue_comment",
+        "X-GitHub-Delivery": "form-1", "X-Hub-Signature-256": github_signature(SECRET, body)})
+    assert (status, doc["status"]) == (202, "queued")
+    server.wait_idle()
+    assert [j.comment.comment_id for j in server.rec.jobs if j.comment] == [77]
+
+
+def test_gitlab_signed_webhook_over_http() -> None:
+    import base64
+
+    key = "whsec_" + base64.b64encode(b"s" * 32).decode()
+    rec = Recorder()
+    dispatcher = Dispatcher(rec, workers=1)
+    receiver = Receiver(secrets=Secrets(gitlab_signing=(key,)), dispatcher=dispatcher)
+    s = Server(start(receiver), rec)
+    try:
+        body = json.dumps({"object_kind": "push", "ref": "refs/heads/main", "after": "a" * 40,
+                           "project": {"path_with_namespace": "grp/gitops"}}).encode()
+        headers = hook_headers("Push Hook", uuid="w-1", body=body, signing_token=key)
+        assert s.post("/webhooks/gitlab", body, headers)[0] == 202
+        assert s.post("/webhooks/gitlab", body, headers)[1]["status"] == "duplicate"
+        stale = hook_headers("Push Hook", uuid="w-2", body=body, signing_token=key,
+                             timestamp=int(time.time()) - 3600)
+        assert s.post("/webhooks/gitlab", body, stale)[0] == 401
+        forged = hook_headers("Push Hook", uuid="w-3", body=body + b" ", signing_token=key)
+        assert s.post("/webhooks/gitlab", body, forged)[0] == 401
+        s.wait_idle()
+        assert [(j.kind.value, j.branch) for j in rec.jobs] == [("promote", "main")]
+    finally:
+        s.running.stop(timeout=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(path=st.sampled_from(["/webhooks/github", "/webhooks/gitlab", "/webhooks/registry",
+                             "/x"]),
+       event=st.sampled_from(["issue_comment", "pull_request", "push", "registry_package",
+                              "package", "Note Hook", "Merge Request Hook", "Push Hook", ""]),
+       doc=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                        lambda kids: st.lists(kids, max_size=3)
+                        | st.dictionaries(st.sampled_from(
+                            ["issue", "comment", "number", "id", "user", "login", "action",
+                             "pull_request", "object_attributes", "merge_request", "iid",
+                             "events", "target", "tag", "repository", "push_data", "ref",
+                             "package_version", "registry_package", "type", "event_data"]),
+                            kids, max_size=5), max_leaves=20))
+def test_any_signed_json_gets_an_answer_never_a_crash(path: str, event: str, doc: Any) -> None:
+    receiver = _fuzz_receiver()
+    body = json.dumps(doc).encode()
+    headers = {"x-github-event": event, "x-github-delivery": "d", "x-gitlab-event": event,
+               "x-hub-signature-256": github_signature(SECRET, body),
+               "x-gitlab-token": GL_TOKEN, "idempotency-key": "k",
+               "authorization": "Bearer reg-token"}
+    status, answer = receiver.receive(path, headers, body)
+    assert status in (200, 202, 400, 404), (status, answer)
+
+
+@functools.cache
+def _fuzz_receiver() -> Receiver:
+    """One receiver for every example (its worker thread lives as long as the session)."""
+    return Receiver(secrets=Secrets(github=(SECRET,), gitlab=(GL_TOKEN,),
+                                    registry=("reg-token",)),
+                    dispatcher=Dispatcher(Recorder(), workers=1, max_queued=10_000))
