@@ -4,16 +4,16 @@ Each gate of an environment (``gates:`` in ``.promoter.yaml``) becomes one :clas
 with a state and a one-line detail that people read in the pull request body and in the
 ``promoter/gates`` commit status:
 
-========================  ==========================================  ======================
-gate                      facts                                       decides
-========================  ==========================================  ======================
-``auto``                  the update type, a ``/promote`` override     whether a PR opens
-``freeze``                the windows, ``now``                         opening, the status
-``hold``                  open promoter PRs of the env with the label  opening, the status
-``soak``                  when the version reached the source branch   the status
-``require-checks``        statuses on the source's commit              the status
-``min-approvals``         approvals of the promotion PR                auto-merge
-========================  ==========================================  ======================
+==================  ===========================================  ===================
+gate                facts                                        decides
+==================  ===========================================  ===================
+``auto``            the update type, a ``/promote`` override     whether a PR opens
+``freeze``          the windows, ``now``                         opening, the status
+``hold``            open promoter PRs of the env with the label  opening, the status
+``soak``            when the version reached the source branch   the status
+``require-checks``  statuses on the source's commit              the status
+``min-approvals``   approvals of the promotion PR                auto-merge
+==================  ===========================================  ===================
 
 :func:`may_open` says whether a new pull request may be opened, :func:`verdict` what the
 ``promoter/gates`` status says, :func:`may_auto_merge` whether the forge's auto-merge may be
