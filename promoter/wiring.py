@@ -66,13 +66,14 @@ def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
     def credentials(host: str) -> Credentials | None:
         return configured.get(host) or store(host)
 
-    ca = next((r.ca_file for r in cfg.registries if r.ca_file), None)
-    ca_env = next((r.ca_file_env for r in cfg.registries if r.ca_file_env), None)
-    if ca_env:
-        ca = environ.get(ca_env) or ca
-    elif ca:
-        ca = str(Path(cfg.root) / ca)
-    return OciRegistry(credentials=credentials, ca_bundle=ca,
+    cas: dict[str, str] = {}
+    for r in cfg.registries:
+        path = environ.get(r.ca_file_env) if r.ca_file_env else None
+        if path is None and r.ca_file:
+            path = str(Path(cfg.root) / r.ca_file)
+        if path:
+            cas[r.host] = path
+    return OciRegistry(credentials=credentials, ca_bundle=cas or None,
                        insecure=[r.host for r in cfg.registries if r.insecure])
 
 
