@@ -112,8 +112,11 @@ def _card(cell: Cell | None, st: Status) -> str:
     badges = []
     for p in cell.pending:
         kind, label = ("rb", "rollback") if p.rollback else ("pr", "pending")
-        badges.append(f'<a class="badge {kind}" href="{escape(p.url)}">{label} '
-                      f"#{p.number} &rarr; {escape(p.tag)}</a>")
+        text = f"{label} #{p.number} &rarr; {escape(p.tag)}"
+        if p.url.startswith(("https://", "http://")):  # links from the forge, nothing else
+            badges.append(f'<a class="badge {kind}" href="{escape(p.url)}">{text}</a>')
+        else:
+            badges.append(f'<span class="badge {kind}">{text}</span>')
     parts = [f'<div class="{" ".join(classes)}">',
              f'<div class="ver">{escape(version)}</div>',
              f'<div class="meta">{"".join(meta)}</div>' if meta else "",

@@ -233,3 +233,19 @@ def test_html_page_rendered_in_headless_chromium(gitops: GitOps, tmp_path: Path)
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 800)
     assert len(set(data[100:4000])) > 50  # not a blank page
+
+
+def test_html_escapes_everything_from_files_and_forge() -> None:
+    from promoter.flows.status import Cell, Pending
+
+    evil = '<img src=x onerror="alert(1)">'
+    st = Status(generated=NOW, environments=("dev", "prod"), images=(evil,),
+                repositories={evil: evil},
+                cells=(Cell(image=evil, env="dev", tag=evil, digest=None,
+                            pending=(Pending(number=1, url='javascript:"x"', tag=evil),)),
+                       Cell(image=evil, env="prod", tag="1.0.0", digest=None, drift=evil,
+                            problems=(evil,))),
+                errors=(evil,), forge=True)
+    page = status_html(st)
+    assert "<img" not in page and "javascript" not in page
+    assert page.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") >= 5
