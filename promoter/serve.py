@@ -156,11 +156,25 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _at(doc: Any, path: str) -> Any:
+    """``doc["a"]["b"]`` for ``"a.b"``; None when a step is missing or not an object (payloads
+    are untrusted: any field may have any type)."""
+    for key in path.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def github_job(event: str, delivery: str, payload: Any) -> Job | None:
     """The job for a GitHub delivery, or None when there is nothing to do."""
     if not isinstance(payload, dict):
         raise Reject(400, "the payload is not a JSON object")
-    repo = _str((payload.get("repository") or {}).get("full_name"))
+    repo = _str(_at(payload, "repository.full_name"))
     if event == "issue_comment":
         try:
             comment = github_event(payload, what=f"issue_comment {delivery}")
@@ -169,10 +183,9 @@ def github_job(event: str, delivery: str, payload: Any) -> Job | None:
         return Job(kind=JobKind.COMMENT, delivery=delivery, source="github", repo=repo,
                    comment=comment)
     if event == "pull_request":
-        pr = payload.get("pull_request") or {}
-        if payload.get("action") == "closed" and pr.get("merged"):
+        if payload.get("action") == "closed" and _at(payload, "pull_request.merged") is True:
             return Job(kind=JobKind.PROMOTE, delivery=delivery, source="github", repo=repo,
-                       branch=_str((pr.get("base") or {}).get("ref")))
+                       branch=_str(_at(payload, "pull_request.base.ref")))
         return None
     if event == "push":
         ref = _str(payload.get("ref"))
@@ -189,19 +202,18 @@ def github_job(event: str, delivery: str, payload: Any) -> Job | None:
 
 def github_package(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """(image, tag) of a GHCR ``registry_package`` / ``package`` ``published`` event."""
-    pkg = payload.get("registry_package") or payload.get("package") or {}
+    pkg = payload.get("registry_package") or payload.get("package")
     if payload.get("action") not in ("published", "updated") or not isinstance(pkg, dict):
         return ()
     if _str(pkg.get("package_type")).lower() not in ("container", "docker"):
         return ()
-    version = pkg.get("package_version") or {}
-    tag = _str(((version.get("container_metadata") or {}).get("tag") or {}).get("name"))
-    url = _str(version.get("package_url"))
+    tag = _str(_at(pkg, "package_version.container_metadata.tag.name"))
+    url = _str(_at(pkg, "package_version.package_url"))
     if url and ":" in url.rsplit("/", 1)[-1]:
         image, _, url_tag = url.rpartition(":")
         tag = tag or url_tag
     else:
-        owner = _str(pkg.get("namespace")) or _str((pkg.get("owner") or {}).get("login"))
+        owner = _str(pkg.get("namespace")) or _str(_at(pkg, "owner.login"))
         image = f"ghcr.io/{owner.lower()}/{_str(pkg.get('name'))}"
     return ((image, tag),) if tag and image else ()
 
@@ -209,7 +221,7 @@ def github_package(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 def gitlab_job(event: str, delivery: str, payload: Any) -> Job | None:
     if not isinstance(payload, dict):
         raise Reject(400, "the payload is not a JSON object")
-    project = _str((payload.get("project") or {}).get("path_with_namespace"))
+    project = _str(_at(payload, "project.path_with_namespace"))
     if event == "Note Hook":
         try:
             comment = gitlab_note_event(payload, what=f"Note Hook {delivery}")
@@ -218,10 +230,9 @@ def gitlab_job(event: str, delivery: str, payload: Any) -> Job | None:
         return Job(kind=JobKind.COMMENT, delivery=delivery, source="gitlab", repo=project,
                    comment=comment)
     if event == "Merge Request Hook":
-        attrs = payload.get("object_attributes") or {}
-        if attrs.get("action") == "merge":
+        if _at(payload, "object_attributes.action") == "merge":
             return Job(kind=JobKind.PROMOTE, delivery=delivery, source="gitlab", repo=project,
-                       branch=_str(attrs.get("target_branch")))
+                       branch=_str(_at(payload, "object_attributes.target_branch")))
         return None
     if event == "Push Hook":
         ref = _str(payload.get("ref"))
@@ -238,22 +249,17 @@ def registry_pushes(payload: Any) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     if not isinstance(payload, dict):
         return ()
-    for ev in payload.get("events") or ():
-        if not isinstance(ev, dict) or not isinstance(ev.get("target"), dict):
-            continue
-        target = ev["target"]
-        if ev.get("action") == "push" and target.get("tag") and target.get("repository"):
-            host = _str((ev.get("request") or {}).get("host"))
-            repo = _str(target["repository"])
-            out.append((f"{host}/{repo}" if host else repo, _str(target["tag"])))
-    push = payload.get("push_data")
-    if isinstance(push, dict) and push.get("tag"):
-        name = _str((payload.get("repository") or {}).get("repo_name"))
-        if name:
-            out.append((f"docker.io/{name}", _str(push["tag"])))
+    for ev in _list(payload.get("events")):
+        repo, tag = _str(_at(ev, "target.repository")), _str(_at(ev, "target.tag"))
+        if _at(ev, "action") == "push" and tag and repo:
+            host = _str(_at(ev, "request.host"))
+            out.append((f"{host}/{repo}" if host else repo, tag))
+    hub_tag, name = _str(_at(payload, "push_data.tag")), _str(_at(payload, "repository.repo_name"))
+    if hub_tag and name:
+        out.append((f"docker.io/{name}", hub_tag))
     if _str(payload.get("type")).upper() == "PUSH_ARTIFACT":
-        for res in (payload.get("event_data") or {}).get("resources") or ():
-            url, tag = _str(res.get("resource_url")), _str(res.get("tag"))
+        for res in _list(_at(payload, "event_data.resources")):
+            url, tag = _str(_at(res, "resource_url")), _str(_at(res, "tag"))
             if url and tag:
                 out.append((url.split("@")[0].removesuffix(f":{tag}"), tag))
     return tuple(dict.fromkeys((i, t) for i, t in out if i and t))
@@ -412,6 +418,10 @@ class Receiver:
         except Reject as e:
             stats.rejected += 1
             return e.status, {"error": str(e)}
+        except (AttributeError, TypeError, KeyError, ValueError) as e:  # a shape we missed
+            stats.rejected += 1
+            log.info("malformed delivery: %s", redact(f"{type(e).__name__}: {e}"))
+            return 400, {"error": "the payload does not have the expected shape"}
         if job is None:
             stats.ignored += 1
             return 200, {"status": "ignored", "delivery": delivery}
