@@ -46,7 +46,17 @@ from promoter.forge import (
 )
 from promoter.gates import Facts, GateResult, GateState
 from promoter.gitrepo import BranchChange, CommitInfo, Outcome, Workspace
-from promoter.plan import Located, Plan, PullRequestPlan, Wanted, locate, plan_updates, slug
+from promoter.plan import (
+    Located,
+    Plan,
+    PullRequestPlan,
+    SiteFinder,
+    Wanted,
+    cached_finder,
+    locate,
+    plan_updates,
+    slug,
+)
 from promoter.policy import TagPolicy, update_of
 from promoter.secrets import redact
 from promoter.versions import UpdateType, parse_version
@@ -172,28 +182,30 @@ class Arrival:
     since: datetime | None
 
 
-def _version_at(ws: Workspace, sha: str, loc: Located) -> Version:
+def _version_at(ws: Workspace, sha: str, loc: Located, find: SiteFinder | None) -> Version:
     files = tuple(sorted({p.file for p in loc.pins}))
-    found = locate(loc.image, loc.env, files, functools.partial(ws.read, sha))
+    found = locate(loc.image, loc.env, files, functools.partial(ws.read, sha), find=find)
     return (found.tag, found.digest)
 
 
-def _versions(ws: Workspace, head: str, loc: Located, limit: int
+def _versions(ws: Workspace, head: str, loc: Located, limit: int, find: SiteFinder | None
               ) -> Iterator[tuple[CommitInfo, Version]]:
     """The commits that changed ``loc``'s files from ``head`` back, newest first, each with the
-    version the files held after it."""
+    version the files held after it (``find``: a shared :func:`~promoter.plan.cached_finder`,
+    so images in the same files parse each version of a file once)."""
     for c in ws.history(head, sorted({p.file for p in loc.pins}), limit=limit):
-        yield c, _version_at(ws, c.sha, loc)
+        yield c, _version_at(ws, c.sha, loc, find)
 
 
-def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMIT) -> Arrival:
+def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMIT,
+            find: SiteFinder | None = None) -> Arrival:
     """Walk the history of ``loc``'s files from ``head``, newest first: the oldest commit of the
     newest run holding the current version set it; the commit that brought that one onto the
     branch's first-parent line (itself, or a merge) is when it arrived. Within ``limit``
     changes: a version older than that counts from the oldest one read."""
     current: Version = (loc.tag, loc.digest)
     first: CommitInfo | None = None
-    for c, version in _versions(ws, head, loc, limit):
+    for c, version in _versions(ws, head, loc, limit, find):
         if version != current:
             break
         first = c
@@ -204,11 +216,11 @@ def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMI
 
 
 def ran_before(ws: Workspace, head: str, loc: Located, tag: str | None, digest: str | None,
-               *, limit: int = HISTORY_LIMIT) -> bool:
+               *, limit: int = HISTORY_LIMIT, find: SiteFinder | None = None) -> bool:
     """Whether ``loc``'s environment ran ``tag`` (and ``digest``, when both are known) in its
     last ``limit`` changes."""
     return any(t == tag and (d is None or digest is None or d == digest)
-               for _, (t, d) in _versions(ws, head, loc, limit))
+               for _, (t, d) in _versions(ws, head, loc, limit, find))
 
 
 def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 200) -> CommitInfo:
@@ -312,6 +324,7 @@ class _Run:
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    find: SiteFinder = field(default_factory=cached_finder)  # one parse per file version
 
     def step(self, src: Environment, tgt: Environment) -> None:
         ws, cfg = self.ws, self.cfg
@@ -383,10 +396,10 @@ class _Run:
         if not src.pins or src.tag is None:
             return dataclasses.replace(base, reason=f"{name} is not found in {src.env}")
         decision, reason = compare(src, tgt, functools.partial(ran_before, self.ws, src_sha,
-                                                               src))
+                                                               src, find=self.find))
         if decision != Decision.PROMOTE:
             return dataclasses.replace(base, decision=decision, reason=reason)
-        came = arrival(self.ws, src_sha, src)
+        came = arrival(self.ws, src_sha, src, find=self.find)
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
