@@ -515,6 +515,10 @@ def _get(payload: Any, path: str, kind: type | tuple[type, ...], what: str) -> A
     return value
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def github_event(payload: Any, what: str = "issue_comment event") -> CommentEvent:
     """The comment of a GitHub ``issue_comment`` payload (webhook or ``GITHUB_EVENT_PATH``)."""
     issue = _get(payload, "issue", dict, what)
@@ -522,7 +526,7 @@ def github_event(payload: Any, what: str = "issue_comment event") -> CommentEven
         number=_get(payload, "issue.number", int, what),
         comment_id=_get(payload, "comment.id", int, what),
         author=_get(payload, "comment.user.login", str, what),
-        body=payload["comment"].get("body") or "",
+        body=_text(payload["comment"].get("body")),
         author_is_bot=payload["comment"]["user"].get("type") == "Bot",
         on_pull_request=bool(issue.get("pull_request")),
         edited=payload.get("action") != "created")
@@ -537,7 +541,7 @@ def gitlab_note_event(payload: Any, what: str = "Note Hook") -> CommentEvent:
         number=_get(payload, "merge_request.iid", int, what) if on_mr else 0,
         comment_id=_get(payload, "object_attributes.id", int, what),
         author=_get(payload, "user.username", str, what),
-        body=attrs.get("note") or "",
+        body=_text(attrs.get("note")),
         author_is_bot=bool(payload["user"].get("bot")),
         on_pull_request=on_mr,
         edited=attrs.get("action", "create") != "create",
