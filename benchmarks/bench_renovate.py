@@ -8,7 +8,8 @@ in ``--mode`` (default ``token``), and then:
 * **Renovate**: ``shared/bench/renovate_bench.py`` builds a git repository with the images
   (half as kustomization ``images:`` entries, half as Helm ``values.yaml`` blocks, all at
   ``1.2.3``) and runs ``renovate --platform=local`` (lookup-only dry run, cold cache) on it;
-  the figure is that process's wall time, median of ``--renovate-rounds`` (default 1). Install Renovate outside the repository first::
+  the figure is that process's wall time, median of ``--renovate-rounds`` (default 1).
+  Install Renovate outside the repository first::
 
       bash ../shared/bench/install_renovate.sh /tmp/renovate
       export RENOVATE_BIN=/tmp/renovate/node_modules/.bin/renovate
@@ -100,7 +101,7 @@ def promoter_side(args: argparse.Namespace, reg: Any, truth: Path, fixture: Path
                   ) -> dict[str, Any]:
     creds = cred_args(reg)
     cmd = [sys.executable, str(SCAN_ONCE), "--images-from", str(fixture), "--proposals",
-           "--expected", str(truth), *creds]
+           "--expected", str(truth), "--concurrency", str(args.concurrency), *creds]
     runs = [run_measured(cmd, env=child_env(), watch=server_pids(reg)) for _ in range(args.rounds)]
     inner = [m.output["runs"][0] for m in runs]
     proposals = {k: v for k, v in inner[0]["proposals"].items() if v and v != CURRENT}
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--renovate-rounds", type=int, default=1,
                    help="Renovate runs (median; each takes a minute or more)")
     p.add_argument("--max-page", type=int, default=50, help="pagination proxy page cap")
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="promoter's requests in flight per host (OciRegistry's default: 32)")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores live here")
     p.add_argument("--json", type=Path, help="write every figure here")
     args = p.parse_args(argv)
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     same = compare(renovate.pop("_proposals"), promoter.pop("_proposals"))
     speedup = ratio(renovate["wall_s"], promoter["process_wall_median_s"])
     result = {"images": args.images, "tags": args.tags, "mode": args.mode,
-              "max_page": args.max_page, "renovate": renovate, "promoter": promoter,
+              "max_page": args.max_page, "concurrency": args.concurrency,
+              "renovate": renovate, "promoter": promoter,
               "proposals": same, "speedup": speedup,
               "cpu_speedup": ratio(renovate["cpu_s"], promoter["cpu_median_s"])}
     print(f"{args.images} images, {args.mode} mode, pages of {args.max_page} tags\n"
