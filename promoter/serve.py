@@ -303,13 +303,15 @@ class Stats:
 
 
 class Dispatcher:
-    """A bounded queue of jobs and ``workers`` threads; jobs of one repository run one at a
-    time, in arrival order. ``run(job)`` does the work; its exceptions are logged (redacted)
-    and counted, never raised."""
+    """A bounded queue of jobs and ``workers`` threads; jobs with the same ``key`` (by default
+    their repository) run one at a time, in arrival order. ``run(job)`` does the work; its
+    exceptions are logged (redacted) and counted, never raised."""
 
     def __init__(self, run: Callable[[Job], None], *, workers: int = 4,
-                 max_queued: int = 1000) -> None:
+                 max_queued: int = 1000, key: Callable[[Job], str] = lambda job: job.repo
+                 ) -> None:
         self.run = run
+        self.key = key
         self.max_queued = max_queued
         self.stats = Stats()
         self._pending: dict[str, collections.deque[Job]] = {}
@@ -329,10 +331,11 @@ class Dispatcher:
             if self._closing or self._count >= self.max_queued:
                 self.stats.full += 1
                 return False
-            q = self._pending.setdefault(job.repo, collections.deque())
+            k = self.key(job)
+            q = self._pending.setdefault(k, collections.deque())
             q.append(job)
-            if len(q) == 1 and job.repo not in self._busy:
-                self._ready.append(job.repo)
+            if len(q) == 1 and k not in self._busy:
+                self._ready.append(k)
             self._count += 1
             self.stats.queued += 1
             self._cond.notify()
@@ -352,23 +355,24 @@ class Dispatcher:
                 if self._closing and self._count == 0:
                     return None
                 self._cond.wait()
-            repo = self._ready.popleft()
-            job = self._pending[repo].popleft()
-            self._busy.add(repo)
+            k = self._ready.popleft()
+            job = self._pending[k].popleft()
+            self._busy.add(k)
             return job
 
     def _release(self, job: Job, ok: bool) -> None:
+        k = self.key(job)
         with self._cond:
-            self._busy.discard(job.repo)
+            self._busy.discard(k)
             self._count -= 1
             if ok:
                 self.stats.done += 1
             else:
                 self.stats.failed += 1
-            if self._pending.get(job.repo):
-                self._ready.append(job.repo)
+            if self._pending.get(k):
+                self._ready.append(k)
             else:
-                self._pending.pop(job.repo, None)
+                self._pending.pop(k, None)
             self._cond.notify_all()
 
     def _work(self) -> None:

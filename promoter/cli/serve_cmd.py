@@ -104,7 +104,8 @@ def make_runner(repo: str | None, clone: str | None, config: str | None
 @click.option("--registry-token-env", "registry", multiple=True, metavar="VAR",
               help="Variable holding the token registry notifications must send "
                    "(Authorization header, or ?token= for Docker Hub).")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker threads (jobs of the one repository still run one at a time).")
 @click.option("--max-queue", type=click.IntRange(1), default=1000, show_default=True,
               help="Jobs waiting at most; more are answered 503.")
 @click.option("--max-body", type=click.IntRange(1), default=MAX_BODY, show_default=True,
@@ -126,8 +127,10 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
     if not (keys.github or keys.gitlab or keys.gitlab_signing or keys.registry):
         raise InputError("no webhook secret configured (--github-secret-env, "
                          "--gitlab-token-env, ...): an open receiver would run anyone's commands")
+    # every job works on the one configured repository (with --repo, on one checkout), and
+    # registry events name no repository: one key for all, so one job at a time, in order
     dispatcher = Dispatcher(make_runner(repo, clone, config), workers=workers,
-                            max_queued=max_queue)
+                            max_queued=max_queue, key=lambda job: "repository")
     running = start(Receiver(secrets=keys, dispatcher=dispatcher), host, port,
                     max_body=max_body)
     stop = threading.Event()
