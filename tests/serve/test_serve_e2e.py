@@ -21,6 +21,7 @@ from promoter.demo.push import Pusher
 from promoter.serve import Dispatcher, Receiver, Secrets, github_signature, start
 from tests.serve.worlds import BOT, make_world
 from tests.servers.fake_github import FakeGitHub
+from tests.servers.fake_gitlab import FakeGitLab, hook_headers
 from tests.servers.git_http import commit_to
 from tests.servers.registry import LocalRegistry
 
@@ -121,3 +122,31 @@ def test_promoter_serve_process_answers_a_comment_and_stops_on_sigterm(
     replies = [c.body for c in repo.comments.values() if c.user == BOT]
     assert len(replies) == 1 and replies[0].startswith("@alice\n- `/hold`: on hold")
     assert "promoter/hold" in repo.pulls[world.number].labels
+
+
+def test_gitlab_note_hook_runs_the_command_once(gitlab: FakeGitLab,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    world = make_world("gitlab", gitlab)
+    monkeypatch.setenv("FORGE_TOKEN", world.token)
+    monkeypatch.setenv("PROMOTER_GIT_TOKEN", world.token)
+    dispatcher = Dispatcher(make_runner(None, world.clone_url, None), workers=2,
+                            key=lambda job: "repository")
+    running = start(Receiver(secrets=Secrets(gitlab=("gl-hook-token",)), dispatcher=dispatcher))
+    try:
+        nid = world.comment("alice", "/promote")
+        body = json.dumps(world.event(nid)).encode()
+        headers = hook_headers("Note Hook", token="gl-hook-token", uuid="note-delivery-1")
+        for _ in range(2):
+            req = urllib.request.Request(f"{running.server.url}/webhooks/gitlab", data=body,
+                                         headers=headers)
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert resp.status in (200, 202)
+        wait_for(lambda: dispatcher.stats.done == 1)
+    finally:
+        assert running.stop(timeout=20)
+    project = gitlab.project(world.name)
+    replies = [n.body for n in project.notes.values() if n.author == BOT]
+    assert replies == ["@alice\n- `/promote`: auto-merge is on: the forge merges this pull "
+                       "request once its required checks and reviews pass.\n"]
+    assert [e[2] for e in project.notes[nid].emoji] == ["eyes"]
+    assert dispatcher.stats.duplicates == 1
