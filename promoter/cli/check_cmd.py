@@ -67,7 +67,11 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
     return sha
 
 
-@click.command("check")
+@click.command("check", epilog=(
+    "Without --pr or --base/--head the pull request comes from CI (GitHub Actions "
+    "pull_request events, GitLab merge request pipelines). Exit 0 every rule holds, 1 "
+    "violations, 2 bad input or the registry could not answer. The Markdown summary is "
+    "appended to $GITHUB_STEP_SUMMARY when set."))
 @repo_options
 @click.option("--pr", "pr", type=int, default=None, help="The pull request (merge request) "
               "to check; needs the forge.")
