@@ -249,3 +249,14 @@ def test_html_escapes_everything_from_files_and_forge() -> None:
     page = status_html(st)
     assert "<img" not in page and "javascript" not in page
     assert page.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") >= 5
+
+
+def test_cli_without_forge_credentials_still_shows_the_matrix(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    g = pipeline(tmp_path / "g", extra="forge: {type: github, repository: acme/gitops, "
+                                        "token-env: NO_SUCH_TOKEN}\n")
+    assert main(["status", "--repo", str(g.path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("image  dev")
+    assert err == ("promoter: note: pending pull requests not shown: forge.token-env names "
+                   "the environment variable NO_SUCH_TOKEN, which is not set\n")
