@@ -128,6 +128,12 @@ def test_pr_that_skips_staging_fails_and_a_correct_one_passes(
         StatusState.FAILURE,
         "web: prod gets 1.2.0 but staging runs 1.1.0: a version enters prod only from staging")
 
+    if isinstance(repo.server, FakeGitHub):  # the summary is a check run's output there
+        [run] = [r for r in repo.server.repos[repo.name].check_runs.values()
+                 if r["head_sha"] == bad_sha and r["name"] == "promoter/verify"]
+        assert run["conclusion"] == "failure"
+        assert "| order | web: prod gets 1.2.0 but staging runs 1.1.0" in str(run["output"])
+
     assert main(["check", "--pr", str(good), "--repo", str(checkout), "--output",
                  "markdown"]) == 0
     out = capsys.readouterr().out
