@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from promoter import gates, render
 from promoter.config import Config, Environment, Group, render_template
@@ -174,6 +174,51 @@ def select_steps(cfg: Config, source: str | None, target: str | None
 Version = tuple[str | None, str | None]  # (tag, digest)
 
 
+class History(Protocol):
+    """What the history walks read of a :class:`~promoter.gitrepo.Workspace` (which is one)."""
+
+    def read(self, rev: str, path: str) -> str | None: ...
+    def resolve(self, rev: str) -> str | None: ...
+    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
+                ) -> tuple[CommitInfo, ...]: ...
+    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]: ...
+    def is_ancestor(self, ancestor: str, rev: str) -> bool: ...
+
+
+class Remembering:
+    """A :class:`History` that asks its workspace once per question: the images of one run
+    share files, commits and the branch's first-parent line, and walk them each."""
+
+    def __init__(self, ws: History) -> None:
+        self.ws = ws
+        self._texts: dict[tuple[str, str], str | None] = {}
+        self._revs: dict[str, str | None] = {}
+        self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
+
+    def read(self, rev: str, path: str) -> str | None:
+        if (rev, path) not in self._texts:
+            self._texts[rev, path] = self.ws.read(rev, path)
+        return self._texts[rev, path]
+
+    def resolve(self, rev: str) -> str | None:
+        if rev not in self._revs:
+            self._revs[rev] = self.ws.resolve(rev)
+        return self._revs[rev]
+
+    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
+                ) -> tuple[CommitInfo, ...]:
+        key = (rev, tuple(paths), limit)
+        if key not in self._history:
+            self._history[key] = self.ws.history(rev, paths, limit=limit)
+        return self._history[key]
+
+    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
+        return self.ws.commits(base, head)
+
+    def is_ancestor(self, ancestor: str, rev: str) -> bool:
+        return self.ws.is_ancestor(ancestor, rev)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Arrival:
     """When the source's current version arrived on its branch."""
@@ -182,13 +227,13 @@ class Arrival:
     since: datetime | None
 
 
-def _version_at(ws: Workspace, sha: str, loc: Located, find: SiteFinder | None) -> Version:
+def _version_at(ws: History, sha: str, loc: Located, find: SiteFinder | None) -> Version:
     files = tuple(sorted({p.file for p in loc.pins}))
     found = locate(loc.image, loc.env, files, functools.partial(ws.read, sha), find=find)
     return (found.tag, found.digest)
 
 
-def _versions(ws: Workspace, head: str, loc: Located, limit: int, find: SiteFinder | None
+def _versions(ws: History, head: str, loc: Located, limit: int, find: SiteFinder | None
               ) -> Iterator[tuple[CommitInfo, Version]]:
     """The commits that changed ``loc``'s files from ``head`` back, newest first, each with the
     version the files held after it (``find``: a shared :func:`~promoter.plan.cached_finder`,
@@ -197,7 +242,7 @@ def _versions(ws: Workspace, head: str, loc: Located, limit: int, find: SiteFind
         yield c, _version_at(ws, c.sha, loc, find)
 
 
-def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMIT,
+def arrival(ws: History, head: str, loc: Located, *, limit: int = HISTORY_LIMIT,
             find: SiteFinder | None = None) -> Arrival:
     """Walk the history of ``loc``'s files from ``head``, newest first: the oldest commit of the
     newest run holding the current version set it; the commit that brought that one onto the
@@ -215,7 +260,7 @@ def arrival(ws: Workspace, head: str, loc: Located, *, limit: int = HISTORY_LIMI
     return Arrival(commit=landed.sha, since=datetime.fromtimestamp(landed.time, UTC))
 
 
-def ran_before(ws: Workspace, head: str, loc: Located, tag: str | None, digest: str | None,
+def ran_before(ws: History, head: str, loc: Located, tag: str | None, digest: str | None,
                *, limit: int = HISTORY_LIMIT, find: SiteFinder | None = None) -> bool:
     """Whether ``loc``'s environment ran ``tag`` (and ``digest``, when both are known) in its
     last ``limit`` changes."""
@@ -223,22 +268,33 @@ def ran_before(ws: Workspace, head: str, loc: Located, tag: str | None, digest: 
                for _, (t, d) in _versions(ws, head, loc, limit, find))
 
 
-def _landed(ws: Workspace, head: str, first: CommitInfo, *, limit: int = 200) -> CommitInfo:
+def _landed(ws: History, head: str, first: CommitInfo, *, limit: int = 1000) -> CommitInfo:
     """The commit on ``head``'s first-parent line that brought ``first`` in: ``first`` itself
-    when it was committed on the branch, else the merge whose first parent lacks it. After
-    ``limit`` first-parent commits the oldest one seen stands in (it arrived before that, so
-    the soak is under-counted, never over-counted)."""
+    when it was committed on the branch, else the merge whose first parent lacks it.
+
+    The line is walked by parent lookups while it stays among the commits after ``first``;
+    "holds ``first``" only turns false going back on it, so a binary search finds the landing
+    with a few ancestry checks. After ``limit`` commits the oldest one seen stands in (the
+    version arrived before it, so the soak is under-counted, never over-counted)."""
+    after = {c.sha: c for c in ws.commits(first.sha, head)}
+    line: list[str] = []
     sha: str | None = ws.resolve(head)
-    previous: str | None = None
-    for _ in range(limit):
-        if sha is None or sha == first.sha or not ws.is_ancestor(first.sha, sha):
-            break
-        previous = sha
+    while sha is not None and sha in after and len(line) < limit:
+        line.append(sha)
         sha = ws.resolve(f"{sha}^1")  # None at a root, or where revisions have no parent
         # syntax (the in-memory workspace, whose history is a line)
-    if sha is None or sha == first.sha or previous is None:
+    if not line or sha == first.sha or (sha is None and len(line) < limit):
         return first
-    return next((c for c in ws.commits(sha, previous) if c.sha == previous), first)
+    if len(line) == limit:
+        return after[line[-1]]
+    low, high = 0, len(line) - 1  # line[low] holds first (it is head); find the last that does
+    while low < high:
+        mid = (low + high + 1) // 2
+        if ws.is_ancestor(first.sha, line[mid]):
+            low = mid
+        else:
+            high = mid - 1
+    return after[line[low]]
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -325,6 +381,10 @@ class _Run:
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     find: SiteFinder = field(default_factory=cached_finder)  # one parse per file version
+    memo: Remembering = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memo = Remembering(self.ws)
 
     def step(self, src: Environment, tgt: Environment) -> None:
         ws, cfg = self.ws, self.cfg
@@ -395,11 +455,11 @@ class _Run:
                          update=_update(src, tgt), decision=Decision.SKIPPED)
         if not src.pins or src.tag is None:
             return dataclasses.replace(base, reason=f"{name} is not found in {src.env}")
-        decision, reason = compare(src, tgt, functools.partial(ran_before, self.ws, src_sha,
+        decision, reason = compare(src, tgt, functools.partial(ran_before, self.memo, src_sha,
                                                                src, find=self.find))
         if decision != Decision.PROMOTE:
             return dataclasses.replace(base, decision=decision, reason=reason)
-        came = arrival(self.ws, src_sha, src, find=self.find)
+        came = arrival(self.memo, src_sha, src, find=self.find)
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
