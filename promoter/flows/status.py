@@ -21,12 +21,12 @@ from typing import Any
 
 from promoter import render
 from promoter.config import Config, DiscoverTarget, Image
-from promoter.edit import Site, find_sites
+from promoter.edit import Site
 from promoter.edit.ops import matches
 from promoter.errors import PromoterError
 from promoter.forge import PullRequests
 from promoter.gitrepo import CommitInfo, Workspace
-from promoter.plan import Located, locate
+from promoter.plan import Located, cached_finder, locate
 from promoter.secrets import redact
 
 ROLLBACK_LABEL = "promoter/rollback"
@@ -83,7 +83,7 @@ class Snapshots:
         self._files: dict[str, tuple[str, ...]] = {}
         self._texts: dict[tuple[str, str], str | None] = {}
         self._located: dict[tuple[str, str, str], Located] = {}
-        self._sites: dict[tuple[str, tuple[str, ...], str], tuple[Site, ...] | PromoterError] = {}
+        self._parse = cached_finder()  # each text parsed once, for every image
         self._matches: dict[tuple[str, str | None, str, str, str], bool] = {}
         self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
 
@@ -108,7 +108,7 @@ class Snapshots:
             wanted = str(image.repository)
 
             def find(text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
-                sites = self._find(text, path, helm_paths)
+                sites = self._parse(text, path, helm_paths)
                 if helm_paths:  # an explicit key path: locate decides by the path
                     return sites
                 return tuple(x for x in sites if self._match(x, wanted))
@@ -121,19 +121,6 @@ class Snapshots:
         if key not in self._matches:
             self._matches[key] = matches(site, wanted)
         return self._matches[key]
-
-    def _find(self, text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
-        """:func:`find_sites` once per text, for every image (errors are remembered too)."""
-        key = (path, helm_paths, text)
-        if key not in self._sites:
-            try:
-                self._sites[key] = find_sites(text, path, helm_paths=helm_paths)
-            except PromoterError as e:
-                self._sites[key] = e
-        found = self._sites[key]
-        if isinstance(found, PromoterError):
-            raise found
-        return found
 
 
 def env_history(snap: Snapshots, image: Image, env: str, rev: str, *,
