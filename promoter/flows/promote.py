@@ -523,8 +523,14 @@ class _Run:
         status = CommitStatus(context=gates.STATUS_CONTEXT, state=_STATUS[state],
                               description=description, summary=_summary(steps, description))
         if auto_merge:  # before the green status, so the forge has something to wait for
-            self.forge.enable_auto_merge(
-                number, method=MergeMethod(self.cfg.pull_requests.merge_method))
+            try:
+                self.forge.enable_auto_merge(
+                    number, method=MergeMethod(self.cfg.pull_requests.merge_method))
+            except PromoterError as e:  # e.g. GitHub: nothing left to wait for ("clean")
+                auto_merge = False
+                self.errors.append(f"#{number}: auto-merge: {redact(str(e))} (make "
+                                   f"{gates.STATUS_CONTEXT} a required check so the forge "
+                                   "waits for it)")
         self.forge.set_status(sha, status)
         return StatusPosted(number=number, sha=sha, state=status.state,
                             description=description, auto_merge=auto_merge)

@@ -461,3 +461,16 @@ forge: {{type: github, repository: acme/gitops, token-env: T}}
         KUSTOMIZATION.format(tag="1.1.0")
     assert w.ws.read(pr.head, "overlays/dev/kustomization.yaml") == \
         KUSTOMIZATION.format(tag="1.0.0")  # the staging branch's own dev file is left alone
+
+
+def test_auto_merge_refused_by_the_forge_still_posts_the_status() -> None:
+    w = World()
+    w.set("dev", "1.1.0")
+    w.forge.fail_next("enable_auto_merge", "Pull request is in clean status")
+    report = w.run(_config(prs="  auto-merge: true"), target="staging")
+    [result] = report.results
+    assert report.errors == (
+        f"#{result.number}: auto-merge: memory: acme/gitops: enable_auto_merge: Pull request "
+        "is in clean status (make promoter/gates a required check so the forge waits for it)",)
+    assert w.gate_status(result.number or 0).state is StatusState.SUCCESS
+    assert report.statuses[0].auto_merge is False
