@@ -119,18 +119,16 @@ def auto(mode: Auto, update: UpdateType, *, override: bool = False) -> GateResul
 def soak(required: timedelta | None, since: datetime | None, *, now: datetime,
          source: str) -> GateResult:
     """Whether the version has been on ``source``'s branch for ``required`` (``since``: the time
-    of the commit that first set it there; None when history does not tell)."""
+    it arrived there; None when history does not tell). Passed, the detail no longer changes
+    with the clock (the PR body shows since when instead)."""
+    if required is None:
+        return _result(Gate.SOAK, GateState.PASS, "not required")
     if since is None:
-        if required is None:
-            return _result(Gate.SOAK, GateState.PASS, "not required")
         return _result(Gate.SOAK, GateState.PENDING,
                        f"cannot tell since when {source} runs this version")
     soaked = max(now - since, timedelta(0))  # a commit "in the future" (clock skew) soaked 0
-    if required is None:
-        return _result(Gate.SOAK, GateState.PASS, f"{duration(soaked)} on {source}")
-    if soaked >= required:
-        return _result(Gate.SOAK, GateState.PASS,
-                       f"{duration(soaked)} on {source} (needs {duration(required)})")
+    if soaked >= required:  # the words stay the same as time goes on: no PR edit per run
+        return _result(Gate.SOAK, GateState.PASS, f"over {duration(required)} on {source}")
     return _result(Gate.SOAK, GateState.PENDING,
                    f"{duration(required - soaked, up=True)} left ({duration(soaked)} of "
                    f"{duration(required)} on {source})")

@@ -137,6 +137,11 @@ def test_soak_keeps_the_status_pending_until_the_clock_passes_it() -> None:
     w.run(cfg, target="staging")
     status = w.gate_status(number)
     assert (status.state, status.description) == (StatusState.SUCCESS, "all gates pass")
+    body = w.forge.get(number).body
+    assert "| `web` | soak | pass | over 1h on dev |" in body
+    w.now += timedelta(hours=5)  # once passed, later runs leave the pull request alone
+    assert [r.action for r in w.run(cfg, target="staging").results] == ["kept"]
+    assert w.forge.get(number).body == body
 
 
 def test_select_steps_keeps_order() -> None:

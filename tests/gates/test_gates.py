@@ -38,14 +38,14 @@ def test_auto(mode: Auto, update: UpdateType, override: bool, state: GateState,
 
 @pytest.mark.parametrize(("required", "since", "state", "detail"), [
     (None, None, P, "soak: not required"),
-    (None, NOW - timedelta(hours=3), P, "soak: 3h on dev"),
+    (None, NOW - timedelta(hours=3), P, "soak: not required"),
     (timedelta(hours=1), None, W, "soak: cannot tell since when dev runs this version"),
     (timedelta(hours=1), NOW - timedelta(minutes=37), W,
      "soak: 23 min left (37 min of 1h on dev)"),
     (timedelta(hours=1), NOW - timedelta(minutes=59, seconds=30), W,
      "soak: 30s left (59 min of 1h on dev)"),
-    (timedelta(hours=1), NOW - timedelta(hours=1), P, "soak: 1h on dev (needs 1h)"),
-    (timedelta(days=1), NOW - timedelta(days=2, hours=5), P, "soak: 2d 5h on dev (needs 1d)"),
+    (timedelta(hours=1), NOW - timedelta(hours=1), P, "soak: over 1h on dev"),
+    (timedelta(days=1), NOW - timedelta(days=2, hours=5), P, "soak: over 1d on dev"),
     (timedelta(days=2), NOW - timedelta(hours=26), W, "soak: 22h left (1d 2h of 2d on dev)"),
     (timedelta(minutes=30), NOW + timedelta(minutes=5), W,  # clock skew: a commit "in the future"
      "soak: 30 min left (0s of 30 min on dev)"),
