@@ -295,7 +295,7 @@ def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | N
     with phases.timing("git"):
         published = _publish(ws, changes)
     with phases.timing("forge"):
-        results = [_pull_request(cfg, forge, pr, pub) for pr, pub in
+        results = [_pull_request(cfg, forge, pr, pub, ws=ws) for pr, pub in
                    zip(plan.pull_requests, published, strict=True)]
         if forge is not None:
             results.extend(_close_unneeded(cfg, ws, forge, plan, settled))
@@ -316,7 +316,10 @@ def _publish(ws: Workspace, changes: Sequence[BranchChange]) -> list[Published]:
 
 
 def _pull_request(cfg: Config, forge: PullRequests | None, pr: PullRequestPlan,
-                  pub: Published, *, extra: str = "") -> PRResult:
+                  pub: Published, *, extra: str = "", ws: Workspace | None = None) -> PRResult:
+    """Open or update the pull request of a published branch. When the forge fails for a
+    branch this run created, the branch is deleted again (with its lease), so no branch is
+    left without its pull request."""
     images = {u.image: u.new_tag for u in pr.updates}
     base = PRResult(env=pr.env, branch=pr.branch, outcome=pub.outcome.value, images=images,
                     error=pub.error)
@@ -325,6 +328,11 @@ def _pull_request(cfg: Config, forge: PullRequests | None, pr: PullRequestPlan,
     try:
         return _sync_pr(cfg, forge, pr, pub, base, extra=extra)
     except PromoterError as e:
+        if ws is not None and pub.outcome is Outcome.CREATED and pub.sha:
+            try:
+                ws.delete_branch(pr.branch, expect=pub.sha)
+            except PromoterError as cleanup:
+                log.warning("branch=%s left behind: %s", pr.branch, redact(str(cleanup)))
         return replace(base, outcome="failed", error=redact(str(e)))
 
 

@@ -223,14 +223,17 @@ def test_pr_closed_when_the_base_was_bumped_by_hand(world: World) -> None:
     assert world.head("promoter/dev/web") is None
 
 
-def test_forge_failure_leaves_no_half_made_pr_and_next_run_recovers(world: World) -> None:
+@pytest.mark.parametrize("status", [500, 422])
+def test_forge_failure_leaves_no_half_made_pr_and_next_run_recovers(world: World,
+                                                                    status: int) -> None:
     path = (rf"/repos/{world.name}/pulls$" if world.kind == "github"
             else r"/projects/\d+/merge_requests$")
-    world.server.fail_next("POST", path, status=500)
+    world.server.fail_next("POST", path, status=status)
     report = world.poll()
     assert not report.ok
     assert report.results[0].outcome == "failed"
     assert world.forge().list_open() == ()
+    assert world.head("promoter/dev/web") is None  # no branch without its PR
     report = world.poll()
     assert report.ok and report.results[0].action == "opened"
     assert len(world.forge().list_open()) == 1
