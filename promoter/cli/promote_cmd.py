@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import click
 
 from promoter import wiring
-from promoter.cli.poll_cmds import repo_options, session
+from promoter.cli.poll_cmds import apply_shard, repo_options, session, shard_option
 from promoter.errors import InputError
 from promoter.flows.promote import Decision, Report, promote
 
@@ -32,12 +32,13 @@ def _now(text: str | None) -> datetime:
 @click.option("--image", "images", multiple=True, help="Only these images (config names).")
 @click.option("--dry-run", is_flag=True, help="Evaluate and plan only: push, open, post nothing.")
 @repo_options
+@shard_option
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--now", "now", default=None, hidden=True,
               help="Evaluate the gates at this ISO 8601 time instead of the clock's.")
 def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...], dry_run: bool,
-                repo: str | None, clone: str | None, config: str | None, output: str,
-                now: str | None) -> int:
+                repo: str | None, clone: str | None, config: str | None,
+                shard: tuple[int, int] | None, output: str, now: str | None) -> int:
     """Promote what each environment runs into the next one, through gated pull requests.
 
     Without --from/--to every step of the environment order is walked. A target gets exactly
@@ -47,6 +48,7 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
     """
     when = _now(now)
     with session(repo, clone, config) as (cfg, ws):
+        cfg = apply_shard(cfg, shard)
         try:  # a dry run reads the forge (checks, hold labels) when it can
             forge = wiring.forge(cfg, os.environ)
         except InputError:
