@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "check": "promoter.cli.check_cmd:check",
     "rollback": "promoter.cli.rollback_cmd:rollback",
     "status": "promoter.cli.status_cmd:status",
+    "watch": "promoter.cli.watch_cmd:watch_cmd",
 }
 
 
