@@ -1,0 +1,176 @@
+"""``promoter watch``: the schedule (fake clock), and a real process stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from promoter.cli import main
+from promoter.demo.push import Pusher
+from promoter.demo.run import write_repo
+from promoter.errors import InputError, RegistryError
+from promoter.flows.watch import Schedule, Tick, parse_duration, parse_jitter, watch
+from tests.servers.registry import LocalRegistry
+
+
+class Clock:
+    """The injected wait: records each wait, asks to stop after ``stop_after`` waits."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.waits: list[float] = []
+        self.stop_after = stop_after
+        self.stopped = False
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        if self.stop_after is not None and len(self.waits) >= self.stop_after:
+            self.stopped = True
+        return self.stopped
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90), ("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("1d", 86400),
+    ("0.5s", 0.5)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text, key="--interval") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "m", "0", "0s", "-5m", "5 m m", "1h 30m"])
+def test_bad_durations_name_the_option(text: str) -> None:
+    with pytest.raises(InputError, match="--interval"):
+        parse_duration(text, key="--interval")
+
+
+@pytest.mark.parametrize(("text", "value"), [("10%", 0.1), ("0", 0.0), ("0.25", 0.25)])
+def test_jitter(text: str, value: float) -> None:
+    assert parse_jitter(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["100%", "1", "-1%", "x", "%"])
+def test_bad_jitter(text: str) -> None:
+    with pytest.raises(InputError, match="--jitter"):
+        parse_jitter(text)
+
+
+def test_failures_back_off_exponentially_up_to_the_cap_and_success_resets() -> None:
+    outcomes = iter([True, False, False, False, False, False, True, True])
+    clock = Clock()
+    ticks: list[Tick] = []
+    runs = watch(lambda: next(outcomes), Schedule(interval=60, jitter=0, backoff_max=600,
+                                                  max_runs=8),
+                 wait=clock.wait, stopping=lambda: clock.stopped, on_tick=ticks.append)
+    assert runs == 8
+    assert clock.waits == [60, 120, 240, 480, 600, 600, 60]
+    assert [t.failures for t in ticks] == [0, 1, 2, 3, 4, 5, 0, 0]
+    assert ticks[-1].wait is None
+
+
+def test_a_raising_run_is_a_failure_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture
+                                                         ) -> None:
+    calls: list[int] = []
+
+    def run() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RegistryError("registry 127.0.0.1:1: connection refused")
+        if len(calls) == 2:
+            raise ValueError("boom")
+        return True
+
+    clock = Clock()
+    assert watch(run, Schedule(interval=10, jitter=0, max_runs=3), wait=clock.wait,
+                 stopping=lambda: clock.stopped) == 3
+    assert clock.waits == [20, 40]
+    assert "connection refused" in caplog.text and "ValueError: boom" in caplog.text
+
+
+def test_stop_during_a_run_lets_it_finish_and_starts_no_other() -> None:
+    stop = {"asked": False}
+    finished: list[int] = []
+
+    def run() -> bool:
+        stop["asked"] = True  # SIGTERM arrives mid-run
+        finished.append(1)
+        return True
+
+    clock = Clock()
+    assert watch(run, Schedule(interval=10), wait=clock.wait,
+                 stopping=lambda: stop["asked"]) == 1
+    assert finished == [1] and clock.waits == []
+
+
+def test_a_stop_while_waiting_ends_the_loop() -> None:
+    clock = Clock(stop_after=2)
+    assert watch(lambda: True, Schedule(interval=10), wait=clock.wait,
+                 stopping=lambda: clock.stopped) == 2
+
+
+@given(failures=st.integers(min_value=0, max_value=10_000), rand=st.floats(0, 1, exclude_max=True),
+       interval=st.floats(1, 86400), jitter=st.floats(0, 0.99), cap=st.floats(1, 86400))
+def test_waits_stay_within_jitter_of_the_interval_and_the_cap(
+        failures: int, rand: float, interval: float, jitter: float, cap: float) -> None:
+    s = Schedule(interval=interval, jitter=jitter, backoff_max=cap)
+    d = s.delay(failures, rand)
+    top = max(interval, cap) if failures else interval
+    assert interval * (1 - jitter) - 1e-6 <= d <= top * (1 + jitter) + 1e-6
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    with LocalRegistry("anonymous") as reg:
+        pusher = Pusher(reg.url)
+        pusher.push("demo/web", "1.0.1")
+        pusher.push("demo/api", "1.0.0")
+        path = tmp_path_factory.mktemp("watch") / "gitops"
+        write_repo(path, reg.host)
+        yield path, reg.host
+
+
+@pytest.mark.integration
+def test_watch_max_runs_polls_and_exits_zero(repo: tuple[Path, str],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", "--repo", str(repo[0]), "--dry-run", "--interval", "0.05s",
+                 "--max-runs", "2"]) == 0
+    out = capsys.readouterr()
+    assert out.out.count("web: 1.0.0 -> 1.0.1") == 2
+    assert "run 1 ok; next run in 0s" in out.err and "run 2 ok; stopping" in out.err
+
+
+@pytest.mark.integration
+def test_bad_interval_is_a_usage_error(repo: tuple[Path, str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", "--repo", str(repo[0]), "--interval", "soon"]) == 2
+    assert "--interval: 'soon'" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_sleeping_process_with_exit_zero(repo: tuple[Path, str],
+                                                             sig: signal.Signals) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promoter", "watch", "--repo", str(repo[0]), "--dry-run",
+         "--interval", "1h"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ.copy())
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the first run is over: it now sleeps for an hour
+        assert "run 1 ok; next run in" in line, line + proc.stderr.read()
+        start = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - start < 10
+    assert f"{sig.name}: stopping after the current run" in err
+    assert "web: 1.0.0 -> 1.0.1" in out
