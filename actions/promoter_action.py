@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""The steps of promoter's GitHub Actions (action.yml and actions/*/action.yml).
+
+Standard library only: it runs before promoter is installed. Every input arrives as an
+``INPUT_*`` environment variable mapped in the action's ``env:`` (never through ``${{ }}`` in a
+script), and promoter is run as an argument list, never through a shell.
+
+    promoter_action.py install   venv in $RUNNER_TEMP, pip install of this action's source;
+                                 INPUT_INSTALL=false uses the python3 already on PATH instead
+    promoter_action.py run       run promoter INPUT_COMMAND, write the outputs and job summary
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent  # the action's own source (pyproject.toml)
+COMMANDS = ("poll", "promote", "check", "comment", "plan", "status")
+DRY_RUN = ("poll", "promote")  # the commands with --dry-run
+SHARD = ("poll", "promote", "plan")  # the commands with --shard
+SUMMARY_LIMIT = 1 << 20  # GitHub refuses a step summary over 1 MiB
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"INPUT_{name}", default).strip()
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = _env(name, "true" if default else "false").lower()
+    if value not in ("true", "false", ""):
+        raise SystemExit(f"::error::input {name.lower()}: expected true or false")
+    return value == "true" if value else default
+
+
+def _mask(value: str) -> None:
+    for line in value.splitlines():
+        if line.strip():
+            print(f"::add-mask::{line}", flush=True)
+
+
+def _write_output(name: str, value: str) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    delim = f"promoter_{secrets.token_hex(16)}"
+    while delim in value:
+        delim = f"promoter_{secrets.token_hex(16)}"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"{name}<<{delim}\n{value}\n{delim}\n")
+
+
+def install() -> int:
+    token = _env("TOKEN")
+    if token:
+        _mask(token)
+    if not _flag("INSTALL", default=True):
+        _write_output("python", sys.executable)
+        return 0
+    target = Path(os.environ.get("RUNNER_TEMP") or "/tmp") / "promoter-venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    python = target / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(ROOT)], check=True)
+    _write_output("python", str(python))
+    return 0
+
+
+def argv() -> list[str]:
+    """promoter's arguments from the inputs (the extra args are split like a shell would, but
+    nothing is ever expanded or run)."""
+    command = _env("COMMAND", "poll")
+    if command not in COMMANDS:
+        raise SystemExit(f"::error::input command: expected one of {', '.join(COMMANDS)}")
+    args = [command]
+    if _env("CONFIG"):
+        args += ["--config", _env("CONFIG")]
+    if _flag("DRY_RUN"):
+        if command not in DRY_RUN:
+            raise SystemExit(f"::error::input dry-run: promoter {command} has no --dry-run")
+        args.append("--dry-run")
+    if _env("SHARD"):
+        if command not in SHARD:
+            raise SystemExit(f"::error::input shard: promoter {command} has no --shard")
+        args += ["--shard", _env("SHARD")]
+    try:
+        args += shlex.split(_env("ARGS"))
+    except ValueError as e:
+        raise SystemExit(f"::error::input args: {e}") from None
+    return [*args, "--output", "json"]
+
+
+def pull_requests(result: Any) -> list[dict[str, Any]]:
+    """The pull requests a run opened, updated or closed (not those it left alone)."""
+    if not isinstance(result, dict):
+        return []
+    prs = result.get("pull_requests") or []
+    return [p for p in prs if isinstance(p, dict) and p.get("outcome") not in ("unchanged",)]
+
+
+def _cell(value: object) -> str:
+    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def summary(command: str, code: int, result: Any) -> str:
+    out = [f"### promoter {command}: {'ok' if code == 0 else f'exit {code}'}", ""]
+    if isinstance(result, dict) and "pull_requests" in result:
+        prs = result["pull_requests"]
+        if prs:
+            out += ["| environment | branch | outcome | pull request |", "|---|---|---|---|"]
+            out += [f"| {_cell(p.get('env'))} | `{_cell(p.get('branch'))}` | "
+                    f"{_cell(p.get('outcome'))} | {_cell(p.get('url') or p.get('number'))} |"
+                    for p in prs]
+        else:
+            out.append("No pull request was opened or updated.")
+    plan = result.get("plan") if isinstance(result, dict) else result
+    if isinstance(plan, list) and plan and all(isinstance(p, dict) for p in plan):
+        out += ["", "Planned:", ""]
+        out += [f"- {_cell(p.get('title'))} (`{_cell(p.get('branch'))}` into "
+                f"`{_cell(p.get('base'))}`)" for p in plan]
+    errors = result.get("errors") if isinstance(result, dict) else None
+    if errors:
+        out += ["", "Errors:", ""] + [f"- {_cell(e)}" for e in errors]
+    text = "\n".join(out) + "\n"
+    return text if len(text.encode()) < SUMMARY_LIMIT else text[:SUMMARY_LIMIT // 2] + "\n…\n"
+
+
+def run() -> int:
+    token = _env("TOKEN")
+    env = dict(os.environ)
+    if token:
+        _mask(token)
+        env["GITHUB_TOKEN"] = token
+    python = os.environ.get("PROMOTER_PYTHON") or sys.executable
+    args = argv()
+    workdir = _env("WORKING_DIRECTORY") or os.environ.get("GITHUB_WORKSPACE") or "."
+    proc = subprocess.run([python, "-m", "promoter", *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, check=False)
+    stop = secrets.token_hex(16)  # promoter's output may quote untrusted text: no commands
+    print(f"::stop-commands::{stop}", flush=True)
+    sys.stdout.write(proc.stdout)
+    sys.stdout.write(proc.stderr)
+    print(f"::{stop}::", flush=True)
+    try:
+        result: Any = json.loads(proc.stdout) if proc.stdout.strip() else None
+    except json.JSONDecodeError:
+        result = None
+    _write_output("result", proc.stdout.strip() or "null")
+    _write_output("pull-requests", json.dumps(pull_requests(result)))
+    _write_output("exit-code", str(proc.returncode))
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path and args[0] != "check":  # promoter check writes its own summary
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(summary(args[0], proc.returncode, result))
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in ("install", "run"):
+        raise SystemExit("usage: promoter_action.py install|run")
+    sys.exit(install() if sys.argv[1] == "install" else run())

@@ -1,0 +1,115 @@
+"""Read action metadata and run a composite action's steps the way a runner does."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONS = (ROOT / "action.yml", *sorted((ROOT / "actions").glob("*/action.yml")))
+EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = YAML(typ="safe").load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """A ``$GITHUB_OUTPUT`` file: ``name=value`` lines and ``name<<DELIM`` heredocs."""
+    out: dict[str, str] = {}
+    lines = iter(path.read_text().splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delim = line.split("<<", 1)
+            body: list[str] = []
+            for nxt in lines:
+                if nxt == delim:
+                    break
+                body.append(nxt)
+            else:
+                raise AssertionError(f"{name}: heredoc {delim} never closed")
+            out[name] = "\n".join(body)
+        elif line:
+            name, value = line.split("=", 1)
+            out[name] = value
+    return out
+
+
+@dataclass
+class Run:
+    outputs: dict[str, str]  # the action's outputs
+    steps: dict[str, dict[str, str]]  # step id -> its outputs
+    log: str  # stdout and stderr of every step
+    codes: list[int]
+
+
+def run_action(path: Path, inputs: Mapping[str, str], *, runner: Path, workspace: Path,
+               environ: Mapping[str, str]) -> Run:
+    """Run the composite action at ``path`` step by step, as a runner would: ``${{ }}`` is
+    expanded only in ``env:`` values and outputs (a test asserts ``run:`` has none), each
+    ``run:`` goes to ``bash --noprofile --norc -eo pipefail`` with GITHUB_* and RUNNER_* set.
+    Stops at the first failing step, like a runner."""
+    meta = load(path)
+    declared = meta.get("inputs") or {}
+    values = {k: str(inputs.get(k, (v or {}).get("default", ""))) for k, v in declared.items()}
+    unknown = set(inputs) - set(declared)
+    assert not unknown, f"inputs not declared: {unknown}"
+    runner.mkdir(parents=True, exist_ok=True)
+    summary = runner / "summary.md"
+    steps: dict[str, dict[str, str]] = {}
+    token = environ.get("GITHUB_TOKEN", "")
+
+    def expand(text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            expr = m[1]
+            if expr == "github.token":
+                return token
+            parts = expr.split(".")
+            if parts[0] == "inputs" and len(parts) == 2:
+                return values[parts[1]]
+            if parts[0] == "steps" and len(parts) == 4 and parts[2] == "outputs":
+                return steps.get(parts[1], {}).get(parts[3], "")
+            raise AssertionError(f"{path}: expression not understood by this test: {expr}")
+        return EXPR.sub(one, text)
+
+    # defaults like ${{ github.token }} are expressions too
+    values = {k: expand(v) for k, v in values.items()}
+    log: list[str] = []
+    codes: list[int] = []
+    for i, step in enumerate(meta["runs"]["steps"]):
+        out_file = runner / f"output_{i}"
+        out_file.write_text("")
+        env = {**environ, "GITHUB_ACTION_PATH": str(path.parent), "GITHUB_OUTPUT": str(out_file),
+               "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_WORKSPACE": str(workspace),
+               "RUNNER_TEMP": str(runner), "GITHUB_ACTIONS": "true", "CI": "true",
+               **{k: expand(str(v)) for k, v in (step.get("env") or {}).items()}}
+        assert step["shell"] == "bash"
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                               step["run"]], cwd=workspace, env=env, capture_output=True,
+                              text=True, check=False)
+        log.append(proc.stdout + proc.stderr)
+        codes.append(proc.returncode)
+        if "id" in step:
+            steps[step["id"]] = read_outputs(out_file)
+        if proc.returncode:
+            break
+    outputs = {k: expand(str(v["value"])) for k, v in (meta.get("outputs") or {}).items()}
+    return Run(outputs=outputs, steps=steps, log="".join(log), codes=codes)
+
+
+def runner_environ(home: Path, **extra: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "VIRTUAL_ENV",
+            "PYTHONPATH")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("HOME", str(home))
+    return {**env, **extra}

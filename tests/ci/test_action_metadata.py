@@ -1,0 +1,95 @@
+"""action.yml and every sub-action against the action metadata rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.ci.actions import ACTIONS, EXPR, ROOT, load
+
+IDS = [str(p.relative_to(ROOT)) for p in ACTIONS]
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+UNTRUSTED = re.compile(r"\$\{\{[^}]*\b(inputs|github\.event|github\.head_ref|env)\b")
+
+
+def test_the_root_action_and_the_four_sub_actions_exist() -> None:
+    assert IDS == ["action.yml", "actions/check/action.yml", "actions/comment/action.yml",
+                   "actions/poll/action.yml", "actions/promote/action.yml"]
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_required_keys_and_composite_steps(path: Path) -> None:
+    meta = load(path)
+    assert set(meta) <= {"name", "author", "description", "inputs", "outputs", "runs",
+                         "branding"}
+    assert isinstance(meta["name"], str) and meta["name"]
+    assert isinstance(meta["description"], str) and meta["description"]
+    runs = meta["runs"]
+    assert runs["using"] == "composite"
+    ids = []
+    for step in runs["steps"]:
+        assert set(step) <= {"id", "name", "if", "run", "shell", "env", "working-directory",
+                             "continue-on-error", "uses", "with"}
+        assert ("run" in step) != ("uses" in step)
+        if "run" in step:
+            assert step["shell"] in ("bash", "sh", "python", "pwsh")  # required for run steps
+        ids.append(step.get("id"))
+    assert len([i for i in ids if i]) == len({i for i in ids if i})
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_inputs_and_outputs_are_well_formed(path: Path) -> None:
+    meta = load(path)
+    inputs = meta.get("inputs") or {}
+    for name, spec in inputs.items():
+        assert NAME.match(name), name
+        assert set(spec) <= {"description", "required", "default", "deprecationMessage"}
+        assert spec.get("description"), name
+        assert isinstance(spec.get("default", ""), str), f"{name}: defaults are strings"
+    step_ids = {s["id"] for s in meta["runs"]["steps"] if "id" in s}
+    for name, spec in (meta.get("outputs") or {}).items():
+        assert NAME.match(name), name
+        assert spec.get("description"), name
+        m = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}", spec["value"])
+        assert m is not None and m[1] in step_ids, f"{name}: composite outputs need a value"
+    for step in meta["runs"]["steps"]:  # every expression names a declared input or step
+        for value in (step.get("env") or {}).values():
+            for expr in EXPR.findall(str(value)):
+                kind, *rest = expr.split(".")
+                if kind == "inputs":
+                    assert rest[0] in inputs, expr
+                elif kind == "steps":
+                    assert rest[0] in step_ids, expr
+                else:
+                    assert expr == "github.token", expr
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_no_expression_reaches_a_shell(path: Path) -> None:
+    for step in load(path)["runs"]["steps"]:
+        run = step.get("run", "")
+        assert "${{" not in run, f"{path}: {run!r}: pass it through env:"
+        assert not UNTRUSTED.search(run)
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_the_scripts_a_step_runs_exist(path: Path) -> None:
+    for step in load(path)["runs"]["steps"]:
+        for script in re.findall(r'"\$GITHUB_ACTION_PATH/([^"]+)"', step.get("run", "")):
+            assert (path.parent / script).resolve().is_file(), script
+
+
+def test_sub_actions_fix_their_command() -> None:
+    for path in ACTIONS[1:]:
+        meta = load(path)
+        assert "command" not in meta["inputs"]
+        run = next(s for s in meta["runs"]["steps"] if s["id"] == "run")
+        assert run["env"]["INPUT_COMMAND"] == path.parent.name
+
+
+def test_the_checker_catches_injection() -> None:
+    """The rule this file enforces, applied to the classic mistake."""
+    bad = 'echo "${{ github.event.comment.body }}"'
+    assert UNTRUSTED.search(bad) and "${{" in bad

@@ -1,0 +1,131 @@
+"""The composite actions executed step by step with a runner's environment, on a local
+GitOps repository and a local registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from promoter.demo.push import Pusher
+from promoter.demo.run import write_repo
+from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ
+from tests.servers.registry import LocalRegistry
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "ghs_" + "s3cr3t" * 6
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[str]:
+    with LocalRegistry("anonymous") as reg:
+        pusher = Pusher(reg.url)
+        for name, tags in {"demo/web": ("1.0.0", "1.0.1"), "demo/api": ("1.0.0", "1.1.0")}.items():
+            for tag in tags:
+                pusher.push(name, tag)
+        yield reg.host
+
+
+@pytest.fixture
+def repo(tmp_path: Path, registry: str) -> Path:
+    path = tmp_path / "gitops"
+    write_repo(path, registry)
+    return path
+
+
+def _run(tmp_path: Path, repo: Path, action: Path = ROOT / "action.yml",
+         inputs: dict[str, str] | None = None, **more: str) -> tuple[Run, Path]:
+    run = run_action(action, {"install": "false", **(inputs or {}), **more},
+                     runner=tmp_path / "runner", workspace=repo, environ=runner_environ(tmp_path, GITHUB_TOKEN=TOKEN))
+    return run, tmp_path / "runner" / "summary.md"
+
+
+def test_plan_writes_outputs_and_a_summary(tmp_path: Path, repo: Path) -> None:
+    run, summary = _run(tmp_path, repo, command="plan")
+    assert run.codes == [0, 0], run.log
+    result = json.loads(run.outputs["result"])
+    assert sorted(pr["branch"] for pr in result) == ["promoter/dev/api", "promoter/dev/web"]
+    assert json.loads(run.outputs["pull-requests"]) == []  # a plan opens nothing
+    assert run.outputs["exit-code"] == "0"
+    text = summary.read_text()
+    assert text.startswith("### promoter plan: ok\n")
+    assert "(`promoter/dev/web` into `main`)" in text
+    assert subprocess.run(["git", "-C", str(repo), "branch", "--list", "promoter/*"],
+                          capture_output=True, text=True, check=True).stdout == ""
+
+
+def test_poll_sub_action_creates_branches_and_lists_them(tmp_path: Path, repo: Path) -> None:
+    run, summary = _run(tmp_path, repo, ROOT / "actions" / "poll" / "action.yml")
+    assert run.codes == [0, 0], run.log
+    prs = json.loads(run.outputs["pull-requests"])
+    assert sorted((p["branch"], p["outcome"]) for p in prs) == [
+        ("promoter/dev/api", "created"), ("promoter/dev/web", "created")]
+    assert "| dev | `promoter/dev/web` | created |" in summary.read_text()
+    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", "promoter/*"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(branches) == ["promoter/dev/api", "promoter/dev/web"]
+    again, _ = _run(tmp_path, repo, ROOT / "actions" / "poll" / "action.yml")
+    assert json.loads(again.outputs["pull-requests"]) == []  # unchanged ones are not listed
+
+
+def test_dry_run_and_shard_inputs(tmp_path: Path, repo: Path) -> None:
+    everything = []
+    for i in (1, 2):
+        run, _ = _run(tmp_path / str(i), repo, inputs={"command": "poll", "dry-run": "true",
+                                                      "shard": f"{i}/2"})
+        assert run.codes == [0, 0], run.log
+        everything += [u["image"] for pr in json.loads(run.outputs["result"])["plan"]
+                       for u in pr["updates"]]
+    assert sorted(everything) == ["api", "web"]
+
+
+def test_the_token_is_masked_first_and_never_printed(tmp_path: Path, repo: Path) -> None:
+    run, summary = _run(tmp_path, repo, command="plan", token=TOKEN)
+    first = run.log.splitlines()[0]
+    assert first == f"::add-mask::{TOKEN}"
+    assert run.log.count(TOKEN) == run.log.count("::add-mask::")
+    assert TOKEN not in summary.read_text()
+
+
+def test_hostile_args_are_words_for_promoter_never_shell(tmp_path: Path, repo: Path) -> None:
+    marker = tmp_path / "pwned"
+    run, summary = _run(tmp_path, repo, command="plan",
+                        args=f'--image "$(touch {marker})" ; touch {marker} `touch {marker}`')
+    assert not marker.exists()
+    assert run.codes == [0, 2]  # promoter refused the unknown image: a usage error
+    assert run.outputs["exit-code"] == "2"
+    assert "### promoter plan: exit 2" in summary.read_text()
+
+
+def test_promoter_output_cannot_issue_workflow_commands(tmp_path: Path, repo: Path) -> None:
+    run, _ = _run(tmp_path, repo, command="plan", args="--config ::set-output::x")
+    lines = run.log.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("::stop-commands::"))
+    token = lines[start].split("::")[2]
+    end = lines.index(f"::{token}::")
+    assert any("::set-output::x" in ln for ln in lines[start:end])
+    assert not any("::set-output::x" in ln for ln in lines[:start] + lines[end:])
+
+
+@pytest.mark.parametrize(("inputs", "error"), [
+    ({"command": "rm"}, "input command"),
+    ({"command": "check", "dry-run": "true"}, "has no --dry-run"),
+    ({"command": "status", "shard": "1/2"}, "has no --shard"),
+    ({"command": "plan", "dry-run": "maybe"}, "expected true or false"),
+    ({"command": "plan", "args": "'unclosed"}, "input args"),
+])
+def test_bad_inputs_fail_the_step_with_an_error_annotation(
+        tmp_path: Path, repo: Path, inputs: dict[str, str], error: str) -> None:
+    run, _ = _run(tmp_path, repo, inputs=inputs)
+    assert run.codes[-1] != 0
+    assert "::error::" in run.log and error in run.log
+
+
+def test_heredoc_outputs_survive_any_value(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a=1\nresult<<EOF_X\nline one\nEOF\nline=3\nEOF_X\n")
+    assert read_outputs(out) == {"a": "1", "result": "line one\nEOF\nline=3"}
