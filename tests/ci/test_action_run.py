@@ -40,7 +40,8 @@ def repo(tmp_path: Path, registry: str) -> Path:
 def _run(tmp_path: Path, repo: Path, action: Path = ROOT / "action.yml",
          inputs: dict[str, str] | None = None, **more: str) -> tuple[Run, Path]:
     run = run_action(action, {"install": "false", **(inputs or {}), **more},
-                     runner=tmp_path / "runner", workspace=repo, environ=runner_environ(tmp_path, GITHUB_TOKEN=TOKEN))
+                     runner=tmp_path / "runner", workspace=repo,
+                     environ=runner_environ(tmp_path, GITHUB_TOKEN=TOKEN))
     return run, tmp_path / "runner" / "summary.md"
 
 
