@@ -46,11 +46,6 @@ KNOWN_GAPS: dict[str, tuple[list[int], str]] = {
         ([21], _GLOBAL),
     "helm-values/kubeflow__manifests__experimental__helm__charts__notebook-controller__"
     "values.yaml": ([22], _GLOBAL),
-    "helm-values/renovatebot__renovate__lib__modules__manager__helm-values____fixtures____"
-    "multi_and_nested_image_values.yaml":
-        ([31], "Helm 'version:' as the tag of {registry, repository, version}"),
-    "helm-values/sentry-kubernetes__charts__charts__clickhouse__values.yaml":
-        ([430], "Helm 'image: <repository>' beside 'imageVersion: ...'"),
     "kustomize/argoproj__argo-rollouts__test__kustomize__rollout__kustomization.yaml":
         ([59], _PATCH),
     "kustomize/ray-project__kuberay__apiserver__deploy__local__e2e__kustomization.yaml":

@@ -283,6 +283,8 @@ def test_kustomize_site_knows_the_deployed_image() -> None:
 @pytest.mark.parametrize(("text", "want"), [
     ('es:\n  image: "docker.elastic.co/es"\n  imageTag: "8.5.1"\n',
      'es:\n  image: "docker.elastic.co/es"\n  imageTag: "9.0"\n'),
+    ('tabix:\n  image: "spoonest/tabix"\n  imageVersion: "stable"\n',
+     'tabix:\n  image: "spoonest/tabix"\n  imageVersion: "9.0"\n'),
     ('x:\n  image: acme/x\n  imageDigest: ""\n',  # the missing tag key is named like its shape
      'x:\n  image: acme/x\n  imageDigest: ""\n  imageTag: "9.0"\n'),
 ])
@@ -290,3 +292,12 @@ def test_image_beside_image_tag(text: str, want: str) -> None:
     (site,) = find_sites(text, "values.yaml")
     assert apply_changes(text, "values.yaml", [Change(site=site, tag="9.0")]) == want
 
+
+def test_version_as_tag_under_an_image_key() -> None:
+    text = ("coreImage:\n  registry: docker.io\n  repository: bitnami/harbor-core\n"
+            "  version: 2.1.3-debian-10-r38\nchart:\n  repository: acme/x\n  version: 1.0.0\n")
+    (site,) = find_sites(text, "values.yaml")  # "chart" is no image key: its version no tag
+    assert (site.name, site.ref.tag, site.line) == ("docker.io/bitnami/harbor-core",
+                                                    "2.1.3-debian-10-r38", 4)
+    assert apply_changes(text, "values.yaml", [Change(site=site, tag="2.2.0")]) == \
+        text.replace("2.1.3-debian-10-r38", "2.2.0")

@@ -8,8 +8,9 @@ key whose name ends in ``image``, any case):
   ``repository``), ``name_span`` the ``repository`` value;
 - ``{name, tag}`` under an ``*image`` key (no ``repository``);
 - ``{registry, image, tag, digest}`` (ingress-nginx): ``image`` names the repository;
-- ``image: <repository>`` beside ``imageTag:`` / ``imageDigest:`` (elastic charts; any
-  ``<x>image`` key with ``<x>imageTag``);
+- ``{registry, repository, version}`` under an ``*image`` key (older bitnami charts);
+- ``image: <repository>`` beside ``imageTag:`` / ``imageVersion:`` / ``imageDigest:`` (elastic,
+  sentry charts; any ``<x>image`` key with ``<x>imageTag``);
 - ``tag: v1.2@sha256:...``: tag and digest in the tag scalar (the Site's ``tag`` and ``digest``
   are then the same span; the editor rewrites both parts in it);
 - ``repository: "repo:tag"`` holding a whole reference;
@@ -97,10 +98,13 @@ def _image_mapping(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
     registry = scalar_value(mapping_get(node, "registry"))
     if registry and name_node is not mapping_get(node, "name"):
         name = f"{registry.rstrip('/')}/{name}"
+    tag_key = "tag"
+    if "tag" not in keys and "version" in keys and path and _is_image_key(path[-1]):
+        tag_key = "version"  # bitnami's older {registry, repository, version}
     return site_from_parts(yf, Kind.HELM, name=name, name_node=name_node,
-                           tag_node=mapping_get(node, "tag"),
+                           tag_node=mapping_get(node, tag_key),
                            digest_node=mapping_get(node, "digest"),
-                           path=(*path, "tag"), document=doc)
+                           path=(*path, tag_key), document=doc)
 
 
 def _image_scalars(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
@@ -109,7 +113,8 @@ def _image_scalars(yf: YamlFile, node: MappingNode, path: YamlPath, doc: int,
     for key, _, value in iter_mapping(node):
         if not _is_image_key(key) or not isinstance(value, ScalarNode) or value is taken:
             continue
-        tag_key = key + "Tag"
+        tag_key = next((key + t for t in ("Tag", "Version") if mapping_get(node, key + t)
+                        is not None), key + "Tag")
         tag_node = mapping_get(node, tag_key)
         digest_node = mapping_get(node, key + "Digest")
         name = scalar_value(value) or ""
