@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+from promoter.demo.push import Pusher
+from tests.servers.registry import LocalRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = (ROOT / "action.yml", *sorted((ROOT / "actions").glob("*/action.yml")))
@@ -113,3 +117,15 @@ def runner_environ(home: Path, **extra: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.setdefault("HOME", str(home))
     return {**env, **extra}
+
+
+@contextlib.contextmanager
+def seeded_registry() -> Iterator[str]:
+    """A local registry where the demo's web and api each have a newer patch or minor tag;
+    yields its host."""
+    with LocalRegistry("anonymous") as reg:
+        pusher = Pusher(reg.url)
+        for name, tags in {"demo/web": ("1.0.0", "1.0.1"), "demo/api": ("1.0.0", "1.1.0")}.items():
+            for tag in tags:
+                pusher.push(name, tag)
+        yield reg.host

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from promoter.demo.push import Pusher
 from promoter.demo.run import write_repo
-from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ
-from tests.servers.registry import LocalRegistry
+from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ, seeded_registry
 
 pytestmark = pytest.mark.integration
 
@@ -22,12 +20,8 @@ TOKEN = "ghs_" + "s3cr3t" * 6
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[str]:
-    with LocalRegistry("anonymous") as reg:
-        pusher = Pusher(reg.url)
-        for name, tags in {"demo/web": ("1.0.0", "1.0.1"), "demo/api": ("1.0.0", "1.1.0")}.items():
-            for tag in tags:
-                pusher.push(name, tag)
-        yield reg.host
+    with seeded_registry() as host:
+        yield host
 
 
 @pytest.fixture

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
-from tests.ci.actions import ROOT
+from promoter.demo.run import write_repo
+from tests.ci.actions import ROOT, seeded_registry
 
 TEMPLATE = ROOT / ".gitlab-ci-template.yml"
 
@@ -84,3 +90,36 @@ def test_parallel_jobs_shard_the_images() -> None:
     _, jobs = _docs()
     script = " ".join(jobs[".promoter"]["script"])
     assert 'PROMOTER_SHARD="$CI_NODE_INDEX/$CI_NODE_TOTAL"' in script
+
+
+def _script(job: str) -> str:
+    _, jobs = _docs()
+    lines = jobs[job].get("script") or jobs[".promoter"]["script"]
+    return "\n".join(lines)
+
+
+@pytest.mark.integration
+def test_the_base_script_runs_sharded_jobs_like_parallel_n(tmp_path: Path) -> None:
+    """The .promoter script run by bash as a runner would (``-eo pipefail``), as the two jobs
+    of ``parallel: 2``: each writes promoter.json and keeps promoter's exit code."""
+    with seeded_registry() as host:
+        repo = tmp_path / "gitops"
+        write_repo(repo, host)
+        images: list[str] = []
+        for index in ("1", "2"):
+            env = {**os.environ, "PROMOTER_COMMAND": "plan", "PROMOTER_CONFIG_FILE": "",
+                   "PROMOTER_ARGS": "", "PROMOTER_DRY_RUN": "false", "CI_NODE_INDEX": index,
+                   "CI_NODE_TOTAL": "2"}
+            env.pop("PROMOTER_SHARD", None)
+            proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                                   _script("promoter-poll")], cwd=repo, env=env,
+                                  capture_output=True, text=True, check=False)
+            assert proc.returncode == 0, proc.stderr
+            report = json.loads((repo / "promoter.json").read_text())
+            images += [u["image"] for pr in report for u in pr["updates"]]
+        assert sorted(images) == ["api", "web"]
+        env["PROMOTER_ARGS"] = "--no-such-option"
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                               _script("promoter-poll")], cwd=repo, env=env,
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 2  # promoter's usage error fails the job
