@@ -55,7 +55,8 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
     """Poll on a schedule until SIGTERM or SIGINT, for running promoter as a service.
 
     Each run is `promoter poll` with the same options. A failed run is logged and retried
-    with exponential backoff; a signal lets the run in progress finish, then exits 0.
+    with exponential backoff; a signal lets the run in progress finish, then exits 0. After
+    --max-runs the exit code is the last poll's (0 ok, 1 failed).
     """
     schedule = Schedule(interval=parse_duration(interval, key="--interval"),
                         jitter=parse_jitter(jitter),
@@ -67,5 +68,6 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
         return bool(ctx.invoke(poll_cmd, dry_run=dry_run, output="text", **poll_args) == 0)
 
     with _stop_on_signals(stop):
-        watch(run_once, schedule, wait=stop.wait, stopping=stop.is_set, on_tick=_echo_tick)
-    return 0
+        last = watch(run_once, schedule, wait=stop.wait, stopping=stop.is_set,
+                     on_tick=_echo_tick)
+    return 1 if last is not None and not last.ok and not stop.is_set() else 0

@@ -74,12 +74,14 @@ class Tick:
 def watch(run_once: Callable[[], bool], schedule: Schedule, *,
           wait: Callable[[float], bool], stopping: Callable[[], bool],
           rand: Callable[[], float] = random.random,
-          on_tick: Callable[[Tick], None] = lambda _: None) -> int:
+          on_tick: Callable[[Tick], None] = lambda _: None) -> Tick | None:
     """Run ``run_once`` on ``schedule`` until ``stopping()``, a ``wait`` returning True or
-    ``max_runs``; return the number of runs. A run that raises counts as failed (one redacted
-    line logged) and never ends the loop. A run in progress when stop is asked always finishes.
+    ``max_runs``; return the last run's tick (None: stopped before the first). A run that raises
+    counts as failed (one redacted line logged) and never ends the loop. A run in progress when
+    stop is asked always finishes.
     """
     runs = failures = 0
+    tick: Tick | None = None
     while not stopping():
         runs += 1
         try:
@@ -93,7 +95,8 @@ def watch(run_once: Callable[[], bool], schedule: Schedule, *,
         failures = 0 if ok else failures + 1
         last = stopping() or (schedule.max_runs is not None and runs >= schedule.max_runs)
         delay = None if last else schedule.delay(failures, rand())
-        on_tick(Tick(run=runs, ok=ok, failures=failures, wait=delay))
+        tick = Tick(run=runs, ok=ok, failures=failures, wait=delay)
+        on_tick(tick)
         if delay is None or wait(delay):
             break
-    return runs
+    return tick

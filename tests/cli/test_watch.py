@@ -65,10 +65,10 @@ def test_failures_back_off_exponentially_up_to_the_cap_and_success_resets() -> N
     outcomes = iter([True, False, False, False, False, False, True, True])
     clock = Clock()
     ticks: list[Tick] = []
-    runs = watch(lambda: next(outcomes), Schedule(interval=60, jitter=0, backoff_max=600,
+    last = watch(lambda: next(outcomes), Schedule(interval=60, jitter=0, backoff_max=600,
                                                   max_runs=8),
                  wait=clock.wait, stopping=lambda: clock.stopped, on_tick=ticks.append)
-    assert runs == 8
+    assert last is not None and last.run == 8 and last.ok
     assert clock.waits == [60, 120, 240, 480, 600, 600, 60]
     assert [t.failures for t in ticks] == [0, 1, 2, 3, 4, 5, 0, 0]
     assert ticks[-1].wait is None
@@ -87,8 +87,9 @@ def test_a_raising_run_is_a_failure_and_the_loop_goes_on(caplog: pytest.LogCaptu
         return True
 
     clock = Clock()
-    assert watch(run, Schedule(interval=10, jitter=0, max_runs=3), wait=clock.wait,
-                 stopping=lambda: clock.stopped) == 3
+    last = watch(run, Schedule(interval=10, jitter=0, max_runs=3), wait=clock.wait,
+                 stopping=lambda: clock.stopped)
+    assert last is not None and last.run == 3
     assert clock.waits == [20, 40]
     assert "connection refused" in caplog.text and "ValueError: boom" in caplog.text
 
@@ -103,15 +104,21 @@ def test_stop_during_a_run_lets_it_finish_and_starts_no_other() -> None:
         return True
 
     clock = Clock()
-    assert watch(run, Schedule(interval=10), wait=clock.wait,
-                 stopping=lambda: stop["asked"]) == 1
+    last = watch(run, Schedule(interval=10), wait=clock.wait, stopping=lambda: stop["asked"])
+    assert last == Tick(run=1, ok=True, failures=0, wait=None)
     assert finished == [1] and clock.waits == []
 
 
 def test_a_stop_while_waiting_ends_the_loop() -> None:
     clock = Clock(stop_after=2)
-    assert watch(lambda: True, Schedule(interval=10), wait=clock.wait,
-                 stopping=lambda: clock.stopped) == 2
+    last = watch(lambda: True, Schedule(interval=10), wait=clock.wait,
+                 stopping=lambda: clock.stopped)
+    assert last is not None and last.run == 2
+
+
+def test_stopped_before_the_first_run() -> None:
+    assert watch(lambda: True, Schedule(interval=10), wait=lambda _: True,
+                 stopping=lambda: True) is None
 
 
 @given(failures=st.integers(min_value=0, max_value=10_000), rand=st.floats(0, 1, exclude_max=True),
@@ -143,6 +150,19 @@ def test_watch_max_runs_polls_and_exits_zero(repo: tuple[Path, str],
     out = capsys.readouterr()
     assert out.out.count("web: 1.0.0 -> 1.0.1") == 2
     assert "run 1 ok; next run in 0s" in out.err and "run 2 ok; stopping" in out.err
+
+
+@pytest.mark.integration
+def test_failing_polls_back_off_and_max_runs_exits_with_the_last_result(
+        repo: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "absent.yaml"
+    assert main(["watch", "--repo", str(repo[0]), "--config", str(missing), "--dry-run",
+                 "--interval", "0.01s", "--jitter", "0", "--backoff-max", "0.02s",
+                 "--max-runs", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("absent.yaml") == 3  # each failed run says why, in one line
+    assert "run 1 failed; next run in 0s" in err
+    assert "run 3 failed (3 in a row); stopping" in err
 
 
 @pytest.mark.integration
