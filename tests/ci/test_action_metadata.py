@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from tests.ci.actions import ACTIONS, EXPR, ROOT, load
 
@@ -93,3 +95,24 @@ def test_the_checker_catches_injection() -> None:
     """The rule this file enforces, applied to the classic mistake."""
     bad = 'echo "${{ github.event.comment.body }}"'
     assert UNTRUSTED.search(bad) and "${{" in bad
+
+
+def _readme_workflows() -> list[dict[Any, Any]]:
+    text = (ROOT / "README.md").read_text().split("## GitHub Action", 1)[1]
+    text = text.split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    return [YAML(typ="safe").load(b) for b in blocks]
+
+
+def test_readme_workflows_keep_expressions_out_of_scripts() -> None:
+    workflows = _readme_workflows()
+    triggers: set[str] = set()
+    for wf in workflows:
+        triggers |= set(wf.get("on") or wf.get(True) or {})  # YAML 1.1 reads `on` as True
+        for job in wf["jobs"].values():
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), step
+                if "uses" in step and "promoter" in step["uses"]:
+                    for value in (step.get("with") or {}).values():
+                        assert "github.event" not in str(value)
+    assert triggers == {"schedule", "push", "pull_request", "issue_comment"}
