@@ -12,6 +12,8 @@ import pytest
 
 from promoter.demo.run import write_repo
 from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ, seeded_registry
+from tests.serve.worlds import make_world
+from tests.servers.fake_github import FakeGitHub, load_spec
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +126,34 @@ def test_heredoc_outputs_survive_any_value(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.write_text("a=1\nresult<<EOF_X\nline one\nEOF\nline=3\nEOF_X\n")
     assert read_outputs(out) == {"a": "1", "result": "line one\nEOF\nline=3"}
+
+
+@pytest.fixture(scope="module")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path_factory.mktemp("gh"), spec=load_spec()) as server:
+        yield server
+
+
+def test_comment_sub_action_answers_a_hostile_comment_without_a_shell(
+        github: FakeGitHub, tmp_path: Path) -> None:
+    """An issue_comment event whose body tries shell and workflow-command injection: the
+    comment action reads it from GITHUB_EVENT_PATH, runs the command, and nothing leaks."""
+    world = make_world("github", github)
+    marker = tmp_path / "pwned"
+    body = f"/hold\n$(touch {marker}) `touch {marker}`\n::set-output name=x::y"
+    cid = world.comment("alice", body)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(world.event(cid)))
+    environ = runner_environ(tmp_path, GITHUB_EVENT_PATH=str(event),
+                             GITHUB_EVENT_NAME="issue_comment", FORGE_TOKEN=world.token,
+                             PROMOTER_GIT_TOKEN=world.token)
+    run = run_action(ROOT / "actions" / "comment" / "action.yml",
+                     {"install": "false", "token": world.token,
+                      "args": f"--clone {world.clone_url}"},
+                     runner=tmp_path / "runner", workspace=tmp_path, environ=environ)
+    assert run.codes == [0, 0], run.log
+    assert not marker.exists()
+    assert json.loads(run.outputs["result"])["outcome"] == "done"
+    assert run.log.count(world.token) == run.log.count("::add-mask::")
+    pr = github.repos[world.name].pulls[world.number]
+    assert "promoter/hold" in pr.labels
