@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,23 +11,41 @@ import pytest
 
 from promoter.cli import main
 from promoter.config import parse_config
-from promoter.demo.push import Pusher
 from promoter.demo.run import write_repo
-from tests.servers.registry import LocalRegistry
+from tests.ci.actions import seeded_registry
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with LocalRegistry("anonymous") as reg:
-        pusher = Pusher(reg.url)
-        for name, tags in {"demo/web": ("1.0.0", "1.0.1"), "demo/api": ("1.0.0", "1.1.0")}.items():
-            for tag in tags:
-                pusher.push(name, tag)
-        path = tmp_path_factory.mktemp("shard") / "gitops"
-        write_repo(path, reg.host)
-        yield path
+def host() -> Iterator[str]:
+    with seeded_registry() as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, host: str) -> Path:
+    path = tmp_path_factory.mktemp("shard") / "gitops"
+    write_repo(path, host)
+    return path
+
+
+def test_poll_shards_each_create_only_their_own_branches(
+        host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = tmp_path / "gitops"
+    write_repo(fresh, host)
+    cfg = parse_config((fresh / ".promoter.yaml").read_text(), file=".promoter.yaml")
+    seen: list[str] = []
+    for i in (1, 2, 3):
+        assert main(["poll", "--repo", str(fresh), "--shard", f"{i}/3"]) == 0
+        capsys.readouterr()
+        branches = subprocess.run(["git", "-C", str(fresh), "branch", "--list", "promoter/*",
+                                   "--format=%(refname:short)"], capture_output=True,
+                                  text=True, check=True).stdout.split()
+        new = sorted(set(branches) - set(seen))
+        assert new == sorted(f"promoter/dev/{img.name}" for img in cfg.shard(i - 1, 3))
+        seen = branches
+    assert sorted(seen) == ["promoter/dev/api", "promoter/dev/web"]
 
 
 def _planned(repo: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[str]:
