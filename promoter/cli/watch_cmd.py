@@ -31,9 +31,19 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def _human(seconds: float) -> str:
+    """``0.5s``, ``42s``, ``5m3s``, ``1h0m``."""
+    if seconds < 10:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    s = round(seconds)
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
+    return f"{s // 3600}h{s % 3600 // 60}m"
+
+
 def _echo_tick(t: Tick) -> None:
     state = "ok" if t.ok else f"failed ({t.failures} in a row)" if t.failures > 1 else "failed"
-    nxt = "; stopping" if t.wait is None else f"; next run in {t.wait:.0f}s"
+    nxt = "; stopping" if t.wait is None else f"; next run in {_human(t.wait)}"
     click.echo(f"promoter watch: run {t.run} {state}{nxt}", err=True)
 
 

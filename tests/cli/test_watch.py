@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promoter.cli import main
+from promoter.cli.watch_cmd import _human
 from promoter.demo.push import Pusher
 from promoter.demo.run import write_repo
 from promoter.errors import InputError, RegistryError
@@ -48,6 +49,13 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_name_the_option(text: str) -> None:
     with pytest.raises(InputError, match="--interval"):
         parse_duration(text, key="--interval")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.01, "0s"), (0.5, "0.5s"), (3, "3s"), (42.4, "42s"), (303, "5m3s"), (3600, "1h0m"),
+    (5400, "1h30m")])
+def test_waits_read_as_durations(seconds: float, text: str) -> None:
+    assert _human(seconds) == text
 
 
 @pytest.mark.parametrize(("text", "value"), [("10%", 0.1), ("0", 0.0), ("0.25", 0.25)])
@@ -149,7 +157,7 @@ def test_watch_max_runs_polls_and_exits_zero(repo: tuple[Path, str],
                  "--max-runs", "2"]) == 0
     out = capsys.readouterr()
     assert out.out.count("web: 1.0.0 -> 1.0.1") == 2
-    assert "run 1 ok; next run in 0s" in out.err and "run 2 ok; stopping" in out.err
+    assert "run 1 ok; next run in 0" in out.err and "run 2 ok; stopping" in out.err
 
 
 @pytest.mark.integration
