@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 # Variables that would make a test talk to a real forge/registry or read the developer's config.
+# read before any test cleans the environment
+_SHARED_OVERRIDE = os.environ.get("PROMOTER_SHARED_DIR")
 _STRIP_PREFIXES = ("GITHUB_", "GITLAB_", "CI_", "PROMOTER_", "DOCKER_", "REGISTRY_", "RUNNER_")
 _STRIP_EXACT = ("CI", "GH_TOKEN", "GL_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
                 "https_proxy", "ALL_PROXY", "all_proxy", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -38,7 +40,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 def shared_dir() -> Path:
     """../shared beside the checkout (corpus, bench); tests that need it skip without it."""
     here = Path(__file__).resolve().parent.parent
-    d = Path(os.environ.get("PROMOTER_SHARED_DIR", here.parent / "shared"))
+    d = Path(_SHARED_OVERRIDE) if _SHARED_OVERRIDE else here.parent / "shared"
     if not d.is_dir():
         pytest.skip("shared/ is not beside the checkout")
     return d
