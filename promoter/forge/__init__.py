@@ -6,7 +6,8 @@ never see a PyGithub or python-gitlab object:
 * :class:`PullRequests` - find, create, update, close, comment on, label and auto-merge pull
   requests (merge requests on GitLab; "pull request" and "number" mean the MR and its ``iid``);
 * :class:`Statuses` - commit statuses (plus a check run with a Markdown summary on GitHub);
-* :class:`Comments` - read comments, react to them, and ask what a user may do;
+* :class:`Comments` - read comments, react to them, and ask what a user may do (and which
+  teams or groups they belong to);
 * :class:`Forge` - all three, which is what :func:`open_forge` returns.
 
 Implementations: :mod:`promoter.forge.github` (PyGithub, GitHub and GitHub Enterprise),
@@ -269,6 +270,15 @@ class Comments(Protocol):
 
     def permission(self, user: str) -> Permission:
         """What ``user`` may do in the repository; NONE for strangers and unknown users."""
+        ...
+
+    def member_of(self, user: str, team_or_group: str) -> bool:
+        """Whether ``user`` is an active member of a team (GitHub ``org/team-slug``) or a group
+        (GitLab group path; memberships inherited from parent groups count, at any level).
+
+        False for unknown users, teams and groups (and for a GitHub name without ``/``);
+        ForgeError when the forge refuses to answer (a token that may not read the org).
+        """
         ...
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import github
 import requests
@@ -288,6 +289,21 @@ class GitHubForge:
             # a custom role: its base shows in the legacy permission
             return _PERMISSIONS.get(self._repo.get_collaborator_permission(user),
                                     Permission.READ)
+
+    def member_of(self, user: str, team_or_group: str) -> bool:
+        org, _, slug = team_or_group.partition("/")
+        if not org or not slug or "/" in slug:
+            return False
+        path = "/orgs/{}/teams/{}/memberships/{}".format(*(quote(x, safe="")
+                                                           for x in (org, slug, user)))
+        with _errors(self.repo, f"membership of {user} in team {team_or_group}"):
+            try:
+                _, data = self._gh.requester.requestJsonAndCheck("GET", path)
+            except GithubException as exc:
+                if exc.status == 404:  # not a member, or no such team or user
+                    return False
+                raise
+        return isinstance(data, dict) and data.get("state") == "active"
 
 
 class _RegisteredInstallationAuth(Auth.AppInstallationAuth):

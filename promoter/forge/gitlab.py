@@ -297,18 +297,29 @@ class GitLabForge:
                 if "already been taken" not in str(exc.error_message):
                     raise
 
+    def _member(self, members: Any, user: str) -> Any:
+        """``user`` in a ``members_all`` manager (direct or inherited), or None."""
+        found = self._gl.users.list(username=user)
+        if not found:
+            return None
+        try:
+            return members.get(found[0].id)
+        except gitlab.exceptions.GitlabGetError as exc:
+            if exc.response_code == 404:
+                return None
+            raise
+
     def permission(self, user: str) -> Permission:
         with _errors(self.repo, f"permission of {user}"):
-            found = self._gl.users.list(username=user)
-            if not found:
-                return Permission.NONE
-            try:
-                member = self._project.members_all.get(found[0].id)
-            except gitlab.exceptions.GitlabGetError as exc:
-                if exc.response_code == 404:
-                    return Permission.NONE
-                raise
-            return _level(int(member.access_level))
+            member = self._member(self._project.members_all, user)
+            return Permission.NONE if member is None else _level(int(member.access_level))
+
+    def member_of(self, user: str, team_or_group: str) -> bool:
+        with _errors(self.repo, f"membership of {user} in group {team_or_group}"):
+            group = self._gl.groups.get(team_or_group, lazy=True)
+            member = self._member(group.members_all, user)
+        return member is not None and \
+            getattr(member, "membership_state", "active") == "active"
 
 
 def open_gitlab(options: ForgeOptions) -> Forge:

@@ -8,7 +8,8 @@ Branches are resolved through ``resolve`` (for example a real git repository's
 Test helpers that are not part of the port: :meth:`set_branch`, :meth:`merge`,
 :meth:`add_comment` (a comment by someone else), :meth:`approve` (a review by someone else),
 :meth:`fail_next` (the next call of a method raises ForgeError), and the attributes ``labels``,
-``reviewers``, ``assignees``, ``reactions``, ``approved`` and ``calls`` for assertions.
+``reviewers``, ``assignees``, ``reactions``, ``approved`` and ``calls`` for assertions
+(``teams`` maps a team or group to its members, for :meth:`member_of`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class MemoryForge:
         self.assignees: dict[int, tuple[str, ...]] = {}
         self.status_log: dict[str, list[CommitStatus]] = {}
         self.permissions: dict[str, Permission] = {user: Permission.WRITE}
+        self.teams: dict[str, set[str]] = {}  # team (org/slug) or group path -> members
         self.labels: set[str] = set()
         self.calls: list[str] = []
         self._failures: dict[str, list[ForgeError]] = {}
@@ -252,6 +254,9 @@ class MemoryForge:
 
     def permission(self, user: str) -> Permission:
         return self.permissions.get(user, Permission.NONE)
+
+    def member_of(self, user: str, team_or_group: str) -> bool:
+        return user in self.teams.get(team_or_group, ())
 
 
 def open_memory(options: ForgeOptions) -> Forge:

@@ -56,6 +56,10 @@ class Harness:
     def grant(self, user: str, permission: Permission | None) -> None:
         raise NotImplementedError
 
+    def add_member(self, team_or_group: str, user: str) -> None:
+        """Make ``user`` a member of a team (GitHub ``org/slug``) or group (GitLab path)."""
+        raise NotImplementedError
+
     def comment_by(self, number: int, user: str, body: str) -> int:
         raise NotImplementedError
 
@@ -104,6 +108,9 @@ class MemoryHarness(Harness):
             self.mem.permissions.pop(user, None)
         else:
             self.mem.permissions[user] = permission
+
+    def add_member(self, team_or_group: str, user: str) -> None:
+        self.mem.teams.setdefault(team_or_group, set()).add(user)
 
     def comment_by(self, number: int, user: str, body: str) -> int:
         return self.mem.add_comment(number, user, body).id
@@ -161,6 +168,9 @@ class GitHubHarness(_ServerHarness):
         if permission is Permission.NONE:
             self.gh.set_permission(self.name, user, None)
 
+    def add_member(self, team_or_group: str, user: str) -> None:
+        self.gh.add_team_member(team_or_group, user)
+
     def comment_by(self, number: int, user: str, body: str) -> int:
         return self.gh.add_comment(self.name, number, user, body)
 
@@ -212,6 +222,9 @@ class GitLabHarness(_ServerHarness):
     def grant(self, user: str, permission: Permission | None) -> None:
         self.gl.set_access(self.name, user, None if permission in (None, Permission.NONE)
                            else _GITLAB_LEVELS[permission])
+
+    def add_member(self, team_or_group: str, user: str) -> None:
+        self.gl.add_group_member(team_or_group, user)
 
     def comment_by(self, number: int, user: str, body: str) -> int:
         return self.gl.add_note(self.name, number, user, body)

@@ -9,6 +9,7 @@ cannot drift from the real clients.
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 
@@ -329,3 +330,15 @@ def test_update_with_no_labels_removes_them_all(harness: Harness) -> None:
     harness.forge.add_labels(number, ("a", "b"))
     assert harness.forge.update(number, labels=()).labels == ()
     assert harness.forge.get(number).labels == ()
+
+
+def test_member_of_teams_and_groups(harness: Harness) -> None:
+    team = f"acme/sre-{uuid.uuid4().hex[:8]}"
+    harness.add_member(team, "sam")
+    harness.add_member(f"{team}-other", "olga")
+    member_of, writes = harness.forge.member_of, harness.writes()
+    assert member_of("sam", team)
+    assert not member_of("olga", team)  # a member of another team
+    assert not member_of("nobody-at-all", team)  # an unknown user
+    assert not member_of("sam", f"acme/nope-{uuid.uuid4().hex[:8]}")  # an unknown team
+    assert harness.writes() == writes  # asking changes nothing

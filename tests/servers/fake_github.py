@@ -259,6 +259,7 @@ class FakeGitHub(FakeForgeServer):
         self.repos: dict[str, Repo] = {}
         self.users: dict[str, int] = {}
         self.apps: dict[int, App] = {}
+        self.teams: dict[str, set[str]] = {}  # "org/team-slug" -> member logins
         self.shaper = Shaper(spec, self.url)
 
     # ---------------------------------------------------------------- setup API (tests) -------
@@ -290,6 +291,12 @@ class FakeGitHub(FakeForgeServer):
             collabs.pop(login, None)
         else:
             collabs[login] = role
+
+    def add_team_member(self, team: str, login: str) -> None:
+        """Make ``login`` an active member of ``team`` (``org/team-slug``)."""
+        with self.lock:
+            self.users.setdefault(login, next(self._ids))
+            self.teams.setdefault(team.lower(), set()).add(login)
 
     def add_app(self, app_id: int, slug: str, public_key_pem: str,
                 installations: dict[str, int]) -> None:
@@ -561,6 +568,8 @@ class FakeGitHub(FakeForgeServer):
             ("GET", repo + r"/check-runs/(?P<cid>\d+)$", "checks/get", self.h_get_check_run),
             ("GET", repo + r"/collaborators/(?P<user>[^/]+)/permission$",
              "repos/get-collaborator-permission-level", self.h_permission),
+            ("GET", r"^/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/memberships/(?P<user>[^/]+)$",
+             "teams/get-membership-for-user-in-org", self.h_team_membership),
         ]
         return table
 
@@ -1187,6 +1196,14 @@ class FakeGitHub(FakeForgeServer):
             legacy = "read"  # a custom role reports its base; tests set it explicitly
         return 200, {"permission": legacy, "role_name": role,
                      "user": self._collaborator(user, role)}
+
+    def h_team_membership(self, req: Request, org: str, slug: str, user: str) -> Result:
+        """404 without a body for a non-member, an unknown team or user (the spec's 404)."""
+        if user not in self.teams.get(f"{org}/{slug}".lower(), ()):
+            return 404, None
+        return 200, self.shaper.shape("team-membership", {
+            "url": f"{self.api}/orgs/{org}/teams/{slug}/memberships/{user}",
+            "role": "member", "state": "active"})
 
     def _collaborator(self, user: str, role: str) -> dict[str, Any]:
         order = ["none", "read", "triage", "write", "maintain", "admin"]

@@ -147,6 +147,7 @@ class FakeGitLab(FakeForgeServer):
         self.users: dict[str, int] = {}
         self.job_tokens: set[str] = set()
         self.projects: dict[int, Project] = {}
+        self.groups: dict[str, dict[str, int]] = {}  # group path -> username -> level
 
     # ---------------------------------------------------------------- setup API (tests) -------
     def add_user(self, username: str, *, token: str | None = None) -> str:
@@ -183,6 +184,12 @@ class FakeGitLab(FakeForgeServer):
             members.pop(username, None)
         else:
             members[username] = level
+
+    def add_group_member(self, group: str, username: str, level: int = 10) -> None:
+        """Make ``username`` a member of group ``group`` (a path) with access ``level``."""
+        with self.lock:
+            self.users.setdefault(username, len(self.users) + 1)
+            self.groups.setdefault(group, {})[username] = level
 
     def approve(self, path: str, iid: int, username: str) -> None:
         """``username`` approves merge request ``iid``."""
@@ -336,6 +343,8 @@ class FakeGitLab(FakeForgeServer):
             ("GET", mr + r"/notes/(?P<nid>\d+)/award_emoji$", "award_emoji/list",
              self.h_list_awards),
             ("GET", proj + r"/members/all/(?P<uid>\d+)$", "members/all/get", self.h_member),
+            ("GET", r"^/groups/(?P<gid>[^/]+)/members/all/(?P<uid>\d+)$",
+             "groups/members/all/get", self.h_group_member),
         ]
 
     def _project(self, req: Request, pid: str, *, mr_scope: bool = False) -> Project:
@@ -652,6 +661,20 @@ class FakeGitLab(FakeForgeServer):
             return 404, {"message": "404 Not found"}
         return 200, {**self.user(name), "access_level": p.members[name], "created_at": _now(),
                      "expires_at": None, "membership_state": "active"}
+
+    def h_group_member(self, req: Request, gid: str, uid: str) -> Result:
+        """Members of the group or of a parent group (``all``: inherited ones count)."""
+        name = next((u for u, i in self.users.items() if i == int(uid)), None)
+        parts = gid.split("/")
+        for n in range(len(parts), 0, -1):
+            members = self.groups.get("/".join(parts[:n]), {})
+            if name is not None and name in members:
+                return 200, {**self.user(name), "access_level": members[name],
+                             "created_at": _now(), "expires_at": None,
+                             "membership_state": "active"}
+        if gid not in self.groups:
+            return 404, {"message": "404 Group Not Found"}
+        return 404, {"message": "404 Not found"}
 
     # ---------------------------------------------------------------- webhooks ---------------
     def _hook_project(self, p: Project) -> dict[str, Any]:
