@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -23,7 +24,7 @@ import click
 from promoter import wiring
 from promoter.cli.poll_cmds import repo_options, session
 from promoter.config import Config, ForgeType
-from promoter.errors import InputError
+from promoter.errors import ForgeError, InputError
 from promoter.flows.comment import (
     CommentEvent,
     Outcome,
@@ -34,6 +35,22 @@ from promoter.flows.comment import (
 )
 from promoter.forge import Forge
 from promoter.gitrepo import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def member_check(forge: Forge) -> Callable[[str, str], bool]:
+    """``member_of`` for the comment flow: the forge's answer, and "no" (the command is refused,
+    politely) when the forge cannot say, e.g. a token that may not read the organization."""
+    def member_of(user: str, team_or_group: str) -> bool:
+        try:
+            return forge.member_of(user, team_or_group)
+        except ForgeError as e:
+            log.warning("cannot check whether %s is in %s, so not admitted: %s", user,
+                        team_or_group, e)
+            return False
+
+    return member_of
 
 
 def read_event_file(path: str) -> CommentEvent:
@@ -53,13 +70,15 @@ def repository_of(cfg: Config) -> str:
 
 
 def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:
-    """One comment, with the real registry and this checkout."""
+    """One comment, with the real registry, this checkout and the forge's teams and groups
+    (``promoter serve`` runs comments through here too)."""
     @contextlib.contextmanager
     def opener() -> Iterator[Workspace]:
         yield ws
 
     ports = Ports(forge=forge, workspace=opener,
-                  registry=lambda: wiring.registry(cfg, os.environ))
+                  registry=lambda: wiring.registry(cfg, os.environ),
+                  member_of=member_check(forge))
     return handle(event, cfg, ports)
 
 
