@@ -225,3 +225,15 @@ def test_hook_signature_follows_standard_webhooks() -> None:
     assert (headers["webhook-id"], headers["webhook-timestamp"]) == \
         ("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330")
     assert "X-Gitlab-Token" not in headers
+
+
+def test_members_of_a_parent_group_belong_to_its_subgroups(gl_fake: FakeGitLab) -> None:
+    h = GitLabHarness(gl_fake)
+    top = h.name.replace("/", "-")  # a group of this test only
+    gl_fake.add_group_member(top, "pat", level=50)
+    gl_fake.add_group_member(f"{top}/platform/sre", "sam")
+    assert h.forge.member_of("pat", f"{top}/platform/sre")  # inherited, as members/all says
+    assert h.forge.member_of("sam", f"{top}/platform/sre")
+    assert not h.forge.member_of("sam", top)  # membership does not flow upwards
+    asked = [path for _, path, _ in gl_fake.requests if path.startswith("/api/v4/groups/")]
+    assert asked[-2].startswith(f"/api/v4/groups/{top}%2Fplatform%2Fsre/members/all/")
