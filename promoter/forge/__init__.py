@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from promoter.errors import InputError
+from promoter.errors import ForgeError, InputError
 
 
 class PRState(enum.Enum):
@@ -320,6 +320,21 @@ FORGES: dict[str, str] = {
     "gitlab": "promoter.forge.gitlab:open_gitlab",
     "memory": "promoter.forge.memory:open_memory",
 }
+
+
+def create_or_adopt(forge: PullRequests, create: Callable[[], PullRequest], *, head: str,
+                    base: str) -> PullRequest:
+    """Run ``create``; when the forge says a pull request for (head, base) already exists
+    (another run was faster), return that open one instead. Other errors pass through."""
+    try:
+        return create()
+    except ForgeError as exc:
+        if "already exists" not in str(exc):
+            raise
+        existing = forge.find(head=head, base=base)
+        if existing is None or not existing.is_open:
+            raise
+        return existing
 
 
 def open_forge(kind: str, *, repo: str, url: str | None = None, token: str | None = None,

@@ -38,6 +38,7 @@ from promoter.forge import (
     PullRequest,
     Reaction,
     StatusState,
+    create_or_adopt,
 )
 
 DEFAULT_URL = "https://api.github.com"
@@ -129,17 +130,12 @@ class GitHubForge:
 
     def create(self, *, head: str, base: str, title: str, body: str,
                draft: bool = False) -> PullRequest:
-        try:
+        def create() -> PullRequest:
             with _errors(self.repo, f"create pull request {head} -> {base}"):
                 return _convert_pr(self._repo.create_pull(base=base, head=head, title=title,
                                                           body=body, draft=draft))
-        except ForgeError as exc:
-            if "already exists" not in str(exc):
-                raise
-            existing = self.find(head=head, base=base)  # another run was faster: adopt its PR
-            if existing is None or not existing.is_open:
-                raise
-            return existing
+
+        return create_or_adopt(self, create, head=head, base=base)
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
                labels: tuple[str, ...] | None = None) -> PullRequest:

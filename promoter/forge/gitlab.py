@@ -37,6 +37,7 @@ from promoter.forge import (
     PullRequest,
     Reaction,
     StatusState,
+    create_or_adopt,
 )
 
 DEFAULT_URL = "https://gitlab.com"
@@ -153,19 +154,14 @@ class GitLabForge:
 
     def create(self, *, head: str, base: str, title: str, body: str,
                draft: bool = False) -> PullRequest:
-        try:
+        def create() -> PullRequest:
             with _errors(self.repo, f"create merge request {head} -> {base}"):
                 mr = self._project.mergerequests.create({
                     "source_branch": head, "target_branch": base,
                     "title": f"Draft: {title}" if draft else title, "description": body})
                 return _convert_mr(mr)
-        except ForgeError as exc:
-            if "already exists" not in str(exc):
-                raise
-            existing = self.find(head=head, base=base)  # another run was faster: adopt its MR
-            if existing is None or not existing.is_open:
-                raise
-            return existing
+
+        return create_or_adopt(self, create, head=head, base=base)
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
                labels: tuple[str, ...] | None = None) -> PullRequest:
