@@ -317,6 +317,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "image"
 
 
+def branch_name(cfg: Config, env: Environment, image: str) -> str:
+    """The deterministic branch of ``image``'s pull request into ``env`` (``image`` is unused
+    when pull requests are grouped per environment)."""
+    values = {"env": env.name, "base": env.branch}
+    if cfg.pull_requests.group is Group.IMAGE:
+        values["image"] = slug(image)
+    return render_template(cfg.pull_requests.branch, values)
+
+
 def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]], *,
                  read: Reader, source_env: str | None = None,
                  table: Callable[[Sequence[ImageUpdate]], str] | None = None) -> Plan:
@@ -393,7 +402,7 @@ def _pull_request(cfg: Config, env: Environment, source_env: str | None,
         values.update({"image": slug(first.image), "version": first.new_tag,
                        "from": first.old_tag or "", "to": first.new_tag,
                        "update": first.update.value})
-    branch = render_template(prs.branch, values)
+    branch = branch_name(cfg, env, first.image)
     if prs.group is Group.IMAGE:
         values["image"] = first.image
     title = render_template(prs.title, values)

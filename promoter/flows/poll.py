@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from promoter import ignores, render
-from promoter.config import Config, Group, render_template
+from promoter.config import Config, Group
 from promoter.errors import PromoterError
 from promoter.forge import PRState, PullRequest, PullRequests
 from promoter.gitrepo import BranchChange, Outcome, Published, Workspace, publish_branches
@@ -28,11 +28,11 @@ from promoter.plan import (
     Plan,
     PullRequestPlan,
     Wanted,
+    branch_name,
     cached_finder,
     locate,
     needs_update,
     plan_updates,
-    slug,
 )
 from promoter.policy import TagPolicy, select, update_of
 from promoter.refs import ImageRef
@@ -410,8 +410,7 @@ def _close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,
     out: list[PRResult] = []
     for loc in settled:
         env = cfg.environment(loc.env)
-        branch = render_template(cfg.pull_requests.branch, {
-            "env": env.name, "image": slug(loc.image.name), "base": env.branch})
+        branch = branch_name(cfg, env, loc.image.name)
         if branch in planned or not loc.pins:
             continue
         try:

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from promoter import gates, render
-from promoter.config import Config, Environment, Group, render_template
+from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, PromoterError
 from promoter.flows.poll import PRResult, _close_unneeded, _publish, _pull_request, locate_env
 from promoter.forge import (
@@ -52,10 +52,10 @@ from promoter.plan import (
     PullRequestPlan,
     SiteFinder,
     Wanted,
+    branch_name,
     cached_finder,
     locate,
     plan_updates,
-    slug,
 )
 from promoter.policy import TagPolicy, update_of
 from promoter.secrets import redact
@@ -463,7 +463,7 @@ class _Run:
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
-        pr = existing.get(_branch(self.cfg, env, name))
+        pr = existing.get(branch_name(self.cfg, env, name))
         # an open PR with this image in it was let in already (by auto or /promote)
         admitted = pr is not None and name in ((render.read_meta(pr.body) or {}).get("images")
                                                or {})
@@ -562,13 +562,6 @@ def _update(src: Located, tgt: Located) -> UpdateType:
         return update_of(src.image.policy, tgt.tag, src.tag)
     except PromoterError:
         return UpdateType.OTHER
-
-
-def _branch(cfg: Config, env: Environment, image: str) -> str:
-    values = {"env": env.name, "base": env.branch}
-    if cfg.pull_requests.group is Group.IMAGE:
-        values["image"] = slug(image)
-    return render_template(cfg.pull_requests.branch, values)
 
 
 # --- rendering --------------------------------------------------------------------------------
