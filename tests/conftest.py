@@ -7,6 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# In CI the property tests draw the same examples every run, so a landing never depends on a
+# lucky seed; locally they stay random and keep exploring. Failures print a reproduction blob.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 # Variables that would make a test talk to a real forge/registry or read the developer's config.
 # read before any test cleans the environment

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from promoter.edit.splice import render
 
-TAGS = st.from_regex(r"\A[\w][\w.-]{0,20}\Z", fullmatch=True).filter(str.isascii)
+TAGS = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z", fullmatch=True)
 NUMBERISH = st.from_regex(r"\A[-+]?[0-9._eEoxXbB:]{1,12}\Z", fullmatch=True)
 WORDS = st.sampled_from(["true", "False", "yes", "No", "on", "OFF", "y", "n", "null", "Null",
                          "~", "NaN", ".inf", "-.Inf", "0x1F", "0o17", "0b101", "1e3", "1:20",
