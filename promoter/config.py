@@ -20,6 +20,7 @@ import difflib
 import enum
 import hashlib
 import json
+import math
 import re
 import string
 from collections.abc import Iterator, Mapping
@@ -199,6 +200,8 @@ class Registry:
     insecure: bool = False
     ca_file: str | None = None  # relative to the repository root
     ca_file_env: str | None = None
+    concurrency: int | None = None  # a fixed cap on requests in flight; None: adaptive
+    requests_per_second: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -593,6 +596,8 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> tuple[tuple[int
             f"needs at least {want} entries")
     elif v == "minimum":
         msg = f"must be at least {want}"
+    elif v == "exclusiveMinimum":
+        msg = f"must be more than {want}"
     elif v == "uniqueItems":
         msg = "has repeated entries"
     else:
@@ -873,10 +878,16 @@ class _Builder:
             self.exclusive(at, r, ("password-env", "token-env"))
             self.exclusive(at, r, ("ca-file", "ca-file-env"))
             ca = self.path((*at, "ca-file"), r["ca-file"]) if "ca-file" in r else None
+            rate = r.get("requests-per-second")
+            if rate is not None and not math.isfinite(rate):  # .inf and .nan pass the schema
+                raise self.err((*at, "requests-per-second"), "must be a finite number")
+            concurrency = r.get("concurrency")  # the schema lets 2.0 pass as an integer
             out.append(Registry(host=r["host"], username_env=r.get("username-env"),
                                 password_env=r.get("password-env"), token_env=r.get("token-env"),
                                 insecure=r.get("insecure", False), ca_file=ca,
-                                ca_file_env=r.get("ca-file-env")))
+                                ca_file_env=r.get("ca-file-env"),
+                                concurrency=None if concurrency is None else int(concurrency),
+                                requests_per_second=None if rate is None else float(rate)))
         return tuple(out)
 
     def exclusive(self, at: KeyPath, m: Mapping[str, Any], keys: tuple[str, str]) -> None:

@@ -73,8 +73,14 @@ def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
             path = str(Path(cfg.root) / r.ca_file)
         if path:
             cas[r.host] = path
+    # hosts as the wire names them (lower case): a cap written GHCR.io still applies
+    concurrency = {r.host.lower(): r.concurrency for r in cfg.registries
+                   if r.concurrency is not None}
+    rate = {r.host.lower(): r.requests_per_second for r in cfg.registries
+            if r.requests_per_second is not None}
     return OciRegistry(credentials=credentials, ca_bundle=cas or None,
-                       insecure=[r.host for r in cfg.registries if r.insecure])
+                       insecure=[r.host for r in cfg.registries if r.insecure],
+                       host_concurrency=concurrency or None, host_rate=rate or None)
 
 
 def forge(cfg: Config, environ: Mapping[str, str]) -> Forge | None:

@@ -121,6 +121,20 @@ def test_explicit_tracking_and_environment_grouping() -> None:
     assert cfg.pull_requests.title == "Promote {count} images to {env}"
 
 
+
+def test_registry_concurrency_and_rate_caps() -> None:
+    cfg = parse_config(MINIMAL + "registries:\n"
+                       "  - {host: ghcr.io, concurrency: 4, requests-per-second: 0.5}\n"
+                       "  - {host: quay.io, requests-per-second: 10}\n"
+                       "  - {host: docker.io, concurrency: 0x10}\n"
+                       "  - {host: registry.example.com:5000, concurrency: 2.0}\n"
+                       "  - {host: gcr.io}\n")
+    caps = [(r.host, r.concurrency, r.requests_per_second) for r in cfg.registries]
+    assert caps == [("ghcr.io", 4, 0.5), ("quay.io", None, 10.0), ("docker.io", 16, None),
+                    ("registry.example.com:5000", 2, None), ("gcr.io", None, None)]
+    assert all(type(c) is int for _, c, _ in caps if c is not None)
+    assert all(type(r) is float for _, _, r in caps if r is not None)
+
 BERLIN_WEEKEND = FreezeWindow(days=(4, 5, 6), start_time=datetime(1, 1, 1, 16).time(),
                               timezone="Europe/Berlin")
 NIGHTS = FreezeWindow(days=(0,), start_time=datetime(1, 1, 1, 22).time(),

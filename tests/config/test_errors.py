@@ -257,3 +257,40 @@ def test_error_message(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, file=".promoter.yaml")
     assert str(info.value) == message
+
+
+# registries[].concurrency and requests-per-second: (the entry's caps, column, key: reason);
+# YAML true must not count as the integer 1, nor .inf/.nan as a rate
+LIMITS = [
+    ("concurrency: 0", 43, "concurrency: must be at least 1"),
+    ("concurrency: -2", 43, "concurrency: must be at least 1"),
+    ("concurrency: '4'", 43, "concurrency: expected an integer, got a string"),
+    ("concurrency: true", 43, "concurrency: expected an integer, got true or false"),
+    ("concurrency: 2.5", 43, "concurrency: expected an integer, got a number"),
+    ("requests-per-second: 0", 51, "requests-per-second: must be more than 0"),
+    ("requests-per-second: -0.5", 51, "requests-per-second: must be more than 0"),
+    ("requests-per-second: fast", 51, "requests-per-second: expected a number, got a string"),
+    ("requests-per-second: true", 51, "requests-per-second: expected a number, got true or false"),
+    ("requests-per-second: .inf", 51, "requests-per-second: must be a finite number"),
+    ("requests-per-second: .nan", 51, "requests-per-second: must be a finite number"),
+]
+
+
+@pytest.mark.parametrize(("caps", "column", "reason"), LIMITS,
+                         ids=[caps for caps, _, _ in LIMITS])
+def test_registry_limit_errors(caps: str, column: int, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(BASE + f"registries: [{{host: ghcr.io, {caps}}}]\n", file=".promoter.yaml")
+    assert str(info.value) == f".promoter.yaml:6:{column}: registries[0].{reason}"
+
+
+def test_registry_limit_error_names_the_line_of_the_value() -> None:
+    text = BASE + ("registries:\n"
+                   "  - host: ghcr.io\n"
+                   "    concurrency: 4\n"
+                   "  - host: quay.io\n"
+                   "    requests-per-second: 0.5\n"
+                   "    concurrency: 0\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, file=".promoter.yaml")
+    assert str(info.value) == ".promoter.yaml:11:18: registries[1].concurrency: must be at least 1"
