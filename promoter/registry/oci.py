@@ -16,7 +16,10 @@ Faults: connection errors, timeouts, truncated answers, unreadable JSON and 5xx 
 with exponential backoff and jitter (:class:`RetryPolicy`). A host that could not be connected
 to on any retry is not asked again by this client: the rest of its images fail at once. A
 ``429`` waits ``Retry-After`` (or Docker Hub's ``RateLimit-Reset``) when that is at most
-``max_retry_after`` seconds, else fails at once. In-flight requests are limited per host.
+``max_retry_after`` seconds, else fails at once. In-flight requests are limited per host by a
+:class:`~promoter.registry.limit.HostLimit`: adaptive by default (a few at first, more while
+answers come back as fast, fewer when they slow down, half after a 429/503 or a timeout),
+fixed where the user set a number; optionally paced to a number of requests per second.
 Every failure is a :class:`~promoter.errors.RegistryError` with a one-line reason naming the
 image; no secret ever reaches it (credentials go in headers only, and are registered for
 redaction).
@@ -52,6 +55,8 @@ from promoter.refs import DOCKER_HUB, ImageRef
 from promoter.registry import ManifestInfo
 from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
 from promoter.registry.creds import Credentials, CredentialStore
+from promoter.registry.limit import HostLimit
+from promoter.registry.transport import PoolTransport
 
 log = logging.getLogger(__name__)
 
@@ -186,19 +191,24 @@ class OciRegistry:
 
     ``credentials(host)`` gives the credentials of a host (default: a
     :class:`~promoter.registry.creds.CredentialStore` over ``os.environ``). ``concurrency``
-    limits the requests in flight per host, ``host_concurrency`` overrides it for some hosts
-    (``{"docker.io": 4}``; token endpoints count as their own host); ``page_size`` is the
-    ``n`` asked of ``tags/list``; ``scope_batch`` how many repository scopes one token request
-    asks for. ``stats`` counts every exchange on the wire by kind (``ping``, ``tags``,
-    ``manifest_head``, ``manifest_get``, ``blob``, ``token``; ``_401`` appended for
-    challenges; ``*_failed`` for transport errors) plus ``retries``.
+    is the most requests in flight per host; below it the number adapts to how the host
+    answers (``adaptive=False``: always ``concurrency``). ``host_concurrency`` fixes the number
+    for some hosts (``{"docker.io": 4}``; token endpoints count as their own host) and
+    ``host_rate`` caps their requests per second; ``limits`` holds each host's
+    :class:`~promoter.registry.limit.HostLimit` (its ``peak`` and current ``limit``);
+    ``page_size`` is the ``n`` asked of ``tags/list``; ``scope_batch`` how many repository
+    scopes one token request asks for. ``stats`` counts every exchange on the wire by kind
+    (``ping``, ``tags``, ``manifest_head``, ``manifest_get``, ``blob``, ``token``; ``_401``
+    appended for challenges; ``*_failed`` for transport errors) plus ``retries``.
     """
 
     def __init__(self, *, credentials: CredentialSource | None = None,
                  insecure: Iterable[str] = (),
                  ca_bundle: str | Path | Mapping[str, str | Path] | None = None,
                  plain_loopback: bool = True, concurrency: int = 32,
-                 host_concurrency: Mapping[str, int] | None = None, page_size: int = 1000,
+                 host_concurrency: Mapping[str, int] | None = None,
+                 host_rate: Mapping[str, float] | None = None, adaptive: bool = True,
+                 page_size: int = 1000,
                  timeout: float = 30.0,
                  retry: RetryPolicy | None = None, scope_batch: int = 64,
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
@@ -211,6 +221,8 @@ class OciRegistry:
         self._ca_bundle = ca_bundle
         self._concurrency = max(1, concurrency)
         self._host_concurrency = dict(host_concurrency or {})
+        self._host_rate = dict(host_rate or {})
+        self._adaptive = adaptive
         self._page_size = page_size
         self._timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -221,27 +233,34 @@ class OciRegistry:
         self._jitter = jitter
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self._ssl: dict[str, ssl.SSLContext] = {}
         self._hosts: dict[str, _Host] = {}
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        self.limits: dict[str, HostLimit] = {}  # by host[:port] as requests reach it
         self._down: dict[str, str] = {}  # host -> why: it failed every retry; not asked again
         self.stats: Counter[str] = Counter()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-        bundles = self._ca_bundle
-        per_host = dict(bundles) if isinstance(bundles, Mapping) else {}
-        common = None if isinstance(bundles, Mapping) else bundles
-        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-            f"https://{HUB_ENDPOINT if host == DOCKER_HUB else host}":
-                httpx.AsyncHTTPTransport(verify=ssl_context(path), limits=limits)
-            for host, path in per_host.items()}
+        bundles = self._ca_bundle  # read now, so that a bad CA file fails before any request
+        for netloc in (bundles if isinstance(bundles, Mapping) else [""] if bundles else []):
+            self._ssl_for(HUB_ENDPOINT if netloc == DOCKER_HUB else netloc)
         self._client = httpx.AsyncClient(
-            verify=ssl_context(common) if common is not None else True,
-            transport=self._transport, mounts=mounts, trust_env=False,
-            timeout=httpx.Timeout(self._timeout, pool=None), limits=limits,
-            headers={"User-Agent": "promoter"})
+            transport=self._transport or PoolTransport(self._ssl_for), trust_env=False,
+            timeout=httpx.Timeout(self._timeout, pool=None), headers={"User-Agent": "promoter"})
         return self
+
+    def _ssl_for(self, netloc: str) -> ssl.SSLContext:
+        """The TLS context for an HTTPS ``host[:port]``: its own CA bundle when configured
+        (``docker.io`` means its endpoint), else the common one; made once, when first needed."""
+        bundles = self._ca_bundle
+        per_host = ({HUB_ENDPOINT if h == DOCKER_HUB else h: p for h, p in bundles.items()}
+                    if isinstance(bundles, Mapping) else {})
+        key = netloc if netloc in per_host else ""
+        ctx = self._ssl.get(key)
+        if ctx is None:
+            common = None if isinstance(bundles, Mapping) else bundles
+            ctx = self._ssl[key] = ssl_context(per_host[key] if key else common)
+        return ctx
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -308,15 +327,17 @@ class OciRegistry:
         await asyncio.gather(*(one(r, s) for r, s in by_host.items()))
 
     # -- the wire -----------------------------------------------------------------------
-    def _sem(self, url: httpx.URL) -> asyncio.Semaphore:
-        key = url.netloc.decode()
-        sem = self._sems.get(key)
-        if sem is None:
-            limit = self._host_concurrency.get(key, self._concurrency)
-            if key == HUB_ENDPOINT:
-                limit = self._host_concurrency.get(DOCKER_HUB, limit)
-            sem = self._sems[key] = asyncio.Semaphore(max(1, limit))
-        return sem
+    def _limit(self, key: str) -> HostLimit:
+        limit = self.limits.get(key)
+        if limit is None:
+            names = (key, DOCKER_HUB) if key == HUB_ENDPOINT else (key,)
+            fixed = next((self._host_concurrency[n] for n in names
+                          if n in self._host_concurrency), None)
+            rate = next((self._host_rate[n] for n in names if n in self._host_rate), None)
+            limit = self.limits[key] = HostLimit(
+                ceiling=fixed or self._concurrency, fixed=fixed is not None or not self._adaptive,
+                requests_per_second=rate, clock=self._clock, sleep=self._sleep)
+        return limit
 
     @staticmethod
     def _kind(request: httpx.Request) -> str:
@@ -340,11 +361,17 @@ class OciRegistry:
         while True:
             last = attempt + 1 >= policy.attempts
             try:
-                async with self._sem(request.url):
+                async with self._limit(host).slot(kind) as slot:
                     if host in self._down:  # checked once our turn came, not before waiting
                         raise RegistryError(f"{what}: {host} {self._down[host]} (gave up on "
                                             "this host after earlier requests failed every retry)")
-                    response = await self.client.send(request, follow_redirects=kind == "blob")
+                    try:
+                        response = await self.client.send(request,
+                                                          follow_redirects=kind == "blob")
+                    except httpx.TimeoutException:
+                        slot.overloaded = True
+                        raise
+                    slot.overloaded = response.status_code in (429, 503)
             except httpx.TransportError as e:
                 self.stats[f"{kind}_failed"] += 1
                 reason = _transport_reason(e)

@@ -119,7 +119,11 @@ def test_always_slow_fails_with_timeout(proxy: FaultProxy) -> None:
 def test_truncated_answer_is_retried(proxy: FaultProxy, fault: str) -> None:
     proxy.add(fault, path="/tags/list")
     tags, sleeps = tags_with(proxy)
-    assert len(tags) == APP_TAGS and len(sleeps) == 1
+    # a connection closed with no answer, on a connection already used (the ping's), looks
+    # like a server that dropped an idle keep-alive: the transport resends at once on a new
+    # one; the others are errors of the answer itself, retried after a backoff
+    assert len(tags) == APP_TAGS and len(sleeps) == (0 if fault == "drop" else 1)
+    assert [h[3] for h in proxy.hits if "/tags/list" in h[1]][-1] == 200
 
 
 @pytest.mark.parametrize(("fault", "reason"), [
