@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="measured runs per side (median)")
     p.add_argument("--max-page", type=int, default=50,
                    help="pagination proxy page cap (0: only honour ?n=)")
-    p.add_argument("--concurrency", type=int, default=32, help="requests in flight, both sides")
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="the most requests in flight per host, both sides")
     p.add_argument("--steady", action="store_true",
                    help="also time the poll that finds nothing new (no manifest HEAD)")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores live here")

@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Renovate runs (median; each takes a minute or more)")
     p.add_argument("--max-page", type=int, default=50, help="pagination proxy page cap")
     p.add_argument("--concurrency", type=int, default=32,
-                   help="promoter's requests in flight per host (OciRegistry's default: 32)")
+                   help="the most requests promoter has in flight per host (it adapts below it; "
+                        "OciRegistry's default: 32)")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores live here")
     p.add_argument("--json", type=Path, help="write every figure here")
     args = p.parse_args(argv)

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images-from", type=Path, help="scan the images found in these files")
     p.add_argument("--user")
     p.add_argument("--password")
-    p.add_argument("--concurrency", type=int, default=32, help="requests in flight per host")
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="the most requests in flight per host")
     p.add_argument("--scope-batch", type=int,
                    help="repository scopes per token request (default: OciRegistry's)")
     p.add_argument("--repeat", type=int, default=1)
