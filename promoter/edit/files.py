@@ -3,15 +3,17 @@
 Text is read as UTF-8 with ``newline=""`` so CRLF line endings survive, and a BOM stays in the
 text as ``\\ufeff`` (see :mod:`promoter.edit.yamlpos`), so writing the text back gives the same
 bytes. Writes go to a temporary file in the same directory, get the old file's mode and replace
-the file with :func:`os.replace`, so a reader never sees half a file.
+the file with :func:`os.replace`, so a reader never sees half a file; an edit of several files
+stages all of them before replacing any (:func:`write_all`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from promoter.errors import InputError
 
@@ -66,21 +68,60 @@ def read_text(path: str) -> str:
 def write_atomic(path: str, text: str) -> None:
     """Replace ``path`` with ``text`` atomically, keeping its permission bits; a symlink stays
     a symlink (its target is replaced)."""
-    path = os.path.realpath(path)
-    directory = os.path.dirname(path)
+    write_all([(path, text, None)])
+
+
+def write_all(edits: Sequence[tuple[str, str, str | None]]) -> None:
+    """Write several files as one change: ``(path, new text, old text)`` each. Every new text
+    goes to a temporary file beside its target first; only when all of them are written are
+    the files replaced, one :func:`os.replace` each. A failure before that leaves every file
+    as it was; a failure among the replaces (rare: the temporary files already sit in the
+    right directories) puts back the old text of the files already replaced, where known."""
+    staged: list[tuple[str, str, str | None]] = []  # (target, temporary file, old text)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        for path, text, old in edits:
+            target = os.path.realpath(path)
+            try:
+                staged.append((target, _stage(target, text), old))
+            except OSError as e:  # name the file, not the temporary one
+                raise OSError(e.errno, e.strerror, path) from None
+    except BaseException:
+        _discard(tmp for _, tmp, _ in staged)
+        raise
+    done: list[tuple[str, str | None]] = []
+    try:
+        for target, tmp, old in staged:
+            os.replace(tmp, target)
+            done.append((target, old))
+    except BaseException:
+        _discard(tmp for _, tmp, _ in staged[len(done):])
+        for target, old in reversed(done):
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    os.replace(_stage(target, old), target)
+        raise
+
+
+def _stage(target: str, text: str) -> str:
+    """A temporary file beside ``target`` holding ``text``, with ``target``'s permission bits
+    (0644 for a new file)."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=".promoter-", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".promoter-", suffix=".tmp",
+                               dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard([tmp])
         raise
+    return tmp
+
+
+def _discard(paths: Iterable[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -25,7 +25,7 @@ import posixpath
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.engine import apply_planned, plan_changes, screen, sites_in
-from promoter.edit.files import YAML_SUFFIXES, iter_files, read_text, write_atomic
+from promoter.edit.files import YAML_SUFFIXES, iter_files, read_text, write_all
 from promoter.edit.finders import helm, kustomize
 from promoter.edit.insert import add_kustomize_entry
 from promoter.edit.model import Change, FileEdit, Kind, Problem, SetResult, Site, Span
@@ -180,12 +180,11 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
             raise InputError(f"set-image: not a valid image reference: {image!r}")
         raise NotFound(f"{image}: referenced nowhere in {', '.join(paths)}")
     if not dry_run:
-        for f in files:
-            if f.changed:
-                try:
-                    write_atomic(f.file, f.new)
-                except OSError as e:
-                    raise InputError(f"{f.file}: cannot write: {e.strerror or e}") from None
+        try:
+            write_all([(f.file, f.new, f.old) for f in files if f.changed])
+        except OSError as e:
+            raise InputError(f"{e.filename or ', '.join(f.file for f in files)}: cannot write: "
+                             f"{e.strerror or e}; no file was changed") from None
     return SetResult(files=tuple(files), problems=tuple(problems),
                      written=not dry_run and any(f.changed for f in files))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from promoter.edit import Change, Kind, apply_changes, find_sites
@@ -301,3 +303,40 @@ def test_version_as_tag_under_an_image_key() -> None:
                                                     "2.1.3-debian-10-r38", 4)
     assert apply_changes(text, "values.yaml", [Change(site=site, tag="2.2.0")]) == \
         text.replace("2.1.3-debian-10-r38", "2.2.0")
+
+
+def test_an_edit_of_several_files_writes_all_or_none(tmp_path: Path) -> None:
+    """The second file cannot be staged (its directory is gone): the first keeps its bytes
+    and no temporary file is left behind."""
+    from promoter.edit.files import write_all
+
+    first = tmp_path / "a" / "values.yaml"
+    first.parent.mkdir()
+    first.write_bytes(b"image:\r\n  tag: '1.0'  # pinned\r\n")
+    first.chmod(0o640)
+    missing = tmp_path / "gone" / "values.yaml"
+    with pytest.raises(OSError) as e:
+        write_all([(str(first), "image:\r\n  tag: '2.0'  # pinned\r\n", None),
+                   (str(missing), "x: 1\n", None)])
+    assert e.value.filename == str(missing)
+    assert first.read_bytes() == b"image:\r\n  tag: '1.0'  # pinned\r\n"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["values.yaml"]
+
+    write_all([(str(first), "image:\r\n  tag: '2.0'  # pinned\r\n", None)])
+    assert first.read_bytes() == b"image:\r\n  tag: '2.0'  # pinned\r\n"
+    assert first.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_failed_replace_puts_back_the_files_already_replaced(tmp_path: Path) -> None:
+    """Staging works for both, but the second target is a directory, so replacing it fails
+    after the first file was replaced: the first gets its old text back."""
+    from promoter.edit.files import write_all
+
+    first = tmp_path / "values.yaml"
+    first.write_text("tag: a\n")
+    second = tmp_path / "kustomization.yaml"
+    second.mkdir()
+    with pytest.raises(OSError):
+        write_all([(str(first), "tag: b\n", "tag: a\n"), (str(second), "x: 1\n", None)])
+    assert first.read_text() == "tag: a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kustomization.yaml", "values.yaml"]
