@@ -23,13 +23,13 @@ import base64
 import contextlib
 import enum
 import hashlib
-import io
 import logging
 import os
 import re
 import subprocess
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -37,7 +37,6 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import git
-from gitdb import IStream, LooseObjectDB  # type: ignore[import-untyped]  # GitPython's
 
 from promoter import secrets
 from promoter.config import Identity, valid_branch_name
@@ -384,6 +383,9 @@ def _auth_env(urls: list[str], auth: HttpAuth) -> dict[str, str]:
     return env
 
 
+_LINE_STEPS = 32  # how far commits()/is_ancestor() follow a plain line in-process
+
+
 class GitWorkspace:
     """:class:`Workspace` over a real repository (``git`` commands plus GitPython's reader)."""
 
@@ -396,8 +398,10 @@ class GitWorkspace:
             self._repo = git.Repo(self.root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise InputError(f"{path}: not a git repository") from None
-        # writes loose objects in-process (GitPython's default store runs a git per object)
-        self._objects = LooseObjectDB(os.path.join(self._repo.common_dir, "objects"))
+        # loose objects are written in-process (GitPython's default store runs a git per
+        # object); commits looked up by full SHA are kept (they never change)
+        self._objects = Path(self._repo.common_dir) / "objects"
+        self._commits: dict[str, git.Commit] = {}
         if auth is not None and remote is not None:
             urls = {self._git("remote", "get-url", *flag, remote).strip()
                     for flag in ((), ("--push",))}
@@ -466,11 +470,17 @@ class GitWorkspace:
     def _commit_object(self, rev: str) -> git.Commit | None:
         if rev.startswith("-") or not rev:
             return None
+        known = self._commits.get(rev)
+        if known is not None:
+            return known
         try:
             commit = self._repo.commit(rev)
         except (git.BadName, ValueError, IndexError):
             return None
-        return commit if commit.hexsha != _ZERO else None  # GitPython passes the null SHA
+        if commit.hexsha == _ZERO:  # GitPython passes the null SHA
+            return None
+        self._commits[commit.hexsha] = commit
+        return commit
 
     def read(self, rev: str, path: str) -> str | None:
         path = check_repo_path(path)
@@ -506,7 +516,28 @@ class GitWorkspace:
         return tuple(sorted(files))
 
     def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
+        line = self._line(base, head)
+        if line is not None:
+            return tuple(_info(c) for c in line)
         return self._log(f"{base}..{head}", "--")
+
+    def _line(self, base: str, head: str) -> list[git.Commit] | None:
+        """The commits from ``head`` down to ``base`` (excluded) when ``head`` reaches ``base``
+        through commits of one parent each, within a few steps: a bot's branch on its base.
+        Read in-process; None when that is not so (then git answers)."""
+        target = self.resolve(base)
+        commit = self._commit_object(head)
+        if target is None or commit is None:
+            return None
+        line: list[git.Commit] = []
+        for _ in range(_LINE_STEPS):
+            if commit.hexsha == target:
+                return line
+            if len(commit.parents) != 1:
+                return None
+            line.append(commit)
+            commit = commit.parents[0]
+        return None
 
     def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
                 ) -> tuple[CommitInfo, ...]:
@@ -528,6 +559,8 @@ class GitWorkspace:
         return tuple(infos)
 
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
+        if self._line(ancestor, rev) is not None:
+            return True
         return self._ok("merge-base", "--is-ancestor", ancestor, rev)
 
     def merge_base(self, a: str, b: str) -> str | None:
@@ -568,7 +601,25 @@ class GitWorkspace:
         return self._store(b"commit", body.encode("utf-8")).hex()
 
     def _store(self, kind: bytes, data: bytes) -> bytes:
-        binsha: bytes = self._objects.store(IStream(kind, len(data), io.BytesIO(data))).binsha
+        """Write one loose object, as git does (zlib, read-only file, renamed into place);
+        nothing when it is there already (a poll that changes nothing writes nothing)."""
+        raw = kind + b" " + str(len(data)).encode() + b"\0" + data
+        binsha = hashlib.sha1(raw, usedforsecurity=False).digest()
+        hexsha = binsha.hex()
+        target = self._objects / hexsha[:2] / hexsha[2:]
+        if target.exists():
+            return binsha
+        target.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(zlib.compress(raw, 1))
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         return binsha
 
     def _write_tree(self, tree: git.Tree | None, changes: Mapping[tuple[str, ...], str | None],
@@ -616,10 +667,10 @@ class GitWorkspace:
     def push_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
         for u in updates:
             check_branch_name(u.branch)
-        if self.remote is None:
-            return tuple(self._update_local(u) for u in updates)
         if not updates:
             return ()
+        if self.remote is None:
+            return self._update_local_all(updates)
         args = ["push", "--porcelain", "--no-verify"]
         args += [f"--force-with-lease=refs/heads/{u.branch}:{u.expect or ''}" for u in updates]
         args += [self.remote, *(f"{u.sha or ''}:refs/heads/{u.branch}" for u in updates)]
@@ -646,9 +697,24 @@ class GitWorkspace:
                     self._git("update-ref", *((ref, u.sha) if u.sha else ("-d", ref)))
         return tuple(results)
 
-    def _update_local(self, u: RefUpdate) -> GitError | None:
+    def _update_local_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
+        """All updates in one ``git update-ref --stdin`` transaction when none touches the
+        checked-out branch and every lease holds (the usual case); else one by one, so that
+        each gets its own answer."""
+        checked_out = self._git("symbolic-ref", "--quiet", "HEAD", check=False).strip()
+        if all(f"refs/heads/{u.branch}" != checked_out for u in updates):
+            lines = [f"delete refs/heads/{u.branch} {u.expect or _ZERO}" if u.sha is None else
+                     f"update refs/heads/{u.branch} {u.sha} {u.expect or _ZERO}"
+                     for u in updates]
+            result = self._git("update-ref", "--stdin", input="\n".join(lines).encode() + b"\n",
+                               check=False, returncode=True, merge_stderr=True)
+            if result.startswith("0\n"):
+                return tuple(None for _ in updates)
+        return tuple(self._update_local(u, checked_out) for u in updates)
+
+    def _update_local(self, u: RefUpdate, checked_out: str) -> GitError | None:
         ref = f"refs/heads/{u.branch}"
-        if self._git("symbolic-ref", "--quiet", "HEAD", check=False).strip() == ref:
+        if checked_out == ref:
             return GitError(f"branch {u.branch} is checked out; promoter does not move it")
         args = ["update-ref", "-d", ref, u.expect or _ZERO] if u.sha is None else [
             "update-ref", ref, u.sha, u.expect or _ZERO]
@@ -657,6 +723,18 @@ class GitWorkspace:
             return LeaseLost(f"update of branch {u.branch} refused: it is not at "
                              f"{(u.expect or 'nothing')[:12]} any more")
         return None
+
+
+def _info(c: git.Commit) -> CommitInfo:
+    """A GitPython commit as ``git log --format=%s`` would describe it (the subject is the
+    first paragraph of the message on one line)."""
+    message = c.message if isinstance(c.message, str) else c.message.decode("utf-8", "replace")
+    subject = " ".join(message.strip("\n").split("\n\n", 1)[0].split("\n"))
+    return CommitInfo(sha=c.hexsha, author=Identity(name=c.author.name or "",
+                                                    email=c.author.email or ""),
+                      committer=Identity(name=c.committer.name or "",
+                                         email=c.committer.email or ""),
+                      subject=subject, time=int(c.committed_date))
 
 
 def _push_error(u: RefUpdate, summary: str) -> GitError:
