@@ -20,6 +20,7 @@ entry is added to it, as ``kustomize edit set image`` would.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
@@ -91,12 +92,18 @@ def matches(site: Site, image: str) -> bool:
     """Whether ``--image image`` means this site (see the module docstring)."""
     if site.name == image:
         return True
-    ref = ImageRef.try_parse(image)
+    ref = _parsed(image)
     if ref is None:
         return False
     if site.ref.same_image(ref):
         return True
     return bool(site.new_name) and site.deployed.same_image(ref)  # Kustomize newName
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(image: str) -> ImageRef | None:
+    """``image`` parsed once: locating N images in files of N sites asks N x N times."""
+    return ImageRef.try_parse(image)
 
 
 def _check_input(image: str, tag: str | None, digest: str | None,

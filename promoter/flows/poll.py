@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -94,10 +93,8 @@ class Report:
 
 # --- reading and choosing ---------------------------------------------------------------------
 
-def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
-               images: Sequence[str] | None = None) -> tuple[Located, ...]:
-    """Every configured image present in ``env`` at commit ``sha``."""
-    files = ws.list_files(sha)
+def reader(ws: Workspace, sha: str) -> Callable[[str], str | None]:
+    """``ws.read`` at ``sha``, each file read once."""
     cache: dict[str, str | None] = {}
 
     def read(path: str) -> str | None:
@@ -105,6 +102,16 @@ def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
             cache[path] = ws.read(sha, path)
         return cache[path]
 
+    return read
+
+
+def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
+               images: Sequence[str] | None = None, *,
+               read: Callable[[str], str | None] | None = None) -> tuple[Located, ...]:
+    """Every configured image present in ``env`` at commit ``sha`` (``read``: a
+    :func:`reader` at ``sha`` to share)."""
+    files = ws.list_files(sha)
+    read = read or reader(ws, sha)
     find = cached_finder()
     return tuple(locate(img, env, files, read, find=find) for img in cfg.images
                  if env in img.environments and (images is None or img.name in images))
@@ -231,13 +238,15 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
     errors: list[str] = []
+    readers: dict[str, Callable[[str], str | None]] = {}  # by commit: each file read once
     with phases.timing("locate"):
         for env in targets:
             sha = ws.branch_head(env.branch)
             if sha is None:
                 errors.append(f"{env.name}: branch {env.branch} does not exist")
                 continue
-            located.extend(locate_env(cfg, env.name, ws, sha, images))
+            read = readers.setdefault(sha, reader(ws, sha))
+            located.extend(locate_env(cfg, env.name, ws, sha, images, read=read))
     for loc in located:
         errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
                       if not p.startswith("pins disagree"))
@@ -258,7 +267,7 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
             continue
         env_moves = [m for m in moves if m[0].env == env.name]
         with phases.timing("edit"):
-            plan = plan_updates(cfg, env_moves, read=functools.partial(_read_at, ws, sha),
+            plan = plan_updates(cfg, env_moves, read=readers.setdefault(sha, reader(ws, sha)),
                                 table=render.updates_table)
         plans.extend(plan.pull_requests)
         skipped.extend(plan.skipped)
@@ -271,10 +280,6 @@ def with_ignores(cfg: Config, ws: Workspace) -> Config:
     branch) applied: ignored versions join the policies, ignored images drop out."""
     sha = ws.branch_head(cfg.forge.base_branch)
     return ignores.apply(cfg, ignores.parse(ws.read(sha, ignores.PATH) if sha else None))
-
-
-def _read_at(ws: Workspace, sha: str, path: str) -> str | None:
-    return ws.read(sha, path)
 
 
 def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | None, *,
