@@ -74,6 +74,7 @@ class PullRequest:
     author: str = ""
     draft: bool = False
     auto_merge: bool = False
+    same_repo: bool = True  # the head branch is in this repository, not in a fork
 
     @property
     def is_open(self) -> bool:

@@ -83,7 +83,8 @@ def _convert_pr(pr: Any) -> PullRequest:
         head=pr.head.ref, base=pr.base.ref, head_sha=pr.head.sha,
         labels=tuple(sorted(label.name for label in pr.labels)),
         author=pr.user.login if pr.user else "", draft=bool(pr.draft),
-        auto_merge=pr.auto_merge is not None)
+        auto_merge=pr.auto_merge is not None,
+        same_repo=pr.head.repo is not None and pr.head.repo.full_name == pr.base.repo.full_name)
 
 
 def _status_state(state: str) -> StatusState:

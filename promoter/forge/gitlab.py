@@ -93,7 +93,9 @@ def _convert_mr(mr: Any) -> PullRequest:
         title=_DRAFT.sub("", title, count=1), body=mr.description or "",
         head=mr.source_branch, base=mr.target_branch, head_sha=mr.sha or "",
         labels=tuple(sorted(mr.labels)), author=(mr.author or {}).get("username", ""),
-        draft=draft, auto_merge=bool(getattr(mr, "merge_when_pipeline_succeeds", False)))
+        draft=draft, auto_merge=bool(getattr(mr, "merge_when_pipeline_succeeds", False)),
+        same_repo=getattr(mr, "source_project_id", None) == getattr(mr, "target_project_id",
+                                                                     None))
 
 
 def _convert_note(number: int, note: Any) -> Comment:

@@ -4,6 +4,7 @@ real git over HTTP): the pull requests a poll makes, and what it leaves alone.""
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -337,3 +338,58 @@ def test_actions_github_token_notice(world: World, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "do not trigger other workflows" in err and "GitHub App" in err
     assert world.token not in err
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: more
+spec:
+  template:
+    spec:
+      containers:
+{containers}
+"""
+
+
+def test_many_prs_are_looked_up_with_one_listing_and_a_steady_poll_writes_nothing(
+        world: World) -> None:
+    """Four images, four pull requests. The poll lists the open pull requests once instead of
+    looking each up, and a poll that finds nothing new asks nothing per pull request. A fork's
+    pull request from a branch of the same name is not taken for ours."""
+    names = ["api", "worker", "cron"]
+    for name in names:
+        for tag in ("1.0.0", "1.1.0"):
+            world.pusher.push(f"{world.image}-{name}", tag)
+    containers = "\n".join(f"        - name: {n}\n          image: {world.ref}-{n}:1.0.0"
+                           for n in names)
+    cfg = world.show("main", ".promoter.yaml").replace("forge:\n", "".join(
+        f"  - name: {n}\n    repository: {world.ref}-{n}\n    policy: {{semver: \"^1.0\"}}\n"
+        for n in names) + "forge:\n")
+    commit_to(world.bare, "main", {".promoter.yaml": cfg,
+                                   "overlays/dev/more.yaml": DEPLOYMENT.format(
+                                       containers=containers)}, message="three more images")
+    if isinstance(world.server, FakeGitHub):  # a fork's PR from a same-named branch
+        fork = f"mallory/{world.name.split('/')[1]}"
+        fork_path = world.server.add_repo(fork, files={"x": "1\n"}).path
+        commit_to(fork_path, "promoter/dev/api", {"x": "2\n"}, base="main")
+        world.server.add_fork_pull(world.name, fork, head="promoter/dev/api", base="main")
+
+    start = len(world.server.requests)
+    first = world.poll()
+    assert first.ok, first
+    assert sorted((r.branch, r.action) for r in first.results) == [
+        (f"promoter/dev/{n}", "opened") for n in sorted([*names, "web"])]
+    pr_paths = r"/(pulls|merge_requests)/\d+$"
+    lookups = [p for m, p, _ in world.server.requests[start:]
+               if m == "GET" and re.search(r"/(pulls|merge_requests)$", p)]
+    assert len(lookups) == 1  # one listing, not one lookup per branch
+
+    start, writes = len(world.server.requests), world.writes()
+    again = world.poll()
+    assert [r.action for r in again.results] == ["kept"] * 4
+    assert world.writes() == writes
+    asked = [(m, p) for m, p, _ in world.server.requests[start:]]
+    assert not [p for _, p in asked if re.search(pr_paths, p)], asked
+    assert len([p for _, p in asked if re.search(r"/(pulls|merge_requests)$", p)]) == 1

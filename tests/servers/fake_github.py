@@ -190,6 +190,7 @@ class Pull:
     mergeable_known: bool = False
     created_at: str = field(default_factory=_now)
     updated_at: str = field(default_factory=_now)
+    head_repo: str | None = None  # a fork's full name when the head branch lives there
 
 
 @dataclass
@@ -325,6 +326,20 @@ class FakeGitHub(FakeForgeServer):
             repo.comments[cid] = IssueComment(cid, number, login, body)
             return cid
 
+    def add_fork_pull(self, full_name: str, fork: str, *, head: str, base: str,
+                      title: str = "A change from a fork") -> int:
+        """An open pull request into ``full_name`` from branch ``head`` of the repository
+        ``fork`` (added with :meth:`add_repo`); returns its number."""
+        with self.lock:
+            repo, source = self.repos[full_name], self.repos[fork]
+            sha = source.resolve(f"refs/heads/{head}")
+            assert sha, f"{fork} has no branch {head}"
+            n = max([*repo.pulls, *(c.issue for c in repo.comments.values()), 0]) + 1
+            repo.pulls[n] = Pull(number=n, id=next(self._ids), head=head, base=base,
+                                 title=title, body=None, user=source.owner, head_sha=sha,
+                                 head_repo=fork)
+            return n
+
     # ---------------------------------------------------------------- builders ---------------
     def _repo_url(self, repo: Repo) -> str:
         return f"{self.api}/repos/{repo.full_name}"
@@ -370,14 +385,15 @@ class FakeGitHub(FakeForgeServer):
     def pull(self, repo: Repo, p: Pull, schema: str = "pull-request") -> dict[str, Any]:
         r = self._repo_url(repo)
         n = p.number
-        head_sha = (repo.resolve(f"refs/heads/{p.head}") if p.state == "open" else None) \
+        source = self.repos[p.head_repo] if p.head_repo else repo
+        head_sha = (source.resolve(f"refs/heads/{p.head}") if p.state == "open" else None) \
             or p.head_sha
         p.head_sha = head_sha
-        rendered_repo = self.repository(repo)
 
-        def side(ref: str, sha: str | None) -> dict[str, Any]:
-            return {"label": f"{repo.owner}:{ref}", "ref": ref, "sha": sha or "",
-                    "repo": rendered_repo, "user": rendered_repo["owner"]}
+        def side(ref: str, sha: str | None, where: Repo = repo) -> dict[str, Any]:
+            rendered = self.repository(where)
+            return {"label": f"{where.owner}:{ref}", "ref": ref, "sha": sha or "",
+                    "repo": rendered, "user": rendered["owner"]}
 
         links = {"self": f"{r}/pulls/{n}", "html": f"{self.url}/{repo.full_name}/pull/{n}",
                  "issue": f"{r}/issues/{n}", "comments": f"{r}/issues/{n}/comments",
@@ -393,7 +409,7 @@ class FakeGitHub(FakeForgeServer):
             "review_comment_url": links["review_comment"],
             "diff_url": f"{links['html']}.diff", "patch_url": f"{links['html']}.patch",
             "user": self.user(p.user), "labels": [self.label(repo, x) for x in p.labels],
-            "head": side(p.head, head_sha),
+            "head": side(p.head, head_sha, source),
             "base": side(p.base, repo.resolve(f"refs/heads/{p.base}")),
             "assignee": self.user(p.assignees[0]) if p.assignees else None,
             "assignees": [self.user(a) for a in p.assignees],
@@ -762,7 +778,8 @@ class FakeGitHub(FakeForgeServer):
             head = None  # GitHub silently ignores a head without "owner:" and lists everything
         out = [p for p in repo.pulls.values()
                if (state == "all" or p.state == state)
-               and (head is None or f"{repo.owner}:{p.head}" == head)
+               and (head is None or f"{(p.head_repo or repo.full_name).split('/')[0]}:{p.head}"
+                    == head)
                and (base is None or p.base == base)]
         key: Callable[[Pull], Any] = {
             "updated": lambda p: p.updated_at, "popularity": lambda p: p.number,
@@ -786,7 +803,7 @@ class FakeGitHub(FakeForgeServer):
         if not repo.resolve(f"refs/heads/{base}"):
             return self._error(422, "Validation Failed", errors=[
                 {"resource": "PullRequest", "field": "base", "code": "invalid"}])
-        if any(p.head == head and p.base == base and p.state == "open"
+        if any(p.head == head and p.base == base and p.state == "open" and p.head_repo is None
                for p in repo.pulls.values()):
             return self._422(f"A pull request already exists for {repo.owner}:{head}.")
         if repo.resolve(f"refs/heads/{base}") == head_sha:
