@@ -316,8 +316,9 @@ class _RegisteredInstallationAuth(Auth.AppInstallationAuth):
 
 def _client_kwargs(options: ForgeOptions) -> dict[str, Any]:
     retry: GithubRetry | int = GithubRetry(total=options.retries) if options.retries else 0
+    # 100 a page (GitHub's most; PyGithub asks 30): listing 200 open pull requests takes 2
     kwargs: dict[str, Any] = {"base_url": (options.url or DEFAULT_URL).rstrip("/"),
-                              "timeout": int(options.timeout), "retry": retry}
+                              "timeout": int(options.timeout), "retry": retry, "per_page": 100}
     if not options.throttle:
         kwargs.update(seconds_between_requests=None, seconds_between_writes=None)
     return kwargs

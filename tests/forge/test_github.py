@@ -145,11 +145,11 @@ def test_comments_follow_every_page(gh_fake: FakeGitHub) -> None:
     h = GitHubHarness(gh_fake)
     h.branch("promoter/x", {"x": "1"})
     number = h.forge.create(head="promoter/x", base="main", title="t", body="").number
-    for i in range(35):
+    for i in range(105):
         h.comment_by(number, "alice", f"comment {i}")
-    assert [c.body for c in h.forge.comments(number)] == [f"comment {i}" for i in range(35)]
+    assert [c.body for c in h.forge.comments(number)] == [f"comment {i}" for i in range(105)]
     pages = [r for r in gh_fake.recorded[-2:] if r.op == "issues/list-comments"]
-    assert [len(r.body) for r in pages] == [30, 5]
+    assert [len(r.body) for r in pages] == [100, 5]  # promoter asks 100 a page
 
 
 def test_check_run_carries_the_summary(gh_fake: FakeGitHub) -> None:
