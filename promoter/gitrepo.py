@@ -37,6 +37,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import git
+from git.objects.fun import tree_entries_from_data
 
 from promoter import secrets
 from promoter.config import Identity, valid_branch_name
@@ -383,6 +384,7 @@ def _auth_env(urls: list[str], auth: HttpAuth) -> dict[str, str]:
     return env
 
 
+_BRANCH_REFS = ("refs/heads/", "refs/remotes/")
 _LINE_STEPS = 32  # how far commits()/is_ancestor() follow a plain line in-process
 
 
@@ -402,6 +404,8 @@ class GitWorkspace:
         # object); commits looked up by full SHA are kept (they never change)
         self._objects = Path(self._repo.common_dir) / "objects"
         self._commits: dict[str, git.Commit] = {}
+        self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}  # by SHA: never change
+        self._branches: dict[str, str] | None = None  # branch refs -> SHA, read at once
         if auth is not None and remote is not None:
             urls = {self._git("remote", "get-url", *flag, remote).strip()
                     for flag in ((), ("--push",))}
@@ -450,6 +454,7 @@ class GitWorkspace:
     # -- reading -----------------------------------------------------------------------------
 
     def fetch(self) -> None:
+        self._branches = None
         if self.remote is None:
             return
         self._git("fetch", "--quiet", "--prune", "--no-tags", self.remote,
@@ -464,8 +469,21 @@ class GitWorkspace:
         return self.resolve(self._ref(branch))
 
     def resolve(self, rev: str) -> str | None:
+        if rev.startswith(_BRANCH_REFS):
+            return self._branch_refs().get(rev)
         commit = self._commit_object(rev)
         return str(commit.hexsha) if commit is not None else None
+
+    def _branch_refs(self) -> dict[str, str]:
+        """Every branch and remote-tracking ref with its SHA, read with one ``for-each-ref``
+        and kept until promoter itself fetches or moves a ref (a concurrent writer is caught
+        by the leases every update carries)."""
+        if self._branches is None:
+            out = self._git("for-each-ref", "--format=%(objectname) %(refname)",
+                            *(r.rstrip("/") for r in _BRANCH_REFS))
+            pairs = (line.split(" ", 1) for line in out.splitlines() if " " in line)
+            self._branches = {ref: sha for sha, ref in pairs}
+        return self._branches
 
     def _commit_object(self, rev: str) -> git.Commit | None:
         if rev.startswith("-") or not rev:
@@ -589,7 +607,7 @@ class GitWorkspace:
             raise GitError(f"cannot commit on {parent!r}: no such commit")
         changes: dict[tuple[str, ...], str | None] = {
             tuple(check_repo_path(path).split("/")): text for path, text in files.items()}
-        tree = self._write_tree(base.tree, changes, "")
+        tree = self._write_tree(base.tree.binsha, changes, "")
         if tree == base.tree.binsha:
             return str(base.hexsha)
         text = _sign_off(message, author) if sign_off else message
@@ -622,12 +640,19 @@ class GitWorkspace:
             raise
         return binsha
 
-    def _write_tree(self, tree: git.Tree | None, changes: Mapping[tuple[str, ...], str | None],
+    def _entries(self, tree: bytes) -> dict[str, tuple[bytes, int]]:
+        """A tree's entries (name -> SHA, mode), a fresh copy; each tree is read once."""
+        known = self._trees.get(tree)
+        if known is None:
+            data = self._repo.odb.stream(tree).read()
+            known = self._trees[tree] = {name: (sha, mode) for sha, mode, name
+                                         in tree_entries_from_data(data)}
+        return dict(known)
+
+    def _write_tree(self, tree: bytes | None, changes: Mapping[tuple[str, ...], str | None],
                     prefix: str) -> bytes:
-        """Store ``tree`` with ``changes`` (path parts -> text, None deletes); its SHA."""
-        entries: dict[str, tuple[bytes, int]] = {}
-        if tree is not None:
-            entries = {item.name: (item.binsha, item.mode) for item in tree}
+        """Store tree ``tree`` with ``changes`` (path parts -> text, None deletes); its SHA."""
+        entries = self._entries(tree) if tree is not None else {}
         below: dict[str, dict[tuple[str, ...], str | None]] = {}
         for parts, text in changes.items():
             name = parts[0]
@@ -648,8 +673,8 @@ class GitWorkspace:
                 if all(t is None for t in sub.values()):
                     continue  # deleting below a file: nothing there
                 raise InputError(f"{prefix}{name}: is a file, not a directory")
-            subtree = git.Tree(self._repo, old[0], _TREE, name) if old is not None else None
-            binsha = self._write_tree(subtree, sub, f"{prefix}{name}/")
+            binsha = self._write_tree(old[0] if old is not None else None, sub,
+                                      f"{prefix}{name}/")
             if binsha == _EMPTY_TREE:
                 entries.pop(name, None)
             else:
@@ -665,6 +690,12 @@ class GitWorkspace:
         _raise_first(self.push_all((RefUpdate(branch=branch, sha=None, expect=expect),)))
 
     def push_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
+        try:
+            return self._push_all(updates)
+        finally:
+            self._branches = None  # refs moved (or may have): read them again when asked
+
+    def _push_all(self, updates: Sequence[RefUpdate]) -> tuple[GitError | None, ...]:
         for u in updates:
             check_branch_name(u.branch)
         if not updates:
@@ -675,6 +706,7 @@ class GitWorkspace:
         args += [f"--force-with-lease=refs/heads/{u.branch}:{u.expect or ''}" for u in updates]
         args += [self.remote, *(f"{u.sha or ''}:refs/heads/{u.branch}" for u in updates)]
         out = self._git(*args, network=True, check=False, returncode=True, merge_stderr=True)
+        self._branches = None  # the push moved the tracking refs it could
         code, _, text = out.partition("\n")
         status: dict[str, tuple[str, str]] = {}
         for line in text.splitlines():

@@ -138,3 +138,17 @@ def test_objects_are_written_as_git_writes_them_and_only_once(ws: GitWorkspace) 
     assert obj.stat().st_mtime_ns == stamp  # not written again
     assert obj.stat().st_mode & 0o777 == 0o444
     git(ws.root, "fsck", "--strict", "--no-dangling")
+
+
+def test_branch_refs_are_read_again_after_fetch_and_after_our_own_updates(
+        ws: GitWorkspace) -> None:
+    main = ws.branch_head("main")
+    assert main and ws.branch_head("p/x") is None
+    sha = chain(ws, main, 1)[0]
+    git(ws.root, "update-ref", "refs/heads/p/x", sha)  # another writer
+    ws.fetch()  # local mode: nothing to fetch, but the refs are read again
+    assert ws.branch_head("p/x") == sha
+    newer = chain(ws, sha, 1)[0]
+    assert ws.push_all([RefUpdate(branch="p/x", sha=newer, expect=sha)]) == (None,)
+    assert ws.branch_head("p/x") == newer == ws.resolve("refs/heads/p/x")
+    assert ws.resolve("refs/heads/no-such") is None
