@@ -48,6 +48,7 @@ class Rule(enum.Enum):
     DIGEST = "digest"
     ORDER = "order"
     DOWNGRADE = "downgrade"
+    PARTIAL = "partial"  # an environment's pins of one image left disagreeing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +151,28 @@ def _move(before: Located, after: Located) -> Move | None:
                 new_digest=after.digest, files=tuple(sorted({p.file for p in after.pins})))
 
 
+def _held(loc: Located, part: str) -> dict[str, set[str]]:
+    """Each tag (``part`` "tag") or digest the pins hold, with the files holding it; pins
+    without one (a digest-only pin has no tag) are not counted."""
+    out: dict[str, set[str]] = {}
+    for pin in loc.pins:
+        value = pin.site.ref.tag if part == "tag" else _short(pin.site.ref.digest)
+        if value:
+            out.setdefault(value, set()).add(pin.file)
+    return out
+
+
+def _split(before: Located, after: Located) -> str:
+    """When this change leaves the environment's pins of the image on different tags (or
+    digests) where they were not so split before: which sits where; else ''."""
+    for part in ("tag", "digest"):
+        now = _held(after, part)
+        if len(now) > 1 and now != _held(before, part):
+            return "; ".join(f"{v} in {', '.join(sorted(files))}"
+                             for v, files in sorted(now.items()))
+    return ""
+
+
 def _downgrade(image: Image, old: str | None, new: str | None) -> bool:
     if not old or not new or old == new:
         return False
@@ -180,12 +203,19 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
             if env.name not in image.environments or not _touches(image, env.name, files):
                 continue
             try:
-                move = _move(snap.locate(image, env.name, fork),
-                             snap.locate(image, env.name, head))
+                before = snap.locate(image, env.name, fork)
+                after = snap.locate(image, env.name, head)
             except PromoterError as e:
                 violations.append(Violation(rule=Rule.YAML, message=str(e), image=image.name,
                                             env=env.name))
                 continue
+            split = _split(before, after)
+            if split:
+                violations.append(Violation(
+                    rule=Rule.PARTIAL, image=image.name, env=env.name,
+                    message=f"{image.name}: {env.name} is left running two versions ({split}); "
+                            "move every place that pins it together"))
+            move = _move(before, after)
             if move is None:
                 continue
             moves.append(move)

@@ -186,3 +186,48 @@ def test_cli_exit_codes_summary_and_step_summary(gitops: GitOps, tmp_path: Path,
     assert "--base and --head go together" in capsys.readouterr().err
     assert main(["check", "--repo", str(gitops.path)]) == 2
     assert "nothing to check" in capsys.readouterr().err
+
+
+VALUES = """\
+# staging chart values
+web:
+  image:
+    repository: {host}/acme/web
+    tag: "{tag}"
+"""
+
+
+def _second_pin(g: GitOps, env: str, tag: str) -> None:
+    """web is pinned in a Helm values file beside the kustomization too."""
+    f = g.path / "overlays" / env / "values.yaml"
+    f.write_text(VALUES.format(host=g.host, tag=tag))
+    g.git("add", "-A")
+    g.git("commit", "-q", "-m", f"{env}: values too", when=NOW)
+
+
+def test_moving_one_pin_of_two_is_a_partial_move(gitops: GitOps,
+                                                 registry: MemoryRegistry) -> None:
+    _second_pin(gitops, "prod", "1.0.0")
+    _branch(gitops, "half", "prod", web="1.1.0")  # the kustomization only
+    report = _check(gitops, "half", registry)
+    assert _rules(report) == [("partial", "web", "prod")]
+    assert report.violations[0].message == (
+        "web: prod is left running two versions (1.0.0 in overlays/prod/values.yaml; 1.1.0 in "
+        "overlays/prod/kustomization.yaml); move every place that pins it together")
+    assert report.exit_code == 1
+    # a rollback is no excuse for a half-moved environment
+    assert ("partial", "web", "prod") in _rules(_check(gitops, "half", registry, rollback=True))
+
+
+def test_moving_both_pins_passes_and_an_old_split_is_not_this_change(
+        gitops: GitOps, registry: MemoryRegistry) -> None:
+    _second_pin(gitops, "prod", "1.0.0")
+    gitops.git("checkout", "-q", "-b", "whole", "main")
+    _second_pin(gitops, "prod", "1.1.0")
+    gitops.write("prod", web="1.1.0", when=NOW)
+    gitops.git("checkout", "-q", "main")
+    assert _check(gitops, "whole", registry).exit_code == 0
+
+    _second_pin(gitops, "staging", "1.0.0")  # staging already split on main (1.1.0 / 1.0.0)
+    _branch(gitops, "api-only", "staging", api="2.1.0")
+    assert "partial" not in [r for r, _, _ in _rules(_check(gitops, "api-only", registry))]
