@@ -402,12 +402,15 @@ class _Run:
         existing = {pr.head: pr for pr in open_prs}
 
         steps: list[tuple[ImageStep, Located]] = []
+        refused: list[tuple[ImageStep, Located]] = []  # order says no: (step, source)
         for tgt_loc in targets:
             src_loc = sources.get(tgt_loc.image.name)
             if src_loc is None:
                 continue  # the image does not live in the source environment
             try:
                 step = self._image_step(src_loc, tgt_loc, src_sha, held_by, existing, tgt)
+                if step.decision == Decision.SKIPPED:
+                    refused.append((step, src_loc))
             except PromoterError as e:  # one image never stops the others
                 why = redact(str(e))
                 self.errors.append(f"{tgt_loc.image.name} {src.name} -> {tgt.name}: {why}")
@@ -437,6 +440,36 @@ class _Run:
         self._publish(plan, by_image)
         if self.forge is not None:
             self.results.extend(_close_unneeded(cfg, ws, self.forge, plan, settled))
+            self._close_stale(tgt, existing, refused)
+
+    def _close_stale(self, tgt: Environment, existing: Mapping[str, PullRequest],
+                     refused: Sequence[tuple[ImageStep, Located]]) -> None:
+        """Close an open promotion PR whose version the source no longer runs and that the
+        order rule now refuses (the source was rolled back behind the target): merged, it
+        would put into ``tgt`` a version its predecessor does not run."""
+        assert self.forge is not None
+        if self.cfg.pull_requests.group is not Group.IMAGE:
+            return
+        for step, src in refused:
+            branch = branch_name(self.cfg, tgt, step.image)
+            pr = existing.get(branch)
+            wanted = ((render.read_meta(pr.body) or {}).get("images") or {}) if pr else {}
+            version = wanted.get(step.image) if isinstance(wanted, dict) else None
+            if pr is None or version is None or src.tag is None or version == src.tag:
+                continue
+            try:
+                self.forge.close(pr.number, comment=(
+                    f"Closing: {src.env} no longer runs `{step.image}` {version} (it runs "
+                    f"{src.tag}), so it may not enter {tgt.name}: {step.reason}."))
+                head = self.ws.branch_head(branch)
+                if head is not None:
+                    self.ws.delete_branch(branch, expect=head)
+                self.results.append(PRResult(env=tgt.name, branch=branch, outcome="closed",
+                                             images={step.image: str(version)},
+                                             number=pr.number, url=pr.url, action="closed"))
+            except PromoterError as e:
+                self.results.append(PRResult(env=tgt.name, branch=branch, outcome="failed",
+                                             error=redact(str(e))))
 
     # -- facts and gates -------------------------------------------------------------------
 

@@ -304,6 +304,38 @@ def test_a_promotion_pr_the_target_no_longer_needs_is_closed() -> None:
     assert w.forge.get(opened.number or 0).state.value == "closed"
 
 
+def test_a_promotion_pr_whose_source_was_rolled_back_behind_the_target_is_closed() -> None:
+    """staging -> prod for 1.1.0 is open; then staging is rolled back to 0.9.0, behind prod's
+    1.0.0. Merged, the PR would put into prod a version staging no longer runs: it is closed,
+    and its branch deleted."""
+    w = World(dev="1.1.0", staging="1.1.0", prod="1.0.0")
+    [opened] = w.run(_config(), source="staging").results
+    assert opened.action == "opened"
+    w.set("staging", "0.9.0")  # promoter rollback staging, merged
+    report = w.run(_config(), source="staging")
+    assert [(i.decision, i.to_tag) for i in report.images] == [(Decision.SKIPPED, "0.9.0")]
+    assert [(r.branch, r.outcome, r.images) for r in report.results] == [
+        ("promoter/prod/web", "closed", {"web": "1.1.0"})]
+    pr = w.forge.get(opened.number or 0)
+    assert pr.state.value == "closed"
+    assert w.forge.comments(pr.number)[-1].body.startswith(
+        "Closing: staging no longer runs `web` 1.1.0 (it runs 0.9.0), so it may not enter prod")
+    assert "promoter/prod/web" not in w.ws.branches
+    assert w.run(_config(), source="staging").results == ()  # nothing left to do
+
+
+def test_a_promotion_pr_is_kept_while_its_source_still_runs_it() -> None:
+    """Skipped for another reason (prod ahead by hand) but staging still runs the PR's
+    version: the PR stays for people to decide."""
+    w = World(dev="1.1.0", staging="1.1.0", prod="1.0.0")
+    [opened] = w.run(_config(), source="staging").results
+    w.set("prod", "1.2.0")  # a hand edit puts prod ahead
+    report = w.run(_config(), source="staging")
+    assert [i.decision for i in report.images] == [Decision.SKIPPED]
+    assert report.results == ()
+    assert w.forge.get(opened.number or 0).state.value == "open"
+
+
 def test_dry_run_evaluates_but_writes_nothing() -> None:
     w = World()
     w.set("dev", "1.1.0")
