@@ -840,7 +840,8 @@ class _Builder:
                 allow=merged.get("allow"), ignore=tuple(merged.get("ignore", ())),
                 prerelease=merged.get("prerelease", False),
                 max_update=UpdateType(merged["max-update"]) if "max-update" in merged else None,
-                order=Order(merged.get("order", "asc")))
+                order=Order(merged.get("order", "asc")),
+                min_age=parse_duration(merged["min-age"]) if "min-age" in merged else None)
         except InputError as e:  # combinations: semver options on another strategy, ...
             culprit = next((key for word, key in _POLICY_WORDS if word in str(e)), "strategy")
             raise self.err(where(culprit), str(e)) from None

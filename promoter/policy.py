@@ -39,7 +39,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -83,6 +83,7 @@ class TagPolicy:
     prerelease: bool = False  # semver only
     max_update: UpdateType | None = None  # semver only; needs a current tag
     order: Order = Order.ASC  # alphabetical and numerical only
+    min_age: timedelta | None = None  # a tag's image must be this old (build time) to be taken
     _range: Range = field(init=False, repr=False, compare=False, default=ANY)
     _allow: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
     _ignore: tuple[Callable[[str], bool], ...] = field(
@@ -103,6 +104,8 @@ class TagPolicy:
         if self.order is not Order.ASC and self.strategy not in ("alphabetical", "numerical"):
             raise InputError(f"order applies to alphabetical and numerical only, "
                              f"not to {self.strategy}")
+        if self.min_age is not None and self.min_age < timedelta(0):
+            raise InputError("min-age must not be negative")
         if self.max_update is UpdateType.OTHER:
             raise InputError("max-update must be patch, minor or major")
         if self.range is not None:

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -31,6 +31,8 @@ from promoter.secrets import redact
 from promoter.versions import UpdateType
 
 BUILD_TIME_CONCURRENCY = 8
+MIN_AGE_LOOKUPS = 10  # tags too young for min-age looked at before giving up on newer ones
+_DURATION = re.compile(r"^(?:[0-9]+[smhdw])+$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
@@ -42,6 +44,7 @@ class Choice:
     candidates: tuple[str, ...]
     chosen: str | None = None
     digest: str | None = None
+    too_young: tuple[tuple[str, datetime], ...] = ()  # better tags passed over for min-age
 
 
 def _lacks(error: RegistryError, platform: str | None) -> bool:
@@ -71,12 +74,16 @@ async def _build_times(registry: Registry, image: ImageRef, tags: Sequence[str],
 
 
 async def choose(registry: Registry, image: ImageRef, policy: TagPolicy, *,
-                 current: str | None = None, platform: str | None = None) -> Choice:
+                 current: str | None = None, platform: str | None = None,
+                 now: datetime | None = None) -> Choice:
     """List ``image``'s tags, rank them by ``policy`` and resolve the best one's digest.
 
     With ``platform``, the best tag that has it is chosen; tags found without it leave the
     candidates. ``image`` names the repository; when it also holds ``current``'s tag and a
-    digest, that digest is reused instead of asked for again. Raises what the registry raises.
+    digest, that digest is reused instead of asked for again. With the policy's ``min_age``,
+    a tag whose image was built less than that before ``now`` is passed over (the current tag
+    never is; an image without a build time counts as old enough), looking at no more than
+    :data:`MIN_AGE_LOOKUPS` tags. Raises what the registry raises.
     """
     repo = ImageRef(image.registry, image.repository)
     tags = await registry.list_tags(repo)
@@ -87,7 +94,27 @@ async def choose(registry: Registry, image: ImageRef, policy: TagPolicy, *,
                                    platform)
         created = {t: i.created for t, i in infos.items() if i.created is not None}
     ranked = list(candidates(policy, tags, current=current, created=created))
+    young: list[tuple[str, datetime]] = []
     for tag in tuple(ranked):
+        if policy.min_age is not None and tag != current:
+            if len(young) >= MIN_AGE_LOOKUPS:
+                continue  # looked at enough: only the current tag may still be chosen
+            info = infos.get(tag)
+            if info is None or info.created is None:
+                try:
+                    info = await registry.manifest(repo.with_tag(tag), created=True,
+                                                   platform=platform)
+                except RegistryError as e:
+                    if not _lacks(e, platform):
+                        raise
+                    ranked.remove(tag)
+                    continue
+            when = now or datetime.now(UTC)
+            if info.created is not None and when - info.created < policy.min_age:
+                young.append((tag, info.created))
+                continue
+            return Choice(image=repo, candidates=tuple(ranked), chosen=tag, digest=info.digest,
+                          too_young=tuple(young))
         if tag in infos:
             digest = infos[tag].digest
         elif tag == image.tag and image.digest and platform is None:
@@ -100,8 +127,10 @@ async def choose(registry: Registry, image: ImageRef, policy: TagPolicy, *,
                     raise
                 ranked.remove(tag)
                 continue
-        return Choice(image=repo, candidates=tuple(ranked), chosen=tag, digest=digest)
-    return Choice(image=repo, candidates=())
+        return Choice(image=repo, candidates=tuple(ranked), chosen=tag, digest=digest,
+                      too_young=tuple(young))
+    return Choice(image=repo, candidates=tuple(ranked) if young else (),
+                  too_young=tuple(young))
 
 
 def _as_json(image: ImageRef, choice: Choice | None, errors: Sequence[str]) -> str:
@@ -110,7 +139,10 @@ def _as_json(image: ImageRef, choice: Choice | None, errors: Sequence[str]) -> s
         chosen = {"tag": choice.chosen, "digest": choice.digest}
     return json.dumps({"image": image.name, "chosen": chosen,
                        "candidates": list(choice.candidates) if choice else [],
-                       "errors": list(errors)}, indent=2)
+                       "errors": list(errors),
+                       "too_young": [{"tag": t, "created": c.isoformat()}
+                                     for t, c in (choice.too_young if choice else ())]},
+                      indent=2)
 
 
 def _print_text(choice: Choice) -> None:
@@ -126,6 +158,17 @@ def _image(ctx: click.Context, param: click.Parameter, value: str) -> ImageRef:
         return ImageRef.parse(value)
     except InputError as e:
         raise click.BadParameter(str(e)) from None
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None
+              ) -> timedelta | None:
+    if value is None:
+        return None
+    if not _DURATION.match(value):
+        raise click.BadParameter(f"{value!r} is not a duration such as 3d, 12h or 1d12h")
+    from promoter.config import parse_duration
+
+    return parse_duration(value)
 
 
 def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -157,12 +200,14 @@ def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "counts for newest-build).")
 @click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
               help="Talk plain HTTP to this registry host. Repeatable.")
+@click.option("--min-age", metavar="DURATION", callback=_duration,
+              help="Pass over tags whose image was built less than this ago (3d, 12h).")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: bool,
          allow: str | None, ignore: tuple[str, ...], order: str, current: str | None,
          max_update: str | None, platform: str | None, insecure: tuple[str, ...],
-         output: str) -> int:
+         min_age: timedelta | None, output: str) -> int:
     """List IMAGE's tags that the policy accepts, best first, and the chosen one's digest.
 
     Credentials come from docker's config.json (DOCKER_CONFIG or ~/.docker) and the
@@ -174,7 +219,8 @@ def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: b
     async def run() -> Choice:
         policy = TagPolicy(strategy=strategy, range=semver_range, allow=allow, ignore=ignore,
                            prerelease=prerelease, order=Order(order),
-                           max_update=UpdateType(max_update) if max_update else None)
+                           max_update=UpdateType(max_update) if max_update else None,
+                           min_age=min_age)
         async with OciRegistry(insecure=insecure) as registry:
             return await choose(registry, image, policy, current=current or image.tag,
                                 platform=platform)

@@ -140,7 +140,8 @@ async def choose_all(registry: Registry, located: Sequence[Located]
             out[i] = f"{loc.image.name}: not found in {loc.env}"
             continue
         policy = loc.image.policy
-        simple = not policy.needs_created and loc.image.platform is None
+        simple = (not policy.needs_created and loc.image.platform is None
+                  and policy.min_age is None)
         if simple and by_ref.get(refs[i], (policy,))[0] == policy:
             by_ref[refs[i]] = (policy, _current(loc))
             scanned.append(i)
@@ -178,8 +179,17 @@ async def choose_all(registry: Registry, located: Sequence[Located]
             log.debug("choose failed", exc_info=True)
             out[i] = f"{loc.image.name}: unexpected error: {redact(f'{type(e).__name__}: {e}')}"
             return
-        out[i] = (_wanted(loc, choice.chosen, choice.digest) if choice.chosen is not None
-                  else f"{loc.image.name}: no tag matches the policy")
+        for tag, built in choice.too_young:
+            log.info("image=%s tag=%s waits: built %s, younger than min-age", loc.image.name,
+                     tag, built.isoformat())
+        if choice.chosen is not None:
+            out[i] = _wanted(loc, choice.chosen, choice.digest)
+        elif choice.too_young:
+            tag, built = choice.too_young[0]
+            out[i] = (f"{loc.image.name}: {tag} and every other candidate are younger than "
+                      f"min-age ({tag} built {built:%Y-%m-%d %H:%M} UTC); waiting")
+        else:
+            out[i] = f"{loc.image.name}: no tag matches the policy"
 
     await asyncio.gather(*(one(i) for i in chosen_one))
     return out

@@ -9,7 +9,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,8 @@ def test_json(seeded: Seeded, capsys: pytest.CaptureFixture[str], args: tuple[st
               repo: str, chosen: str, expected: list[str]) -> None:
     code, doc = run_json(capsys, seeded.ref(repo), *args)
     assert doc == {"image": seeded.ref(repo), "errors": [], "candidates": expected,
-                   "chosen": {"tag": chosen, "digest": seeded.digests[repo][chosen]}}
+                   "chosen": {"tag": chosen, "digest": seeded.digests[repo][chosen]},
+                   "too_young": []}
     assert code == 0
 
 
@@ -182,7 +183,7 @@ def test_nothing_matches(seeded: Seeded, capsys: pytest.CaptureFixture[str]) -> 
     assert err == f"promoter: no tag of {seeded.ref('cli/app')} matches the policy\n"
     code, doc = run_json(capsys, seeded.ref("cli/app"), "--semver", "^3")
     assert (code, doc) == (1, {"image": seeded.ref("cli/app"), "chosen": None,
-                               "candidates": [], "errors": []})
+                               "candidates": [], "errors": [], "too_young": []})
 
 
 def test_platform_skips_tags_without_it(seeded: Seeded,
@@ -312,3 +313,49 @@ def test_nothing_matched_asks_for_no_manifest() -> None:
     choice = asyncio.run(choose(reg, image, TagPolicy(range="^9")))
     assert (choice.chosen, choice.digest, choice.candidates) == (None, None, ())
     assert reg.calls == [("list_tags", image.name)]
+
+
+# -- min-age: a tag's image must be old enough ----------------------------------------------
+
+JAN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_min_age_passes_over_tags_built_too_recently() -> None:
+    """On Jan 4 12:00 with min-age 2d: 1.3.0 (built Jan 3; the current tag's style leaves out
+    v1.3.1 and 1.3) is too young, 1.2.4 (Jan 2) is old enough. The young one is reported; the
+    chosen digest needs no extra ask."""
+    reg, image = _memory()
+    policy = TagPolicy(range="^1", min_age=timedelta(days=2))
+    now = JAN + timedelta(days=3, hours=12)
+    choice = asyncio.run(choose(reg, image, policy, current="1.2.3", now=now))
+    assert choice.chosen == "1.2.4"
+    assert [t for t, _ in choice.too_young] == ["1.3.0"]
+    assert [ref for kind, ref in reg.calls if kind == "manifest"] == [
+        f"{image.name}:{t}" for t in ("1.3.0", "1.2.4")]
+    assert choice.digest == asyncio.run(reg.manifest(image.with_tag("1.2.4"))).digest
+
+
+def test_min_age_keeps_the_current_tag_when_every_newer_one_is_young() -> None:
+    reg, image = _memory()
+    policy = TagPolicy(range="^1", min_age=timedelta(days=30))
+    choice = asyncio.run(choose(reg, image, policy, current="1.2.3", now=JAN + timedelta(9)))
+    assert choice.chosen == "1.2.3"
+    assert [t for t, _ in choice.too_young] == ["1.3.0", "1.2.4"]
+
+
+def test_min_age_with_nothing_old_enough_and_no_current_chooses_nothing() -> None:
+    reg, image = _memory()
+    policy = TagPolicy(range="^1", min_age=timedelta(days=30))
+    choice = asyncio.run(choose(reg, image, policy, now=JAN + timedelta(9)))
+    assert choice.chosen is None and len(choice.too_young) == 5
+
+
+def test_min_age_on_the_command_line(seeded: Seeded, capsys: pytest.CaptureFixture[str]
+                                     ) -> None:
+    """The seeded images were built in January 2026, long before today: min-age 1d passes
+    them all; a duration that is not one is a usage error."""
+    code, doc = run_json(capsys, seeded.ref("cli/app", "1.2.3"), "--semver", "^1",
+                         "--min-age", "1d")
+    assert (code, doc["chosen"]["tag"], doc["too_young"]) == (0, "1.3.0", [])
+    code, _, err = run(capsys, seeded.ref("cli/app"), "--min-age", "soon")
+    assert code == 2 and "'soon' is not a duration" in err

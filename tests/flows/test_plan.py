@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -116,3 +116,21 @@ def test_a_failing_repository_never_stops_the_others(registry: MemoryRegistry) -
     again = poll(parse_config(config()), ws, registry, None)
     assert {r.outcome for r in again.results} == {"unchanged"}
     assert set(again.phases) >= {"locate", "registry", "edit", "git"}
+
+
+def test_min_age_waits_for_a_young_tag_and_takes_an_old_enough_one(
+        registry: MemoryRegistry) -> None:
+    """api 1.1.0 was built an hour ago, 1.0.1 ten days ago: with min-age 3d the plan moves api
+    to 1.0.1 and leaves 1.1.0 for a later poll."""
+    now = datetime.now(UTC)
+    registry.push("ghcr.io/acme/api:1.0.1", created=now - timedelta(days=10))
+    registry.push("ghcr.io/acme/api:1.1.0", created=now - timedelta(hours=1))
+    text = config().replace("{name: api, repository: ghcr.io/acme/api}",
+                            "{name: api, repository: ghcr.io/acme/api, policy: {min-age: 3d}}")
+    cfg = parse_config(text)
+    assert cfg.image("api").policy.min_age == timedelta(days=3)
+    ws = MemoryWorkspace({**FILES, ".promoter.yaml": text})
+    plan, errors, _ = make_plan(cfg, ws, registry)
+    assert errors == ("ghost: not found in dev",)
+    api = next(pr for pr in plan.pull_requests if pr.branch == "promoter/dev/api")
+    assert [(u.old_tag, u.new_tag) for u in api.updates] == [("1.0.0", "1.0.1")]
