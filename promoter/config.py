@@ -660,7 +660,7 @@ def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = 
 
 # TagPolicy's complaint -> the key it is about
 _POLICY_WORDS = (("semver range", "semver"), ("prerelease", "prerelease"),
-                 ("max-update", "max-update"), ("order", "order"))
+                 ("max-update", "max-update"), ("order", "order"), ("min-age", "min-age"))
 _GO_GROUP = re.compile(r"\(\?<(?![=!])")  # (?<version>...) as Go and JS write it
 _UNSAFE_PATH = re.compile(r"\\|\x00")
 

@@ -106,6 +106,9 @@ class TagPolicy:
                              f"not to {self.strategy}")
         if self.min_age is not None and self.min_age < timedelta(0):
             raise InputError("min-age must not be negative")
+        if self.min_age is not None and self.strategy == "digest":
+            raise InputError("min-age does not apply to the digest strategy, which follows "
+                             "the tag in use")
         if self.max_update is UpdateType.OTHER:
             raise InputError("max-update must be patch, minor or major")
         if self.range is not None:

@@ -225,6 +225,14 @@ CASES = [
         '.promoter.yaml:4:44: images[0].policy.prerelease: prerelease applies to the semver strategy only, not to digest',
         id='prerelease-digest'),
     pytest.param(
+        _policy('{strategy: digest, min-age: 3d}'),
+        '.promoter.yaml:4:41: images[0].policy.min-age: min-age does not apply to the digest strategy, which follows the tag in use',
+        id='min-age-digest'),
+    pytest.param(
+        _policy('{min-age: soon}'),
+        '.promoter.yaml:4:23: images[0].policy.min-age: must be a duration such as 30m, 24h, 2d or 1d12h',
+        id='min-age-spelling'),
+    pytest.param(
         "environments: [{name: dev, branch: 'a..b'}]\n" + ONE_IMAGE,
         ".promoter.yaml:1:36: environments[0].branch: 'a..b' is not a valid git branch name",
         id='env-branch'),
