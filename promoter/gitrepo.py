@@ -405,6 +405,7 @@ class GitWorkspace:
         self._objects = Path(self._repo.common_dir) / "objects"
         self._commits: dict[str, git.Commit] = {}
         self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}  # by SHA: never change
+        self._seen_trees: set[bytes] = set()  # root trees of commits read: in the repository
         self._branches: dict[str, str] | None = None  # branch refs -> SHA, read at once
         if auth is not None and remote is not None:
             urls = {self._git("remote", "get-url", *flag, remote).strip()
@@ -498,6 +499,7 @@ class GitWorkspace:
         if commit.hexsha == _ZERO:  # GitPython passes the null SHA
             return None
         self._commits[commit.hexsha] = commit
+        self._seen_trees.add(commit.tree.binsha)
         return commit
 
     def read(self, rev: str, path: str) -> str | None:
@@ -607,9 +609,13 @@ class GitWorkspace:
             raise GitError(f"cannot commit on {parent!r}: no such commit")
         changes: dict[tuple[str, ...], str | None] = {
             tuple(check_repo_path(path).split("/")): text for path, text in files.items()}
-        tree = self._write_tree(base.tree.binsha, changes, "")
+        pending: dict[bytes, bytes] = {}
+        tree = self._write_tree(base.tree.binsha, changes, "", pending)
         if tree == base.tree.binsha:
             return str(base.hexsha)
+        if tree not in self._seen_trees:  # a tree the repository holds has all below it
+            for binsha, raw in pending.items():
+                self._write_raw(binsha, raw)
         text = _sign_off(message, author) if sign_off else message
         if re.search(r"[<>\n]", author.name + author.email):
             raise InputError(f"commit author {author!r}: '<', '>' and newlines are not allowed")
@@ -619,14 +625,17 @@ class GitWorkspace:
         return self._store(b"commit", body.encode("utf-8")).hex()
 
     def _store(self, kind: bytes, data: bytes) -> bytes:
+        binsha, raw = _object(kind, data)
+        self._write_raw(binsha, raw)
+        return binsha
+
+    def _write_raw(self, binsha: bytes, raw: bytes) -> None:
         """Write one loose object, as git does (zlib, read-only file, renamed into place);
         nothing when it is there already (a poll that changes nothing writes nothing)."""
-        raw = kind + b" " + str(len(data)).encode() + b"\0" + data
-        binsha = hashlib.sha1(raw, usedforsecurity=False).digest()
         hexsha = binsha.hex()
         target = self._objects / hexsha[:2] / hexsha[2:]
         if target.exists():
-            return binsha
+            return
         target.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=target.parent)
         try:
@@ -638,7 +647,6 @@ class GitWorkspace:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        return binsha
 
     def _entries(self, tree: bytes) -> dict[str, tuple[bytes, int]]:
         """A tree's entries (name -> SHA, mode), a fresh copy; each tree is read once."""
@@ -650,8 +658,9 @@ class GitWorkspace:
         return dict(known)
 
     def _write_tree(self, tree: bytes | None, changes: Mapping[tuple[str, ...], str | None],
-                    prefix: str) -> bytes:
-        """Store tree ``tree`` with ``changes`` (path parts -> text, None deletes); its SHA."""
+                    prefix: str, pending: dict[bytes, bytes]) -> bytes:
+        """Tree ``tree`` with ``changes`` (path parts -> text, None deletes): its SHA; the new
+        blobs and trees go into ``pending`` (SHA -> raw object), for the caller to write."""
         entries = self._entries(tree) if tree is not None else {}
         below: dict[str, dict[tuple[str, ...], str | None]] = {}
         for parts, text in changes.items():
@@ -666,7 +675,7 @@ class GitWorkspace:
                 entries.pop(name, None)
             else:
                 mode = old[1] if old is not None and old[1] in (0o100644, 0o100755) else 0o100644
-                entries[name] = (self._store(b"blob", text.encode("utf-8")), mode)
+                entries[name] = (_pend(pending, b"blob", text.encode("utf-8")), mode)
         for name, sub in below.items():
             old = entries.get(name)
             if old is not None and old[1] != _TREE:
@@ -674,14 +683,14 @@ class GitWorkspace:
                     continue  # deleting below a file: nothing there
                 raise InputError(f"{prefix}{name}: is a file, not a directory")
             binsha = self._write_tree(old[0] if old is not None else None, sub,
-                                      f"{prefix}{name}/")
+                                      f"{prefix}{name}/", pending)
             if binsha == _EMPTY_TREE:
                 entries.pop(name, None)
             else:
                 entries[name] = (binsha, _TREE)
         data = b"".join(f"{mode:o} {name}".encode() + b"\0" + binsha for name, (binsha, mode)
                         in sorted(entries.items(), key=lambda e: _tree_order(*e)))
-        return self._store(b"tree", data) if data else _EMPTY_TREE
+        return _pend(pending, b"tree", data) if data else _EMPTY_TREE
 
     def push(self, branch: str, sha: str, *, expect: str | None) -> None:
         _raise_first(self.push_all((RefUpdate(branch=branch, sha=sha, expect=expect),)))
@@ -755,6 +764,18 @@ class GitWorkspace:
             return LeaseLost(f"update of branch {u.branch} refused: it is not at "
                              f"{(u.expect or 'nothing')[:12]} any more")
         return None
+
+
+def _object(kind: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """A git object's SHA and its raw form (header and data)."""
+    raw = kind + b" " + str(len(data)).encode() + b"\0" + data
+    return hashlib.sha1(raw, usedforsecurity=False).digest(), raw
+
+
+def _pend(pending: dict[bytes, bytes], kind: bytes, data: bytes) -> bytes:
+    binsha, raw = _object(kind, data)
+    pending[binsha] = raw
+    return binsha
 
 
 def _info(c: git.Commit) -> CommitInfo:

@@ -152,3 +152,28 @@ def test_branch_refs_are_read_again_after_fetch_and_after_our_own_updates(
     assert ws.push_all([RefUpdate(branch="p/x", sha=newer, expect=sha)]) == (None,)
     assert ws.branch_head("p/x") == newer == ws.resolve("refs/heads/p/x")
     assert ws.resolve("refs/heads/no-such") is None
+
+
+def test_a_commit_whose_tree_the_repository_holds_writes_only_the_commit(
+        ws: GitWorkspace) -> None:
+    """The steady state of a poll in a fresh clone: the bot branch already holds exactly these
+    files (packed, as a clone has them). Recommitting them writes the commit object and none of
+    the blobs and trees below it."""
+    main = ws.branch_head("main")
+    assert main
+    files = {"env/dev/values.yaml": "image:\n  tag: '1.2.3'\n"}
+    head = ws.commit(parent=main, files=files, message="m", author=BOT)
+    assert ws.push_all([RefUpdate(branch="p/x", sha=head, expect=None)]) == (None,)
+    git(ws.root, "repack", "-adq")
+    git(ws.root, "prune-packed")
+
+    def loose() -> list[Path]:
+        return [p for p in (ws.root / "objects").glob("??/*") if p.is_file()]
+
+    fresh = GitWorkspace(ws.root, remote=None)
+    assert loose() == []
+    assert fresh.commits(main, head)  # what publishing asks first: reads the head commit
+    again = fresh.commit(parent=main, files=files, message="m", author=BOT)
+    assert fresh.same_files(again, head)
+    assert [p.parent.name + p.name for p in loose()] == [again]
+    git(ws.root, "fsck", "--strict", "--no-dangling")
