@@ -11,7 +11,8 @@ import pytest
 
 from promoter.config import Identity
 from promoter.errors import GitError
-from promoter.gitrepo import _LINE_STEPS, GitWorkspace, LeaseLost, RefUpdate
+from promoter.gitrepo import GitWorkspace, LeaseLost, RefUpdate
+from promoter.gitrepo.real import _LINE_STEPS
 from tests.servers.git_http import init_bare
 
 BOT = Identity(name="promoter", email="promoter@noreply.invalid")
