@@ -95,6 +95,7 @@ async def choose(registry: Registry, image: ImageRef, policy: TagPolicy, *,
         created = {t: i.created for t, i in infos.items() if i.created is not None}
     ranked = list(candidates(policy, tags, current=current, created=created))
     young: list[tuple[str, datetime]] = []
+    when = now or datetime.now(UTC)
     for tag in tuple(ranked):
         if policy.min_age is not None and tag != current:
             if len(young) >= MIN_AGE_LOOKUPS:
@@ -109,7 +110,6 @@ async def choose(registry: Registry, image: ImageRef, policy: TagPolicy, *,
                         raise
                     ranked.remove(tag)
                     continue
-            when = now or datetime.now(UTC)
             if info.created is not None and when - info.created < policy.min_age:
                 young.append((tag, info.created))
                 continue

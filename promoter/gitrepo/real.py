@@ -100,6 +100,7 @@ def _auth_env(urls: list[str], auth: HttpAuth) -> dict[str, str]:
 
 
 _BRANCH_REFS = ("refs/heads/", "refs/remotes/")
+_REV_OPERATORS = re.compile(r"[~^:]|@\{")  # never in a ref name; a revision expression
 _LINE_STEPS = 32  # how far commits()/is_ancestor() follow a plain line in-process
 
 
@@ -185,8 +186,8 @@ class GitWorkspace:
         return self.resolve(self._ref(branch))
 
     def resolve(self, rev: str) -> str | None:
-        if rev.startswith(_BRANCH_REFS):
-            return self._branch_refs().get(rev)
+        if rev.startswith(_BRANCH_REFS) and not _REV_OPERATORS.search(rev):
+            return self._branch_refs().get(rev)  # a plain ref name, not refs/heads/x~1
         commit = self._commit_object(rev)
         return str(commit.hexsha) if commit is not None else None
 

@@ -178,3 +178,13 @@ def test_a_commit_whose_tree_the_repository_holds_writes_only_the_commit(
     assert fresh.same_files(again, head)
     assert [p.parent.name + p.name for p in loose()] == [again]
     git(ws.root, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_revision_expression_on_a_branch_ref_still_goes_to_git(ws: GitWorkspace) -> None:
+    main = ws.branch_head("main")
+    assert main
+    first, second = chain(ws, main, 2)
+    assert ws.push_all([RefUpdate(branch="p/y", sha=second, expect=None)]) == (None,)
+    assert ws.resolve("refs/heads/p/y~1") == first
+    assert ws.resolve("refs/heads/p/y^1") == first
+    assert ws.resolve("refs/heads/p/y") == second
