@@ -3,8 +3,6 @@ keyed by the host as the wire names it, and nothing is passed for hosts that set
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from promoter import wiring
@@ -21,28 +19,25 @@ CONCURRENCY = {"ghcr.io": 4, "registry.example.com:5000": 1}
 RATE = {"ghcr.io": 0.5, "quay.io": 10.0}
 
 
-class _Recorder:
-    """Stands in for OciRegistry and keeps the keyword arguments it was built with."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-
-
-@pytest.mark.parametrize(("text", "concurrency", "rate"), [
-    (CAPPED, CONCURRENCY, RATE),
-    (BASE + "registries: [{host: ghcr.io, insecure: true}]\n", None, None),
-    (BASE, None, None),
-], ids=["capped", "uncapped", "no-registries"])
-def test_wiring_passes_the_caps_per_host(monkeypatch: pytest.MonkeyPatch, text: str,
-                                         concurrency: dict[str, int] | None,
-                                         rate: dict[str, float] | None) -> None:
-    monkeypatch.setattr(wiring, "OciRegistry", _Recorder)
-    built: Any = wiring.registry(parse_config(text), {})
-    assert built.kwargs["host_concurrency"] == concurrency
-    assert built.kwargs["host_rate"] == rate
+@pytest.mark.parametrize(("host", "ceiling", "fixed", "rate"), [
+    ("ghcr.io", 4, True, 0.5),
+    ("quay.io", 32, False, 10.0),
+    ("registry.example.com:5000", 1, True, None),
+    ("registry-1.docker.io", 32, False, None),  # listed, but with no cap
+    ("gcr.io", 32, False, None),  # not listed at all
+])
+def test_each_host_gets_its_own_limit(host: str, ceiling: int, fixed: bool,
+                                      rate: float | None) -> None:
+    """What a request to ``host`` waits on (a host written GHCR.io in the file is the wire's
+    ghcr.io): a fixed number where the file set one, else the adaptive limit below 32."""
+    limit = wiring.registry(parse_config(CAPPED), {})._limit(host)
+    assert (limit.ceiling, limit.fixed, limit.requests_per_second) == (ceiling, fixed, rate)
 
 
-def test_the_real_registry_keeps_the_caps() -> None:
-    reg = wiring.registry(parse_config(CAPPED), {})
-    assert reg._host_concurrency == CONCURRENCY
-    assert reg._host_rate == RATE
+@pytest.mark.parametrize("text", [BASE + "registries: [{host: ghcr.io, insecure: true}]\n",
+                                  BASE], ids=["uncapped", "no-registries"])
+def test_no_caps_means_every_host_adapts(text: str) -> None:
+    reg = wiring.registry(parse_config(text), {})
+    assert (reg._host_concurrency, reg._host_rate) == ({}, {})
+    limit = reg._limit("ghcr.io")
+    assert (limit.ceiling, limit.fixed, limit.requests_per_second) == (32, False, None)
