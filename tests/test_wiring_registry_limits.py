@@ -15,8 +15,6 @@ CAPPED = BASE + (
     "  - {host: quay.io, requests-per-second: 10}\n"
     "  - {host: 'registry.example.com:5000', concurrency: 1}\n"
     "  - {host: docker.io, insecure: false}\n")
-CONCURRENCY = {"ghcr.io": 4, "registry.example.com:5000": 1}
-RATE = {"ghcr.io": 0.5, "quay.io": 10.0}
 
 
 @pytest.mark.parametrize(("host", "ceiling", "fixed", "rate"), [
