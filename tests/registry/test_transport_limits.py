@@ -109,11 +109,11 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(proxy: FaultProxy
 # -- the adaptive limit ---------------------------------------------------------------------
 
 def test_limit_grows_past_its_start_when_latency_is_the_network(proxy: FaultProxy) -> None:
-    """Every tag list takes 100 ms however many are in flight (a far registry): the limit
+    """Every tag list takes 200 ms however many are in flight (a far registry): the limit
     grows from INITIAL towards the ceiling, and the proxy sees more than INITIAL at once."""
-    proxy.add("slow", path="/tags/list", delay=0.1, times=-1)
+    proxy.add("slow", path="/tags/list", delay=0.2, times=-1)
     reg = make_registry(page_size=0, concurrency=24)
-    results = run(lambda r: list_all(r, apps(proxy.host, 120)), reg)
+    results = run(lambda r: list_all(r, apps(proxy.host, 96)), reg)
     assert all(len(t) == APP_TAGS for t in results)
     limit = reg.limits[proxy.host]
     assert INITIAL < proxy.max_inflight <= 24
