@@ -212,12 +212,15 @@ class PoolTransport(httpx.AsyncBaseTransport):
             try:
                 with _mapped():
                     response = await conn.handle_async_request(core)
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+                    httpcore.ConnectionNotAvailable) as e:
                 self._busy.discard(conn)
                 await conn.aclose()
                 if reused and core.method in _IDEMPOTENT:
                     continue  # the server closed it while idle: once more, on a new one
-                raise e
+                if isinstance(e, httpcore.ConnectionNotAvailable):
+                    raise httpx.RemoteProtocolError(str(e) or "connection not available") from e
+                raise
             except BaseException:
                 self._busy.discard(conn)
                 await conn.aclose()
