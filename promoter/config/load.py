@@ -1,0 +1,432 @@
+"""``.promoter.yaml`` from text to :class:`~promoter.config.model.Config`: the semantic checks
+the schema cannot express and the building with every default filled in."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, time
+from pathlib import Path, PurePosixPath
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from promoter.config.document import (
+    KeyPath,
+    _check_no_secrets,
+    _check_schema,
+    _compose,
+    _Doc,
+)
+from promoter.config.model import (
+    _DAYS,
+    BRANCH_FIELDS,
+    CONFIG_NAMES,
+    DEFAULT_AUTHOR,
+    DEFAULT_HOLD_LABEL,
+    IMAGE_FIELDS,
+    Auto,
+    Commenters,
+    Commit,
+    Config,
+    DiscoverTarget,
+    Environment,
+    FileTarget,
+    Forge,
+    ForgeType,
+    FreezeWindow,
+    Gates,
+    GitHubApp,
+    Group,
+    Identity,
+    Image,
+    KeyTarget,
+    PullRequests,
+    Registry,
+    Target,
+    _did_you_mean,
+    allowed_fields,
+    parse_duration,
+    render_template,
+    template_fields,
+    valid_branch_name,
+)
+from promoter.edit.model import Kind
+from promoter.errors import ConfigError, InputError
+from promoter.policy import Order, TagPolicy
+from promoter.refs import ImageRef
+from promoter.versions import Range, UpdateType
+
+# ---------------------------------------------------------------------------------------------
+# semantic checks and building
+
+
+def load_config(path: str | Path, *, root: str | Path | None = None) -> Config:
+    """Read and validate ``path``; paths in it are relative to ``root`` (default: its folder)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e.__class__.__name__}") from None
+    return parse_config(text, file=str(path), root=Path(root) if root is not None else p.parent)
+
+
+def find_config(root: str | Path) -> Path:
+    """``.promoter.yaml`` (or ``.yml``) at the root of the repository ``root``."""
+    for name in CONFIG_NAMES:
+        candidate = Path(root) / name
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{Path(root) / CONFIG_NAMES[0]}: no such file")
+
+
+def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = None) -> Config:
+    """Validate ``text`` (the content of ``file``) and build the :class:`Config`.
+
+    With ``root``, paths are also checked against the file system (symlinks leaving the
+    repository are refused); without it only their spelling is checked.
+    """
+    doc = _compose(text, file)
+    _check_no_secrets(doc)
+    _check_schema(doc)
+    return _Builder(doc, root).build()
+
+
+# TagPolicy's complaint -> the key it is about
+_POLICY_WORDS = (("semver range", "semver"), ("prerelease", "prerelease"),
+                 ("max-update", "max-update"), ("order", "order"), ("min-age", "min-age"))
+_GO_GROUP = re.compile(r"\(\?<(?![=!])")  # (?<version>...) as Go and JS write it
+_UNSAFE_PATH = re.compile(r"\\|\x00")
+
+
+class _Builder:
+    def __init__(self, doc: _Doc, root: Path | None) -> None:
+        self.doc = doc
+        self.root = root
+        self.data: dict[str, Any] = doc.data
+
+    def err(self, path: KeyPath, message: str, *, key: bool = False) -> ConfigError:
+        return self.doc.error(path, message, key=key)
+
+    def build(self) -> Config:
+        forge = self.forge()
+        group = Group(self.data.get("pull-requests", {}).get("group", "image"))
+        envs = self.environments(forge.base_branch)
+        return Config(path=self.doc.file, root=str(self.root) if self.root else ".",
+                      environments=envs, images=self.images(envs),
+                      registries=self.registries(), forge=forge,
+                      pull_requests=self.pull_requests(group), commit=self.commit(group))
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def path(self, at: KeyPath, text: str, *, glob: bool = False) -> str:
+        pure = PurePosixPath(text)
+        if _UNSAFE_PATH.search(text):
+            raise self.err(at, "write paths with '/' only")
+        if pure.is_absolute() or re.match(r"^[A-Za-z]:", text):
+            raise self.err(at, f"{text!r} is absolute; paths are relative to the repository root")
+        if ".." in pure.parts:
+            raise self.err(at, f"{text!r} leaves the repository ('..')")
+        if ".git" in pure.parts:
+            raise self.err(at, f"{text!r} points into .git")
+        norm = str(pure)
+        if self.root is not None:
+            literal = "/".join(pure.parts[:_first_glob_part(pure.parts)]) or "." if glob else norm
+            root = self.root.resolve()
+            resolved = (root / literal).resolve()
+            if resolved != root and root not in resolved.parents:
+                raise self.err(at, f"{text!r} leaves the repository through a symlink")
+        return norm
+
+    # -- environments --------------------------------------------------------------------------
+
+    def environments(self, base: str) -> tuple[Environment, ...]:
+        raw = self.data["environments"]
+        items: list[dict[str, Any]] = [{"name": e} if isinstance(e, str) else e for e in raw]
+        seen: dict[str, int] = {}
+        any_track = any("track" in e for e in items)
+        out = []
+        for i, e in enumerate(items):
+            at: KeyPath = ("environments", i)
+            name = e["name"]
+            if name in seen:
+                raise self.err(at, f"duplicate environment {name!r} "
+                               f"(also environments[{seen[name]}])")
+            seen[name] = i
+            branch = e.get("branch", base)
+            self.check_ref((*at, "branch"), branch)
+            paths = tuple(self.path((*at, "paths", j), p, glob=True)
+                          for j, p in enumerate(e.get("paths", ())))
+            track = bool(e.get("track", False)) if any_track else i == 0
+            out.append(Environment(name=name, branch=branch, paths=paths, track=track,
+                                   gates=self.gates((*at, "gates"), e.get("gates", {})),
+                                   commenters=Commenters(**{
+                                       k: tuple(v) for k, v in
+                                       e.get("allowed-commenters", {}).items()})))
+        return tuple(out)
+
+    def check_ref(self, at: KeyPath, name: str) -> None:
+        if not valid_branch_name(name):
+            raise self.err(at, f"{name!r} is not a valid git branch name")
+
+    def gates(self, at: KeyPath, g: dict[str, Any]) -> Gates:
+        return Gates(
+            soak=parse_duration(g["soak"]) if "soak" in g else None,
+            require_checks=tuple(g.get("require-checks", ())),
+            auto=Auto(g.get("auto", "all")),
+            min_approvals=g.get("min-approvals", 0),
+            freeze=tuple(self.freeze((*at, "freeze", i), w)
+                         for i, w in enumerate(g.get("freeze", ()))),
+            hold_label=g.get("hold-label", DEFAULT_HOLD_LABEL))
+
+    def freeze(self, at: KeyPath, w: dict[str, Any]) -> FreezeWindow:
+        if "start" in w:
+            start, end = (datetime.fromisoformat(w[k].replace(" ", "T")) for k in ("start", "end"))
+            if end <= start:
+                raise self.err((*at, "end"), "must be after start")
+            return FreezeWindow(start=start, end=end, reason=w.get("reason", ""))
+        tz = w.get("timezone", "UTC")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.err((*at, "timezone"), f"unknown time zone {tz!r}") from None
+        to = w.get("to")
+        return FreezeWindow(days=tuple(_DAYS.index(d) for d in w["days"]),
+                            start_time=_clock(w.get("from", "00:00")) or time(0, 0),
+                            end_time=_clock(to) if to is not None else None,
+                            timezone=tz, reason=w.get("reason", ""))
+
+    # -- images --------------------------------------------------------------------------------
+
+    def images(self, envs: tuple[Environment, ...]) -> tuple[Image, ...]:
+        defaults = self.data.get("defaults", {}).get("policy", {})
+        names: dict[str, int] = {}
+        out = []
+        env_names = [e.name for e in envs]
+        for i, raw in enumerate(self.data["images"]):
+            at: KeyPath = ("images", i)
+            repo = self.repository((*at, "repository"), raw["repository"])
+            name = raw.get("name") or repo.repository.rsplit("/", 1)[-1]
+            if name in names:
+                raise self.err(at, f"duplicate image {name!r} (also images[{names[name]}]); "
+                               "give one a distinct name")
+            names[name] = i
+            policy, platform = self.policy(at, raw.get("policy", {}), defaults)
+            if "targets" in raw:
+                targets = []
+                for env, items in raw["targets"].items():
+                    if env not in env_names:
+                        raise self.err((*at, "targets", env), f"unknown environment {env!r}"
+                                       f"{_did_you_mean(env, env_names)}", key=True)
+                    targets.append((env, tuple(self.target((*at, "targets", env, j), t)
+                                               for j, t in enumerate(items))))
+                targets.sort(key=lambda t: env_names.index(t[0]))
+            else:
+                bare = next((j for j, e in enumerate(envs) if not e.paths), None)
+                if bare is not None:
+                    raise self.err(at, f"no targets, and environment {envs[bare].name!r} has no "
+                                   f"paths to discover the image in; add targets or "
+                                   f"environments[{bare}].paths")
+                targets = [(e.name, (DiscoverTarget(paths=e.paths),)) for e in envs]
+            out.append(Image(name=name, repository=repo, policy=policy, platform=platform,
+                             source=raw.get("source"),
+                             targets=tuple(targets), discovered="targets" not in raw))
+        return tuple(out)
+
+    def repository(self, at: KeyPath, text: str) -> ImageRef:
+        try:
+            ref = ImageRef.parse(text)
+        except InputError:
+            raise self.err(at, f"{text!r} is not an image repository") from None
+        if ref.tag or ref.digest:
+            raise self.err(at, "give the repository without tag or digest; the policy chooses "
+                           "the tag")
+        return ref
+
+    def target(self, at: KeyPath, t: dict[str, Any]) -> Target:
+        if "discover" in t:
+            return DiscoverTarget(
+                paths=tuple(self.path((*at, "discover", i), p, glob=True)
+                            for i, p in enumerate(t["discover"])),
+                kinds=tuple(Kind(k) for k in t.get("kinds", ())))
+        file = self.path((*at, "file"), t["file"])
+        if "key" in t:
+            return KeyTarget(file=file, key=tuple(t["key"].split(".")))
+        return FileTarget(file=file, kind=Kind(t["kind"]) if "kind" in t else None)
+
+    def policy(self, at: KeyPath, own: dict[str, Any], defaults: dict[str, Any]
+               ) -> tuple[TagPolicy, str | None]:
+        """The image's policy over ``defaults.policy``, checked by :class:`TagPolicy` itself."""
+        merged = {**defaults, **own}
+
+        def where(key: str) -> KeyPath:
+            return (*at, "policy", key) if key in own else ("defaults", "policy", key)
+
+        for key, check in (("semver", self.semver_range), ("allow", self.allow_regex)):
+            if key in merged:
+                check(where(key), merged[key])
+        for i, pattern in enumerate(merged.get("ignore", ())):
+            if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
+                self.regex((*where("ignore"), i), pattern[1:-1], groups=())
+        try:
+            policy = TagPolicy(
+                strategy=merged.get("strategy", "semver"), range=merged.get("semver"),
+                allow=merged.get("allow"), ignore=tuple(merged.get("ignore", ())),
+                prerelease=merged.get("prerelease", False),
+                max_update=UpdateType(merged["max-update"]) if "max-update" in merged else None,
+                order=Order(merged.get("order", "asc")),
+                min_age=parse_duration(merged["min-age"]) if "min-age" in merged else None)
+        except InputError as e:  # combinations: semver options on another strategy, ...
+            culprit = next((key for word, key in _POLICY_WORDS if word in str(e)), "strategy")
+            raise self.err(where(culprit), str(e)) from None
+        return policy, merged.get("platform")
+
+    def semver_range(self, at: KeyPath, text: str) -> None:
+        try:
+            Range.parse(text)
+        except InputError as e:
+            raise self.err(at, str(e)) from None
+
+    def allow_regex(self, at: KeyPath, pattern: str) -> None:
+        self.regex(at, _GO_GROUP.sub("(?P<", pattern), groups=("version",))
+
+    def regex(self, at: KeyPath, pattern: str, *, groups: tuple[str, ...]) -> None:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as e:
+            raise self.err(at, f"invalid regular expression: {e}") from None
+        extra = sorted(set(compiled.groupindex) - set(groups))
+        if extra:
+            allowed = f"only (?P<{groups[0]}>...)" if groups else "no named groups"
+            raise self.err(at, f"unknown named group {extra[0]!r}; {allowed} is allowed")
+
+    # -- registries, forge -------------------------------------------------------------------
+
+    def registries(self) -> tuple[Registry, ...]:
+        out: list[Registry] = []
+        for i, r in enumerate(self.data.get("registries", ())):
+            at: KeyPath = ("registries", i)
+            if any(o.host == r["host"] for o in out):
+                raise self.err((*at, "host"), f"duplicate registry {r['host']!r}")
+            if "password-env" in r and "username-env" not in r:
+                raise self.err((*at, "password-env"), "needs username-env as well")
+            self.exclusive(at, r, ("password-env", "token-env"))
+            self.exclusive(at, r, ("ca-file", "ca-file-env"))
+            ca = self.path((*at, "ca-file"), r["ca-file"]) if "ca-file" in r else None
+            rate = r.get("requests-per-second")
+            if rate is not None and not math.isfinite(rate):  # .inf and .nan pass the schema
+                raise self.err((*at, "requests-per-second"), "must be a finite number")
+            concurrency = r.get("concurrency")  # the schema lets 2.0 pass as an integer
+            out.append(Registry(host=r["host"], username_env=r.get("username-env"),
+                                password_env=r.get("password-env"), token_env=r.get("token-env"),
+                                insecure=r.get("insecure", False), ca_file=ca,
+                                ca_file_env=r.get("ca-file-env"),
+                                concurrency=None if concurrency is None else int(concurrency),
+                                requests_per_second=None if rate is None else float(rate)))
+        return tuple(out)
+
+    def exclusive(self, at: KeyPath, m: Mapping[str, Any], keys: tuple[str, str]) -> None:
+        if all(k in m for k in keys):
+            raise self.err((*at, keys[1]), f"give either {keys[0]} or {keys[1]}, not both",
+                           key=True)
+
+    def forge(self) -> Forge:
+        f: dict[str, Any] = self.data.get("forge", {})
+        at: KeyPath = ("forge",)
+        kind = ForgeType(f.get("type", "local"))
+        need = {ForgeType.GITHUB: "repository", ForgeType.GITLAB: "project"}.get(kind)
+        if need and need not in f:
+            raise self.err(at, f"forge type {kind.value} needs {need}")
+        for key in ("repository", "project", "url", "token-env", "app"):
+            if key in f and key != need and (key in ("repository", "project") or
+                                            kind is ForgeType.LOCAL):
+                raise self.err((*at, key), f"does not apply to forge type {kind.value}", key=True)
+        app = None
+        if "app" in f:
+            a = f["app"]
+            if kind is not ForgeType.GITHUB:
+                raise self.err((*at, "app"), "GitHub Apps need forge type github", key=True)
+            self.exclusive(at, f, ("token-env", "app"))
+            if ("id" in a) == ("id-env" in a):
+                raise self.err((*at, "app"), "give exactly one of id and id-env")
+            app = GitHubApp(id=a.get("id"), id_env=a.get("id-env"),
+                            private_key_env=a["private-key-env"],
+                            installation_id=a.get("installation-id"))
+        base = f.get("base-branch", "main")
+        self.check_ref((*at, "base-branch"), base)
+        project = f.get("project")
+        return Forge(type=kind, url=f.get("url"), repository=f.get("repository"),
+                     project=str(project) if project is not None else None, base_branch=base,
+                     token_env=f.get("token-env"), app=app)
+
+    # -- pull requests, commits ----------------------------------------------------------------
+
+    def template(self, at: KeyPath, text: str, which: str, group: Group) -> str:
+        try:
+            names = template_fields(text)
+        except ValueError as e:
+            msg = str(e) if "placeholder" in str(e) else (
+                f"{e}; write {{{{ and }}}} for literal braces")
+            raise self.err(at, msg) from None
+        allowed = allowed_fields(which, group)
+        for name in names:
+            if name not in allowed:
+                hint = ""
+                if which == "branch" and name in IMAGE_FIELDS:
+                    hint = "; a branch must not change when a newer version supersedes the PR"
+                elif name in IMAGE_FIELDS + BRANCH_FIELDS:
+                    hint = " when pull requests are grouped by environment"
+                raise self.err(at, f"unknown placeholder {{{name}}}{hint}; "
+                               f"use {', '.join('{' + a + '}' for a in allowed)}")
+        if which == "branch":
+            required = ("env", "image") if group is Group.IMAGE else ("env",)
+            for name in required:
+                if name not in names:
+                    raise self.err(at, f"must contain {{{name}}} so that each pull request "
+                                   "has its own branch")
+            self.check_ref(at, render_template(text, dict.fromkeys(names, "x")))
+        return text
+
+    def pull_requests(self, group: Group) -> PullRequests:
+        p: dict[str, Any] = self.data.get("pull-requests", {})
+        at: KeyPath = ("pull-requests",)
+        default = PullRequests()
+        if group is Group.ENVIRONMENT:
+            default = PullRequests(branch="promoter/{env}", title="Promote {count} images to {env}")
+
+        def tmpl(key: str, fallback: str) -> str:
+            return self.template((*at, key), p.get(key, fallback), key, group)
+
+        lists: dict[str, tuple[str, ...]] = {
+            k.replace("-", "_"): tuple(p[k]) for k in
+            ("labels", "reviewers", "team-reviewers", "assignees") if k in p}
+        return PullRequests(
+            branch=tmpl("branch", default.branch), title=tmpl("title", default.title),
+            body=self.template((*at, "body"), p["body"], "body", group) if "body" in p else None,
+            draft=p.get("draft", False), auto_merge=p.get("auto-merge", False),
+            merge_method=p.get("merge-method", "merge"), group=group,
+            **{"labels": default.labels, **lists})
+
+    def commit(self, group: Group) -> Commit:
+        c: dict[str, Any] = self.data.get("commit", {})
+        m = re.fullmatch(r"(?P<name>.+?) <(?P<email>[^<>]+)>", c.get("author", DEFAULT_AUTHOR))
+        assert m is not None  # the schema's pattern
+        return Commit(author=Identity(name=m["name"], email=m["email"]),
+                      message=self.template(("commit", "message"), c.get("message", "{title}"),
+                                            "message", group),
+                      sign_off=c.get("sign-off", False))
+
+
+def _first_glob_part(parts: tuple[str, ...]) -> int:
+    return next((i for i, p in enumerate(parts) if re.search(r"[*?\[]", p)), len(parts))
+
+
+def _clock(text: str) -> time | None:
+    if text == "24:00":
+        return None
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+

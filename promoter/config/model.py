@@ -1,0 +1,364 @@
+"""What ``.promoter.yaml`` becomes: frozen data, the template fields, names and durations
+(:mod:`promoter.config` says how a file gets there)."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import hashlib
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
+
+from promoter import secrets
+from promoter.edit.model import Kind
+from promoter.errors import InputError
+from promoter.policy import TagPolicy
+from promoter.refs import ImageRef
+
+CONFIG_NAMES = (".promoter.yaml", ".promoter.yml")
+DEFAULT_AUTHOR = "promoter <promoter@noreply.invalid>"
+DEFAULT_HOLD_LABEL = "promoter/hold"
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+class Auto(enum.Enum):
+    """Which update types open a pull request without a ``/promote`` command."""
+
+    NONE = "none"
+    PATCH = "patch"
+    MINOR = "minor"
+    ALL = "all"
+
+
+class ForgeType(enum.Enum):
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    LOCAL = "local"
+
+
+class Group(enum.Enum):
+    """One pull request per (environment, image), or one per environment."""
+
+    IMAGE = "image"
+    ENVIRONMENT = "environment"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileTarget:
+    """A file whose references to the image the finders locate (``kind`` None: any finder)."""
+
+    file: str
+    kind: Kind | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyTarget:
+    """An explicit Helm values key path to the scalar holding the tag."""
+
+    file: str
+    key: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscoverTarget:
+    """Every file under these directories or globs (``kinds`` empty: every finder)."""
+
+    paths: tuple[str, ...]
+    kinds: tuple[Kind, ...] = ()
+
+
+Target: TypeAlias = FileTarget | KeyTarget | DiscoverTarget
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Image:
+    name: str
+    repository: ImageRef  # no tag, no digest
+    policy: TagPolicy = TagPolicy()
+    platform: str | None = None  # os/arch[/variant] whose manifest counts (newest-build)
+    source: str | None = None  # web URL of the source repository, for changelog links
+    # (environment, targets) in environment order; environments not listed don't have the image
+    targets: tuple[tuple[str, tuple[Target, ...]], ...] = ()
+    discovered: bool = False  # no explicit targets: found through the environments' paths
+
+    def targets_for(self, env: str) -> tuple[Target, ...]:
+        for name, targets in self.targets:
+            if name == env:
+                return targets
+        return ()
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.targets)
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FreezeWindow:
+    """A one-off window (``start``..``end``) or a weekly one (``days`` ``start_time``..``end_time``
+    in ``timezone``; an end before the start runs past midnight)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    days: tuple[int, ...] = ()  # 0 = Monday
+    start_time: time = time(0, 0)
+    end_time: time | None = None  # None: end of day
+    timezone: str = "UTC"
+    reason: str = ""
+
+    def covers(self, when: datetime) -> bool:
+        """Whether the aware datetime ``when`` falls in this window (end exclusive)."""
+        if self.start is not None and self.end is not None:
+            return self.start <= when < self.end
+        local = when.astimezone(ZoneInfo(self.timezone))
+        t = local.time().replace(tzinfo=None)
+        day = local.weekday()
+        end = self.end_time
+        if end is None or end > self.start_time:
+            return day in self.days and self.start_time <= t and (end is None or t < end)
+        # overnight: from start_time on a listed day until end_time on the next day
+        return (day in self.days and t >= self.start_time) or ((day - 1) % 7 in self.days
+                                                               and t < end)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gates:
+    soak: timedelta | None = None
+    require_checks: tuple[str, ...] = ()
+    auto: Auto = Auto.ALL
+    min_approvals: int = 0
+    freeze: tuple[FreezeWindow, ...] = ()
+    hold_label: str = DEFAULT_HOLD_LABEL
+
+    def frozen_at(self, when: datetime) -> FreezeWindow | None:
+        return next((w for w in self.freeze if w.covers(when)), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commenters:
+    """Who may run comment commands for an environment; all empty: anyone with write access."""
+
+    users: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.users or self.teams or self.groups)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Environment:
+    name: str
+    branch: str  # the branch its files live on (forge.base-branch unless set)
+    paths: tuple[str, ...] = ()
+    track: bool = False
+    gates: Gates = Gates()
+    commenters: Commenters = Commenters()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Registry:
+    host: str
+    username_env: str | None = None
+    password_env: str | None = None
+    token_env: str | None = None
+    insecure: bool = False
+    ca_file: str | None = None  # relative to the repository root
+    ca_file_env: str | None = None
+    concurrency: int | None = None  # a fixed cap on requests in flight; None: adaptive
+    requests_per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GitHubApp:
+    id: int | None = None
+    id_env: str | None = None
+    private_key_env: str
+    installation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forge:
+    type: ForgeType = ForgeType.LOCAL
+    url: str | None = None
+    repository: str | None = None  # GitHub owner/name
+    project: str | None = None  # GitLab path or numeric id
+    base_branch: str = "main"
+    token_env: str | None = None
+    app: GitHubApp | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequests:
+    branch: str = "promoter/{env}/{image}"
+    title: str = "Promote {image} to {version} in {env}"
+    body: str | None = None  # None: the built-in body
+    labels: tuple[str, ...] = ("promoter",)
+    reviewers: tuple[str, ...] = ()
+    team_reviewers: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    draft: bool = False
+    auto_merge: bool = False
+    merge_method: str = "merge"
+    group: Group = Group.IMAGE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    name: str
+    email: str
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commit:
+    author: Identity = Identity(name="promoter", email="promoter@noreply.invalid")
+    message: str = "{title}"
+    sign_off: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    path: str  # the config file as given
+    root: str  # the repository root paths are relative to
+    environments: tuple[Environment, ...]
+    images: tuple[Image, ...]
+    registries: tuple[Registry, ...] = ()
+    forge: Forge = Forge()
+    pull_requests: PullRequests = PullRequests()
+    commit: Commit = Commit()
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise InputError(f"unknown environment {name!r}{_did_you_mean(name, self.env_names)}")
+
+    def image(self, name: str) -> Image:
+        for img in self.images:
+            if img.name == name:
+                return img
+        raise InputError(f"unknown image {name!r}"
+                         f"{_did_you_mean(name, [i.name for i in self.images])}")
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.environments)
+
+    @property
+    def tracking(self) -> tuple[Environment, ...]:
+        """The environments that follow the registry."""
+        return tuple(e for e in self.environments if e.track)
+
+    def previous(self, env: str) -> Environment | None:
+        """The environment before ``env`` in promotion order (None for the first)."""
+        i = self.env_names.index(self.environment(env).name)
+        return self.environments[i - 1] if i else None
+
+    def steps(self) -> tuple[tuple[Environment, Environment], ...]:
+        """(source, target) pairs in promotion order."""
+        return tuple(zip(self.environments, self.environments[1:], strict=False))
+
+    def registry(self, host: str) -> Registry | None:
+        return next((r for r in self.registries if r.host == host), None)
+
+    def shard(self, index: int, count: int) -> tuple[Image, ...]:
+        """The images of shard ``index`` (0-based) of ``count``: stable under reordering."""
+        if count < 1 or not 0 <= index < count:
+            raise InputError(f"shard {index + 1}/{count}: need 1 <= I <= N")
+        return tuple(i for i in self.images if _shard_of(i.name, count) == index)
+
+
+def read_secret(environ: Mapping[str, str], name: str | None, *, key: str) -> str | None:
+    """The value of the environment variable ``name`` that the setting ``key`` (e.g.
+    ``forge.token-env``) names, registered with :mod:`promoter.secrets` so no message shows it.
+
+    None when the setting is absent; :class:`InputError` when it names an unset variable.
+    """
+    if name is None:
+        return None
+    value = environ.get(name, "")
+    if not value:
+        raise InputError(f"{key} names the environment variable {name}, which is not set")
+    secrets.register(value)
+    return value
+
+
+def _shard_of(name: str, count: int) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % count
+
+
+# ---------------------------------------------------------------------------------------------
+# templates
+
+#: placeholders by template; per-image ones exist only when pull requests are grouped by image
+COMMON_FIELDS = ("env", "source_env", "base", "count", "images")
+IMAGE_FIELDS = ("image", "version", "from", "to", "update")
+BRANCH_FIELDS = ("env", "image", "base")
+
+
+def template_fields(template: str) -> tuple[str, ...]:
+    """The placeholder names of ``template``; ValueError when it is malformed."""
+    names: list[str] = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not re.fullmatch(r"[a-z_]+", name) or spec or conversion:
+            raise ValueError(f"placeholder {{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}} is not a plain {{name}}")
+        names.append(name)
+    return tuple(names)
+
+
+def render_template(template: str, values: Mapping[str, object]) -> str:
+    """Fill ``template``'s placeholders from ``values`` (no attribute access, no formatting)."""
+    out: list[str] = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(str(values[name]))
+    return "".join(out)
+
+
+def allowed_fields(which: str, group: Group) -> tuple[str, ...]:
+    """Placeholders allowed in ``which`` (branch, title, body, message) under ``group``."""
+    if which == "branch":
+        return BRANCH_FIELDS if group is Group.IMAGE else ("env", "base")
+    fields = COMMON_FIELDS + (IMAGE_FIELDS if group is Group.IMAGE else ())
+    return fields + {"title": (), "body": ("table",), "message": ("title", "table")}[which]
+
+
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|\.lock(/|$)|(^|/)\.")
+
+
+def valid_branch_name(name: str) -> bool:
+    """Whether git accepts ``refs/heads/<name>`` (``git check-ref-format``'s rules) and the
+    name does not start with '-' (an option to any command line it reaches)."""
+    return bool(name) and not name.startswith("-") and not _BAD_REF.search(name)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``24h``, ``1d12h`` -> timedelta (the schema checked the spelling)."""
+    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])",
+                                                                           text)))
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
