@@ -97,37 +97,27 @@ async def choose(registry: Registry, image: ImageRef, policy: TagPolicy, *,
     young: list[tuple[str, datetime]] = []
     when = now or datetime.now(UTC)
     for tag in tuple(ranked):
-        if policy.min_age is not None and tag != current:
-            if len(young) >= MIN_AGE_LOOKUPS:
-                continue  # looked at enough: only the current tag may still be chosen
-            info = infos.get(tag)
-            if info is None or info.created is None:
-                try:
-                    info = await registry.manifest(repo.with_tag(tag), created=True,
-                                                   platform=platform)
-                except RegistryError as e:
-                    if not _lacks(e, platform):
-                        raise
-                    ranked.remove(tag)
-                    continue
-            if info.created is not None and when - info.created < policy.min_age:
-                young.append((tag, info.created))
-                continue
-            return Choice(image=repo, candidates=tuple(ranked), chosen=tag, digest=info.digest,
-                          too_young=tuple(young))
-        if tag in infos:
-            digest = infos[tag].digest
-        elif tag == image.tag and image.digest and platform is None:
-            digest = image.digest
-        else:
+        aged = policy.min_age is not None and tag != current  # its build time decides
+        if aged and len(young) >= MIN_AGE_LOOKUPS:
+            continue  # looked at enough: only the current tag may still be chosen
+        info = infos.get(tag)
+        if info is None or (aged and info.created is None):
+            if not aged and tag == image.tag and image.digest and platform is None:
+                return Choice(image=repo, candidates=tuple(ranked), chosen=tag,
+                              digest=image.digest, too_young=tuple(young))
             try:
-                digest = (await registry.manifest(repo.with_tag(tag), platform=platform)).digest
+                info = await registry.manifest(repo.with_tag(tag), created=aged,
+                                               platform=platform)
             except RegistryError as e:
                 if not _lacks(e, platform):
                     raise
                 ranked.remove(tag)
                 continue
-        return Choice(image=repo, candidates=tuple(ranked), chosen=tag, digest=digest,
+        if (aged and policy.min_age is not None and info.created is not None
+                and when - info.created < policy.min_age):
+            young.append((tag, info.created))
+            continue
+        return Choice(image=repo, candidates=tuple(ranked), chosen=tag, digest=info.digest,
                       too_young=tuple(young))
     return Choice(image=repo, candidates=tuple(ranked) if young else (),
                   too_young=tuple(young))
