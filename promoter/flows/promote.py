@@ -35,7 +35,14 @@ from typing import Any, Protocol
 from promoter import gates, render
 from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, PromoterError
-from promoter.flows.poll import PRResult, _close_unneeded, _publish, _pull_request, locate_env
+from promoter.flows.poll import (
+    PRResult,
+    _close_unneeded,
+    _publish,
+    _pull_request,
+    locate_env,
+    reader,
+)
 from promoter.forge import (
     CommitStatus,
     Forge,
@@ -396,7 +403,8 @@ class _Run:
         # one PR per environment holds every image let in, so a run for one image looks at all
         only = self.only if cfg.pull_requests.group is Group.IMAGE else None
         sources = {loc.image.name: loc for loc in locate_env(cfg, src.name, ws, src_sha, only)}
-        targets = locate_env(cfg, tgt.name, ws, tgt_sha, only)
+        read_target = reader(ws, tgt_sha)  # locate and edit read each file once
+        targets = locate_env(cfg, tgt.name, ws, tgt_sha, only, read=read_target)
         open_prs = self._open_promotions(tgt)
         held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
         existing = {pr.head: pr for pr in open_prs}
@@ -426,7 +434,7 @@ class _Run:
         for s, _ in steps:
             log.debug("image=%s step=%s->%s from=%s to=%s decision=%s", s.image, s.source,
                       s.target, s.from_tag, s.to_tag, s.decision.value)
-        plan = plan_updates(cfg, moves, read=functools.partial(ws.read, tgt_sha),
+        plan = plan_updates(cfg, moves, read=read_target,
                             source_env=src.name, table=render.updates_table)
         self.plans.extend(plan.pull_requests)
         self.skipped.extend(plan.skipped)

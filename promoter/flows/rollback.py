@@ -110,10 +110,6 @@ def choose_target(loc: Located, runs: Sequence[Run], to: str | None) -> Wanted:
     return Wanted(tag=earlier.tag, digest=earlier.digest)
 
 
-def _read_at(ws: Workspace, sha: str, path: str) -> str | None:
-    return ws.read(sha, path)
-
-
 def _known(runs: Sequence[Run]) -> str:
     tags = list(dict.fromkeys(r.tag for r in runs if r.tag))
     return "ran: " + ", ".join(tags) if tags else "no versions found in its history"
@@ -144,7 +140,7 @@ def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Imag
                                       branch=branch, outcome="failed", error=str(e)))
             continue
         plan = plan_updates(cfg, [(loc, wanted, UpdateType.OTHER)],
-                            read=functools.partial(_read_at, ws, head),
+                            read=functools.partial(snap.read, head),
                             table=render.updates_table)
         if not plan.pull_requests:
             why = "; ".join(r for _, r in plan.skipped)

@@ -14,6 +14,7 @@ go back to a version the previous environment ran earlier.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -94,17 +95,18 @@ class Snapshots:
             self._history[key] = self.ws.history(rev, paths, limit=limit)
         return self._history[key]
 
+    def read(self, sha: str, path: str) -> str | None:
+        """``ws.read``, each file at each commit read once."""
+        if (sha, path) not in self._texts:
+            self._texts[(sha, path)] = self.ws.read(sha, path)
+        return self._texts[(sha, path)]
+
     def locate(self, image: Image, env: str, sha: str) -> Located:
         key = (sha, image.name, env)
         if key not in self._located:
             if sha not in self._files:
                 self._files[sha] = self.ws.list_files(sha)
-
-            def read(path: str) -> str | None:
-                if (sha, path) not in self._texts:
-                    self._texts[(sha, path)] = self.ws.read(sha, path)
-                return self._texts[(sha, path)]
-
+            read = functools.partial(self.read, sha)
             wanted = str(image.repository)
 
             def find(text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
