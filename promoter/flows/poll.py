@@ -468,16 +468,23 @@ def _close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,
                 continue
             if loc.image.name not in meta.get("images", {}):
                 continue
-            forge.close(existing.number, comment=(
-                f"Closing: `{env.branch}` already runs `{loc.image.name}` {loc.tag}, so this "
-                "change is no longer needed."))
-            head = ws.branch_head(branch)
-            if head is not None:
-                ws.delete_branch(branch, expect=head)
-            out.append(PRResult(env=env.name, branch=branch, outcome="closed",
-                                images={loc.image.name: loc.tag or ""},
-                                number=existing.number, url=existing.url, action="closed"))
+            out.append(close_pull_request(
+                forge, ws, env=env.name, pr=existing, images={loc.image.name: loc.tag or ""},
+                comment=f"Closing: `{env.branch}` already runs `{loc.image.name}` {loc.tag}, "
+                        "so this change is no longer needed."))
         except PromoterError as e:
             out.append(PRResult(env=env.name, branch=branch, outcome="failed",
                                 error=redact(str(e))))
     return out
+
+
+def close_pull_request(forge: PullRequests, ws: Workspace, *, env: str, pr: PullRequest,
+                       images: Mapping[str, str], comment: str) -> PRResult:
+    """Close promoter's pull request ``pr`` with ``comment`` and delete its branch (with its
+    lease); the result to report. Raises what the forge or git raise."""
+    forge.close(pr.number, comment=comment)
+    head = ws.branch_head(pr.head)
+    if head is not None:
+        ws.delete_branch(pr.head, expect=head)
+    return PRResult(env=env, branch=pr.head, outcome="closed", images=dict(images),
+                    number=pr.number, url=pr.url, action="closed")

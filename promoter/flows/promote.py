@@ -40,6 +40,7 @@ from promoter.flows.poll import (
     _close_unneeded,
     _publish,
     _pull_request,
+    close_pull_request,
     locate_env,
     reader,
 )
@@ -466,15 +467,10 @@ class _Run:
             if pr is None or version is None or src.tag is None or version == src.tag:
                 continue
             try:
-                self.forge.close(pr.number, comment=(
-                    f"Closing: {src.env} no longer runs `{step.image}` {version} (it runs "
-                    f"{src.tag}), so it may not enter {tgt.name}: {step.reason}."))
-                head = self.ws.branch_head(branch)
-                if head is not None:
-                    self.ws.delete_branch(branch, expect=head)
-                self.results.append(PRResult(env=tgt.name, branch=branch, outcome="closed",
-                                             images={step.image: str(version)},
-                                             number=pr.number, url=pr.url, action="closed"))
+                self.results.append(close_pull_request(
+                    self.forge, self.ws, env=tgt.name, pr=pr, images={step.image: str(version)},
+                    comment=f"Closing: {src.env} no longer runs `{step.image}` {version} (it "
+                            f"runs {src.tag}), so it may not enter {tgt.name}: {step.reason}."))
             except PromoterError as e:
                 self.results.append(PRResult(env=tgt.name, branch=branch, outcome="failed",
                                              error=redact(str(e))))
