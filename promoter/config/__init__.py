@@ -51,12 +51,12 @@ from promoter.config.model import (
     Registry,
     Target,
     allowed_fields,
-    parse_duration,
     read_secret,
     render_template,
     template_fields,
     valid_branch_name,
 )
+from promoter.durations import parse_duration
 
 __all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
            "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,11 +46,11 @@ from promoter.config.model import (
     Target,
     _did_you_mean,
     allowed_fields,
-    parse_duration,
     render_template,
     template_fields,
     valid_branch_name,
 )
+from promoter.durations import EXAMPLES, DurationError, parse_duration
 from promoter.edit.model import Kind
 from promoter.errors import ConfigError, InputError
 from promoter.policy import Order, TagPolicy
@@ -167,13 +167,19 @@ class _Builder:
                                        e.get("allowed-commenters", {}).items()})))
         return tuple(out)
 
+    def duration(self, at: KeyPath, text: str) -> timedelta:
+        try:
+            return parse_duration(text)
+        except DurationError as e:
+            raise self.err(at, f"{e.reason}; write a duration such as {EXAMPLES}") from None
+
     def check_ref(self, at: KeyPath, name: str) -> None:
         if not valid_branch_name(name):
             raise self.err(at, f"{name!r} is not a valid git branch name")
 
     def gates(self, at: KeyPath, g: dict[str, Any]) -> Gates:
         return Gates(
-            soak=parse_duration(g["soak"]) if "soak" in g else None,
+            soak=self.duration((*at, "soak"), g["soak"]) if "soak" in g else None,
             require_checks=tuple(g.get("require-checks", ())),
             auto=Auto(g.get("auto", "all")),
             min_approvals=g.get("min-approvals", 0),
@@ -270,6 +276,8 @@ class _Builder:
         for i, pattern in enumerate(merged.get("ignore", ())):
             if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
                 self.regex((*where("ignore"), i), pattern[1:-1], groups=())
+        min_age = (self.duration(where("min-age"), merged["min-age"])
+                   if "min-age" in merged else None)
         try:
             policy = TagPolicy(
                 strategy=merged.get("strategy", "semver"), range=merged.get("semver"),
@@ -277,7 +285,7 @@ class _Builder:
                 prerelease=merged.get("prerelease", False),
                 max_update=UpdateType(merged["max-update"]) if "max-update" in merged else None,
                 order=Order(merged.get("order", "asc")),
-                min_age=parse_duration(merged["min-age"]) if "min-age" in merged else None)
+                min_age=min_age)
         except InputError as e:  # combinations: semver options on another strategy, ...
             culprit = next((key for word, key in _POLICY_WORDS if word in str(e)), "strategy")
             raise self.err(where(culprit), str(e)) from None

@@ -150,7 +150,7 @@ CASES = [
         id='local-url'),
     pytest.param(
         _env('gates: {soak: 2 hours}'),
-        '.promoter.yaml:3:19: environments[0].gates.soak: must be a duration such as 30m, 24h, 2d or 1d12h',
+        '.promoter.yaml:3:19: environments[0].gates.soak: must be a duration such as 90s, 5m, 1h30m, 1.5h, 2d or 1w',
         id='soak'),
     pytest.param(
         _env('gates: {freeze: [{days: [mon], timezone: Mars/Base}]}'),
@@ -230,7 +230,7 @@ CASES = [
         id='min-age-digest'),
     pytest.param(
         _policy('{min-age: soon}'),
-        '.promoter.yaml:4:23: images[0].policy.min-age: must be a duration such as 30m, 24h, 2d or 1d12h',
+        '.promoter.yaml:4:23: images[0].policy.min-age: must be a duration such as 90s, 5m, 1h30m, 1.5h, 2d or 1w',
         id='min-age-spelling'),
     pytest.param(
         "environments: [{name: dev, branch: 'a..b'}]\n" + ONE_IMAGE,
