@@ -49,8 +49,8 @@ CASES = [
         ".promoter.yaml:1:1: missing required key 'images'",
         id='missing-images'),
     pytest.param(
-        'environments: [dev]\nenvironments: [x]\n',
-        '.promoter.yaml:2:1: environments: duplicate key (first on line 1)',
+        BASE + 'environments: [x]\n',
+        '.promoter.yaml:6:1: environments: duplicate key (first on line 1)',
         id='dup-key'),
     pytest.param(
         _policy('{semver: 1.10}'),
@@ -206,7 +206,7 @@ CASES = [
         id='author'),
     pytest.param(
         "environments: ['dev prod']\n" + ONE_IMAGE,
-        ".promoter.yaml:1:16: environments[0]: must be a name of letters, digits, '.', '_' and '-' (at most 63 characters)",
+        ".promoter.yaml:1:16: environments[0]: must be a name of letters, digits, '.', '_' and '-' (at most 63 characters) (and 1 more)",
         id='env-name'),
     pytest.param(
         'environments: [dev, prod]\nimages:\n  - repository: ghcr.io/acme/api\n    polcy: {}\n    targets:\n      dev: [{file: a.yaml}]\n',
