@@ -75,7 +75,7 @@ def parse_duration(text: str, *, key: str | None = None) -> timedelta:
             if ch.isdigit() or ch == ".":
                 raise fail(f"a number without a unit at position {pos + 1} "
                            "(units: w, d, h, m, s)")
-            raise fail(f"unexpected {what} at position {m.start() + 1}")
+            raise fail(f"expected a number at position {m.start() + 1}, not {what}")
         pos = m.end()
         if unit not in _SECONDS:
             hint = f" (write {unit.lower()})" if unit.lower() in _SECONDS else ""

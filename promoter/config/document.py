@@ -55,6 +55,7 @@ class _Doc:
     nodes: int = 0
     building: set[int] = field(default_factory=set)  # ids of the nodes being built (cycles)
     problems: list[Problem] = field(default_factory=list)  # found so far, in any order
+    mistyped: set[str] = field(default_factory=set)  # keys of values of the wrong type
 
     def problem(self, path: KeyPath, message: str, *, key: bool = False) -> Problem:
         line, col = self.pos(path, key=key)
@@ -104,8 +105,10 @@ class _Doc:
 def problems_error(found: list[Problem]) -> ConfigError:
     """One :class:`ConfigError` for ``found`` (at least one), in document order: its message
     is the first problem's line, plus ``(and N more)``."""
-    unique = {(p.line, p.column, p.key): p for p in reversed(found)}  # one per place: the first
-    ordered = sorted(reversed(unique.values()), key=lambda p: (p.line or 0, p.column or 0))
+    # one problem per key (and line) or place: the last found, so where the loader's checks
+    # speak about a key the schema complained of too, their more precise reason wins
+    unique = {(p.key, p.line) if p.key else (p.line, p.column): p for p in found}
+    ordered = sorted(unique.values(), key=lambda p: (p.line or 0, p.column or 0))
     more = f" (and {len(ordered) - 1} more)" if len(ordered) > 1 else ""
     return ConfigError(f"{ordered[0]}{more}", problems=ordered)
 
@@ -308,7 +311,22 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> Problem:
     inst: Any = err.instance
     want: Any = err.validator_value
     key = False
-    if v == "additionalProperties":
+    # errorMessage: a text for the value's own shape (pattern, not, ...), or one per keyword
+    custom = schema.get("errorMessage")
+    if isinstance(custom, dict):
+        custom = custom.get(v)
+    elif v in ("additionalProperties", "required", "type", "enum", "const"):
+        custom = None
+    if v == "not" and want == {}:  # a key that must not be there
+        key = True
+    elif v == "not" and isinstance(want, dict) and want.get("required"):  # keys exclusive
+        path, key = (*path, want["required"][-1]), True
+    elif v == "dependentRequired":
+        path = (*path, next(k for k in want if k in inst and any(d not in inst for d in want[k])))
+    if isinstance(custom, str):
+        value = repr(inst) if len(repr(inst)) <= 100 else repr(inst)[:97] + "..."
+        msg = custom.replace("{value}", value)
+    elif v == "additionalProperties":
         known = list(schema.get("properties", {}))
         patterns = list(schema.get("patternProperties", {}))
         extra = next(k for k in inst
@@ -333,8 +351,8 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> Problem:
         msg = f"must be one of {choices} (got {shown!r})"
     elif v == "const":
         msg = f"must be {want!r}"
-    elif v == "pattern" or "errorMessage" in schema:
-        msg = schema.get("errorMessage") or f"must match {want}"
+    elif v == "pattern":
+        msg = f"must match {want}"
     elif v in ("minItems", "minLength", "minProperties"):
         msg = "must not be empty" if want == 1 else (
             f"needs at least {want} entries")
@@ -343,7 +361,10 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> Problem:
     elif v == "exclusiveMinimum":
         msg = f"must be more than {want}"
     elif v == "uniqueItems":
-        msg = "has repeated entries"
+        first, again = next((i, j) for j, item in enumerate(inst) for i in range(j)
+                            if inst[i] == item)
+        msg = f"duplicate entry (also {format_path((*path, first))})"
+        path = (*path, again)
     else:
         msg = err.message
     return doc.problem(path, msg, key=key)
@@ -351,6 +372,10 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> Problem:
 
 def _check_schema(doc: _Doc) -> None:
     for err in _validator().iter_errors(doc.data):
-        doc.problems.append(_schema_error(doc, jsonschema.exceptions.best_match([err])))
+        best = jsonschema.exceptions.best_match([err])
+        problem = _schema_error(doc, best)
+        doc.problems.append(problem)
+        if best.validator == "type" and problem.key:
+            doc.mistyped.add(problem.key)
 
 

@@ -97,9 +97,9 @@ def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = 
     repository are refused); without it only their spelling is checked.
     """
     doc = _compose(text, file)
-    _check_no_secrets(doc)
     _check_schema(doc)
     config = _Builder(doc, root).build() if isinstance(doc.data, dict) else None
+    _check_no_secrets(doc)  # last: of several reasons for one key, this one is shown
     if doc.problems or config is None:
         raise problems_error(doc.problems)
     return config
@@ -117,9 +117,9 @@ class _Builder:
         self.doc = doc
         self.root = root
         self.data: dict[str, Any] = doc.data
-        # the parts (images[2], forge, ...) the schema already found wrong: their data may not
-        # have the shape the checks below expect, and what they would add is an echo
-        self.flawed = {_part(p.key) for p in doc.problems}
+        # when the schema found problems, data may not have the shape the checks below expect:
+        # a check that trips over it is skipped (the schema said why)
+        self.lenient = bool(doc.problems)
 
     def err(self, path: KeyPath, message: str, *, key: bool = False) -> ConfigError:
         return self.doc.error(path, message, key=key)
@@ -129,10 +129,10 @@ class _Builder:
         """Record the problems of one part (an image, the forge, ...) and go on with the next."""
         try:
             yield
-        except ConfigError as e:
-            self.doc.problems.extend(p for p in e.problems if _part(p.key) not in self.flawed)
+        except ConfigError as e:  # what a check says of a value of the wrong type is an echo
+            self.doc.problems.extend(p for p in e.problems if p.key not in self.doc.mistyped)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            if not self.flawed:  # a shape the schema let through: a bug, not an input error
+            if not self.lenient:  # a shape the schema let through: a bug, not an input error
                 raise
 
     def build(self) -> Config:
@@ -475,15 +475,6 @@ class _Builder:
                       message=self.template(("commit", "message"), c.get("message", "{title}"),
                                             "message", group),
                       sign_off=c.get("sign-off", False))
-
-
-_PART = re.compile(r"(environments|images|registries)\[\d+\]|[^.\[]*")
-
-
-def _part(key: str | None) -> str:
-    """The part of the file a key path is in: ``images[2]``, ``forge``, "" for the root."""
-    m = _PART.match(key or "")
-    return m.group(0) if m else ""
 
 
 def _first_glob_part(parts: tuple[str, ...]) -> int:
