@@ -20,6 +20,7 @@ from promoter.config.document import (
     schema_text,
 )
 from promoter.config.load import (
+    config_problems,
     find_config,
     load_config,
     parse_config,
@@ -59,7 +60,7 @@ from promoter.config.model import (
 from promoter.durations import parse_duration
 
 __all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
-           "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
+           "Config", "DEFAULT_AUTHOR", "config_problems", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
            "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates",
            "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image", "KeyPath",
            "KeyTarget", "PullRequests", "Registry", "Target", "allowed_fields",

@@ -113,6 +113,11 @@ def problems_error(found: list[Problem]) -> ConfigError:
     return ConfigError(f"{ordered[0]}{more}", problems=ordered)
 
 
+def file_error(file: str, message: str) -> ConfigError:
+    """A problem with the file as a whole (missing, unreadable): no line to name."""
+    return problems_error([Problem(file=file, message=message)])
+
+
 def format_path(path: KeyPath) -> str:
     """``("images", 2, "policy", "semver")`` -> ``images[2].policy.semver``."""
     out = ""
@@ -185,7 +190,7 @@ def _compose(text: str, file: str) -> _Doc:
         mark = e.problem_mark or e.context_mark
         what = ", ".join(str(p) for p in (e.context, e.problem) if p)
         if mark is None:
-            raise ConfigError(f"{file}: invalid YAML: {what}") from None
+            raise file_error(file, f"invalid YAML: {what}") from None
         raise problems_error([doc.at(mark.line, mark.column, f"invalid YAML: {what}")]) from None
     except ReaderError as e:  # a character YAML does not allow (NUL, other controls)
         before = text[:e.position]
@@ -194,7 +199,7 @@ def _compose(text: str, file: str) -> _Doc:
         raise problems_error([doc.at(line, col, f"invalid YAML: character {char} is not "
                                                 "allowed; is this a binary file?")]) from None
     except YAMLError as e:
-        raise ConfigError(f"{file}: invalid YAML: {str(e).splitlines()[0]}") from None
+        raise file_error(file, f"invalid YAML: {str(e).splitlines()[0]}") from None
     if root is None:
         raise doc.error((), "the file is empty")
     doc.data = _build(root, (), doc)

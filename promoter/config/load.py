@@ -19,6 +19,7 @@ from promoter.config.document import (
     _compose,
     _Doc,
     decode,
+    file_error,
     problems_error,
 )
 from promoter.config.model import (
@@ -55,7 +56,7 @@ from promoter.config.model import (
 )
 from promoter.durations import EXAMPLES, DurationError, parse_duration
 from promoter.edit.model import Kind
-from promoter.errors import ConfigError, InputError
+from promoter.errors import ConfigError, InputError, Problem
 from promoter.policy import Order, TagPolicy
 from promoter.refs import ImageRef
 from promoter.versions import Range, UpdateType
@@ -70,15 +71,25 @@ def load_config(path: str | Path, *, root: str | Path | None = None) -> Config:
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise file_error(str(path), "no such file") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a file") from None
+        raise file_error(str(path), "is a directory, not a file") from None
     except PermissionError:
-        raise ConfigError(f"{path}: cannot read: permission denied") from None
+        raise file_error(str(path), "cannot read: permission denied") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or 'input/output error'}") from None
+        raise file_error(str(path), f"cannot read: {e.strerror or 'input/output error'}") from None
     text = decode(data, str(path))
     return parse_config(text, file=str(path), root=Path(root) if root is not None else p.parent)
+
+
+def config_problems(path: str | Path, *, root: str | Path | None = None
+                    ) -> tuple[Problem, ...]:
+    """Every problem of the config at ``path`` in document order; () when it is valid."""
+    try:
+        load_config(path, root=root)
+    except ConfigError as e:
+        return e.problems
+    return ()
 
 
 def find_config(root: str | Path) -> Path:
@@ -87,7 +98,7 @@ def find_config(root: str | Path) -> Path:
         candidate = Path(root) / name
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"{Path(root) / CONFIG_NAMES[0]}: no such file")
+    raise file_error(str(Path(root) / CONFIG_NAMES[0]), "no such file")
 
 
 def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = None) -> Config:

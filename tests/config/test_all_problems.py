@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from promoter.cli import main
-from promoter.config import load_config, parse_config
+from promoter.config import config_problems, load_config, parse_config
 from promoter.errors import ConfigError, Problem
 
 MANY = (
@@ -74,6 +74,17 @@ def test_a_schema_error_does_not_hide_the_checks_of_other_parts() -> None:
         "c.yaml:1:21: environments[1]: duplicate environment 'dev' (also environments[0])",
         "c.yaml:2:23: images[0].repository: expected a string, got an integer (quote it: '...')",
     ]
+
+
+def test_config_problems_returns_them_without_raising(tmp_path: Path) -> None:
+    conf = tmp_path / "c.yaml"
+    conf.write_text(MANY)
+    problems = config_problems(conf)
+    assert len(problems) == 6 and problems[0].file == str(conf) and problems[0].line == 3
+    conf.write_text("environments: [dev]\nimages: [{repository: a, targets: {dev: [{file: a}]}}]\n")
+    assert config_problems(conf) == ()
+    assert config_problems(tmp_path / "nope.yaml") == (
+        Problem(file=f"{tmp_path}/nope.yaml", message="no such file"),)
 
 
 def test_duplicate_keys_are_all_reported() -> None:
