@@ -167,7 +167,8 @@ MAX_DEPTH = 64  # a config is a handful of levels deep; the YAML composer recurs
 
 
 def _check_depth(text: str, file: str) -> None:
-    """Refuse nesting deeper than :data:`MAX_DEPTH` before anything recursive sees it."""
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, naming where it starts (the event parser
+    does not recurse)."""
     depth = 0
     for event in YAML(typ="safe").parse(text):
         if isinstance(event, CollectionStartEvent):
@@ -184,8 +185,11 @@ def _check_depth(text: str, file: str) -> None:
 def _compose(text: str, file: str) -> _Doc:
     doc = _Doc(file=file, data=None)
     try:
-        _check_depth(text, file)
-        root = YAML(typ="safe").compose(text)  # libyaml when available; YAML 1.2 rules
+        try:
+            root = YAML(typ="safe").compose(text)  # libyaml when available; YAML 1.2 rules
+        except RecursionError:  # the composer recurses per level: find where, without it
+            _check_depth(text, file)
+            raise file_error(file, f"nested more than {MAX_DEPTH} levels deep") from None
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = ", ".join(str(p) for p in (e.context, e.problem) if p)
@@ -214,8 +218,10 @@ def _build(node: Node, path: KeyPath, doc: _Doc) -> Any:
     doc.nodes += 1
     if doc.nodes > _MAX_NODES:
         raise doc.error(path, f"more than {_MAX_NODES} values; do aliases repeat too much?")
-    if len(path) > MAX_DEPTH:  # aliases can nest what the text does not
-        raise doc.error(path, f"nested more than {MAX_DEPTH} levels deep")
+    if len(path) > MAX_DEPTH:  # what the composer's recursion let through, or aliases nested
+        mark = node.start_mark
+        raise problems_error([doc.at(mark.line, mark.column,
+                                     f"nested more than {MAX_DEPTH} levels deep")])
     if id(node) in doc.building:
         raise doc.error(path, "an alias refers to a node that contains it")
     doc.building.add(id(node))

@@ -127,7 +127,7 @@ def test_a_config_nested_900_deep_is_one_line_with_its_position(tmp_path: Path) 
 
 def test_block_nesting_and_alias_nesting_are_bounded_too() -> None:
     block = "environments:\n" + "".join("  " * i + "- \n" for i in range(1, 200))
-    with pytest.raises(ConfigError, match=r"^c\.yaml:65:129: nested more than 64 levels deep$"):
+    with pytest.raises(ConfigError, match=r"^c\.yaml:66:131: nested more than 64 levels deep$"):
         parse_config(block, file="c.yaml")
     # each alias wraps the previous one in a list: 100 lines, 100 levels, no deep text
     chain = "x-0: &a0 [1]\n" + "".join(f"x-{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 100))
