@@ -17,7 +17,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from promoter.errors import InputError
+from promoter.errors import InputError, Problem
 
 __all__ = ["EXAMPLES", "MAX", "PATTERN", "DurationError", "format_duration", "parse_duration"]
 
@@ -43,9 +43,9 @@ class DurationError(InputError):
         self.reason = reason
         self.key = key
         shown = text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."
-        prefix = f"{key}: " if key else ""
-        super().__init__(f"{prefix}invalid duration {shown!r}: {reason}; "
-                         f"write e.g. {EXAMPLES}")
+        problem = Problem(key=key, message=f"invalid duration {shown!r}: {reason}; "
+                                           f"write e.g. {EXAMPLES}")
+        super().__init__(str(problem), problems=(problem,))
 
 
 def parse_duration(text: str, *, key: str | None = None) -> timedelta:

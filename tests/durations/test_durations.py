@@ -62,6 +62,8 @@ def test_refused_with_the_reason(text: str, reason: str) -> None:
     assert str(info.value) == (f"gates.soak: invalid duration {shown}: {reason}; "
                                "write e.g. 90s, 5m, 1h30m, 1.5h, 2d or 1w")
     assert isinstance(info.value, InputError)  # exit 2 through the CLI's one handler
+    (problem,) = info.value.problems
+    assert (problem.key, str(problem)) == ("gates.soak", str(info.value))
 
 
 def test_without_a_key_the_message_starts_with_the_problem() -> None:
