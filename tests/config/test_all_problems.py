@@ -87,6 +87,15 @@ def test_config_problems_returns_them_without_raising(tmp_path: Path) -> None:
         Problem(file=f"{tmp_path}/nope.yaml", message="no such file"),)
 
 
+def test_a_check_tripping_over_refused_data_leaves_the_schema_s_reason() -> None:
+    """int(.inf) would overflow in the registry check; the schema's complaint stands alone
+    (found by tests/config/test_fuzz.py)."""
+    problems = _problems("environments: [dev]\nimages: [{repository: a, targets: "
+                         "{dev: [{file: a}]}}]\nregistries: [{host: r, concurrency: .inf}]\n")
+    assert [str(p) for p in problems] == [
+        "c.yaml:3:37: registries[0].concurrency: expected an integer, got a number"]
+
+
 def test_duplicate_keys_are_all_reported() -> None:
     problems = _problems("environments: [dev]\nimages: [{repository: a, targets: "
                          "{dev: [{file: a}]}}]\nforge: {}\nforge: {}\nforge: {}\n")
