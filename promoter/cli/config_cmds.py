@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from promoter.config import find_config, load_config, schema_text
+from promoter.errors import ConfigError
+from promoter.secrets import redact
 
 
 @click.command()
@@ -33,11 +35,17 @@ def config() -> None:
 def validate(path: Path | None, root: Path | None) -> int:
     """Check PATH (default: .promoter.yaml in the current directory) and say what it declares.
 
-    Errors name FILE:LINE:COL and the key (exit 2); nothing is contacted.
+    Every error found is printed, in the order of the file, each as FILE:LINE:COL: KEY:
+    what is wrong (exit 2); nothing is contacted.
     """
     if path is None or path.is_dir():
         path = find_config(path or Path("."))
-    cfg = load_config(path, root=root)
+    try:
+        cfg = load_config(path, root=root)
+    except ConfigError as e:
+        for problem in e.problems:
+            click.echo(f"promoter: error: {redact(str(problem))}", err=True)
+        return 2
     envs = " -> ".join(e.name + ("*" if e.track else "") for e in cfg.environments)
     click.echo(f"{path}: ok: {len(cfg.images)} image(s); environments {envs} "
                f"(* tracks the registry); forge {cfg.forge.type.value}")

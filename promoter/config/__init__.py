@@ -20,6 +20,7 @@ from promoter.config.document import (
     schema_text,
 )
 from promoter.config.load import (
+    config_problems,
     find_config,
     load_config,
     parse_config,
@@ -51,15 +52,15 @@ from promoter.config.model import (
     Registry,
     Target,
     allowed_fields,
-    parse_duration,
     read_secret,
     render_template,
     template_fields,
     valid_branch_name,
 )
+from promoter.durations import parse_duration
 
 __all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
-           "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
+           "Config", "DEFAULT_AUTHOR", "config_problems", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
            "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates",
            "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image", "KeyPath",
            "KeyTarget", "PullRequests", "Registry", "Target", "allowed_fields",

@@ -14,12 +14,14 @@ from typing import Any, TypeAlias
 import jsonschema
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from promoter.config.model import (
     _did_you_mean,
 )
-from promoter.errors import ConfigError
+from promoter.errors import ConfigError, Problem
 
 # ---------------------------------------------------------------------------------------------
 # schema
@@ -52,9 +54,38 @@ class _Doc:
     keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     nodes: int = 0
     building: set[int] = field(default_factory=set)  # ids of the nodes being built (cycles)
+    problems: list[Problem] = field(default_factory=list)  # found so far, in any order
+    mistyped: set[str] = field(default_factory=set)  # keys of values of the wrong type
+
+    def problem(self, path: KeyPath, message: str, *, key: bool = False) -> Problem:
+        line, col = self.pos(path, key=key)
+        return Problem(file=self.file, line=line + 1, column=col + 1,
+                       key=format_path(path) or None, image=self.image_name(path),
+                       message=message)
 
     def error(self, path: KeyPath, message: str, *, key: bool = False) -> ConfigError:
-        return ConfigError(f"{self.where(path, key=key)}: {message}")
+        return problems_error([self.problem(path, message, key=key)])
+
+    def at(self, line: int, col: int, message: str) -> Problem:
+        """A problem at a 0-based position that no key path names."""
+        return Problem(file=self.file, line=line + 1, column=col + 1, message=message)
+
+    def image_name(self, path: KeyPath) -> str | None:
+        """The name of the image ``path`` is inside (``images[2]...``), as the loader names it."""
+        if len(path) < 2 or path[0] != "images" or not isinstance(path[1], int):
+            return None
+        images = self.data.get("images") if isinstance(self.data, dict) else None
+        if not isinstance(images, list) or not 0 <= path[1] < len(images):
+            return None
+        raw = images[path[1]]
+        if not isinstance(raw, dict):
+            return None
+        name, repo = raw.get("name"), raw.get("repository")
+        if isinstance(name, str) and name:
+            return name
+        if isinstance(repo, str) and repo:
+            return repo.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0] or None
+        return None
 
     def pos(self, path: KeyPath, *, key: bool = False) -> tuple[int, int]:
         """0-based (line, column) of the key or value at ``path``, else of its nearest parent."""
@@ -69,6 +100,22 @@ class _Doc:
         line, col = self.pos(path, key=key)
         where = f"{self.file}:{line + 1}:{col + 1}"
         return f"{where}: {format_path(path)}" if path else where
+
+
+def problems_error(found: list[Problem]) -> ConfigError:
+    """One :class:`ConfigError` for ``found`` (at least one), in document order: its message
+    is the first problem's line, plus ``(and N more)``."""
+    # one problem per key (and line) or place: the last found, so where the loader's checks
+    # speak about a key the schema complained of too, their more precise reason wins
+    unique = {(p.key, p.line) if p.key else (p.line, p.column): p for p in found}
+    ordered = sorted(unique.values(), key=lambda p: (p.line or 0, p.column or 0))
+    more = f" (and {len(ordered) - 1} more)" if len(ordered) > 1 else ""
+    return ConfigError(f"{ordered[0]}{more}", problems=ordered)
+
+
+def file_error(file: str, message: str) -> ConfigError:
+    """A problem with the file as a whole (missing, unreadable): no line to name."""
+    return problems_error([Problem(file=file, message=message)])
 
 
 def format_path(path: KeyPath) -> str:
@@ -101,19 +148,64 @@ def _scalar(node: ScalarNode) -> Any:
     return text  # str, timestamp (kept as written), anything else
 
 
-def _compose(text: str, file: str) -> _Doc:
+def decode(data: bytes, file: str) -> str:
+    """``data`` as UTF-8 text (a BOM is dropped); a one-line error at the first byte that is not
+    UTF-8, naming its line, column and byte offset."""
     try:
-        root = YAML(typ="safe").compose(text)  # libyaml when available; YAML 1.2 rules
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = e.start
+        line = data.count(b"\n", 0, start) + 1
+        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise problems_error([Problem(
+            file=file, line=line, column=col,
+            message=f"not UTF-8 text: byte 0x{data[start]:02x} at offset {start}; "
+                    "is this a binary file? save the config as UTF-8")]) from None
+
+
+MAX_DEPTH = 64  # a config is a handful of levels deep; the YAML composer recurses per level
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, naming where it starts (the event parser
+    does not recurse)."""
+    depth = 0
+    for event in YAML(typ="safe").parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise problems_error([Problem(
+                    file=file, line=mark.line + 1, column=mark.column + 1,
+                    message=f"nested more than {MAX_DEPTH} levels deep")])
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def _compose(text: str, file: str) -> _Doc:
+    doc = _Doc(file=file, data=None)
+    try:
+        try:
+            root = YAML(typ="safe").compose(text)  # libyaml when available; YAML 1.2 rules
+        except RecursionError:  # the composer recurses per level: find where, without it
+            _check_depth(text, file)
+            raise file_error(file, f"nested more than {MAX_DEPTH} levels deep") from None
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
         what = ", ".join(str(p) for p in (e.context, e.problem) if p)
-        raise ConfigError(f"{where}: invalid YAML: {what}") from None
+        if mark is None:
+            raise file_error(file, f"invalid YAML: {what}") from None
+        raise problems_error([doc.at(mark.line, mark.column, f"invalid YAML: {what}")]) from None
+    except ReaderError as e:  # a character YAML does not allow (NUL, other controls)
+        before = text[:e.position]
+        line, col = before.count("\n"), e.position - (before.rfind("\n") + 1)
+        char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
+        raise problems_error([doc.at(line, col, f"invalid YAML: character {char} is not "
+                                                "allowed; is this a binary file?")]) from None
     except YAMLError as e:
-        raise ConfigError(f"{file}: invalid YAML: {e.__class__.__name__}") from None
+        raise file_error(file, f"invalid YAML: {str(e).splitlines()[0]}") from None
     if root is None:
-        raise ConfigError(f"{file}:1:1: the file is empty")
-    doc = _Doc(file=file, data=None)
+        raise doc.error((), "the file is empty")
     doc.data = _build(root, (), doc)
     return doc
 
@@ -126,6 +218,10 @@ def _build(node: Node, path: KeyPath, doc: _Doc) -> Any:
     doc.nodes += 1
     if doc.nodes > _MAX_NODES:
         raise doc.error(path, f"more than {_MAX_NODES} values; do aliases repeat too much?")
+    if len(path) > MAX_DEPTH:  # what the composer's recursion let through, or aliases nested
+        mark = node.start_mark
+        raise problems_error([doc.at(mark.line, mark.column,
+                                     f"nested more than {MAX_DEPTH} levels deep")])
     if id(node) in doc.building:
         raise doc.error(path, "an alias refers to a node that contains it")
     doc.building.add(id(node))
@@ -148,18 +244,22 @@ def _build_node(node: Node, path: KeyPath, doc: _Doc) -> Any:
             sources = v.value if isinstance(v, SequenceNode) else [v]
             for src in sources:
                 if not isinstance(src, MappingNode):
-                    raise ConfigError(f"{doc.where(path)}: '<<' must merge a mapping")
+                    doc.problems.append(doc.problem(path, "'<<' must merge a mapping"))
+                    continue
                 for mk, mv in _build(src, path, doc).items():
                     merged.setdefault(mk, mv)
             continue
         if not isinstance(k, ScalarNode):
-            raise ConfigError(f"{doc.file}:{k.start_mark.line + 1}:{k.start_mark.column + 1}: "
-                              "a key must be a plain string")
+            doc.problems.append(doc.at(k.start_mark.line, k.start_mark.column,
+                                       "a key must be a plain string"))
+            continue
         key = str(k.value)
-        if key in out:
+        if key in out:  # the first one counts; every repeat is reported
             first = doc.keys[(*path, key)][0] + 1
-            raise ConfigError(f"{doc.file}:{k.start_mark.line + 1}:{k.start_mark.column + 1}: "
-                              f"{format_path((*path, key))}: duplicate key (first on line {first})")
+            doc.problems.append(Problem(
+                file=doc.file, line=k.start_mark.line + 1, column=k.start_mark.column + 1,
+                key=format_path((*path, key)), message=f"duplicate key (first on line {first})"))
+            continue
         doc.keys[(*path, key)] = (k.start_mark.line, k.start_mark.column)
         out[key] = _build(v, (*path, key), doc)
     doc.values[path] = (node.start_mark.line, node.start_mark.column)
@@ -189,11 +289,13 @@ def _walk(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
 def _check_no_secrets(doc: _Doc) -> None:
     for path, value in _walk(doc.data):
         if path and path[-1] in _SECRET_KEYS and not (len(path) >= 2 and path[-2] == "targets"):
-            raise doc.error(path, "secrets must not be written in the config; put it in an "
-                            f"environment variable and name that in {path[-1]}-env", key=True)
-        if isinstance(value, str) and _SECRET_VALUE.search(value):
-            raise doc.error(path, "this value looks like a secret; secrets must not be written "
-                            "in the config, name an environment variable instead")
+            doc.problems.append(doc.problem(
+                path, "secrets must not be written in the config; put it in an environment "
+                f"variable and name that in {path[-1]}-env", key=True))
+        elif isinstance(value, str) and _SECRET_VALUE.search(value):
+            doc.problems.append(doc.problem(
+                path, "this value looks like a secret; secrets must not be written in the "
+                "config, name an environment variable instead"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,15 +314,30 @@ def _type_of(value: Any) -> str:
     return "null"
 
 
-def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> tuple[tuple[int, int], str]:
-    """(position, one-line message) for one schema error."""
+def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> Problem:
+    """One schema error as a problem with its position and a one-line message."""
     path: KeyPath = tuple(err.absolute_path)
     schema = err.schema if isinstance(err.schema, dict) else {}
     v = err.validator
     inst: Any = err.instance
     want: Any = err.validator_value
     key = False
-    if v == "additionalProperties":
+    # errorMessage: a text for the value's own shape (pattern, not, ...), or one per keyword
+    custom = schema.get("errorMessage")
+    if isinstance(custom, dict):
+        custom = custom.get(v)
+    elif v in ("additionalProperties", "required", "type", "enum", "const"):
+        custom = None
+    if v == "not" and want == {}:  # a key that must not be there
+        key = True
+    elif v == "not" and isinstance(want, dict) and want.get("required"):  # keys exclusive
+        path, key = (*path, want["required"][-1]), True
+    elif v == "dependentRequired":
+        path = (*path, next(k for k in want if k in inst and any(d not in inst for d in want[k])))
+    if isinstance(custom, str):
+        value = repr(inst) if len(repr(inst)) <= 100 else repr(inst)[:97] + "..."
+        msg = custom.replace("{value}", value)
+    elif v == "additionalProperties":
         known = list(schema.get("properties", {}))
         patterns = list(schema.get("patternProperties", {}))
         extra = next(k for k in inst
@@ -245,8 +362,8 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> tuple[tuple[int
         msg = f"must be one of {choices} (got {shown!r})"
     elif v == "const":
         msg = f"must be {want!r}"
-    elif v == "pattern" or "errorMessage" in schema:
-        msg = schema.get("errorMessage") or f"must match {want}"
+    elif v == "pattern":
+        msg = f"must match {want}"
     elif v in ("minItems", "minLength", "minProperties"):
         msg = "must not be empty" if want == 1 else (
             f"needs at least {want} entries")
@@ -255,20 +372,21 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> tuple[tuple[int
     elif v == "exclusiveMinimum":
         msg = f"must be more than {want}"
     elif v == "uniqueItems":
-        msg = "has repeated entries"
+        first, again = next((i, j) for j, item in enumerate(inst) for i in range(j)
+                            if inst[i] == item)
+        msg = f"duplicate entry (also {format_path((*path, first))})"
+        path = (*path, again)
     else:
         msg = err.message
-    return doc.pos(path, key=key), f"{doc.where(path, key=key)}: {msg}"
+    return doc.problem(path, msg, key=key)
 
 
 def _check_schema(doc: _Doc) -> None:
-    found = []
     for err in _validator().iter_errors(doc.data):
         best = jsonschema.exceptions.best_match([err])
-        found.append(_schema_error(doc, best))
-    if found:
-        found.sort()
-        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise ConfigError(found[0][1] + more)
+        problem = _schema_error(doc, best)
+        doc.problems.append(problem)
+        if best.validator == "type" and problem.key:
+            doc.mistyped.add(problem.key)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from datetime import datetime, time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,9 @@ from promoter.config.document import (
     _check_schema,
     _compose,
     _Doc,
+    decode,
+    file_error,
+    problems_error,
 )
 from promoter.config.model import (
     _DAYS,
@@ -46,13 +50,13 @@ from promoter.config.model import (
     Target,
     _did_you_mean,
     allowed_fields,
-    parse_duration,
     render_template,
     template_fields,
     valid_branch_name,
 )
+from promoter.durations import EXAMPLES, DurationError, parse_duration
 from promoter.edit.model import Kind
-from promoter.errors import ConfigError, InputError
+from promoter.errors import ConfigError, InputError, Problem
 from promoter.policy import Order, TagPolicy
 from promoter.refs import ImageRef
 from promoter.versions import Range, UpdateType
@@ -65,12 +69,27 @@ def load_config(path: str | Path, *, root: str | Path | None = None) -> Config:
     """Read and validate ``path``; paths in it are relative to ``root`` (default: its folder)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        data = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e.__class__.__name__}") from None
+        raise file_error(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise file_error(str(path), "is a directory, not a file") from None
+    except PermissionError:
+        raise file_error(str(path), "cannot read: permission denied") from None
+    except OSError as e:
+        raise file_error(str(path), f"cannot read: {e.strerror or 'input/output error'}") from None
+    text = decode(data, str(path))
     return parse_config(text, file=str(path), root=Path(root) if root is not None else p.parent)
+
+
+def config_problems(path: str | Path, *, root: str | Path | None = None
+                    ) -> tuple[Problem, ...]:
+    """Every problem of the config at ``path`` in document order; () when it is valid."""
+    try:
+        load_config(path, root=root)
+    except ConfigError as e:
+        return e.problems
+    return ()
 
 
 def find_config(root: str | Path) -> Path:
@@ -79,7 +98,7 @@ def find_config(root: str | Path) -> Path:
         candidate = Path(root) / name
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"{Path(root) / CONFIG_NAMES[0]}: no such file")
+    raise file_error(str(Path(root) / CONFIG_NAMES[0]), "no such file")
 
 
 def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = None) -> Config:
@@ -89,9 +108,12 @@ def parse_config(text: str, *, file: str = CONFIG_NAMES[0], root: Path | None = 
     repository are refused); without it only their spelling is checked.
     """
     doc = _compose(text, file)
-    _check_no_secrets(doc)
     _check_schema(doc)
-    return _Builder(doc, root).build()
+    config = _Builder(doc, root).build() if isinstance(doc.data, dict) else None
+    _check_no_secrets(doc)  # last: of several reasons for one key, this one is shown
+    if doc.problems or config is None:
+        raise problems_error(doc.problems)
+    return config
 
 
 # TagPolicy's complaint -> the key it is about
@@ -106,18 +128,47 @@ class _Builder:
         self.doc = doc
         self.root = root
         self.data: dict[str, Any] = doc.data
+        # when the schema found problems, data may not have the shape the checks below expect:
+        # a check that trips over it is skipped (the schema said why)
+        self.lenient = bool(doc.problems)
 
     def err(self, path: KeyPath, message: str, *, key: bool = False) -> ConfigError:
         return self.doc.error(path, message, key=key)
 
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        """Record the problems of one part (an image, the forge, ...) and go on with the next."""
+        try:
+            yield
+        except ConfigError as e:  # what a check says of a value of the wrong type is an echo
+            self.doc.problems.extend(p for p in e.problems if p.key not in self.doc.mistyped)
+        except Exception:  # a check tripping over data the schema refused (.inf as a count)
+            if not self.lenient:  # a shape the schema let through: a bug, not an input error
+                raise
+
     def build(self) -> Config:
-        forge = self.forge()
-        group = Group(self.data.get("pull-requests", {}).get("group", "image"))
-        envs = self.environments(forge.base_branch)
+        forge, group = Forge(), Group.IMAGE
+        envs: tuple[Environment, ...] = ()
+        images: tuple[Image, ...] = ()
+        registries: tuple[Registry, ...] = ()
+        pull_requests, commit = PullRequests(), Commit()
+        with self.collect():
+            forge = self.forge()
+        with self.collect():
+            group = Group(self.data.get("pull-requests", {}).get("group", "image"))
+        with self.collect():
+            envs = self.environments(forge.base_branch)
+        with self.collect():
+            images = self.images(envs)
+        with self.collect():
+            registries = self.registries()
+        with self.collect():
+            pull_requests = self.pull_requests(group)
+        with self.collect():
+            commit = self.commit(group)
         return Config(path=self.doc.file, root=str(self.root) if self.root else ".",
-                      environments=envs, images=self.images(envs),
-                      registries=self.registries(), forge=forge,
-                      pull_requests=self.pull_requests(group), commit=self.commit(group))
+                      environments=envs, images=images, registries=registries, forge=forge,
+                      pull_requests=pull_requests, commit=commit)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -150,22 +201,29 @@ class _Builder:
         out = []
         for i, e in enumerate(items):
             at: KeyPath = ("environments", i)
-            name = e["name"]
-            if name in seen:
-                raise self.err(at, f"duplicate environment {name!r} "
-                               f"(also environments[{seen[name]}])")
-            seen[name] = i
-            branch = e.get("branch", base)
-            self.check_ref((*at, "branch"), branch)
-            paths = tuple(self.path((*at, "paths", j), p, glob=True)
-                          for j, p in enumerate(e.get("paths", ())))
-            track = bool(e.get("track", False)) if any_track else i == 0
-            out.append(Environment(name=name, branch=branch, paths=paths, track=track,
-                                   gates=self.gates((*at, "gates"), e.get("gates", {})),
-                                   commenters=Commenters(**{
-                                       k: tuple(v) for k, v in
-                                       e.get("allowed-commenters", {}).items()})))
+            with self.collect():
+                name = e["name"]
+                if name in seen:
+                    raise self.err(at, f"duplicate environment {name!r} "
+                                   f"(also environments[{seen[name]}])")
+                seen[name] = i
+                branch = e.get("branch", base)
+                self.check_ref((*at, "branch"), branch)
+                paths = tuple(self.path((*at, "paths", j), p, glob=True)
+                              for j, p in enumerate(e.get("paths", ())))
+                track = bool(e.get("track", False)) if any_track else i == 0
+                out.append(Environment(name=name, branch=branch, paths=paths, track=track,
+                                       gates=self.gates((*at, "gates"), e.get("gates", {})),
+                                       commenters=Commenters(**{
+                                           k: tuple(v) for k, v in
+                                           e.get("allowed-commenters", {}).items()})))
         return tuple(out)
+
+    def duration(self, at: KeyPath, text: str) -> timedelta:
+        try:
+            return parse_duration(text)
+        except DurationError as e:
+            raise self.err(at, f"{e.reason}; write a duration such as {EXAMPLES}") from None
 
     def check_ref(self, at: KeyPath, name: str) -> None:
         if not valid_branch_name(name):
@@ -173,7 +231,7 @@ class _Builder:
 
     def gates(self, at: KeyPath, g: dict[str, Any]) -> Gates:
         return Gates(
-            soak=parse_duration(g["soak"]) if "soak" in g else None,
+            soak=self.duration((*at, "soak"), g["soak"]) if "soak" in g else None,
             require_checks=tuple(g.get("require-checks", ())),
             auto=Auto(g.get("auto", "all")),
             min_approvals=g.get("min-approvals", 0),
@@ -204,35 +262,39 @@ class _Builder:
         defaults = self.data.get("defaults", {}).get("policy", {})
         names: dict[str, int] = {}
         out = []
-        env_names = [e.name for e in envs]
+        # every name the file gives, so that an environment with a mistake of its own does not
+        # make each image's targets for it "unknown" as well
+        env_names = [e if isinstance(e, str) else e.get("name") for e in self.data["environments"]
+                     if isinstance(e, str | dict)]
         for i, raw in enumerate(self.data["images"]):
             at: KeyPath = ("images", i)
-            repo = self.repository((*at, "repository"), raw["repository"])
-            name = raw.get("name") or repo.repository.rsplit("/", 1)[-1]
-            if name in names:
-                raise self.err(at, f"duplicate image {name!r} (also images[{names[name]}]); "
-                               "give one a distinct name")
-            names[name] = i
-            policy, platform = self.policy(at, raw.get("policy", {}), defaults)
-            if "targets" in raw:
-                targets = []
-                for env, items in raw["targets"].items():
-                    if env not in env_names:
-                        raise self.err((*at, "targets", env), f"unknown environment {env!r}"
-                                       f"{_did_you_mean(env, env_names)}", key=True)
-                    targets.append((env, tuple(self.target((*at, "targets", env, j), t)
-                                               for j, t in enumerate(items))))
-                targets.sort(key=lambda t: env_names.index(t[0]))
-            else:
-                bare = next((j for j, e in enumerate(envs) if not e.paths), None)
-                if bare is not None:
-                    raise self.err(at, f"no targets, and environment {envs[bare].name!r} has no "
-                                   f"paths to discover the image in; add targets or "
-                                   f"environments[{bare}].paths")
-                targets = [(e.name, (DiscoverTarget(paths=e.paths),)) for e in envs]
-            out.append(Image(name=name, repository=repo, policy=policy, platform=platform,
-                             source=raw.get("source"),
-                             targets=tuple(targets), discovered="targets" not in raw))
+            with self.collect():
+                repo = self.repository((*at, "repository"), raw["repository"])
+                name = raw.get("name") or repo.repository.rsplit("/", 1)[-1]
+                if name in names:
+                    raise self.err(at, f"duplicate image {name!r} (also images[{names[name]}]); "
+                                   "give one a distinct name")
+                names[name] = i
+                policy, platform = self.policy(at, raw.get("policy", {}), defaults)
+                if "targets" in raw:
+                    targets = []
+                    for env, items in raw["targets"].items():
+                        if env not in env_names:
+                            raise self.err((*at, "targets", env), f"unknown environment {env!r}"
+                                           f"{_did_you_mean(env, env_names)}", key=True)
+                        targets.append((env, tuple(self.target((*at, "targets", env, j), t)
+                                                   for j, t in enumerate(items))))
+                    targets.sort(key=lambda t: env_names.index(t[0]))
+                else:
+                    bare = next((j for j, e in enumerate(envs) if not e.paths), None)
+                    if bare is not None:
+                        raise self.err(at, f"no targets, and environment {envs[bare].name!r} "
+                                       "has no paths to discover the image in; add targets or "
+                                       f"environments[{bare}].paths")
+                    targets = [(e.name, (DiscoverTarget(paths=e.paths),)) for e in envs]
+                out.append(Image(name=name, repository=repo, policy=policy, platform=platform,
+                                 source=raw.get("source"),
+                                 targets=tuple(targets), discovered="targets" not in raw))
         return tuple(out)
 
     def repository(self, at: KeyPath, text: str) -> ImageRef:
@@ -270,6 +332,8 @@ class _Builder:
         for i, pattern in enumerate(merged.get("ignore", ())):
             if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
                 self.regex((*where("ignore"), i), pattern[1:-1], groups=())
+        min_age = (self.duration(where("min-age"), merged["min-age"])
+                   if "min-age" in merged else None)
         try:
             policy = TagPolicy(
                 strategy=merged.get("strategy", "semver"), range=merged.get("semver"),
@@ -277,7 +341,7 @@ class _Builder:
                 prerelease=merged.get("prerelease", False),
                 max_update=UpdateType(merged["max-update"]) if "max-update" in merged else None,
                 order=Order(merged.get("order", "asc")),
-                min_age=parse_duration(merged["min-age"]) if "min-age" in merged else None)
+                min_age=min_age)
         except InputError as e:  # combinations: semver options on another strategy, ...
             culprit = next((key for word, key in _POLICY_WORDS if word in str(e)), "strategy")
             raise self.err(where(culprit), str(e)) from None
@@ -306,25 +370,29 @@ class _Builder:
 
     def registries(self) -> tuple[Registry, ...]:
         out: list[Registry] = []
+        hosts: list[str] = []
         for i, r in enumerate(self.data.get("registries", ())):
             at: KeyPath = ("registries", i)
-            if any(o.host == r["host"] for o in out):
-                raise self.err((*at, "host"), f"duplicate registry {r['host']!r}")
-            if "password-env" in r and "username-env" not in r:
-                raise self.err((*at, "password-env"), "needs username-env as well")
-            self.exclusive(at, r, ("password-env", "token-env"))
-            self.exclusive(at, r, ("ca-file", "ca-file-env"))
-            ca = self.path((*at, "ca-file"), r["ca-file"]) if "ca-file" in r else None
-            rate = r.get("requests-per-second")
-            if rate is not None and not math.isfinite(rate):  # .inf and .nan pass the schema
-                raise self.err((*at, "requests-per-second"), "must be a finite number")
-            concurrency = r.get("concurrency")  # the schema lets 2.0 pass as an integer
-            out.append(Registry(host=r["host"], username_env=r.get("username-env"),
-                                password_env=r.get("password-env"), token_env=r.get("token-env"),
-                                insecure=r.get("insecure", False), ca_file=ca,
-                                ca_file_env=r.get("ca-file-env"),
-                                concurrency=None if concurrency is None else int(concurrency),
-                                requests_per_second=None if rate is None else float(rate)))
+            with self.collect():
+                if r["host"] in hosts:
+                    raise self.err((*at, "host"), f"duplicate registry {r['host']!r}")
+                hosts.append(r["host"])
+                if "password-env" in r and "username-env" not in r:
+                    raise self.err((*at, "password-env"), "needs username-env as well")
+                self.exclusive(at, r, ("password-env", "token-env"))
+                self.exclusive(at, r, ("ca-file", "ca-file-env"))
+                ca = self.path((*at, "ca-file"), r["ca-file"]) if "ca-file" in r else None
+                rate = r.get("requests-per-second")
+                if rate is not None and not math.isfinite(rate):  # .inf and .nan pass the schema
+                    raise self.err((*at, "requests-per-second"), "must be a finite number")
+                concurrency = r.get("concurrency")  # the schema lets 2.0 pass as an integer
+                out.append(Registry(host=r["host"], username_env=r.get("username-env"),
+                                    password_env=r.get("password-env"),
+                                    token_env=r.get("token-env"),
+                                    insecure=r.get("insecure", False), ca_file=ca,
+                                    ca_file_env=r.get("ca-file-env"),
+                                    concurrency=None if concurrency is None else int(concurrency),
+                                    requests_per_second=None if rate is None else float(rate)))
         return tuple(out)
 
     def exclusive(self, at: KeyPath, m: Mapping[str, Any], keys: tuple[str, str]) -> None:
@@ -412,7 +480,8 @@ class _Builder:
     def commit(self, group: Group) -> Commit:
         c: dict[str, Any] = self.data.get("commit", {})
         m = re.fullmatch(r"(?P<name>.+?) <(?P<email>[^<>]+)>", c.get("author", DEFAULT_AUTHOR))
-        assert m is not None  # the schema's pattern
+        if m is None:  # the schema's pattern said so already
+            raise self.err(("commit", "author"), "must be 'Name <email>'")
         return Commit(author=Identity(name=m["name"], email=m["email"]),
                       message=self.template(("commit", "message"), c.get("message", "{title}"),
                                             "message", group),

@@ -1,4 +1,4 @@
-"""What ``.promoter.yaml`` becomes: frozen data, the template fields, names and durations
+"""What ``.promoter.yaml`` becomes: frozen data, the template fields and names
 (:mod:`promoter.config` says how a file gets there)."""
 
 from __future__ import annotations
@@ -348,15 +348,6 @@ def valid_branch_name(name: str) -> bool:
     """Whether git accepts ``refs/heads/<name>`` (``git check-ref-format``'s rules) and the
     name does not start with '-' (an option to any command line it reaches)."""
     return bool(name) and not name.startswith("-") and not _BAD_REF.search(name)
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``24h``, ``1d12h`` -> timedelta (the schema checked the spelling)."""
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])",
-                                                                           text)))
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
