@@ -501,7 +501,7 @@ def _reply(user: str, answers: list[Answer]) -> str:
         text = a.text.rstrip()
         sep = "\n\n" if "\n" in text else " "
         lines.append(f"- `{c.describe(a.command)}`:{sep}{text}")
-    return "\n".join(lines) + "\n"
+    return c.fit_reply("\n".join(lines) + "\n")
 
 
 # --- reading events ---------------------------------------------------------------------------
