@@ -230,7 +230,9 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
         image = images[0]
     with _workspace(ctx, "`rollback`") as ws:
         report = rollback(ctx.cfg, ws, ctx.forge, env=env, image=image, to=cmd.to,
-                          reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}")
+                          reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}",
+                          registry=ctx.ports.registry() if cmd.to and ctx.ports.registry
+                          else None)
     return f"\n```text\n{report.text().rstrip()}\n```"
 
 
