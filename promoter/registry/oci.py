@@ -25,7 +25,8 @@ registry sending one byte at a time never trips; so every exchange must also be 
 (headers and body) within ``request_deadline`` seconds (an overrun is retried like a
 timeout), and every request of one ``async with`` (one run: a poll, ``promoter tags``) must
 start before ``run_deadline`` seconds have passed, waits for ``Retry-After`` included; after
-that each image fails at once, naming the deadline.
+that each image fails at once, naming the deadline. An answer longer than ``max_body`` bytes
+(decoded) is not read further: the image fails, naming the size.
 
 Every failure is a :class:`~promoter.errors.RegistryError` with a one-line reason naming the
 image; no secret ever reaches it (credentials go in headers only, and are registered for
@@ -229,7 +230,8 @@ class OciRegistry:
     ``host_rate`` caps their requests per second; ``limits`` holds each host's
     :class:`~promoter.registry.limit.HostLimit` (its ``peak`` and current ``limit``);
     ``request_deadline`` and ``run_deadline`` are the deadlines of one exchange and of the
-    whole run (see the module docstring; ``None``: no run deadline);
+    whole run (see the module docstring; ``None``: no run deadline), ``max_body`` the most
+    bytes of one answer that are read (a tag page or a manifest is kilobytes);
     ``page_size`` is the ``n`` asked of ``tags/list``; ``scope_batch`` how many repository
     scopes one token request asks for. ``stats`` counts every exchange on the wire by kind
     (``ping``, ``tags``, ``manifest_head``, ``manifest_get``, ``blob``, ``token``; ``_401``
@@ -244,7 +246,7 @@ class OciRegistry:
                  host_rate: Mapping[str, float] | None = None, adaptive: bool = True,
                  page_size: int = 1000,
                  timeout: float = 30.0, request_deadline: float = 90.0,
-                 run_deadline: float | None = 1800.0,
+                 run_deadline: float | None = 1800.0, max_body: int = 32 * 2**20,
                  retry: RetryPolicy | None = None, scope_batch: int = 64,
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
@@ -261,6 +263,7 @@ class OciRegistry:
         self._page_size = page_size
         self._timeout = timeout
         self._request_deadline = request_deadline
+        self._max_body = max_body
         self._run_deadline = run_deadline
         self._run_ends = float("inf")
         self.retry = retry or RetryPolicy()
@@ -409,8 +412,7 @@ class OciRegistry:
                     budget = min(budget, self._run_left(what))
                     try:
                         async with asyncio.timeout(budget):  # headers and body, all of it
-                            response = await self.client.send(request,
-                                                              follow_redirects=kind == "blob")
+                            response = await self._exchange(request, kind == "blob", what)
                     except (httpx.TimeoutException, TimeoutError):
                         slot.overloaded = True
                         raise
@@ -451,6 +453,32 @@ class OciRegistry:
             if status in _RETRY_STATUSES:
                 raise RegistryError(f"{what}: {host} answered {status} {_after(attempt + 1)}")
             return response
+
+    async def _exchange(self, request: httpx.Request, follow: bool, what: str) -> httpx.Response:
+        """Send ``request`` and read at most ``max_body`` bytes of the (decoded) answer."""
+        response = await self.client.send(request, follow_redirects=follow, stream=True)
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) <= self._max_body and \
+                "Content-Encoding" not in response.headers:
+            try:
+                await response.aread()  # the usual answer: its length is known and small enough
+            except BaseException:
+                await response.aclose()
+                raise
+            return response
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self._max_body:
+                    raise RegistryError(f"{what}: {request.url.netloc.decode()} sent more than "
+                                        f"{self._max_body:,} bytes; not read further")
+        finally:
+            await response.aclose()
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]  # now plain bytes
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                              request=request, extensions=response.extensions)
 
     def _run_left(self, what: str) -> float:
         """Seconds left of the run's deadline; RegistryError once it has passed."""

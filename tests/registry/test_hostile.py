@@ -5,6 +5,7 @@ named in a warning, never in a file, a URL or an ``unexpected error``."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import time
@@ -17,7 +18,7 @@ from promoter.cli import main
 from promoter.errors import InputError, RegistryError
 from promoter.refs import ImageRef
 from promoter.registry.oci import MAX_TAG_WARNINGS, RetryPolicy
-from tests.registry.conftest import Seeded, make_registry, run
+from tests.registry.conftest import APP_TAGS, Seeded, make_registry, run
 from tests.servers.fault_proxy import FaultProxy
 from tests.servers.registry import LocalRegistry
 
@@ -130,3 +131,29 @@ def test_a_tag_that_is_not_one_never_reaches_a_url(proxy: FaultProxy) -> None:
     assert str(info.value) == (f"{proxy.host}/{REPO}: not a valid tag: '1.0.0\\nHost: evil' "
                                "(character '\\n' at 6: only A-Z a-z 0-9 _ . - are allowed)")
     assert proxy.hits == []
+
+
+def test_an_answer_longer_than_max_body_is_not_read(proxy: FaultProxy) -> None:
+    with pytest.raises(RegistryError) as info:
+        run(lambda r: r.list_tags(ImageRef.parse(f"{proxy.host}/{REPO}")),
+            make_registry(page_size=0, max_body=100))
+    assert str(info.value) == (f"{proxy.host}/{REPO}: {proxy.host} sent more than 100 bytes; "
+                               "not read further")
+
+
+def test_a_gzip_bomb_is_not_unpacked_past_max_body(proxy: FaultProxy) -> None:
+    bomb = gzip.compress(b'{"tags": ["1.0.0"' + b" " * 50_000_000 + b"]}")
+    assert len(bomb) < 100_000
+    proxy.add("rewrite", path="/tags/list", times=-1, rewrite=lambda body: bomb,
+              headers={"Content-Encoding": "gzip"})
+    with pytest.raises(RegistryError) as info:
+        run(lambda r: r.list_tags(ImageRef.parse(f"{proxy.host}/{REPO}")),
+            make_registry(page_size=0, max_body=1_000_000))
+    assert str(info.value) == (f"{proxy.host}/{REPO}: {proxy.host} sent more than 1,000,000 "
+                               "bytes; not read further")
+    proxy.clear()
+    proxy.add("rewrite", path="/tags/list", times=-1, rewrite=lambda body: gzip.compress(body),
+              headers={"Content-Encoding": "gzip"})  # an honest compressed answer still reads
+    tags = run(lambda r: r.list_tags(ImageRef.parse(f"{proxy.host}/{REPO}")),
+               make_registry(page_size=0, max_body=1_000_000))
+    assert len(tags) == APP_TAGS

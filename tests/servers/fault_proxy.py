@@ -18,8 +18,8 @@ the first matching rule with fires left is used and spends one. Faults:
 * ``dribble``  - forward, then send the whole answer (status line, headers, body) one byte
   every ``delay`` seconds, as a hostile or broken registry might: each read gets a byte well
   within any read timeout, so only an overall deadline ends it;
-* ``rewrite``  - forward, then send ``rewrite(body)`` instead of the body (hostile contents
-  in an answer that is valid HTTP).
+* ``rewrite``  - forward, then send ``rewrite(body)`` instead of the body, with ``headers``
+  added (hostile contents in an answer that is valid HTTP).
 
 Library use (tests)::
 
@@ -165,6 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = data[: len(data) // 2]
         if rule is not None and rule.rewrite is not None:
             data = rule.rewrite(data)
+            headers = [*headers, *rule.headers.items()]
         if rule is not None and fault == "dribble":
             self._dribble(status, headers, data, rule.delay)
             return
