@@ -16,6 +16,13 @@ Commands (``[...]`` optional)::
 A word the grammar does not know, or arguments it cannot read, give :class:`Unknown` (answered
 with the help text). Which environment or image a bare word means is decided later, with the
 config (:mod:`promoter.flows.comment`); parsing never needs it.
+
+Bounds, for comments written to hurt (GitLab accepts 1 MB): parsing is linear in the comment;
+at most :data:`MAX_COMMANDS` commands of one comment run, the rest are answered with one
+:class:`Unknown` that counts them; an argument longer than :data:`MAX_WORD` characters makes
+its command :class:`Unknown` (no environment, image or version is that long), and an
+:class:`Unknown` quotes at most :data:`MAX_QUOTE` characters of its line. :func:`fit_reply`
+cuts a reply to what a forge accepts (:data:`MAX_REPLY`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 PREFIX = "/promoter"
+MAX_COMMANDS = 10  # per comment; the rest are counted, not run
+MAX_WORD = 256  # characters of one argument (a reference is at most 255, a tag 128)
+MAX_QUOTE = 120  # characters of a line an Unknown quotes back
+MAX_REPLY = 60_000  # characters of one reply (GitHub takes 65,536, GitLab 1,000,000)
 SHORT_FORMS = ("promote", "rollback", "hold", "unhold")  # "/promote" is "/promoter promote"
 
 
@@ -121,6 +132,10 @@ class _Bad(Exception):
 
 
 _Parser: TypeAlias = Callable[[Sequence[str]], Command]
+
+
+def _quote(line: str) -> str:
+    return line if len(line) <= MAX_QUOTE else f"{line[:MAX_QUOTE - 3]}..."
 
 
 def _at_most(args: Sequence[str], n: int, usage: str) -> None:
@@ -230,6 +245,7 @@ PARSERS: dict[str, _Parser] = {
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _QUOTE = re.compile(r"^ {0,3}>")
 _INDENTED = re.compile(r"^(?: {4}|\t)")
+_LEADS = frozenset("/`~")  # what a stripped command or fence line starts with
 _TRIGGER = re.compile(r"^/(?P<word>[A-Za-z][A-Za-z-]*)(?=\s|$)(?P<rest>.*)$")
 
 
@@ -237,6 +253,9 @@ def _command_lines(body: str) -> Iterator[str]:
     """The lines of ``body`` outside code blocks and quotes, stripped."""
     fence: str | None = None
     for line in body.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] not in _LEADS:
+            continue  # neither a command nor a fence: most lines, decided at once
         m = _FENCE.match(line)
         if fence is not None:
             if m and m["fence"][0] == fence[0] and len(m["fence"]) >= len(fence) \
@@ -248,7 +267,7 @@ def _command_lines(body: str) -> Iterator[str]:
             continue
         if _QUOTE.match(line) or _INDENTED.match(line):
             continue
-        yield line.strip()
+        yield stripped
 
 
 def parse_line(line: str) -> Command | None:
@@ -267,16 +286,53 @@ def parse_line(line: str) -> Command | None:
         return None
     parser = PARSERS.get(name)
     if parser is None:
-        return Unknown(text=line, reason=f"unknown command {name!r}")
+        return Unknown(text=_quote(line), reason=f"unknown command {_quote(repr(name))}")
+    long = next((len(a) for a in args if len(a) > MAX_WORD), None)
+    if long is not None:
+        return Unknown(text=_quote(line), reason=f"an argument of {long} characters; at most "
+                                                 f"{MAX_WORD} make sense")
     try:
         return parser(args)
     except _Bad as e:
-        return Unknown(text=line, reason=str(e))
+        return Unknown(text=_quote(line), reason=str(e))  # words are short: so is str(e)
+
+
+def _looks_like_command(line: str) -> bool:
+    """Whether :func:`parse_line` would give a command, without reading its arguments."""
+    m = _TRIGGER.match(line)
+    return m is not None and m["word"].lower() in (*SHORT_FORMS, PREFIX[1:])
 
 
 def parse(body: str) -> tuple[Command, ...]:
-    """Every command in a comment, in order (see the module docstring for the grammar)."""
-    return tuple(c for c in map(parse_line, _command_lines(body)) if c is not None)
+    """Every command in a comment, in order (see the module docstring for the grammar); past
+    :data:`MAX_COMMANDS`, one :class:`Unknown` that says how many more were not run."""
+    found: list[Command] = []
+    more = 0
+    for line in _command_lines(body):
+        if len(found) < MAX_COMMANDS:
+            cmd = parse_line(line)
+            if cmd is not None:
+                found.append(cmd)
+        elif _looks_like_command(line):
+            more += 1
+    if more:
+        found.append(Unknown(text=f"(and {more} more)", reason=(
+            f"at most {MAX_COMMANDS} commands of one comment run; {more} more were not run")))
+    return tuple(found)
+
+
+def fit_reply(text: str, limit: int = MAX_REPLY) -> str:
+    """``text``, or its start cut at a line end so that it fits in ``limit`` characters with a
+    last line saying so (a code block left open is closed first)."""
+    if len(text) <= limit:
+        return text
+    note = f"\n\n(reply cut at {limit:,} characters; run fewer commands at once to see all)\n"
+    head = text[:max(0, limit - len(note) - 4)]
+    cut = head.rfind("\n")
+    head = head[:cut] if cut > 0 else head
+    if sum(1 for line in head.split("\n") if line.lstrip().startswith("```")) % 2:
+        head += "\n```"
+    return head + note
 
 
 def describe(cmd: Command) -> str:

@@ -5,7 +5,9 @@ pipeline for a list of tags (Flux's image policy, with Renovate's variant famili
 
 1. **ignore**: drop tags matching any ``ignore`` pattern: a glob (``*-debug``), or a regex
    between slashes (``/^sha-/``).
-2. **allow**: keep tags the ``allow`` regex finds (``re.search``); its named group ``version``
+2. **allow**: keep tags the ``allow`` regex finds (``re.search``, as Flux and Argo CD do; ``^``
+   and ``$`` anchor at the very start and end of the tag, as in Go: ``$`` never matches before
+   a trailing newline, so ``^[0-9.]+$`` does not admit ``"9.9.9\n"``); its named group ``version``
    (``(?P<version>...)``, or ``(?<version>...)`` as Go and JS write it), when present, is the
    part the strategy compares (``main-(?P<version>\\d+)-[0-9a-f]+``).
 3. **strategy**: keep what the strategy can rank, then order best first:
@@ -58,9 +60,38 @@ _GO_GROUP = re.compile(r"\(\?<(?![=!])")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
+def _end_anchored(pattern: str) -> str:
+    """``pattern`` with each ``$`` outside a character class written ``\\Z``: the end of the
+    text, where Python's ``$`` also matches before a final newline."""
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            i += 1
+            for lead in ("^", "]"):  # "[^]...]" and "[]...]": that "]" is a member
+                if pattern.startswith(lead, i):
+                    out.append(lead)
+                    i += 1
+            continue
+        elif ch == "$":
+            ch = "\\Z"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def _compile(pattern: str, what: str) -> re.Pattern[str]:
     try:
-        return re.compile(_GO_GROUP.sub("(?P<", pattern))
+        return re.compile(_end_anchored(_GO_GROUP.sub("(?P<", pattern)))
     except re.error as e:
         raise InputError(f"invalid {what} regex {pattern!r}: {e}") from None
 

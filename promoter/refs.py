@@ -20,14 +20,17 @@ _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_HOST_COMPONENT}(?:\.{_HOST_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+# the OCI distribution spec's tag grammar, ASCII only (``\w`` would admit any letter)
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+MAX_TAG = 128
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _REFERENCE = re.compile(
-    rf"^(?P<name>(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?P<name>(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
 )
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
+_TAG_RE = re.compile(_TAG)
+_DIGEST_RE = re.compile(_DIGEST)
 
 
 def split_domain(name: str) -> tuple[str, str]:
@@ -56,7 +59,7 @@ class ImageRef:
     @classmethod
     def parse(cls, text: str) -> ImageRef:
         """Parse ``text``; raise :class:`InputError` when it is not a valid reference."""
-        m = _REFERENCE.match(text.strip())
+        m = _REFERENCE.fullmatch(text.strip())
         if m is None:
             raise InputError(f"not a valid image reference: {text!r}")
         registry, repository = split_domain(m["name"])
@@ -106,9 +109,53 @@ def normalize_name(text: str) -> str | None:
     return ref.name if ref else None
 
 
+def tag_problem(tag: object) -> str | None:
+    """Why ``tag`` is not an OCI tag (``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``, the whole text,
+    ASCII), or None when it is one. The one validator of tags: registries' answers,
+    ``set-image --tag``, ``rollback --to`` and ``/rollback --to`` all go through it."""
+    if not isinstance(tag, str):
+        return f"not a string but a JSON {_json_type(tag)}"
+    if not tag:
+        return "empty"
+    if len(tag) > MAX_TAG:
+        return f"longer than {MAX_TAG} characters"
+    if _TAG_RE.fullmatch(tag) is None:
+        if tag[0] in ".-":
+            return "must start with a letter, a digit or _"
+        at = next(i for i, ch in enumerate(tag) if ch not in _TAG_CHARS)
+        return f"character {tag[at]!r} at {at + 1}: only A-Z a-z 0-9 _ . - are allowed"
+    return None
+
+
+def check_tag(tag: str, what: str) -> str:
+    """``tag`` when it is a valid OCI tag, else :class:`InputError` naming ``what`` and the
+    tag (shortened, so that a hostile one cannot flood a message)."""
+    problem = tag_problem(tag)
+    if problem is not None:
+        raise InputError(f"{what}: not a valid tag: {shorten(tag)} ({problem})")
+    return tag
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 4]}...{text[-1]}"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) \
+        else type(value).__name__
+
+
 def is_valid_tag(tag: str) -> bool:
-    return bool(_TAG_RE.match(tag))
+    return tag_problem(tag) is None
 
 
 def is_valid_digest(digest: str) -> bool:
-    return bool(_DIGEST_RE.match(digest))
+    return _DIGEST_RE.fullmatch(digest) is not None

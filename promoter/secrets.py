@@ -11,8 +11,12 @@ import re
 
 _MIN_LEN = 4
 _secrets: set[str] = set()
-# credentials inside URLs: scheme://user:password@host
-_URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@")
+# credentials inside URLs: scheme://user:password@host. Linear in the text: a match may only
+# start where a run of scheme characters starts (the lookbehind), and no part backtracks
+# (possessive), so a long word costs one pass, not one pass per character.
+_URL_CREDS = re.compile(r"(?<![a-zA-Z0-9+.-])(?P<pre>[0-9+.-]*+)"
+                        r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*+://)"
+                        r"(?P<user>[^/\s:@]*+):(?P<pw>[^/\s@]++)@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token)\s+)\S+")
 
 
@@ -27,7 +31,7 @@ def redact(text: str) -> str:
     for s in sorted(_secrets, key=len, reverse=True):
         if s in text:
             text = text.replace(s, "***")
-    text = _URL_CREDS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    text = _URL_CREDS.sub(lambda m: f"{m['pre']}{m['scheme']}{m['user']}:***@", text)
     return _AUTH_HEADER.sub(r"\1***", text)
 
 

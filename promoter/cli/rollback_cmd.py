@@ -31,7 +31,8 @@ def rollback(env: str, repo: str | None, config: str | None, image: str | None,
     with open_repo(repo, config) as (cfg, ws):
         forge = None if dry_run else wiring.forge(cfg, os.environ)
         report = run_rollback(cfg, ws, forge, env=env, image=image, to=to, reason=reason,
-                              dry_run=dry_run)
+                              dry_run=dry_run,
+                              registry=wiring.registry(cfg, os.environ) if to else None)
     if output == "json":
         click.echo(json.dumps(report.as_json(), indent=2))
     else:

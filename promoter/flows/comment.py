@@ -230,7 +230,9 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
         image = images[0]
     with _workspace(ctx, "`rollback`") as ws:
         report = rollback(ctx.cfg, ws, ctx.forge, env=env, image=image, to=cmd.to,
-                          reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}")
+                          reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}",
+                          registry=ctx.ports.registry() if cmd.to and ctx.ports.registry
+                          else None)
     return f"\n```text\n{report.text().rstrip()}\n```"
 
 
@@ -501,7 +503,7 @@ def _reply(user: str, answers: list[Answer]) -> str:
         text = a.text.rstrip()
         sep = "\n\n" if "\n" in text else " "
         lines.append(f"- `{c.describe(a.command)}`:{sep}{text}")
-    return "\n".join(lines) + "\n"
+    return c.fit_reply("\n".join(lines) + "\n")
 
 
 # --- reading events ---------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from promoter.flows.status import ROLLBACK_LABEL, Run, Snapshots, env_history, s
 from promoter.forge import PRState, PullRequests
 from promoter.gitrepo import BranchChange, Outcome, Workspace, publish_branches
 from promoter.plan import Located, PullRequestPlan, Wanted, plan_updates, slug
+from promoter.registry import Registry
+from promoter.registry.lookup import require_tag
 from promoter.secrets import redact
 from promoter.versions import UpdateType
 
@@ -159,13 +161,16 @@ def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Imag
 
 def rollback(cfg: Config, ws: Workspace, forge: PullRequests | None, *, env: str,
              image: str | None = None, to: str | None = None, reason: str = "",
-             dry_run: bool = False) -> RollbackReport:
-    """Open (or update) the rollback pull requests of ``env`` (every image there, or one)."""
+             dry_run: bool = False, registry: Registry | None = None) -> RollbackReport:
+    """Open (or update) the rollback pull requests of ``env`` (every image there, or one).
+    ``to`` must be an OCI tag that ``registry`` lists (without one: an OCI tag)."""
     if to is not None and image is None:
         raise InputError("--to needs --image")
     chosen = [cfg.image(image)] if image else [i for i in cfg.images if env in i.environments]
     if image and env not in chosen[0].environments:
         raise InputError(f"{image}: not configured in {env}")
+    if to is not None:
+        require_tag(registry, chosen[0].repository, to, what="--to")
     ws.fetch()
     planned = plan_rollback(cfg, ws, env=env, images=chosen, to=to,
                             reason=reason or "not given")

@@ -67,15 +67,23 @@ def _url_host(url: str) -> str | None:
     return None
 
 
+_SCP_PASSWORD = re.compile(r"[^/@:]*:[^/@]*@[^/]*:")  # scp-like user:password@host:path
+
+
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if url.startswith("-") or "::" in url.split("/", 1)[0]:
         raise InputError("--clone: not a git URL (options and remote helpers are refused)")
+    if parts.scheme in ("https", "http") and (parts.password or parts.username) or \
+            parts.scheme in ("ssh", "git") and parts.password is not None or \
+            "://" not in url and _SCP_PASSWORD.match(url):
+        # ssh://git@host/... names a user, which is how ssh URLs are written; a password
+        # (ssh://user:pw@host, user:pw@host:path) is a secret that git would keep in .git
+        raise InputError("--clone: the URL must not hold credentials; give the token through "
+                         "the environment" + ("" if parts.scheme.startswith("http") else
+                                              " or an ssh key"))
     if parts.scheme and parts.scheme not in ("https", "http", "ssh", "git", "file"):
         raise InputError(f"--clone: URL scheme {parts.scheme!r} is not supported")
-    if parts.scheme in ("https", "http") and (parts.password or parts.username):
-        raise InputError("--clone: the URL must not hold credentials; give the token through "
-                         "the environment")
 
 
 def _auth_env(urls: list[str], auth: HttpAuth) -> dict[str, str]:
@@ -516,8 +524,22 @@ def _push_error(u: RefUpdate, summary: str) -> GitError:
 
 
 def _last_line(text: str) -> str:
+    """What git said went wrong: its last ``fatal:``/``error:`` line (ssh's own complaint
+    before it, when there is one), else its last line. ``Please make sure you have the correct
+    access rights / and the repository exists.`` follows every failed fetch and says nothing."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    if not lines:
+        return "no output"
+    at = next((i for i in range(len(lines) - 1, -1, -1)
+               if lines[i].startswith(("fatal:", "error:"))), None)
+    if at is None:
+        return lines[-1]
+    fatal = lines[at]
+    cause = lines[at - 1] if at else ""  # "ssh: Could not resolve hostname x: ..."
+    if fatal == "fatal: Could not read from remote repository." and cause and \
+            not cause.startswith(("warning:", "hint:")):
+        return f"{fatal.rstrip('.')}: {cause}"
+    return fatal
 
 
 def _run(argv: list[str], *, input: bytes | None = None, env: Mapping[str, str] | None = None,

@@ -20,6 +20,14 @@ to on any retry is not asked again by this client: the rest of its images fail a
 :class:`~promoter.registry.limit.HostLimit`: adaptive by default (a few at first, more while
 answers come back as fast, fewer when they slow down, half after a 429/503 or a timeout),
 fixed where the user set a number; optionally paced to a number of requests per second.
+Deadlines: ``timeout`` bounds each network operation (connect, one read, one write), which a
+registry sending one byte at a time never trips; so every exchange must also be complete
+(headers and body) within ``request_deadline`` seconds (an overrun is retried like a
+timeout), and every request of one ``async with`` (one run: a poll, ``promoter tags``) must
+start before ``run_deadline`` seconds have passed, waits for ``Retry-After`` included; after
+that each image fails at once, naming the deadline. An answer longer than ``max_body`` bytes
+(decoded) is not read further: the image fails, naming the size.
+
 Every failure is a :class:`~promoter.errors.RegistryError` with a one-line reason naming the
 image; no secret ever reaches it (credentials go in headers only, and are registered for
 redaction).
@@ -51,7 +59,7 @@ import certifi
 import httpx
 
 from promoter.errors import InputError, PromoterError, RegistryError
-from promoter.refs import DOCKER_HUB, ImageRef
+from promoter.refs import DOCKER_HUB, ImageRef, is_valid_digest, shorten, tag_problem
 from promoter.registry import ManifestInfo
 from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
 from promoter.registry.creds import Credentials, CredentialStore
@@ -136,6 +144,31 @@ def retry_after(headers: httpx.Headers, now: float) -> float | None:
     return None
 
 
+MAX_TAG_WARNINGS = 5  # bad tags named one by one per answer; the rest are counted
+
+
+def valid_tags(what: str, entries: Iterable[object]) -> list[str]:
+    """The entries of a ``tags/list`` answer that are OCI tags. Each one that is not (not a
+    string, a newline, a space, too long) is skipped with a warning naming it, so a hostile or
+    broken registry can neither smuggle text into a file or a URL nor stop the run."""
+    good: list[str] = []
+    bad = 0
+    for entry in entries:
+        problem = tag_problem(entry)
+        if problem is None:
+            assert isinstance(entry, str)
+            good.append(entry)
+            continue
+        bad += 1
+        if bad <= MAX_TAG_WARNINGS:
+            log.warning("%s: skipped tag %s from the registry: %s", what, shorten(entry),
+                        problem)
+    if bad > MAX_TAG_WARNINGS:
+        log.warning("%s: skipped %d more invalid tags from the registry", what,
+                    bad - MAX_TAG_WARNINGS)
+    return good
+
+
 def _error_code(response: httpx.Response) -> str | None:
     """The first ``errors[].code`` of a distribution error body, if any."""
     try:
@@ -196,6 +229,9 @@ class OciRegistry:
     for some hosts (``{"docker.io": 4}``; token endpoints count as their own host) and
     ``host_rate`` caps their requests per second; ``limits`` holds each host's
     :class:`~promoter.registry.limit.HostLimit` (its ``peak`` and current ``limit``);
+    ``request_deadline`` and ``run_deadline`` are the deadlines of one exchange and of the
+    whole run (see the module docstring; ``None``: no run deadline), ``max_body`` the most
+    bytes of one answer that are read (a tag page or a manifest is kilobytes);
     ``page_size`` is the ``n`` asked of ``tags/list``; ``scope_batch`` how many repository
     scopes one token request asks for. ``stats`` counts every exchange on the wire by kind
     (``ping``, ``tags``, ``manifest_head``, ``manifest_get``, ``blob``, ``token``; ``_401``
@@ -209,7 +245,8 @@ class OciRegistry:
                  host_concurrency: Mapping[str, int] | None = None,
                  host_rate: Mapping[str, float] | None = None, adaptive: bool = True,
                  page_size: int = 1000,
-                 timeout: float = 30.0,
+                 timeout: float = 30.0, request_deadline: float = 90.0,
+                 run_deadline: float | None = 1800.0, max_body: int = 32 * 2**20,
                  retry: RetryPolicy | None = None, scope_batch: int = 64,
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
@@ -225,6 +262,10 @@ class OciRegistry:
         self._adaptive = adaptive
         self._page_size = page_size
         self._timeout = timeout
+        self._request_deadline = request_deadline
+        self._max_body = max_body
+        self._run_deadline = run_deadline
+        self._run_ends = float("inf")
         self.retry = retry or RetryPolicy()
         self._scope_batch = scope_batch
         self._sleep = sleep
@@ -241,6 +282,8 @@ class OciRegistry:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
+        if self._run_deadline is not None:
+            self._run_ends = self._clock() + self._run_deadline
         bundles = self._ca_bundle  # read now, so that a bad CA file fails before any request
         for netloc in (bundles if isinstance(bundles, Mapping) else [""] if bundles else []):
             self._ssl_for(HUB_ENDPOINT if netloc == DOCKER_HUB else netloc)
@@ -360,21 +403,24 @@ class OciRegistry:
         attempt = 0
         while True:
             last = attempt + 1 >= policy.attempts
+            budget = self._request_deadline
             try:
                 async with self._limit(host).slot(kind) as slot:
                     if host in self._down:  # checked once our turn came, not before waiting
                         raise RegistryError(f"{what}: {host} {self._down[host]} (gave up on "
                                             "this host after earlier requests failed every retry)")
+                    budget = min(budget, self._run_left(what))
                     try:
-                        response = await self.client.send(request,
-                                                          follow_redirects=kind == "blob")
-                    except httpx.TimeoutException:
+                        async with asyncio.timeout(budget):  # headers and body, all of it
+                            response = await self._exchange(request, kind == "blob", what)
+                    except (httpx.TimeoutException, TimeoutError):
                         slot.overloaded = True
                         raise
                     slot.overloaded = response.status_code in (429, 503)
-            except httpx.TransportError as e:
+            except (httpx.TransportError, TimeoutError) as e:
                 self.stats[f"{kind}_failed"] += 1
-                reason = _transport_reason(e)
+                reason = _transport_reason(e) if isinstance(e, httpx.TransportError) else \
+                    f"sent no complete answer within {budget:g}s"
                 log.debug("request failed host=%s kind=%s attempt=%d: %s", host, kind,
                           attempt + 1, reason)
                 if last or reason.startswith("TLS"):  # an untrusted certificate stays so
@@ -391,8 +437,9 @@ class OciRegistry:
                 wait = retry_after(response.headers, self._wall())
                 if wait is None:
                     wait = policy.delay(attempt, self._jitter())
-                if last or wait > policy.max_retry_after:
-                    hint = f", asks to wait {int(wait)}s" if wait > policy.max_retry_after else ""
+                too_long = wait > min(policy.max_retry_after, self._run_ends - self._clock())
+                if last or too_long:
+                    hint = f", asks to wait {int(wait)}s" if too_long else ""
                     raise RegistryError(f"rate limited by {host} for {what} (429{hint})")
                 self.stats["retries"] += 1
                 await self._sleep(wait)
@@ -406,6 +453,40 @@ class OciRegistry:
             if status in _RETRY_STATUSES:
                 raise RegistryError(f"{what}: {host} answered {status} {_after(attempt + 1)}")
             return response
+
+    async def _exchange(self, request: httpx.Request, follow: bool, what: str) -> httpx.Response:
+        """Send ``request`` and read at most ``max_body`` bytes of the (decoded) answer."""
+        response = await self.client.send(request, follow_redirects=follow, stream=True)
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) <= self._max_body and \
+                "Content-Encoding" not in response.headers:
+            try:
+                await response.aread()  # the usual answer: its length is known and small enough
+            except BaseException:
+                await response.aclose()
+                raise
+            return response
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self._max_body:
+                    raise RegistryError(f"{what}: {request.url.netloc.decode()} sent more than "
+                                        f"{self._max_body:,} bytes; not read further")
+        finally:
+            await response.aclose()
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]  # now plain bytes
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                              request=request, extensions=response.extensions)
+
+    def _run_left(self, what: str) -> float:
+        """Seconds left of the run's deadline; RegistryError once it has passed."""
+        left = self._run_ends - self._clock()
+        if left <= 0:
+            raise RegistryError(f"{what}: gave up: the registry requests of this run took "
+                                f"longer than its deadline of {self._run_deadline:g}s")
+        return left
 
     async def _backoff(self, attempt: int) -> None:
         self.stats["retries"] += 1
@@ -486,7 +567,7 @@ class OciRegistry:
                 raise self._fail(response, what)
             if not isinstance(doc, dict) or not isinstance(doc.get("tags") or [], list):
                 raise RegistryError(f"{what}: tags/list answer is not a tag list")
-            tags.update((str(t), None) for t in doc.get("tags") or ())
+            tags.update(dict.fromkeys(valid_tags(what, doc.get("tags") or ())))
             path = self._next_page(response)
             if path in seen:
                 raise RegistryError(f"{what}: tags/list pagination loops at {path}")
@@ -506,6 +587,11 @@ class OciRegistry:
         ``created``/``platform`` use ``GET`` (manifest, then the platform's manifest of an
         index, then its config blob)."""
         ref = image.digest or image.tag or "latest"
+        problem = tag_problem(ref) if image.digest is None else \
+            None if is_valid_digest(ref) else "not a valid digest"
+        if problem is not None:  # never into a URL: a newline or a space would end it
+            raise InputError(f"{image.name}: {shorten(ref)} is {problem}" if image.digest else
+                             f"{image.name}: not a valid tag: {shorten(ref)} ({problem})")
         what = f"{image.name}@{ref}" if image.digest else f"{image.name}:{ref}"
         path = f"/v2/{image.repository}/manifests/{ref}"
         if not created and platform is None:

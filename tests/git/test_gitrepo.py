@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from promoter.cli import main
 from promoter.config import Identity, valid_branch_name
 from promoter.errors import GitError, InputError
 from promoter.gitrepo import (
@@ -26,6 +28,7 @@ from promoter.gitrepo import (
     publish_branches,
 )
 from tests.servers.git_http import GitHttpServer, git, init_bare
+from tests.servers.registry import free_port
 
 BOT = Identity(name="promoter", email="promoter@noreply.invalid")
 TOKEN = "tok-Zq8Lx3Vb7"
@@ -132,6 +135,10 @@ def test_cloned_removes_its_directory(server: GitHttpServer) -> None:
     assert not root.exists()
 
 
+SSH_CREDENTIALS = ("--clone: the URL must not hold credentials; give the token through the "
+                   "environment or an ssh key")
+
+
 @pytest.mark.parametrize(("url", "message"), [
     ("https://user:tok-secret1@example.invalid/a.git",
      "--clone: the URL must not hold credentials; give the token through the environment"),
@@ -140,6 +147,11 @@ def test_cloned_removes_its_directory(server: GitHttpServer) -> None:
     ("--upload-pack=touch /tmp/pwned", "--clone: not a git URL (options and remote helpers "
                                        "are refused)"),
     ("ftp://example.invalid/a.git", "--clone: URL scheme 'ftp' is not supported"),
+    # issue 15, item 14: a password in an ssh URL is refused as in an http one
+    ("ssh://deploy:hunter2@example.invalid/a.git", SSH_CREDENTIALS),
+    ("ssh://deploy:@example.invalid:2222/a.git", SSH_CREDENTIALS),
+    ("deploy:hunter2@example.invalid:acme/a.git", SSH_CREDENTIALS),
+    ("git://u:hunter2@example.invalid/a.git", SSH_CREDENTIALS),
 ])
 def test_unsafe_clone_urls_are_refused(url: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
@@ -289,3 +301,40 @@ def test_a_refused_batch_push_fails_each_branch_without_the_secret(server: GitHt
                                   "failed for ")
         assert "revoked-tok9" not in r.error
     assert wrong.branch_head("promoter/dev/a") is None
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client")
+@pytest.mark.parametrize("form", ["ssh://git@127.0.0.1:{port}/acme/a.git",
+                                  "ssh://127.0.0.1:{port}/acme/a.git"])
+def test_ssh_clone_failure_says_what_failed(form: str, tmp_path: Path) -> None:
+    """A user name is how ssh URLs are written: allowed. When the clone fails, the message is
+    ssh's reason, not git's closing 'and the repository exists.'"""
+    url = form.format(port=free_port())
+    with pytest.raises(GitError) as info:
+        GitWorkspace.clone(url, tmp_path / "c")
+    assert str(info.value).startswith("git clone failed: fatal: Could not read from remote "
+                                      "repository: ssh: connect to host 127.0.0.1 port ")
+    assert str(info.value).endswith(": Connection refused")
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_refuses_an_ssh_password_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["plan", "--clone", "ssh://deploy:hunter2@example.invalid/a.git"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", f"promoter: error: {SSH_CREDENTIALS}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client")
+def test_cli_says_why_an_ssh_clone_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    code = main(["plan", "--clone", f"ssh://git@127.0.0.1:{port}/a.git"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (1, "", "promoter: error: git clone failed: fatal: Could not read "
+                                "from remote repository: ssh: connect to host 127.0.0.1 port "
+                                f"{port}: Connection refused\n")
+    assert list(tmp_path.iterdir()) == []

@@ -185,3 +185,23 @@ def test_prerelease_variant_moves_within_its_variant() -> None:
     assert candidates(TagPolicy(prerelease=True), tags, current="1.2.3-rc.1-alpine") == (
         "1.2.4-rc.1-alpine", "1.2.3-alpine", "1.2.3-rc.2-alpine", "1.2.3-rc.1-alpine")
     assert candidates(TagPolicy(), tags, current="1.2.3-rc.1") == ("1.2.3", "1.2.3-rc.2")
+
+
+@pytest.mark.parametrize(("pattern", "admitted", "refused"), [
+    (r"^[0-9.]+$", ("9.9.9",), ("9.9.9\n", "9.9.9\nx")),  # $ is the end, never before a \n
+    (r"-alpine$", ("1.2-alpine",), ("1.2-alpine\n",)),
+    (r"^v\d+$|^latest$", ("v1", "latest"), ("v1\n", "latest\n")),
+    (r"[$]x$", ("$x",), ("$x\n",)),  # a $ in a class is a dollar sign, the last one the end
+    (r"^[^]$]$", ("a",), ("$", "]", "a\n")),
+    (r"^a\$$", ("a$",), ("a$\n", "a")),  # an escaped $ stays a dollar sign
+    (r"^main-", ("main-1", "main-1\n"), ("x-main-1",)),  # no $: a prefix is enough
+])
+def test_allow_dollar_is_the_end_of_the_tag(pattern: str, admitted: tuple[str, ...],
+                                            refused: tuple[str, ...]) -> None:
+    policy = TagPolicy(strategy="alphabetical", allow=pattern)
+    assert [t for t in (*admitted, *refused) if policy.admits(t)] == list(admitted)
+
+
+def test_ignore_regex_dollar_is_the_end_of_the_tag() -> None:
+    policy = TagPolicy(strategy="alphabetical", ignore=("/-debug$/",))
+    assert candidates(policy, ("1-debug", "1-debug\n", "2")) == ("2", "1-debug\n")

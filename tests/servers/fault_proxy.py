@@ -14,7 +14,12 @@ the first matching rule with fires left is used and spends one. Faults:
   (valid HTTP, truncated JSON);
 * ``drop``     - close the connection without any answer;
 * ``gone``     - the server goes away: this and every later request get the connection closed
-  and the listening socket is shut (connection refused from then on).
+  and the listening socket is shut (connection refused from then on);
+* ``dribble``  - forward, then send the whole answer (status line, headers, body) one byte
+  every ``delay`` seconds, as a hostile or broken registry might: each read gets a byte well
+  within any read timeout, so only an overall deadline ends it;
+* ``rewrite``  - forward, then send ``rewrite(body)`` instead of the body, with ``headers``
+  added (hostile contents in an answer that is valid HTTP).
 
 Library use (tests)::
 
@@ -37,12 +42,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 LOOPBACK = "127.0.0.1"
-FAULTS = ("status", "slow", "truncate", "garbage", "drop", "gone")
+FAULTS = ("status", "slow", "truncate", "garbage", "drop", "gone", "dribble", "rewrite")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length"}
 
@@ -56,6 +62,7 @@ class Rule:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    rewrite: Callable[[bytes], bytes] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.times != 0 and (self.method is None or self.method == method)
@@ -91,6 +98,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
+
+    def _dribble(self, status: int, headers: list[tuple[str, str]], data: bytes,
+                 delay: float) -> None:
+        lines = [f"HTTP/1.1 {status} Dribbling"] + [
+            f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP
+            and k.lower() not in ("date", "server")] + [f"Content-Length: {len(data)}", "", ""]
+        raw = "\r\n".join(lines).encode() + (data if self.command != "HEAD" else b"")
+        self.close_connection = True
+        for i in range(len(raw)):
+            try:
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up
+            time.sleep(delay)
 
     def _abort(self) -> None:
         self.close_connection = True
@@ -141,6 +163,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "garbage":
             data = data[: len(data) // 2]
+        if rule is not None and rule.rewrite is not None:
+            data = rule.rewrite(data)
+            headers = [*headers, *rule.headers.items()]
+        if rule is not None and fault == "dribble":
+            self._dribble(status, headers, data, rule.delay)
+            return
         if self.command == "HEAD":
             length_header = next((v for k, v in headers if k.lower() == "content-length"), "0")
             self._send(status, headers, b"", length=int(length_header))
@@ -181,10 +209,10 @@ class FaultProxy:
 
     def add(self, fault: str, *, path: str = "", method: str | None = None, times: int = 1,
             status: int = 500, headers: dict[str, str] | None = None,
-            delay: float = 0.0) -> Rule:
+            delay: float = 0.0, rewrite: Callable[[bytes], bytes] | None = None) -> Rule:
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}")
-        rule = Rule(fault, path, method, times, status, dict(headers or {}), delay)
+        rule = Rule(fault, path, method, times, status, dict(headers or {}), delay, rewrite)
         with self._lock:
             self._rules.append(rule)
         return rule
