@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,8 @@ def _bash(lines: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comple
 def _job_env(job: dict[str, Any], **extra: str) -> dict[str, str]:
     env = {**os.environ, **{k: str(v) for k, v in job["variables"].items()}, **extra}
     env.pop("PROMOTER_SHARD", None)
+    # install false: the promoter on PATH is this test run's (scripts/setup's .venv)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
