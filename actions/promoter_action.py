@@ -5,18 +5,28 @@ Standard library only: it runs before promoter is installed. Every input arrives
 ``INPUT_*`` environment variable mapped in the action's ``env:`` (never through ``${{ }}`` in a
 script), and promoter is run as an argument list, never through a shell.
 
-    promoter_action.py install   venv in $RUNNER_TEMP, pip install of this action's source;
+    promoter_action.py key       the cache key and path of the install (outputs key, path):
+                                 the interpreter actions/setup-python gave, and either
+                                 INPUT_VERSION or a digest of this action's source
+    promoter_action.py install   venv at that path made from that interpreter, pip install of
+                                 gitops-promoter==INPUT_VERSION (or of this action's source when
+                                 INPUT_VERSION is empty) pinned by constraints/dev.txt; skipped
+                                 when actions/cache restored a venv of the same key;
                                  INPUT_INSTALL=false uses the python3 already on PATH instead
     promoter_action.py run       run promoter INPUT_COMMAND, write the outputs and job summary
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
+import re
 import secrets
 import shlex
 import subprocess
+import shutil
 import sys
 import venv
 from pathlib import Path
@@ -27,6 +37,11 @@ COMMANDS = ("poll", "promote", "check", "comment", "plan", "status")
 DRY_RUN = ("poll", "promote")  # the commands with --dry-run
 SHARD = ("poll", "promote", "plan")  # the commands with --shard
 SUMMARY_LIMIT = 1 << 20  # GitHub refuses a step summary over 1 MiB
+DISTRIBUTION = "gitops-promoter"
+VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([a-z]+[0-9]+)?$")
+SOURCE = ("pyproject.toml", "constraints/dev.txt", "promoter")  # what an install is made of
+MARKER = ".promoter-action-key"
+BUILT = ("_version.py",)  # written into the source by the build itself (setuptools-scm)
 
 
 def _env(name: str, default: str = "") -> str:
@@ -57,17 +72,69 @@ def _write_output(name: str, value: str) -> None:
         f.write(f"{name}<<{delim}\n{value}\n{delim}\n")
 
 
+def _version() -> str:
+    version = _env("VERSION")
+    if version and not VERSION.match(version):
+        raise SystemExit(f"::error::input version: {version!r} is not a release X.Y.Z "
+                         "(leave it empty to install the action's own source)")
+    return version
+
+
+def _source_digest() -> str:
+    """A digest of the files an install of this action's source is made of."""
+    h = hashlib.sha256()
+    for name in SOURCE:
+        top = ROOT / name
+        for path in sorted(top.rglob("*") if top.is_dir() else [top]):
+            if path.is_file() and "__pycache__" not in path.parts and path.name not in BUILT:
+                h.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
+                h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def _venv_path() -> Path:
+    return Path(os.environ.get("RUNNER_TEMP") or ".") / "promoter-venv"
+
+
+def cache_key() -> int:
+    """The key actions/cache keeps the venv under: runner OS and architecture, the exact
+    interpreter, and what is installed (a release or this action's source)."""
+    if not _flag("INSTALL", default=True):
+        _write_output("key", "")
+        _write_output("path", "")
+        return 0
+    version = _version()
+    what = f"{DISTRIBUTION}-{version}" if version else f"source-{_source_digest()}"
+    interpreter = f"{sys.version.split()[0]}-{sys.executable}"
+    tag = hashlib.sha256(interpreter.encode()).hexdigest()[:12]
+    key = f"promoter-{platform.system()}-{platform.machine()}-py{tag}-{what}"
+    _write_output("key", key)
+    _write_output("path", str(_venv_path()))
+    return 0
+
+
 def install() -> int:
     token = _env("TOKEN")
     if token:
         _mask(token)
     if not _flag("INSTALL", default=True):
-        _write_output("python", sys.executable)
+        _write_output("python", shutil.which("python3") or sys.executable)
         return 0
-    target = Path(os.environ.get("RUNNER_TEMP") or "/tmp") / "promoter-venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    version = _version()
+    key = _env("KEY")
+    target = _venv_path()
     python = target / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(ROOT)], check=True)
+    marker = target / MARKER
+    if key and python.exists() and marker.is_file() and marker.read_text() == key:
+        print(f"promoter: the install was restored from the cache ({key})", flush=True)
+        _write_output("python", str(python))
+        return 0
+    venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    spec = f"{DISTRIBUTION}=={version}" if version else str(ROOT)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "-c", str(ROOT / "constraints" / "dev.txt"), spec], check=True)
+    if key:
+        marker.write_text(key)
     _write_output("python", str(python))
     return 0
 
@@ -162,6 +229,7 @@ def run() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in ("install", "run"):
-        raise SystemExit("usage: promoter_action.py install|run")
-    sys.exit(install() if sys.argv[1] == "install" else run())
+    steps = {"key": cache_key, "install": install, "run": run}
+    if len(sys.argv) != 2 or sys.argv[1] not in steps:
+        raise SystemExit("usage: promoter_action.py key|install|run")
+    sys.exit(steps[sys.argv[1]]())

@@ -15,6 +15,12 @@ A tag is a version when it reads ``[v]N[.N[.N[.N]]][PRE][-SUFFIX][+BUILD]``:
 * ``+BUILD`` is build metadata: kept, ignored by the order (tags cannot hold ``+``, but versions
   in chart files and ranges can).
 
+A tag that is strict semver once its ``v`` is set aside (``1.2.3``, ``v1.2.3-rc.1+b7``) is
+parsed by the ``semver`` library, and our rules apply to what it returns: its prerelease is
+split into prerelease and variant as above. Everything semver refuses (partials, a fourth
+part, attached words, leading zeros, ``_`` in build metadata) is read by our own grammar.
+:meth:`Version.to_semver` gives the strict view back.
+
 The order is semver's precedence (a release above its prereleases, identifiers compared
 dot by dot, numbers below words) with one change: an identifier mixing letters and digits
 compares naturally, so ``rc2 < rc10`` (semver says ``rc10 < rc2``, which no tag author means).
@@ -35,6 +41,8 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import semver
 
 from promoter.errors import InputError
 
@@ -146,8 +154,32 @@ class Version:
         """(prefix style, shape, variant): an image moves only within its family."""
         return (self.prefix.lower(), len(self.numbers), self.variant)
 
+    def to_semver(self) -> semver.Version | None:
+        """This version as strict semver (``v1.2`` -> ``1.2.0``), or ``None`` when our rules
+        read something semver has no place for: a fourth part or a variant."""
+        if len(self.numbers) > 3 or self.variant:
+            return None
+        return semver.Version(self.major, self.minor, self.patch,
+                              ".".join(self.prerelease) or None, self.build or None)
+
     def __str__(self) -> str:
         return self.text
+
+
+def _split_suffix(suffix: str) -> tuple[tuple[str, ...], str] | None:
+    """``rc.1-alpine`` -> (("rc", "1"), "alpine"): leading prerelease chunks, then the variant."""
+    chunks = suffix.split("-")
+    if "" in chunks:
+        return None
+    i = 0
+    while i < len(chunks) and _PRE_CHUNK.match(chunks[i]):
+        if "" in chunks[i].split("."):
+            return None
+        i += 1
+    return tuple(p for c in chunks[:i] for p in _split_pre(c)), "-".join(chunks[i:])
+
+
+_semver_parse = semver.Version.parse
 
 
 @functools.lru_cache(maxsize=1 << 16)  # repositories share most tags; a Version is immutable
@@ -157,19 +189,26 @@ def parse_version(text: str) -> Version | None:
     if m is None:
         return None
     prefix, numbers, attached, suffix, build = m.groups()
+    if attached is None and numbers.count(".") == 2:
+        try:
+            strict = _semver_parse(text[len(prefix):])
+        except ValueError:  # leading zeros, "_" in build metadata: our grammar reads them
+            pass
+        else:
+            pre = _split_suffix(strict.prerelease) if strict.prerelease else ((), "")
+            if pre is None:
+                return None
+            return Version(text=text, prefix=prefix,
+                           numbers=(strict.major, strict.minor, strict.patch),
+                           prerelease=pre[0], variant=pre[1], build=strict.build or "")
     prerelease = _split_pre(attached) if attached else ()
     variant = ""
     if suffix:
-        chunks = suffix.split("-")
-        if "" in chunks:
+        split = _split_suffix(suffix)
+        if split is None:
             return None
-        i = 0
-        while i < len(chunks) and _PRE_CHUNK.match(chunks[i]):
-            if "" in chunks[i].split("."):
-                return None
-            i += 1
-        prerelease += tuple(p for c in chunks[:i] for p in _split_pre(c))
-        variant = "-".join(chunks[i:])
+        prerelease += split[0]
+        variant = split[1]
     return Version(text=text, prefix=prefix, numbers=tuple(map(int, numbers.split("."))),
                    prerelease=prerelease, variant=variant, build=build or "")
 

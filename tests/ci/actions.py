@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +58,22 @@ class Run:
     codes: list[int]
 
 
+CONDITION = re.compile(r"^([\w.-]+)\s*(==|!=)\s*'([^']*)'$")
+
+
 def run_action(path: Path, inputs: Mapping[str, str], *, runner: Path, workspace: Path,
-               environ: Mapping[str, str]) -> Run:
+               environ: Mapping[str, str], cache: Path | None = None,
+               python: str | None = None) -> Run:
     """Run the composite action at ``path`` step by step, as a runner would: ``${{ }}`` is
-    expanded only in ``env:`` values and outputs (a test asserts ``run:`` has none), each
-    ``run:`` goes to ``bash --noprofile --norc -eo pipefail`` with GITHUB_* and RUNNER_* set.
-    Stops at the first failing step, like a runner."""
+    expanded only in ``env:``, ``with:`` values and outputs (a test asserts ``run:`` has none),
+    ``if:`` holds one ``X == 'v'`` / ``X != 'v'`` comparison, each ``run:`` goes to
+    ``bash --noprofile --norc -eo pipefail`` with GITHUB_* and RUNNER_* set. Stops at the first
+    failing step, like a runner.
+
+    Two ``uses:`` actions are stood in for: ``actions/setup-python`` answers ``python-path``
+    with ``python`` (default: the interpreter running the tests), and ``actions/cache``
+    restores ``path`` from, and saves it after a successful job into, the directory ``cache``
+    (default ``runner/cache``) under its key, as the cache service would."""
     meta = load(path)
     declared = meta.get("inputs") or {}
     values = {k: str(inputs.get(k, (v or {}).get("default", ""))) for k, v in declared.items()}
@@ -85,11 +97,43 @@ def run_action(path: Path, inputs: Mapping[str, str], *, runner: Path, workspace
             raise AssertionError(f"{path}: expression not understood by this test: {expr}")
         return EXPR.sub(one, text)
 
+    def lookup(expr: str) -> str:
+        return expand("${{ " + expr + " }}")
+
+    def condition(text: str) -> bool:
+        m = CONDITION.match(text.strip())
+        assert m is not None, f"{path}: if: not understood by this test: {text}"
+        return (lookup(m[1]) == m[3]) == (m[2] == "==")
+
+    store = cache or runner / "cache"
+    saves: list[tuple[Path, Path]] = []
+
+    def uses(step: dict[str, Any]) -> dict[str, str]:
+        name = step["uses"].split("@")[0]
+        args = {k: expand(str(v)) for k, v in (step.get("with") or {}).items()}
+        if name == "actions/setup-python":
+            base = python or getattr(sys, "_base_executable", sys.executable)
+            return {"python-path": base, "python-version": args.get("python-version", "")}
+        if name == "actions/cache":
+            target, saved = Path(args["path"]), store / args["key"]
+            if saved.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(saved, target, symlinks=True)
+                return {"cache-hit": "true"}
+            saves.append((target, saved))
+            return {"cache-hit": "false"}
+        raise AssertionError(f"{path}: uses {name} is not stood in for by this test")
+
     # defaults like ${{ github.token }} are expressions too
     values = {k: expand(v) for k, v in values.items()}
     log: list[str] = []
     codes: list[int] = []
     for i, step in enumerate(meta["runs"]["steps"]):
+        if "if" in step and not condition(str(step["if"])):
+            continue
+        if "uses" in step:
+            steps[step["id"]] = uses(step)
+            continue
         out_file = runner / f"output_{i}"
         out_file.write_text("")
         env = {**environ, "GITHUB_ACTION_PATH": str(path.parent), "GITHUB_OUTPUT": str(out_file),
@@ -106,6 +150,10 @@ def run_action(path: Path, inputs: Mapping[str, str], *, runner: Path, workspace
             steps[step["id"]] = read_outputs(out_file)
         if proc.returncode:
             break
+    if not any(codes):  # actions/cache saves in its post step, after a successful job
+        for target, saved in saves:
+            if target.is_dir() and not saved.exists():
+                shutil.copytree(target, saved, symlinks=True)
     outputs = {k: expand(str(v["value"])) for k, v in (meta.get("outputs") or {}).items()}
     return Run(outputs=outputs, steps=steps, log="".join(log), codes=codes)
 
@@ -116,6 +164,9 @@ def runner_environ(home: Path, **extra: str) -> dict[str, str]:
             "PYTHONPATH")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.setdefault("HOME", str(home))
+    # python3 on PATH is the interpreter running the tests (scripts/setup's .venv), the one
+    # promoter is installed for: install false means "the promoter already on the runner"
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return {**env, **extra}
 
 

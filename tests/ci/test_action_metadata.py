@@ -116,3 +116,61 @@ def test_readme_workflows_keep_expressions_out_of_scripts() -> None:
                     for value in (step.get("with") or {}).values():
                         assert "github.event" not in str(value)
     assert triggers == {"schedule", "push", "pull_request", "issue_comment"}
+
+
+INSTALL_STEPS = ("python", "key", "cache", "install")
+
+
+def _install_steps(path: Path) -> list[dict[str, Any]]:
+    steps = load(path)["runs"]["steps"]
+    return [s for s in steps if s.get("id") in INSTALL_STEPS]
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_python_is_set_up_and_the_install_cached(path: Path) -> None:
+    """Any runner works (ubuntu-22.04's python3 is 3.10): the action sets up its own Python
+    without touching the job's, and keeps the venv in actions/cache."""
+    meta = load(path)
+    steps = _install_steps(path)
+    assert [s["id"] for s in steps] == list(INSTALL_STEPS)
+    python, key, cache, install = steps
+    assert python["uses"] == "actions/setup-python@v5"
+    assert python["with"]["update-environment"] is False
+    assert python["if"] == "inputs.install != 'false'"
+    assert cache["uses"] == "actions/cache@v4" and cache["if"] == "steps.key.outputs.key != ''"
+    assert cache["with"] == {"path": "${{ steps.key.outputs.path }}",
+                             "key": "${{ steps.key.outputs.key }}"}
+    assert install["env"]["INPUT_KEY"] == "${{ steps.key.outputs.key }}"
+    for step in (key, install):
+        assert step["env"]["PROMOTER_BASE_PYTHON"] == "${{ steps.python.outputs.python-path }}"
+        assert step["run"].startswith('"${PROMOTER_BASE_PYTHON:-python3}" ')
+    assert meta["inputs"]["version"]["default"] == ""  # the action's own source: always exists
+    assert meta["inputs"]["python-version"]["default"] == "3.12"
+
+
+def test_the_sub_actions_install_like_the_root_action() -> None:
+    """The five action.yml files are copies (composite actions cannot share steps): their
+    install steps differ only in the script's path."""
+    def norm(path: Path) -> str:
+        return str(_install_steps(path)).replace("/../promoter_action.py",
+                                                 "/actions/promoter_action.py")
+    root = norm(ACTIONS[0])
+    for path in ACTIONS[1:]:
+        assert norm(path) == root, path
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_with_and_if_name_declared_inputs_and_earlier_steps(path: Path) -> None:
+    meta = load(path)
+    seen: set[str] = set()
+    for step in meta["runs"]["steps"]:
+        texts = [str(v) for v in (step.get("with") or {}).values()]
+        refs = [e for t in texts for e in EXPR.findall(t)]
+        if "if" in step:
+            refs.append(str(step["if"]).split()[0])
+        for ref in refs:
+            kind, name, *_ = ref.split(".")
+            assert (kind == "inputs" and name in meta["inputs"]) or \
+                (kind == "steps" and name in seen), f"{path}: {ref}"
+        if "id" in step:
+            seen.add(step["id"])

@@ -4,7 +4,9 @@ GitOps repository and a local registry."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def _run(tmp_path: Path, repo: Path, action: Path = ROOT / "action.yml",
 
 def test_plan_writes_outputs_and_a_summary(tmp_path: Path, repo: Path) -> None:
     run, summary = _run(tmp_path, repo, command="plan")
-    assert run.codes == [0, 0], run.log
+    assert run.codes == [0, 0, 0], run.log
     result = json.loads(run.outputs["result"])
     assert sorted(pr["branch"] for pr in result) == ["promoter/dev/api", "promoter/dev/web"]
     assert json.loads(run.outputs["pull-requests"]) == []  # a plan opens nothing
@@ -57,7 +59,7 @@ def test_plan_writes_outputs_and_a_summary(tmp_path: Path, repo: Path) -> None:
 
 def test_poll_sub_action_creates_branches_and_lists_them(tmp_path: Path, repo: Path) -> None:
     run, summary = _run(tmp_path, repo, ROOT / "actions" / "poll" / "action.yml")
-    assert run.codes == [0, 0], run.log
+    assert run.codes == [0, 0, 0], run.log
     prs = json.loads(run.outputs["pull-requests"])
     assert sorted((p["branch"], p["outcome"]) for p in prs) == [
         ("promoter/dev/api", "created"), ("promoter/dev/web", "created")]
@@ -74,7 +76,7 @@ def test_dry_run_and_shard_inputs(tmp_path: Path, repo: Path) -> None:
     for i in (1, 2):
         run, _ = _run(tmp_path / str(i), repo, inputs={"command": "poll", "dry-run": "true",
                                                       "shard": f"{i}/2"})
-        assert run.codes == [0, 0], run.log
+        assert run.codes == [0, 0, 0], run.log
         everything += [u["image"] for pr in json.loads(run.outputs["result"])["plan"]
                        for u in pr["updates"]]
     assert sorted(everything) == ["api", "web"]
@@ -93,7 +95,7 @@ def test_hostile_args_are_words_for_promoter_never_shell(tmp_path: Path, repo: P
     run, summary = _run(tmp_path, repo, command="plan",
                         args=f'--image "$(touch {marker})" ; touch {marker} `touch {marker}`')
     assert not marker.exists()
-    assert run.codes == [0, 2]  # promoter refused the unknown image: a usage error
+    assert run.codes == [0, 0, 2]  # promoter refused the unknown image: a usage error
     assert run.outputs["exit-code"] == "2"
     assert "### promoter plan: exit 2" in summary.read_text()
 
@@ -151,9 +153,58 @@ def test_comment_sub_action_answers_a_hostile_comment_without_a_shell(
                      {"install": "false", "token": world.token,
                       "args": f"--clone {world.clone_url}"},
                      runner=tmp_path / "runner", workspace=tmp_path, environ=environ)
-    assert run.codes == [0, 0], run.log
+    assert run.codes == [0, 0, 0], run.log
     assert not marker.exists()
     assert json.loads(run.outputs["result"])["outcome"] == "done"
     assert run.log.count(world.token) == run.log.count("::add-mask::")
     pr = github.repos[world.name].pulls[world.number]
     assert "promoter/hold" in pr.labels
+
+
+@pytest.mark.slow
+def test_install_makes_a_venv_and_the_cache_restores_it(tmp_path: Path, repo: Path) -> None:
+    """install true: the action's own source goes into a venv made from setup-python's
+    interpreter; the next job gets that venv from the cache and installs nothing."""
+    cache = tmp_path / "cache-service"
+    env = runner_environ(tmp_path, GITHUB_TOKEN=TOKEN)
+    first = run_action(ROOT / "action.yml", {"command": "plan"}, runner=tmp_path / "r1",
+                       workspace=repo, environ=env, cache=cache)
+    assert first.codes == [0, 0, 0], first.log
+    assert first.steps["cache"] == {"cache-hit": "false"}
+    venv = Path(first.steps["install"]["python"]).parent.parent
+    assert venv == tmp_path / "r1" / "promoter-venv"
+    key = first.steps["key"]["key"]
+    assert key.startswith("promoter-") and "-source-" in key
+    assert (cache / key / "bin" / "python").exists()  # saved after the job
+    assert "restored from the cache" not in first.log
+    shutil.rmtree(venv)  # a new job on a new machine
+    second = run_action(ROOT / "action.yml", {"command": "plan"}, runner=tmp_path / "r1",
+                        workspace=repo, environ=env, cache=cache)
+    assert second.codes == [0, 0, 0], second.log
+    assert second.steps["cache"] == {"cache-hit": "true"}
+    assert second.steps["key"]["key"] == key
+    assert f"promoter: the install was restored from the cache ({key})" in second.log
+    assert json.loads(second.outputs["result"]) == json.loads(first.outputs["result"])
+
+
+def test_the_cache_key_names_the_release_or_the_source(tmp_path: Path) -> None:
+    """The key step alone (a release's install would ask PyPI for it)."""
+    keys = {}
+    for version in ("", "0.2.0"):
+        out = tmp_path / f"out{version}"
+        out.write_text("")
+        env = {**runner_environ(tmp_path), "INPUT_VERSION": version, "GITHUB_OUTPUT": str(out),
+               "RUNNER_TEMP": str(tmp_path)}
+        subprocess.run([sys.executable, str(ROOT / "actions" / "promoter_action.py"), "key"],
+                       env=env, check=True)
+        outputs = read_outputs(out)
+        assert outputs["path"] == str(tmp_path / "promoter-venv")
+        keys[version] = outputs["key"]
+    assert keys[""] != keys["0.2.0"] and keys["0.2.0"].endswith("-gitops-promoter-0.2.0")
+
+
+@pytest.mark.parametrize("version", ["latest", "0.2", "1.0.0; rm -rf ~", "v0.2.0"])
+def test_a_bad_version_input_fails_before_installing(tmp_path: Path, repo: Path,
+                                                     version: str) -> None:
+    run, _ = _run(tmp_path, repo, command="plan", install="true", version=version)
+    assert run.codes == [1] and "::error::input version" in run.log

@@ -1,59 +1,118 @@
-"""The GitLab CI template: parsed, its jobs, rules, scripts and inputs checked."""
+"""The GitLab CI/CD component (templates/promoter.yml) and the root template, which is the same
+file: inputs interpolated the way GitLab does, jobs, rules, scripts checked, the scripts run."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
 
 from promoter.demo.run import write_repo
-from tests.ci.actions import ROOT, seeded_registry
+from tests.ci.actions import seeded_registry
+from tests.ci.gitlab import (
+    COMPONENT,
+    INPUT,
+    TEMPLATE,
+    InputError,
+    include,
+    interpolate,
+    released,
+    resolve,
+    script_lines,
+    split,
+)
 
-TEMPLATE = ROOT / ".gitlab-ci-template.yml"
-
-
-def _docs() -> tuple[dict[str, Any], dict[str, Any]]:
-    header, jobs = YAML(typ="safe").load_all(TEMPLATE.read_text())
-    return header, jobs
-
-
-def test_header_declares_inputs_with_defaults() -> None:
-    header, _ = _docs()
-    inputs = header["spec"]["inputs"]
-    assert set(inputs) == {"stage", "image", "source"}
-    for name, spec in inputs.items():
-        assert "default" in spec and spec.get("description"), name
-
-
-def test_inputs_used_are_declared_and_never_in_a_script() -> None:
-    header, jobs = _docs()
-    text = TEMPLATE.read_text().split("\n---\n", 1)[1]
-    used = set(re.findall(r"\$\[\[\s*inputs\.(\w+)\s*\]\]", text))
-    assert used == set(header["spec"]["inputs"])
-    for name, job in jobs.items():
-        for key in ("script", "before_script"):
-            for line in job.get(key, ()):
-                assert "$[[" not in line, f"{name}: inputs go through variables"
+JOBS = ("poll", "promote", "check")
 
 
-def test_the_hidden_base_job_and_the_three_jobs() -> None:
-    _, jobs = _docs()
+def _jobs(**given: Any) -> dict[str, Any]:
+    return interpolate(COMPONENT, given)
+
+
+def test_the_root_template_is_the_component() -> None:
+    """Users of include: project/remote and of include: component get the same jobs."""
+    assert TEMPLATE.read_text() == COMPONENT.read_text()
+
+
+def test_every_input_is_typed_described_and_defaulted() -> None:
+    spec, _ = split(COMPONENT)
+    inputs = spec["inputs"]
+    assert {"job-prefix", "stage", "version", "image", "source", "install", "config", "args",
+            "dry-run"} <= set(inputs)
+    for name, decl in inputs.items():
+        assert decl["type"] in ("string", "boolean", "number", "array"), name
+        assert "default" in decl and decl.get("description"), name
+    assert inputs["install"]["type"] == inputs["dry-run"]["type"] == "boolean"
+
+
+def test_the_default_installs_the_latest_release() -> None:
+    """The default version is the release CHANGELOG.md names last (scripts/release refuses to
+    build a release the component does not default to), and pip gets it pinned."""
+    spec, _ = split(COMPONENT)
+    assert spec["inputs"]["version"]["default"] == released()
+    base = resolve(_jobs(), "promoter-poll")
+    assert base["variables"]["PROMOTER_VERSION"] == released()
+    install = next(line for line in base["before_script"] if "pip\" install" in line)
+    assert '"${PROMOTER_SOURCE:-gitops-promoter==$PROMOTER_VERSION}"' in install
+
+
+def test_inputs_are_never_in_a_script() -> None:
+    _, body = split(COMPONENT)
+    for line in body.splitlines():
+        if line.lstrip().startswith("- ") and INPUT.search(line):
+            pytest.fail(f"an input reaches a script line: {line.strip()}")
+    used = set(INPUT.findall(body))
+    spec, _ = split(COMPONENT)
+    assert used == set(spec["inputs"])  # every input is used, none is undeclared
+
+
+def test_the_default_jobs_keep_their_names() -> None:
+    jobs = _jobs()
     assert set(jobs) == {".promoter", "promoter-poll", "promoter-promote", "promoter-check"}
-    base = jobs[".promoter"]
-    assert base["script"] and base["before_script"] and base["variables"]["PROMOTER_SOURCE"]
-    assert any("pip install" in line and '"$PROMOTER_SOURCE"' in line
-               for line in base["before_script"])
-    for name in ("promoter-poll", "promoter-promote", "promoter-check"):
-        job = jobs[name]
-        assert job["extends"] == ".promoter"
-        assert job["rules"], name
-        assert "rules" not in base  # the base job never runs on its own
+    assert "rules" not in jobs[".promoter"]  # the base job never runs on its own
+    for name in JOBS:
+        job = jobs[f"promoter-{name}"]
+        assert job["extends"] == ".promoter" and job["rules"], name
+
+
+def test_included_twice_with_two_prefixes() -> None:
+    jobs = include({"job-prefix": "apps", "config": "apps/.promoter.yaml"},
+                   {"job-prefix": "infra", "config": "infra/.promoter.yaml", "stage": "deploy",
+                    "dry-run": True})
+    assert {n for n in jobs if not n.startswith(".")} == {f"{p}-{j}" for p in ("apps", "infra")
+                                                         for j in JOBS}
+    apps, infra = resolve(jobs, "apps-poll"), resolve(jobs, "infra-promote")
+    assert apps["variables"]["PROMOTER_CONFIG_FILE"] == "apps/.promoter.yaml"
+    assert apps["variables"]["PROMOTER_COMMAND"] == "poll"
+    assert infra["variables"]["PROMOTER_CONFIG_FILE"] == "infra/.promoter.yaml"
+    assert infra["variables"]["PROMOTER_DRY_RUN"] == "true" and infra["stage"] == "deploy"
+    assert apps["cache"]["key"] != infra["cache"]["key"]
+    with pytest.raises(InputError, match="jobs defined twice"):
+        include({}, {})  # the same prefix twice would override jobs: refused
+
+
+@pytest.mark.parametrize(("given", "error"), [
+    ({"job-prefix": "Bad Name"}, "does not match"),
+    ({"version": "latest"}, "does not match"),
+    ({"install": "no"}, "not a boolean"),
+    ({"dry-run": "true"}, "not a boolean"),
+    ({"stage": 3}, "not a string"),
+    ({"colour": "blue"}, "unknown input"),
+])
+def test_bad_inputs_are_refused(given: dict[str, Any], error: str) -> None:
+    with pytest.raises(InputError, match=error):
+        _jobs(**given)
+
+
+def test_the_image_input_and_install_false() -> None:
+    job = resolve(_jobs(image="ghcr.io/acme/promoter:0.2.0", install=False), "promoter-check")
+    assert job["image"] == {"name": "ghcr.io/acme/promoter:0.2.0", "entrypoint": [""]}
+    assert job["variables"]["PROMOTER_INSTALL"] == "false"
 
 
 def _conditions(job: dict[str, Any]) -> list[str]:
@@ -61,14 +120,13 @@ def _conditions(job: dict[str, Any]) -> list[str]:
 
 
 def test_rules_pick_the_right_pipelines() -> None:
-    _, jobs = _docs()
+    jobs = _jobs()
     poll = _conditions(jobs["promoter-poll"])
     assert '$CI_PIPELINE_SOURCE == "schedule"' in poll[0]
     assert jobs["promoter-poll"]["variables"]["PROMOTER_COMMAND"] == "poll"
     promote = _conditions(jobs["promoter-promote"])
     assert promote == ['$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == '
                        '$CI_DEFAULT_BRANCH && $PROMOTER_PROMOTE != "false"']
-    assert jobs["promoter-promote"]["variables"]["PROMOTER_COMMAND"] == "promote"
     check = _conditions(jobs["promoter-check"])
     assert check == ['$CI_PIPELINE_SOURCE == "merge_request_event" && '
                      '$PROMOTER_CHECK != "false"']
@@ -77,49 +135,48 @@ def test_rules_pick_the_right_pipelines() -> None:
 
 
 def test_scripts_quote_variables_and_keep_the_exit_code() -> None:
-    _, jobs = _docs()
+    jobs = _jobs()
     for name, job in jobs.items():
         for line in job.get("script", ()):
             if "promoter " in line and "--output" in line:
                 assert "|| rc=$?" in line and line.endswith('exit "$rc"'), name
             assert "$CI_MERGE_REQUEST_TITLE" not in line and "$CI_COMMIT_MESSAGE" not in line
     assert "$PROMOTER_COMMAND\"" in " ".join(jobs[".promoter"]["script"])  # quoted
+    assert 'PROMOTER_SHARD="$CI_NODE_INDEX/$CI_NODE_TOTAL"' in " ".join(
+        jobs[".promoter"]["script"])
 
 
-def test_parallel_jobs_shard_the_images() -> None:
-    _, jobs = _docs()
-    script = " ".join(jobs[".promoter"]["script"])
-    assert 'PROMOTER_SHARD="$CI_NODE_INDEX/$CI_NODE_TOTAL"' in script
+def _bash(lines: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Job lines the way a GitLab shell runner runs them: one bash, -eo pipefail."""
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                           "\n".join(lines)], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=False)
 
 
-def _script(job: str) -> str:
-    _, jobs = _docs()
-    lines = jobs[job].get("script") or jobs[".promoter"]["script"]
-    return "\n".join(lines)
+def _job_env(job: dict[str, Any], **extra: str) -> dict[str, str]:
+    env = {**os.environ, **{k: str(v) for k, v in job["variables"].items()}, **extra}
+    env.pop("PROMOTER_SHARD", None)
+    # install false: the promoter on PATH is this test run's (scripts/setup's .venv)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
 
 
 @pytest.mark.integration
-def test_the_base_script_runs_sharded_jobs_like_parallel_n(tmp_path: Path) -> None:
-    """The .promoter script run by bash as a runner would (``-eo pipefail``), as the two jobs
-    of ``parallel: 2``: each writes promoter.json and keeps promoter's exit code."""
+def test_the_jobs_run_sharded_like_parallel_n(tmp_path: Path) -> None:
+    """The poll job (before_script + script, install false: the promoter of this test run) as
+    the two jobs of ``parallel: 2``: each writes promoter.json and keeps promoter's exit."""
+    job = resolve(_jobs(install=False, **{"dry-run": True}), "promoter-poll")
+    lines = [ln for ln in script_lines(job) if not ln.startswith("git config --global")]
     with seeded_registry() as host:
         repo = tmp_path / "gitops"
         write_repo(repo, host)
         images: list[str] = []
         for index in ("1", "2"):
-            env = {**os.environ, "PROMOTER_COMMAND": "plan", "PROMOTER_CONFIG_FILE": "",
-                   "PROMOTER_ARGS": "", "PROMOTER_DRY_RUN": "false", "CI_NODE_INDEX": index,
-                   "CI_NODE_TOTAL": "2"}
-            env.pop("PROMOTER_SHARD", None)
-            proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                                   _script("promoter-poll")], cwd=repo, env=env,
-                                  capture_output=True, text=True, check=False)
+            proc = _bash(lines, repo, _job_env(job, CI_NODE_INDEX=index, CI_NODE_TOTAL="2"))
             assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith("promoter, version ")  # promoter --version first
             report = json.loads((repo / "promoter.json").read_text())
-            images += [u["image"] for pr in report for u in pr["updates"]]
+            images += [u["image"] for pr in report["plan"] for u in pr["updates"]]
         assert sorted(images) == ["api", "web"]
-        env["PROMOTER_ARGS"] = "--no-such-option"
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                               _script("promoter-poll")], cwd=repo, env=env,
-                              capture_output=True, text=True, check=False)
+        proc = _bash(lines, repo, _job_env(job, PROMOTER_ARGS="--no-such-option"))
         assert proc.returncode == 2  # promoter's usage error fails the job

@@ -116,3 +116,31 @@ def test_accessors() -> None:
     assert (v.major, v.minor, v.patch, v.release, v.is_prerelease) == (1, 2, 0, (1, 2, 0, 0),
                                                                          False)
     assert Version.parse("1.2.3-rc.1").is_prerelease
+
+
+@pytest.mark.parametrize(("tag", "strict"), [
+    ("v1.2.3-rc.1+b7", "1.2.3-rc.1+b7"),
+    ("1.2", "1.2.0"),
+    ("V3", "3.0.0"),
+    ("2024.01.15", "2024.1.15"),  # semver refuses the leading zero; our grammar reads it
+    ("3.12.0b1", "3.12.0-b1"),  # an attached prerelease word
+    ("1.2.3+build_7", "1.2.3+build_7"),  # "_" is not semver build metadata, kept as written
+])
+def test_to_semver_gives_the_strict_view(tag: str, strict: str) -> None:
+    v = Version.parse(tag)
+    assert str(v.to_semver()) == strict
+    assert v.to_semver() is not None
+
+
+@pytest.mark.parametrize("tag", ["1.2.3-alpine", "1.2.3-rc.1-alpine", "1.2.3.4"])
+def test_to_semver_is_none_where_semver_has_no_place(tag: str) -> None:
+    assert Version.parse(tag).to_semver() is None
+
+
+def test_strict_tags_read_by_semver_and_by_our_grammar_agree() -> None:
+    """A tag semver takes gives the same Version as the same tag read by our grammar (a
+    leading zero sends 01.2.3 through our grammar only)."""
+    for tag in ("1.2.3-rc.1-alpine", "v1.2.3-beta2", "1.2.3-1", "1.2.3+b1"):
+        v, w = Version.parse(tag), Version.parse(tag.replace("1.2.3", "01.2.3"))
+        assert (v.prefix, v.prerelease, v.variant, v.build, v.key) == \
+            (w.prefix, w.prerelease, w.variant, w.build, w.key), tag
