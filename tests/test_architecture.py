@@ -36,3 +36,15 @@ def _imports(path: Path) -> set[str]:
 def test_core_module_imports_no_edge(path: Path) -> None:
     bad = sorted(n for n in _imports(path) for f in FORBIDDEN if n == f or n.startswith(f + "."))
     assert not bad, f"{path.relative_to(PKG)} imports edge modules {bad}"
+
+
+FLOWS = sorted((PKG / "flows").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.name)
+def test_flows_never_import_the_cli(path: Path) -> None:
+    """The CLI parses options and prints; a use case that reached back up into it would make
+    the command line a library of the flows."""
+    bad = sorted(n for n in _imports(path) if n == "promoter.cli" or n.startswith("promoter.cli."))
+    assert not bad, f"flows/{path.name} imports {bad}"
+

@@ -197,8 +197,7 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
     if cmd.version is not None:
         raise InputError("promoting a chosen VERSION is not supported; promoter moves what the "
                          "previous environment runs (use `/rollback ... --to VERSION` to go back)")
-    from promoter.cli.promote_cmd import report_text
-    from promoter.flows.promote import promote
+    from promoter.flows.promote import promote, report_text
 
     with _workspace(ctx, "`promote`") as ws:
         report = promote(ctx.cfg, ws, ctx.forge, target=env, images=(image,) if image else None,

@@ -36,6 +36,7 @@ from promoter.plan import (
 from promoter.policy import TagPolicy, select, update_of
 from promoter.refs import ImageRef
 from promoter.registry import Registry
+from promoter.registry.choose import choose
 from promoter.secrets import redact
 from promoter.versions import UpdateType
 
@@ -125,9 +126,8 @@ async def choose_all(registry: Registry, located: Sequence[Located]
     Images whose policy needs only the tag list go through :func:`promoter.registry.scan.scan`
     (one ``tags/list`` per repository, tokens for many repositories per request, a manifest
     HEAD only for the chosen tag and none when it already runs with a known digest); those
-    that need build times or a platform through :func:`promoter.cli.tags_cmd.choose`.
+    that need build times or a platform through :func:`promoter.registry.choose.choose`.
     """
-    from promoter.cli.tags_cmd import choose
     from promoter.registry.scan import scan
 
     out: list[tuple[Wanted, UpdateType] | str] = [""] * len(located)

@@ -620,3 +620,27 @@ def gates_section(steps: Sequence[ImageStep]) -> str:
 
 def _summary(steps: Sequence[ImageStep], description: str) -> str:
     return f"{description}\n\n{gates_section(steps)}\n"
+
+
+def report_text(report: Report) -> str:
+    """One line per image and step, its open gates, then what happened to each PR."""
+    out: list[str] = []
+    for i in report.images:
+        why = f": {i.reason}" if i.reason and i.decision != Decision.PROMOTE else ""
+        if i.decision in (Decision.UP_TO_DATE, Decision.SKIPPED):
+            move = i.from_tag or "-"
+        else:
+            move = f"{i.from_tag or '-'} -> {i.to_tag or '-'} ({i.update.value})"
+        out.append(f"{i.source} -> {i.target}: {i.image} {move} {i.decision}{why}")
+        out.extend(f"  {g.detail}" for g in i.gates if not g.passed)
+    if not report.images:
+        out.append("Nothing to promote.")
+    for r in report.results:
+        where = f" #{r.number} {r.url}" if r.number else ""
+        err = f": {r.error}" if r.error else ""
+        out.append(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
+                   f"{where}{err}")
+    for s in report.statuses:
+        merge = " (auto-merge on)" if s.auto_merge else ""
+        out.append(f"#{s.number}: promoter/gates {s.state.value}: {s.description}{merge}")
+    return "\n".join(out) + "\n"
