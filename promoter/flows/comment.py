@@ -37,9 +37,11 @@ from typing import Any, TypeAlias
 from promoter import commands as c
 from promoter import ignores, render
 from promoter.config import Config, Environment
-from promoter.errors import ForgeError, InputError, PromoterError
+from promoter.errors import ForgeError, GitError, InputError, PromoterError
+from promoter.flows.publish import Outcome as Published
+from promoter.flows.publish import Proposal, publish
 from promoter.forge import Forge, MergeMethod, Permission, PRState, PullRequest, Reaction
-from promoter.gitrepo import Workspace, publish_branch
+from promoter.gitrepo import Workspace
 from promoter.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -386,16 +388,17 @@ def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
                             major=what is c.IgnoreWhat.MAJOR, minor=what is c.IgnoreWhat.MINOR)
         text = ignores.dump(rules)
         title = "promoter: remember ignored versions"
-        publish_branch(ws, branch=IGNORE_BRANCH, base=base, files={ignores.PATH: text},
-                       message=f"{title}\n\n{c.describe(cmd)} on #{ctx.pr.number} by "
-                               f"@{ctx.event.author}", author=ctx.cfg.commit.author)
-    body = (f"Later polls skip what `/promoter ignore` asked for, once this is merged.\n\n"
-            f"```yaml\n{text}```\n")
-    pr = old_pr if old_pr is not None and old_pr.is_open else None
-    if pr is None:
-        pr = ctx.forge.create(head=IGNORE_BRANCH, base=base, title=title, body=body)
-    else:
-        ctx.forge.update(pr.number, body=body)
+        body = (f"Later polls skip what `/promoter ignore` asked for, once this is merged.\n\n"
+                f"```yaml\n{text}```\n")
+        [done] = publish(ws, ctx.forge, [Proposal(
+            env="", branch=IGNORE_BRANCH, base=base, files={ignores.PATH: text}, title=title,
+            body=body, message=f"{title}\n\n{c.describe(cmd)} on #{ctx.pr.number} by "
+                               f"@{ctx.event.author}")], author=ctx.cfg.commit.author)
+    if done.outcome is Published.HUMAN:
+        raise InputError(f"{IGNORE_BRANCH} has commits by someone else, so the ignore rule was "
+                         "not written: merge or close that pull request first")
+    if done.outcome is Published.FAILED or done.number is None:
+        raise GitError(f"{IGNORE_BRANCH}: {done.error or done.outcome}")
     what_text = {c.IgnoreWhat.IMAGE: f"`{image}` altogether",
                  c.IgnoreWhat.VERSION: f"`{image}` {version}",
                  c.IgnoreWhat.MAJOR: f"`{image}` major version of {version}",
@@ -404,7 +407,7 @@ def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
     if ctx.meta is not None and image in images and ctx.pr.is_open:
         ctx.forge.close(ctx.pr.number)
         closing = " This pull request is closed."
-    return f"later polls skip {what_text} once #{pr.number} is merged ({pr.url}).{closing}"
+    return f"later polls skip {what_text} once #{done.number} is merged ({done.url}).{closing}"
 
 
 Handler: TypeAlias = Callable[[_Ctx, c.Command], str]

@@ -35,15 +35,9 @@ from typing import Any, Protocol
 from promoter import gates, render
 from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, PromoterError
-from promoter.flows.poll import (
-    PRResult,
-    _close_unneeded,
-    _publish,
-    _pull_request,
-    close_pull_request,
-    locate_env,
-    reader,
-)
+from promoter.flows import publish
+from promoter.flows.poll import close_unneeded, locate_env, reader
+from promoter.flows.publish import Outcome, PRResult
 from promoter.forge import (
     CommitStatus,
     Forge,
@@ -53,7 +47,7 @@ from promoter.forge import (
     StatusState,
 )
 from promoter.gates import Facts, GateResult, GateState
-from promoter.gitrepo import BranchChange, CommitInfo, Outcome, Workspace
+from promoter.gitrepo import CommitInfo, Workspace
 from promoter.plan import (
     Located,
     Plan,
@@ -135,7 +129,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(r.outcome != "failed" for r in self.results)
+        return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -448,7 +442,7 @@ class _Run:
                                                if r.gate in (gates.Gate.FREEZE, gates.Gate.HOLD)])
         self._publish(plan, by_image)
         if self.forge is not None:
-            self.results.extend(_close_unneeded(cfg, ws, self.forge, plan, settled))
+            self.results.extend(close_unneeded(cfg, ws, self.forge, plan, settled))
             self._close_stale(tgt, existing, refused)
 
     def _close_stale(self, tgt: Environment, existing: Mapping[str, PullRequest],
@@ -467,13 +461,12 @@ class _Run:
             if pr is None or version is None or src.tag is None or version == src.tag:
                 continue
             try:
-                self.results.append(close_pull_request(
+                self.results.append(publish.close_pull_request(
                     self.forge, self.ws, env=tgt.name, pr=pr, images={step.image: str(version)},
                     comment=f"Closing: {src.env} no longer runs `{step.image}` {version} (it "
                             f"runs {src.tag}), so it may not enter {tgt.name}: {step.reason}."))
             except PromoterError as e:
-                self.results.append(PRResult(env=tgt.name, branch=branch, outcome="failed",
-                                             error=redact(str(e))))
+                self.results.append(publish.failed(tgt.name, branch, e))
 
     # -- facts and gates -------------------------------------------------------------------
 
@@ -525,18 +518,18 @@ class _Run:
 
     def _publish(self, plan: Plan, by_image: Mapping[str, ImageStep]) -> None:
         cfg = self.cfg
-        quiet = dataclasses.replace(cfg, pull_requests=dataclasses.replace(
-            cfg.pull_requests, auto_merge=False))  # auto-merge waits for the gates
-        changes = [BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
-                                message=pr.message, author=cfg.commit.author,
-                                sign_off=cfg.commit.sign_off) for pr in plan.pull_requests]
-        published = _publish(self.ws, changes)
-        for pr, pub in zip(plan.pull_requests, published, strict=True):
-            steps = [by_image[u.image] for u in pr.updates]
-            result = _pull_request(quiet, self.forge, pr, pub, extra=gates_section(steps))
+        gated = [[by_image[u.image] for u in pr.updates] for pr in plan.pull_requests]
+        # auto-merge waits for the gates (see _gate_status)
+        proposals = [publish.from_plan(cfg, pr, extra=gates_section(steps), auto_merge=False)
+                     for pr, steps in zip(plan.pull_requests, gated, strict=True)]
+        published = publish.push(self.ws, proposals, author=cfg.commit.author,
+                                 sign_off=cfg.commit.sign_off)
+        results = publish.sync(self.forge, self.ws, proposals, published)
+        for pr, pub, steps, result in zip(plan.pull_requests, published, gated, results,
+                                          strict=True):
             self.results.append(result)
             if (self.forge is None or result.number is None or pub.sha is None
-                    or pub.outcome is Outcome.HUMAN):
+                    or result.outcome is Outcome.HUMAN):
                 continue
             try:
                 self.statuses.append(self._gate_status(result.number, pub.sha, steps))
