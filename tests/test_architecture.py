@@ -48,3 +48,23 @@ def test_flows_never_import_the_cli(path: Path) -> None:
     bad = sorted(n for n in _imports(path) if n == "promoter.cli" or n.startswith("promoter.cli."))
     assert not bad, f"flows/{path.name} imports {bad}"
 
+
+
+def _names_from(path: Path, package: str) -> list[tuple[str, str]]:
+    """(module, name) of every ``from promoter.<package>.<module> import name`` in ``path``,
+    function-local imports included."""
+    out: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                and node.module.startswith(f"promoter.{package}.")):
+            out.extend((node.module, a.name) for a in node.names)
+    return out
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.name)
+def test_no_flow_imports_another_flows_private_names(path: Path) -> None:
+    """A use case shares what it means to share under a public name (publish, snapshots);
+    reaching for another flow's ``_helpers`` couples two use cases by accident."""
+    bad = [f"{m}.{n}" for m, n in _names_from(path, "flows")
+           if n.startswith("_") and m != f"promoter.flows.{path.stem}"]
+    assert not bad, f"flows/{path.name} imports private names {bad}"

@@ -29,7 +29,8 @@ from promoter.config import Config, Image
 from promoter.edit.files import is_yaml_name
 from promoter.edit.yamlpos import parse_yaml
 from promoter.errors import InputError, PromoterError
-from promoter.flows.status import ROLLBACK_LABEL, Snapshots, image_paths, same_version
+from promoter.flows.publish import ROLLBACK_LABEL
+from promoter.flows.snapshots import Snapshots, image_paths, same_version
 from promoter.forge import CommitStatus, StatusState
 from promoter.gitrepo import Workspace
 from promoter.plan import Located

@@ -22,6 +22,7 @@ from promoter.config import Config, Group
 from promoter.errors import PromoterError
 from promoter.flows import publish
 from promoter.flows.publish import Outcome, PRResult
+from promoter.flows.snapshots import Snapshots
 from promoter.forge import PRState, PullRequests
 from promoter.gitrepo import Workspace
 from promoter.plan import (
@@ -30,8 +31,6 @@ from promoter.plan import (
     PullRequestPlan,
     Wanted,
     branch_name,
-    cached_finder,
-    locate,
     needs_update,
     plan_updates,
 )
@@ -78,30 +77,6 @@ class Report:
 
 
 # --- reading and choosing ---------------------------------------------------------------------
-
-def reader(ws: Workspace, sha: str) -> Callable[[str], str | None]:
-    """``ws.read`` at ``sha``, each file read once."""
-    cache: dict[str, str | None] = {}
-
-    def read(path: str) -> str | None:
-        if path not in cache:
-            cache[path] = ws.read(sha, path)
-        return cache[path]
-
-    return read
-
-
-def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
-               images: Sequence[str] | None = None, *,
-               read: Callable[[str], str | None] | None = None) -> tuple[Located, ...]:
-    """Every configured image present in ``env`` at commit ``sha`` (``read``: a
-    :func:`reader` at ``sha`` to share)."""
-    files = ws.list_files(sha)
-    read = read or reader(ws, sha)
-    find = cached_finder()
-    return tuple(locate(img, env, files, read, find=find) for img in cfg.images
-                 if env in img.environments and (images is None or img.name in images))
-
 
 async def choose_all(registry: Registry, located: Sequence[Located]
                      ) -> list[tuple[Wanted, UpdateType] | str]:
@@ -233,15 +208,14 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
     errors: list[str] = []
-    readers: dict[str, Callable[[str], str | None]] = {}  # by commit: each file read once
+    snap = Snapshots(ws)  # each file at each commit read and parsed once
     with phases.timing("locate"):
         for env in targets:
             sha = ws.branch_head(env.branch)
             if sha is None:
                 errors.append(f"{env.name}: branch {env.branch} does not exist")
                 continue
-            read = readers.setdefault(sha, reader(ws, sha))
-            located.extend(locate_env(cfg, env.name, ws, sha, images, read=read))
+            located.extend(snap.locate_env(cfg, env.name, sha, images))
     for loc in located:
         errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
                       if not p.startswith("pins disagree"))
@@ -262,7 +236,7 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
             continue
         env_moves = [m for m in moves if m[0].env == env.name]
         with phases.timing("edit"):
-            plan = plan_updates(cfg, env_moves, read=readers.setdefault(sha, reader(ws, sha)),
+            plan = plan_updates(cfg, env_moves, read=snap.reader(sha),
                                 table=render.updates_table)
         plans.extend(plan.pull_requests)
         skipped.extend(plan.skipped)

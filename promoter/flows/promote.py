@@ -30,14 +30,15 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from promoter import gates, render
 from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, PromoterError
 from promoter.flows import publish
-from promoter.flows.poll import close_unneeded, locate_env, reader
+from promoter.flows.poll import close_unneeded
 from promoter.flows.publish import Outcome, PRResult
+from promoter.flows.snapshots import History, Snapshots
 from promoter.forge import (
     CommitStatus,
     Forge,
@@ -55,7 +56,6 @@ from promoter.plan import (
     SiteFinder,
     Wanted,
     branch_name,
-    cached_finder,
     locate,
     plan_updates,
 )
@@ -174,51 +174,6 @@ def select_steps(cfg: Config, source: str | None, target: str | None
 # --- history ----------------------------------------------------------------------------------
 
 Version = tuple[str | None, str | None]  # (tag, digest)
-
-
-class History(Protocol):
-    """What the history walks read of a :class:`~promoter.gitrepo.Workspace` (which is one)."""
-
-    def read(self, rev: str, path: str) -> str | None: ...
-    def resolve(self, rev: str) -> str | None: ...
-    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
-                ) -> tuple[CommitInfo, ...]: ...
-    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]: ...
-    def is_ancestor(self, ancestor: str, rev: str) -> bool: ...
-
-
-class Remembering:
-    """A :class:`History` that asks its workspace once per question: the images of one run
-    share files, commits and the branch's first-parent line, and walk them each."""
-
-    def __init__(self, ws: History) -> None:
-        self.ws = ws
-        self._texts: dict[tuple[str, str], str | None] = {}
-        self._revs: dict[str, str | None] = {}
-        self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
-
-    def read(self, rev: str, path: str) -> str | None:
-        if (rev, path) not in self._texts:
-            self._texts[rev, path] = self.ws.read(rev, path)
-        return self._texts[rev, path]
-
-    def resolve(self, rev: str) -> str | None:
-        if rev not in self._revs:
-            self._revs[rev] = self.ws.resolve(rev)
-        return self._revs[rev]
-
-    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
-                ) -> tuple[CommitInfo, ...]:
-        key = (rev, tuple(paths), limit)
-        if key not in self._history:
-            self._history[key] = self.ws.history(rev, paths, limit=limit)
-        return self._history[key]
-
-    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
-        return self.ws.commits(base, head)
-
-    def is_ancestor(self, ancestor: str, rev: str) -> bool:
-        return self.ws.is_ancestor(ancestor, rev)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,11 +337,10 @@ class _Run:
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    find: SiteFinder = field(default_factory=cached_finder)  # one parse per file version
-    memo: Remembering = field(init=False)
+    snap: Snapshots = field(init=False)  # one read, parse and git log per question
 
     def __post_init__(self) -> None:
-        self.memo = Remembering(self.ws)
+        self.snap = Snapshots(self.ws)
 
     def step(self, src: Environment, tgt: Environment) -> None:
         ws, cfg = self.ws, self.cfg
@@ -397,9 +351,9 @@ class _Run:
         assert src_sha is not None and tgt_sha is not None
         # one PR per environment holds every image let in, so a run for one image looks at all
         only = self.only if cfg.pull_requests.group is Group.IMAGE else None
-        sources = {loc.image.name: loc for loc in locate_env(cfg, src.name, ws, src_sha, only)}
-        read_target = reader(ws, tgt_sha)  # locate and edit read each file once
-        targets = locate_env(cfg, tgt.name, ws, tgt_sha, only, read=read_target)
+        sources = {loc.image.name: loc
+                   for loc in self.snap.locate_env(cfg, src.name, src_sha, only)}
+        targets = self.snap.locate_env(cfg, tgt.name, tgt_sha, only)
         open_prs = self._open_promotions(tgt)
         held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
         existing = {pr.head: pr for pr in open_prs}
@@ -429,7 +383,7 @@ class _Run:
         for s, _ in steps:
             log.debug("image=%s step=%s->%s from=%s to=%s decision=%s", s.image, s.source,
                       s.target, s.from_tag, s.to_tag, s.decision.value)
-        plan = plan_updates(cfg, moves, read=read_target,
+        plan = plan_updates(cfg, moves, read=self.snap.reader(tgt_sha),
                             source_env=src.name, table=render.updates_table)
         self.plans.extend(plan.pull_requests)
         self.skipped.extend(plan.skipped)
@@ -485,11 +439,11 @@ class _Run:
                          update=_update(src, tgt), decision=Decision.SKIPPED)
         if not src.pins or src.tag is None:
             return dataclasses.replace(base, reason=f"{name} is not found in {src.env}")
-        decision, reason = compare(src, tgt, functools.partial(ran_before, self.memo, src_sha,
-                                                               src, find=self.find))
+        decision, reason = compare(src, tgt, functools.partial(ran_before, self.snap, src_sha,
+                                                               src, find=self.snap.find))
         if decision != Decision.PROMOTE:
             return dataclasses.replace(base, decision=decision, reason=reason)
-        came = arrival(self.memo, src_sha, src, find=self.find)
+        came = arrival(self.snap, src_sha, src, find=self.snap.find)
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}

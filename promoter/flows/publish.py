@@ -36,6 +36,7 @@ from promoter.secrets import redact
 log = logging.getLogger(__name__)
 
 HUMAN_MARK = "<!-- promoter:human -->"
+ROLLBACK_LABEL = "promoter/rollback"  # check exempts it from the order and downgrade rules
 LIST_FROM = 3  # pull requests to sync from which one listing beats a lookup each
 
 

@@ -10,7 +10,6 @@ a second run with the same wish changes nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,8 +19,8 @@ from promoter import render
 from promoter.config import Config, Image
 from promoter.errors import InputError
 from promoter.flows import publish
-from promoter.flows.publish import Action, Outcome
-from promoter.flows.status import ROLLBACK_LABEL, Run, Snapshots, env_history, same_version
+from promoter.flows.publish import ROLLBACK_LABEL, Action, Outcome
+from promoter.flows.snapshots import Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
 from promoter.plan import Located, PullRequestPlan, Wanted, plan_updates, slug
@@ -141,7 +140,7 @@ def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Imag
                                       branch=branch, outcome=Outcome.FAILED, error=str(e)))
             continue
         plan = plan_updates(cfg, [(loc, wanted, UpdateType.OTHER)],
-                            read=functools.partial(snap.read, head),
+                            read=snap.reader(head),
                             table=render.updates_table)
         if not plan.pull_requests:
             why = "; ".join(r for _, r in plan.skipped)

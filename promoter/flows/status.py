@@ -1,11 +1,11 @@
 """``promoter status``: which version of every image each environment runs, since when, what is
 pending, and where an environment runs a version that never passed through the one before it.
 
-The matrix is read from git only: each environment's files at its branch head (the version),
-the history of those files (when that version arrived; the versions it ran before) and, when a
-forge is configured, promoter's open pull requests (their hidden metadata says which image goes
-to which version where). :func:`env_history` is shared with ``promoter rollback`` (the version
-to go back to) and ``promoter check``.
+The matrix is read from git only (through :mod:`promoter.flows.snapshots`, as ``promoter
+rollback`` and ``promoter check`` read it): each environment's files at its branch head (the
+version), the history of those files (when that version arrived; the versions it ran before)
+and, when a forge is configured, promoter's open pull requests (their hidden metadata says
+which image goes to which version where).
 
 Drift: an environment runs a version that never appeared in the history of the environment
 before it (someone edited the files by hand instead of promoting). Rollbacks do not drift: they
@@ -14,131 +14,19 @@ go back to a version the previous environment ran earlier.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from promoter import render
-from promoter.config import Config, DiscoverTarget, Image
-from promoter.edit import Site
-from promoter.edit.ops import matches
+from promoter.config import Config, Image
 from promoter.errors import PromoterError
+from promoter.flows.publish import ROLLBACK_LABEL
+from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
-from promoter.gitrepo import CommitInfo, Workspace
-from promoter.plan import Located, cached_finder, locate
+from promoter.gitrepo import Workspace
 from promoter.secrets import redact
-
-ROLLBACK_LABEL = "promoter/rollback"
-HISTORY_LIMIT = 200  # commits per (image, environment) looked at for ages and drift
-_GLOB_CHARS = "*?["
-
-
-# --- history ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Run:
-    """One version an environment ran, from the commit that set it (``since``) on."""
-
-    tag: str | None
-    digest: str | None
-    since: CommitInfo
-
-    @property
-    def when(self) -> datetime:
-        return datetime.fromtimestamp(self.since.time, UTC)
-
-
-def same_version(a_tag: str | None, a_digest: str | None, b_tag: str | None,
-                 b_digest: str | None) -> bool:
-    """Equal tags, and equal digests where both are known."""
-    return a_tag == b_tag and (a_digest is None or b_digest is None or a_digest == b_digest)
-
-
-def image_paths(image: Image, env: str) -> tuple[str, ...]:
-    """The files and folders holding ``image`` in ``env`` (for ``git log -- PATHS``); a glob
-    stands for the folder before its first wildcard."""
-    out: dict[str, None] = {}
-    for target in image.targets_for(env):
-        paths = target.paths if isinstance(target, DiscoverTarget) else (target.file,)
-        for path in paths:
-            parts = path.rstrip("/").split("/")
-            fixed = []
-            for part in parts:
-                if any(c in part for c in _GLOB_CHARS):
-                    break
-                fixed.append(part)
-            if fixed:
-                out["/".join(fixed)] = None
-    return tuple(out)
-
-
-class Snapshots:
-    """Located images per commit, with file lists, texts, parsed sites, image matches and
-    histories cached across images and environments (histories of one repository share most
-    commits, and each file holds many images)."""
-
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self._files: dict[str, tuple[str, ...]] = {}
-        self._texts: dict[tuple[str, str], str | None] = {}
-        self._located: dict[tuple[str, str, str], Located] = {}
-        self._parse = cached_finder()  # each text parsed once, for every image
-        self._matches: dict[tuple[str, str | None, str, str, str], bool] = {}
-        self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
-
-    def history(self, rev: str, paths: tuple[str, ...], limit: int | None
-                ) -> tuple[CommitInfo, ...]:
-        key = (rev, paths, limit)
-        if key not in self._history:
-            self._history[key] = self.ws.history(rev, paths, limit=limit)
-        return self._history[key]
-
-    def read(self, sha: str, path: str) -> str | None:
-        """``ws.read``, each file at each commit read once."""
-        if (sha, path) not in self._texts:
-            self._texts[(sha, path)] = self.ws.read(sha, path)
-        return self._texts[(sha, path)]
-
-    def locate(self, image: Image, env: str, sha: str) -> Located:
-        key = (sha, image.name, env)
-        if key not in self._located:
-            if sha not in self._files:
-                self._files[sha] = self.ws.list_files(sha)
-            read = functools.partial(self.read, sha)
-            wanted = str(image.repository)
-
-            def find(text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
-                sites = self._parse(text, path, helm_paths)
-                if helm_paths:  # an explicit key path: locate decides by the path
-                    return sites
-                return tuple(x for x in sites if self._match(x, wanted))
-
-            self._located[key] = locate(image, env, self._files[sha], read, find=find)
-        return self._located[key]
-
-    def _match(self, site: Site, wanted: str) -> bool:
-        key = (site.name, site.new_name, site.ref.registry, site.ref.repository, wanted)
-        if key not in self._matches:
-            self._matches[key] = matches(site, wanted)
-        return self._matches[key]
-
-
-def env_history(snap: Snapshots, image: Image, env: str, rev: str, *,
-                limit: int = HISTORY_LIMIT) -> tuple[Run, ...]:
-    """The versions ``image`` ran in ``env`` up to commit ``rev``, newest first; consecutive
-    commits with the same version are one run, dated by the first of them."""
-    runs: list[Run] = []
-    for commit in snap.history(rev, image_paths(image, env), limit):
-        loc = snap.locate(image, env, commit.sha)
-        if runs and same_version(runs[-1].tag, runs[-1].digest, loc.tag, loc.digest):
-            runs[-1] = replace(runs[-1], since=commit,
-                               digest=runs[-1].digest or loc.digest)
-        else:
-            runs.append(Run(tag=loc.tag, digest=loc.digest, since=commit))
-    return tuple(runs)
-
 
 # --- the matrix -----------------------------------------------------------------------------------
 
