@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "promoter"
-CORE = ["refs.py", "versions.py", "policy.py", "plan.py", "gates.py", "commands.py", "render.py",
+CORE = ["refs.py", "versions.py", "policy.py", "plan.py", "gates.py", "commands.py",
+        "render/__init__.py",
         "edit"]
 FORBIDDEN = ("httpx", "git", "github", "gitlab", "promoter.registry.oci", "promoter.forge",
              "promoter.gitrepo", "promoter.ci", "subprocess", "socket")
@@ -68,3 +69,20 @@ def test_no_flow_imports_another_flows_private_names(path: Path) -> None:
     bad = [f"{m}.{n}" for m, n in _names_from(path, "flows")
            if n.startswith("_") and m != f"promoter.flows.{path.stem}"]
     assert not bad, f"flows/{path.name} imports private names {bad}"
+
+
+CLI = sorted((PKG / "cli").glob("*.py"))
+# commands whose output has not moved into promoter.render yet (owned by other work)
+NOT_YET_RENDERED = {"edit_cmds.py"}
+
+
+@pytest.mark.parametrize("path", [p for p in CLI if p.name not in NOT_YET_RENDERED],
+                         ids=lambda p: p.name)
+def test_cli_prints_json_only_through_render(path: Path) -> None:
+    """Every ``--output json`` goes through promoter.render.json, so one change there (an
+    envelope, a schema version) reaches every command."""
+    calls = [node.lineno for node in ast.walk(ast.parse(path.read_text(), str(path)))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+             and node.func.attr == "dumps" and isinstance(node.func.value, ast.Name)
+             and node.func.value.id == "json"]
+    assert not calls, f"cli/{path.name} builds JSON itself at lines {calls}"

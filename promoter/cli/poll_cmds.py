@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -13,11 +12,14 @@ from typing import Any, TypeVar
 
 import click
 
-from promoter import render, wiring
+from promoter import wiring
 from promoter.config import CONFIG_NAMES, Config, Group, parse_config
 from promoter.errors import InputError
 from promoter.flows.poll import Report, make_plan, poll
 from promoter.gitrepo import GitWorkspace
+from promoter.render.json import dumps
+from promoter.render.markdown import markdown
+from promoter.render.text import text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,16 +130,14 @@ def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tup
 
 
 def _print(report: Report, output: str, *, results: bool) -> None:
+    """``plan`` prints the plan alone (its JSON is the plan's); ``poll`` adds the results."""
+    shown: object = report if results else report.plan
     if output == "json":
-        click.echo(json.dumps(report.as_json() if results else render.plan_json(report.plan),
-                              indent=2))
+        click.echo(dumps(shown))
+    elif output == "markdown":
+        click.echo(markdown(shown), nl=False)
     else:
-        click.echo(render.plan_text(report.plan, markdown=output == "markdown"), nl=False)
-        for r in report.results:
-            where = f" #{r.number} {r.url}" if r.number else ""
-            err = f": {r.error}" if r.error else ""
-            click.echo(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
-                       f"{where}{err}")
+        click.echo(text(shown), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 
@@ -11,7 +10,9 @@ import click
 from promoter import wiring
 from promoter.cli.poll_cmds import apply_shard, repo_options, session, shard_option
 from promoter.errors import InputError
-from promoter.flows.promote import promote, report_text
+from promoter.flows.promote import promote
+from promoter.render.json import dumps
+from promoter.render.text import text
 
 
 def _now(text: str | None) -> datetime:
@@ -58,9 +59,9 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
         report = promote(cfg, ws, forge, source=source, target=target,
                          images=images or None, dry_run=dry_run, now=when)
     if output == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(dumps(report))
     else:
-        click.echo(report_text(report), nl=False)
+        click.echo(text(report), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
     return 0 if report.ok else 1

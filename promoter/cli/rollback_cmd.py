@@ -4,7 +4,6 @@ not be rolled back, 2 on bad input."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
@@ -12,6 +11,8 @@ import click
 from promoter import wiring
 from promoter.cli.status_cmd import open_repo, repo_options
 from promoter.flows.rollback import rollback as run_rollback
+from promoter.render.json import dumps
+from promoter.render.text import text
 
 
 @click.command("rollback")
@@ -33,7 +34,7 @@ def rollback(env: str, repo: str | None, config: str | None, image: str | None,
         report = run_rollback(cfg, ws, forge, env=env, image=image, to=to, reason=reason,
                               dry_run=dry_run)
     if output == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(dumps(report))
     else:
-        click.echo(report.text(), nl=False)
+        click.echo(text(report), nl=False)
     return 0 if report.ok else 1

@@ -7,7 +7,6 @@ drift) as text, JSON, Markdown or one self-contained HTML page.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,6 +20,10 @@ from promoter.config import Config
 from promoter.errors import PromoterError
 from promoter.forge import Forge
 from promoter.gitrepo import GitWorkspace
+from promoter.render.html import status_html
+from promoter.render.json import dumps
+from promoter.render.markdown import markdown
+from promoter.render.text import text as render_text
 from promoter.secrets import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,15 +82,13 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
     if why:  # a forge without credentials here: the matrix is still worth showing
         click.echo(f"promoter: note: pending pull requests not shown: {why}", err=True)
     if output == "json":
-        text = json.dumps(st.as_json(), indent=2) + "\n"
+        text = dumps(st) + "\n"
     elif output == "markdown":
-        text = flow.status_markdown(st)
+        text = markdown(st)
     elif output == "html":
-        from promoter.render_html import status_html
-
         text = status_html(st)
     else:
-        text = flow.status_text(st)
+        text = render_text(st)
     if out:
         Path(out).write_text(text, encoding="utf-8")
     else:

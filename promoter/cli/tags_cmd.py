@@ -12,9 +12,7 @@ reason in ``errors``).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from collections.abc import Sequence
 from datetime import timedelta
 
 import click
@@ -22,32 +20,14 @@ import click
 from promoter.errors import InputError, PromoterError
 from promoter.policy import STRATEGIES, Order, TagPolicy
 from promoter.refs import ImageRef
-from promoter.registry.choose import Choice, choose
+from promoter.registry.choose import Choice, TagsReport, choose
+from promoter.render.json import dumps
+from promoter.render.text import text
 from promoter.secrets import redact
 from promoter.versions import UpdateType
 
 _DURATION = re.compile(r"^(?:[0-9]+[smhdw])+$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
-
-
-def _as_json(image: ImageRef, choice: Choice | None, errors: Sequence[str]) -> str:
-    chosen = None
-    if choice is not None and choice.chosen is not None:
-        chosen = {"tag": choice.chosen, "digest": choice.digest}
-    return json.dumps({"image": image.name, "chosen": chosen,
-                       "candidates": list(choice.candidates) if choice else [],
-                       "errors": list(errors),
-                       "too_young": [{"tag": t, "created": c.isoformat()}
-                                     for t, c in (choice.too_young if choice else ())]},
-                      indent=2)
-
-
-def _print_text(choice: Choice) -> None:
-    for tag in choice.candidates:
-        if tag == choice.chosen:
-            click.echo(f"{tag}\t{choice.digest}\tchosen")
-        else:
-            click.echo(tag)
 
 
 def _image(ctx: click.Context, param: click.Parameter, value: str) -> ImageRef:
@@ -127,13 +107,11 @@ def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: b
     except PromoterError as e:
         if output != "json":
             raise
-        click.echo(_as_json(image, None, [redact(str(e))]))
+        click.echo(dumps(TagsReport(image=image, choice=None, errors=(redact(str(e)),))))
         click.echo(f"promoter: error: {redact(str(e))}", err=True)
         return e.exit_code
-    if output == "json":
-        click.echo(_as_json(image, choice, []))
-    else:
-        _print_text(choice)
+    report = TagsReport(image=image, choice=choice)
+    click.echo(dumps(report) if output == "json" else text(report), nl=output == "json")
     if choice.chosen is None:
         click.echo(f"promoter: no tag of {image.name} matches the policy", err=True)
         return 1

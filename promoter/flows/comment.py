@@ -91,12 +91,6 @@ class Report:
     answers: tuple[Answer, ...] = ()
     reply: str | None = None  # the comment posted
 
-    def as_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "reason": self.reason,
-                "commands": [{"command": c.describe(a.command), "result": a.result.value,
-                              "text": a.text}
-                             for a in self.answers]}
-
 
 WorkspaceOpener: TypeAlias = Callable[[], AbstractContextManager[Workspace]]
 
@@ -199,12 +193,13 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
     if cmd.version is not None:
         raise InputError("promoting a chosen VERSION is not supported; promoter moves what the "
                          "previous environment runs (use `/rollback ... --to VERSION` to go back)")
-    from promoter.flows.promote import promote, report_text
+    from promoter.flows.promote import promote
+    from promoter.render.text import text as render_text
 
     with _workspace(ctx, "`promote`") as ws:
         report = promote(ctx.cfg, ws, ctx.forge, target=env, images=(image,) if image else None,
                          now=ctx.ports.clock(), override=True)
-    text = report_text(report).rstrip()
+    text = render_text(report).rstrip()
     errors = "".join(f"\nerror: {e}" for e in report.errors)
     return f"\n```text\n{text}{errors}\n```"
 
@@ -214,6 +209,7 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
     to this PR's image when it moves one (a bare image name in place of ENV works too)."""
     assert isinstance(cmd, c.Rollback)
     from promoter.flows.rollback import rollback
+    from promoter.render.text import text as render_text
 
     env, image = cmd.env, cmd.image
     here = ctx.env
@@ -232,15 +228,16 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
     with _workspace(ctx, "`rollback`") as ws:
         report = rollback(ctx.cfg, ws, ctx.forge, env=env, image=image, to=cmd.to,
                           reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}")
-    return f"\n```text\n{report.text().rstrip()}\n```"
+    return f"\n```text\n{render_text(report).rstrip()}\n```"
 
 
 def _status(ctx: _Ctx, cmd: c.Command) -> str:
-    from promoter.flows.status import status, status_markdown
+    from promoter.flows.status import status
+    from promoter.render.markdown import markdown
 
     with _workspace(ctx, "`status`") as ws:
         st = status(ctx.cfg, ws, ctx.forge, now=ctx.ports.clock())
-    return "\n" + status_markdown(st)
+    return "\n" + markdown(st)
 
 
 def _hold_label(ctx: _Ctx) -> str:

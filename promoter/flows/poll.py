@@ -66,15 +66,6 @@ class Report:
     def ok(self) -> bool:
         return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
 
-    def as_json(self) -> dict[str, Any]:
-        return {"pull_requests": [
-            {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
-             "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
-            for r in self.results],
-            "plan": render.plan_json(self.plan), "errors": list(self.errors),
-            "skipped": [{"image": i, "reason": why} for i, why in self.plan.skipped],
-            "seconds": {k: round(v, 3) for k, v in self.phases.items()}}
-
 
 # --- reading and choosing ---------------------------------------------------------------------
 

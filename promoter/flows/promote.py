@@ -99,15 +99,6 @@ class ImageStep:
     commit: str | None = None  # the source commit the version arrived with (checks are read)
     gates: tuple[GateResult, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
-        return {"image": self.image, "source": self.source, "target": self.target,
-                "from": self.from_tag, "from_digest": self.from_digest, "to": self.to_tag,
-                "to_digest": self.to_digest, "update": self.update.value,
-                "decision": self.decision.value, "reason": self.reason,
-                "since": self.since.isoformat() if self.since else None, "commit": self.commit,
-                "gates": [{"gate": g.name, "state": g.state.value, "detail": g.detail}
-                          for g in self.gates]}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusPosted:
@@ -130,19 +121,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "steps": [{"source": s, "target": t} for s, t in self.steps],
-            "images": [i.as_json() for i in self.images],
-            "pull_requests": [
-                {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
-                 "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
-                for r in self.results],
-            "statuses": [{"number": s.number, "sha": s.sha, "state": s.state.value,
-                          "description": s.description, "auto_merge": s.auto_merge}
-                         for s in self.statuses],
-            "plan": render.plan_json(self.plan), "errors": list(self.errors)}
 
 
 # --- which steps ------------------------------------------------------------------------------
@@ -568,26 +546,3 @@ def gates_section(steps: Sequence[ImageStep]) -> str:
 def _summary(steps: Sequence[ImageStep], description: str) -> str:
     return f"{description}\n\n{gates_section(steps)}\n"
 
-
-def report_text(report: Report) -> str:
-    """One line per image and step, its open gates, then what happened to each PR."""
-    out: list[str] = []
-    for i in report.images:
-        why = f": {i.reason}" if i.reason and i.decision != Decision.PROMOTE else ""
-        if i.decision in (Decision.UP_TO_DATE, Decision.SKIPPED):
-            move = i.from_tag or "-"
-        else:
-            move = f"{i.from_tag or '-'} -> {i.to_tag or '-'} ({i.update.value})"
-        out.append(f"{i.source} -> {i.target}: {i.image} {move} {i.decision}{why}")
-        out.extend(f"  {g.detail}" for g in i.gates if not g.passed)
-    if not report.images:
-        out.append("Nothing to promote.")
-    for r in report.results:
-        where = f" #{r.number} {r.url}" if r.number else ""
-        err = f": {r.error}" if r.error else ""
-        out.append(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
-                   f"{where}{err}")
-    for s in report.statuses:
-        merge = " (auto-merge on)" if s.auto_merge else ""
-        out.append(f"#{s.number}: promoter/gates {s.state.value}: {s.description}{merge}")
-    return "\n".join(out) + "\n"

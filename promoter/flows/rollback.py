@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from promoter import render
 from promoter.config import Config, Image
@@ -61,23 +60,6 @@ class RollbackReport:
     @property
     def ok(self) -> bool:
         return all(r.outcome not in (Outcome.FAILED, Outcome.HUMAN) for r in self.results)
-
-    def as_json(self) -> list[dict[str, Any]]:
-        return [{"image": r.image, "env": r.env, "from": r.from_tag, "to": r.to_tag,
-                 "branch": r.branch, "outcome": r.outcome, "action": r.action,
-                 "number": r.number, "url": r.url, "error": r.error} for r in self.results]
-
-    def text(self) -> str:
-        lines = []
-        for r in self.results:
-            where = f" #{r.number} {r.url}" if r.number else ""
-            err = f": {r.error}" if r.error else ""
-            action = f" {r.action}" if r.action else ""
-            lines.append(f"{r.env}: {r.image} {r.from_tag or '-'} -> {r.to_tag or '-'}: "
-                         f"{r.branch}: {r.outcome}{action}{where}{err}")
-            if r.diff:
-                lines.append(r.diff.rstrip("\n"))
-        return "\n".join(lines) + "\n" if lines else "Nothing to roll back.\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from promoter import render
 from promoter.config import Config, Image
@@ -74,24 +73,6 @@ class Status:
     @property
     def drifts(self) -> tuple[Cell, ...]:
         return tuple(c for c in self.cells if c.drift)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "generated": self.generated.isoformat(),
-            "environments": list(self.environments),
-            "images": [{
-                "name": name, "repository": self.repositories.get(name),
-                "environments": {c.env: {
-                    "tag": c.tag, "digest": c.digest,
-                    "since": c.since.isoformat() if c.since else None,
-                    "age_seconds": _seconds(c.age(self.generated)), "commit": c.commit,
-                    "pending": [{"number": p.number, "url": p.url, "tag": p.tag,
-                                 "rollback": p.rollback} for p in c.pending],
-                    "drift": c.drift, "problems": list(c.problems)}
-                    for c in self.cells if c.image == name}}
-                for name in self.images],
-            "errors": list(self.errors),
-        }
 
 
 def _seconds(delta: timedelta | None) -> int | None:
@@ -176,74 +157,3 @@ def _cell(cfg: Config, snap: Snapshots, image: Image, env: str, head: str,
                 commit=current.since.sha if current else None,
                 pending=tuple(pending), drift=drift, problems=problems)
 
-
-# --- text and Markdown ----------------------------------------------------------------------------
-
-def format_age(delta: timedelta | None) -> str:
-    """``45s``, ``12 min``, ``5h 10m``, ``3d 4h``; empty when unknown."""
-    if delta is None:
-        return ""
-    s = int(delta.total_seconds())
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
-
-
-def _version(cell: Cell) -> str:
-    if cell.tag:
-        return cell.tag
-    return cell.digest[:19] if cell.digest else "-"
-
-
-def status_text(st: Status) -> str:
-    header = ["image", *st.environments]
-    rows = [header]
-    for name in st.images:
-        row = [name]
-        for env in st.environments:
-            c = st.cell(name, env)
-            if c is None:
-                row.append("")
-                continue
-            age = format_age(c.age(st.generated))
-            text = _version(c) + (f" ({age})" if age else "")
-            text += "".join(f" -> {p.tag} #{p.number}" for p in c.pending)
-            row.append(text + (" !" if c.drift else ""))
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
-           for r in rows]
-    out += [f"drift: {c.image}: {c.drift}" for c in st.drifts]
-    out += [f"problem: {c.image} in {c.env}: {p}" for c in st.cells for p in c.problems]
-    out += [f"error: {e}" for e in st.errors]
-    return "\n".join(out) + "\n"
-
-
-def status_markdown(st: Status) -> str:
-    def cell(c: Cell | None) -> str:
-        if c is None:
-            return ""
-        age = format_age(c.age(st.generated))
-        parts = [f"**{_version(c)}**" + (f" ({age})" if age else "")]
-        parts += [f"{'rollback' if p.rollback else 'pending'} [#{p.number}]({p.url}) "
-                  f"-> {p.tag}" for p in c.pending]
-        if c.drift:
-            parts.append(":warning: drift")
-        return "<br>".join(p.replace("|", "\\|") for p in parts)
-
-    out = ["| image | " + " | ".join(st.environments) + " |",
-           "| --- |" + " --- |" * len(st.environments)]
-    for name in st.images:
-        out.append(f"| `{name}` | " + " | ".join(cell(st.cell(name, e))
-                                                  for e in st.environments) + " |")
-    if st.drifts:
-        out += ["", "**Drift**", ""] + [f"- `{c.image}`: {c.drift}" for c in st.drifts]
-    problems = [f"- `{c.image}` in {c.env}: {p}" for c in st.cells for p in c.problems]
-    problems += [f"- {e}" for e in st.errors]
-    if problems:
-        out += ["", "**Problems**", "", *problems]
-    return "\n".join(out) + "\n"

@@ -39,6 +39,16 @@ class Choice:
     too_young: tuple[tuple[str, datetime], ...] = ()  # better tags passed over for min-age
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagsReport:
+    """What ``promoter tags`` reports: the image asked about, the choice (None when the
+    registry failed) and the errors."""
+
+    image: ImageRef
+    choice: Choice | None
+    errors: tuple[str, ...] = ()
+
+
 def _lacks(error: RegistryError, platform: str | None) -> bool:
     """Whether the registry refused because the image has no ``platform`` (its message names
     the platform asked for: "no linux/arm64 manifest in the index", "image is linux/amd64,
