@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import click
 
 from promoter import wiring
-from promoter.cli.status_cmd import open_repo, optional_forge, repo_options
+from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.errors import InputError, PromoterError
 from promoter.flows.check import CheckReport, is_rollback, verify_status
 from promoter.flows.check import check as run_check
@@ -68,7 +68,7 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
     "pull_request events, GitLab merge request pipelines). Exit 0 every rule holds, 1 "
     "violations, 2 bad input or the registry could not answer. The Markdown summary is "
     "appended to $GITHUB_STEP_SUMMARY when set."))
-@repo_options
+@checkout_options
 @click.option("--pr", "pr", type=int, default=None, help="The pull request (merge request) "
               "to check; needs the forge.")
 @click.option("--base", "base", default=None, metavar="REF",

@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from promoter import wiring
-from promoter.cli.poll_cmds import repo_options, session
+from promoter.cli.repo import repo_options, session
 from promoter.config import Config, ForgeType
 from promoter.errors import ForgeError, InputError
 from promoter.flows.comment import (

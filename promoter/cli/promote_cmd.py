@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import click
 
 from promoter import wiring
-from promoter.cli.poll_cmds import apply_shard, repo_options, session, shard_option
+from promoter.cli.poll_cmds import apply_shard, shard_option
+from promoter.cli.repo import repo_options, session
 from promoter.errors import InputError
 from promoter.flows.promote import promote
 from promoter.render.json import dumps

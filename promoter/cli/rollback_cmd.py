@@ -9,7 +9,7 @@ import os
 import click
 
 from promoter import wiring
-from promoter.cli.status_cmd import open_repo, repo_options
+from promoter.cli.repo import checkout_options, open_repo
 from promoter.flows.rollback import rollback as run_rollback
 from promoter.render.json import dumps
 from promoter.render.text import text
@@ -17,7 +17,7 @@ from promoter.render.text import text
 
 @click.command("rollback")
 @click.argument("env")
-@repo_options
+@checkout_options
 @click.option("--image", "image", default=None, help="Only this image (config name).")
 @click.option("--to", "to", default=None, metavar="VERSION",
               help="The version to go back to (default: the one the environment ran before).")
