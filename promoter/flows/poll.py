@@ -18,19 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promoter import ignores, render
-from promoter.config import Config, Group
+from promoter.config import Config
 from promoter.errors import PromoterError
 from promoter.flows import publish
 from promoter.flows.publish import Outcome, PRResult
 from promoter.flows.snapshots import Snapshots
-from promoter.forge import PRState, PullRequests
+from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
 from promoter.plan import (
     Located,
     Plan,
     PullRequestPlan,
     Wanted,
-    branch_name,
     needs_update,
     plan_updates,
 )
@@ -260,37 +259,6 @@ def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | N
     with phases.timing("forge"):
         results = publish.sync(forge, ws, proposals, published)
         if forge is not None:
-            results.extend(close_unneeded(cfg, ws, forge, plan, settled))
+            results.extend(publish.close_unneeded(cfg, ws, forge, plan, settled))
     return Report(plan=plan, results=tuple(results), errors=errors, phases=phases)
-
-
-def close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,
-                    settled: Sequence[Located]) -> list[PRResult]:
-    """Close promoter's open PRs for images whose base already runs what the policy chooses
-    (someone bumped the file by hand, or a newer PR was merged)."""
-    if cfg.pull_requests.group is not Group.IMAGE:
-        return []
-    planned = {pr.branch for pr in plan.pull_requests}
-    out: list[PRResult] = []
-    for loc in settled:
-        env = cfg.environment(loc.env)
-        branch = branch_name(cfg, env, loc.image.name)
-        if branch in planned or not loc.pins:
-            continue
-        try:
-            existing = forge.find(head=branch, base=env.branch)
-            if existing is None or existing.state is not PRState.OPEN:
-                continue
-            meta = render.read_meta(existing.body)
-            if meta is None:
-                continue
-            if loc.image.name not in meta.get("images", {}):
-                continue
-            out.append(publish.close_pull_request(
-                forge, ws, env=env.name, pr=existing, images={loc.image.name: loc.tag or ""},
-                comment=f"Closing: `{env.branch}` already runs `{loc.image.name}` {loc.tag}, "
-                        "so this change is no longer needed."))
-        except PromoterError as e:
-            out.append(publish.failed(env.name, branch, e))
-    return out
 

@@ -36,7 +36,6 @@ from promoter import gates, render
 from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, PromoterError
 from promoter.flows import publish
-from promoter.flows.poll import close_unneeded
 from promoter.flows.publish import Outcome, PRResult
 from promoter.flows.snapshots import History, Snapshots
 from promoter.forge import (
@@ -374,7 +373,7 @@ class _Run:
                                                if r.gate in (gates.Gate.FREEZE, gates.Gate.HOLD)])
         self._publish(plan, by_image)
         if self.forge is not None:
-            self.results.extend(close_unneeded(cfg, ws, self.forge, plan, settled))
+            self.results.extend(publish.close_unneeded(cfg, ws, self.forge, plan, settled))
             self._close_stale(tgt, existing, refused)
 
     def _close_stale(self, tgt: Environment, existing: Mapping[str, PullRequest],

@@ -11,7 +11,9 @@ The rules, the same for every flow:
   comment; otherwise one is opened and given its labels, reviewers, assignees and auto-merge;
 * a branch someone else committed to is left alone, and its open pull request told so once;
 * when the forge fails for a branch this run created, the branch is deleted again (with its
-  lease), so no branch is left without its pull request.
+  lease), so no branch is left without its pull request;
+* promoter's pull request for an image its base already runs is closed with a comment and
+  its branch deleted (:func:`close_unneeded`).
 
 A failure is a :class:`PRResult` with :attr:`Outcome.FAILED`, never an exception: one branch
 never stops the others.
@@ -30,7 +32,7 @@ from promoter.errors import PromoterError
 from promoter.forge import MergeMethod, PRState, PullRequest, PullRequests
 from promoter.gitrepo import BranchChange, Published, Workspace, publish_branches
 from promoter.gitrepo import Outcome as Pushed
-from promoter.plan import PullRequestPlan
+from promoter.plan import Located, Plan, PullRequestPlan, branch_name
 from promoter.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -271,3 +273,35 @@ def close_pull_request(forge: PullRequests, ws: Workspace, *, env: str, pr: Pull
 def failed(env: str, branch: str, error: PromoterError) -> PRResult:
     """The result of a branch whose forge or git step raised ``error``."""
     return PRResult(env=env, branch=branch, outcome=Outcome.FAILED, error=redact(str(error)))
+
+
+def close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,
+                    settled: Sequence[Located]) -> list[PRResult]:
+    """Close promoter's open PRs for images whose base already runs what the policy chooses
+    (someone bumped the file by hand, or a newer PR was merged)."""
+    if cfg.pull_requests.group is not Group.IMAGE:
+        return []
+    planned = {pr.branch for pr in plan.pull_requests}
+    out: list[PRResult] = []
+    for loc in settled:
+        env = cfg.environment(loc.env)
+        branch = branch_name(cfg, env, loc.image.name)
+        if branch in planned or not loc.pins:
+            continue
+        try:
+            existing = forge.find(head=branch, base=env.branch)
+            if existing is None or existing.state is not PRState.OPEN:
+                continue
+            meta = render.read_meta(existing.body)
+            if meta is None:
+                continue
+            if loc.image.name not in meta.get("images", {}):
+                continue
+            out.append(close_pull_request(
+                forge, ws, env=env.name, pr=existing, images={loc.image.name: loc.tag or ""},
+                comment=f"Closing: `{env.branch}` already runs `{loc.image.name}` {loc.tag}, "
+                        "so this change is no longer needed."))
+        except PromoterError as e:
+            out.append(failed(env.name, branch, e))
+    return out
+
