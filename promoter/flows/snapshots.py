@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from promoter.config import Config, DiscoverTarget, Image
-from promoter.edit import Site
-from promoter.edit.ops import matches
 from promoter.gitrepo import CommitInfo, Workspace
 from promoter.plan import Located, SiteFinder, cached_finder, locate
 
@@ -74,9 +72,9 @@ class History(Protocol):
 
 class Snapshots:
     """One run's reader of a repository: file lists, texts, located images, parsed sites,
-    image matches, revisions and histories, each asked of the workspace once and shared
-    across images, environments and flows (histories of one repository share most commits,
-    and each file holds many images). A :class:`History`."""
+    revisions and histories, each asked of the workspace once and shared across images,
+    environments and flows (histories of one repository share most commits, and each file
+    holds many images). A :class:`History`."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -85,7 +83,6 @@ class Snapshots:
         self._revs: dict[str, str | None] = {}
         self._located: dict[tuple[str, str, str], Located] = {}
         self.find: SiteFinder = cached_finder()  # each text parsed once, for every image
-        self._matches: dict[tuple[str, str | None, str, str, str], bool] = {}
         self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
 
     def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
@@ -130,23 +127,9 @@ class Snapshots:
     def locate(self, image: Image, env: str, sha: str) -> Located:
         key = (sha, image.name, env)
         if key not in self._located:
-            read = self.reader(sha)
-            wanted = str(image.repository)
-
-            def find(text: str, path: str, helm_paths: tuple[str, ...]) -> tuple[Site, ...]:
-                sites = self.find(text, path, helm_paths)
-                if helm_paths:  # an explicit key path: locate decides by the path
-                    return sites
-                return tuple(x for x in sites if self._match(x, wanted))
-
-            self._located[key] = locate(image, env, self.files(sha), read, find=find)
+            self._located[key] = locate(image, env, self.files(sha), self.reader(sha),
+                                        find=self.find)
         return self._located[key]
-
-    def _match(self, site: Site, wanted: str) -> bool:
-        key = (site.name, site.new_name, site.ref.registry, site.ref.repository, wanted)
-        if key not in self._matches:
-            self._matches[key] = matches(site, wanted)
-        return self._matches[key]
 
 
 def env_history(snap: Snapshots, image: Image, env: str, rev: str, *,
