@@ -36,8 +36,8 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from bench_status import build, run_floor  # noqa: E402
 
 from promoter.config import Config, load_config  # noqa: E402
-from promoter.flows.poll import locate_env  # noqa: E402
 from promoter.flows.promote import Decision, arrival, promote  # noqa: E402
+from promoter.flows.snapshots import Snapshots  # noqa: E402
 from promoter.gitrepo import GitWorkspace  # noqa: E402
 from promoter.plan import cached_finder  # noqa: E402
 
@@ -55,7 +55,7 @@ def run_arrivals(cfg: Config, root: Path, names: list[str], *, shared: bool) -> 
     find = cached_finder() if shared else None
     with GitWorkspace.open(root) as ws:
         head = ws.branch_head("main") or ""
-        for loc in locate_env(cfg, "dev", ws, head, names):
+        for loc in Snapshots(ws).locate_env(cfg, "dev", head, names):
             arrival(ws, head, loc, find=find)
     return time.perf_counter() - start
 

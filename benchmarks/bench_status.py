@@ -35,7 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from promoter.config import Config, load_config  # noqa: E402
 from promoter.edit import find_sites  # noqa: E402
-from promoter.flows.status import image_paths, status  # noqa: E402
+from promoter.flows.snapshots import image_paths  # noqa: E402
+from promoter.flows.status import status  # noqa: E402
 from promoter.gitrepo import GitWorkspace  # noqa: E402
 from promoter.plan import locate  # noqa: E402
 

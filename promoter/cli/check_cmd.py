@@ -13,7 +13,6 @@ answer. The Markdown summary is printed (``--output markdown``) or appended to
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -22,18 +21,15 @@ from dataclasses import dataclass
 import click
 
 from promoter import wiring
-from promoter.cli.status_cmd import open_repo, optional_forge, repo_options
+from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.errors import InputError, PromoterError
-from promoter.flows.check import (
-    CheckReport,
-    is_rollback,
-    summary_markdown,
-    summary_text,
-    verify_status,
-)
+from promoter.flows.check import CheckReport, is_rollback, verify_status
 from promoter.flows.check import check as run_check
 from promoter.forge import Forge
 from promoter.gitrepo import Workspace
+from promoter.render.json import dumps
+from promoter.render.markdown import markdown
+from promoter.render.text import text
 from promoter.secrets import redact
 
 
@@ -72,7 +68,7 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
     "pull_request events, GitLab merge request pipelines). Exit 0 every rule holds, 1 "
     "violations, 2 bad input or the registry could not answer. The Markdown summary is "
     "appended to $GITHUB_STEP_SUMMARY when set."))
-@repo_options
+@checkout_options
 @click.option("--pr", "pr", type=int, default=None, help="The pull request (merge request) "
               "to check; needs the forge.")
 @click.option("--base", "base", default=None, metavar="REF",
@@ -113,12 +109,12 @@ def check(repo: str | None, config: str | None, pr: int | None, base: str | None
                            head=head_sha, rollback=is_rollback(head_branch, labels),
                            base_branch=base_ref)
         posted = _post(forge, head_sha, report)
-    markdown = summary_markdown(report)
-    _step_summary(markdown)
+    summary = markdown(report)
+    _step_summary(summary)
     if output == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(dumps(report))
     else:
-        click.echo(markdown if output == "markdown" else summary_text(report), nl=False)
+        click.echo(summary if output == "markdown" else text(report), nl=False)
     if posted:
         click.echo(f"promoter: {posted}", err=True)
     return report.exit_code
@@ -127,7 +123,7 @@ def check(repo: str | None, config: str | None, pr: int | None, base: str | None
 def _post(forge: Forge | None, sha: str, report: CheckReport) -> str | None:
     if forge is None:
         return None
-    status = verify_status(report)
+    status = verify_status(report, summary=markdown(report))
     try:
         forge.set_status(sha, status)
     except PromoterError as e:

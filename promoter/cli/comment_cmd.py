@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from promoter import wiring
-from promoter.cli.poll_cmds import repo_options, session
+from promoter.cli.repo import repo_options, session
 from promoter.config import Config, ForgeType
 from promoter.errors import ForgeError, InputError
 from promoter.flows.comment import (
@@ -35,6 +35,7 @@ from promoter.flows.comment import (
 )
 from promoter.forge import Forge
 from promoter.gitrepo import Workspace
+from promoter.render.json import dumps
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def comment(event_path: str | None, forge_kind: str | None, project: str | None,
                                  body=note.body, system=note.system)
         report = run_comment(cfg, ws, forge, event)
     if output == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(dumps(report))
     else:
         click.echo(f"{report.outcome.value}{': ' + report.reason if report.reason else ''}")
         for a in report.answers:

@@ -1,40 +1,30 @@
-"""``promoter plan`` and ``promoter poll``."""
+"""``promoter plan`` and ``promoter poll``, and the ``--shard`` option ``promote`` shares.
+
+(:func:`repo_options` and :func:`session` are :mod:`promoter.cli.repo`'s, named here too for
+the commands that import them from this module.)
+"""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import os
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from promoter import render, wiring
-from promoter.config import CONFIG_NAMES, Config, Group, parse_config
+from promoter import wiring
+from promoter.cli.repo import repo_options as repo_options  # serve_cmd imports it from here
+from promoter.cli.repo import session as session
+from promoter.config import Config, Group
 from promoter.errors import InputError
 from promoter.flows.poll import Report, make_plan, poll
-from promoter.gitrepo import GitWorkspace
+from promoter.render.json import dumps
+from promoter.render.markdown import markdown
+from promoter.render.text import text
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def repo_options(f: F) -> F:
-    """``--repo DIR | --clone URL`` and ``--config PATH``, for :func:`session`."""
-    for opt in reversed([
-        click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
-                     help="The GitOps checkout to work on (default: the current directory)."),
-        click.option("--clone", "clone", default=None, metavar="URL",
-                     help="Clone this repository into a temporary directory instead; the "
-                          "forge token authenticates and never reaches a log."),
-        click.option("--config", "config", default=None, envvar="PROMOTER_CONFIG",
-                     help="The config file (default: .promoter.yaml at the repository root)."),
-    ]):
-        f = opt(f)
-    return f
 
 
 def _parse_shard(ctx: click.Context | None, param: click.Parameter | None,
@@ -82,40 +72,10 @@ def common(f: F) -> F:
     return shard_option(repo_options(f))
 
 
-@contextlib.contextmanager
-def _session(repo: str | None, clone: str | None, config: str | None
-             ) -> Iterator[tuple[Config, GitWorkspace]]:
-    environ = dict(os.environ)
-    if clone:
-        token = os.environ.get("PROMOTER_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
-        with wiring.workspace(None, clone, token) as ws:
-            cfg = _config_from_git(ws, config)
-            yield cfg, ws
-        return
-    root = Path(repo or ".").resolve()
-    cfg = wiring.load(root, config)
-    token = wiring.forge_token(cfg, environ) if cfg.forge.token_env else None
-    with wiring.workspace(str(root), None, token, cfg.forge.type) as ws:
-        yield cfg, ws
-
-
-session = _session  # public: other commands open the same (config, workspace) pair
-
-
-def _config_from_git(ws: GitWorkspace, config: str | None) -> Config:
-    head = ws.resolve("HEAD")
-    names = (config,) if config else CONFIG_NAMES
-    for name in names:
-        text = ws.read(head, name) if head and name else None
-        if text is not None:
-            return parse_config(text, file=name or CONFIG_NAMES[0])
-    raise InputError(f"{names[0]}: not found in the cloned repository")
-
-
 def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
               images: tuple[str, ...], *, dry_run: bool, do_poll: bool,
               shard: tuple[int, int] | None = None) -> Report:
-    with _session(repo, clone, config) as (cfg, ws):
+    with session(repo, clone, config) as (cfg, ws):
         cfg = apply_shard(cfg, shard)
         reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
         if do_poll:
@@ -128,16 +88,14 @@ def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tup
 
 
 def _print(report: Report, output: str, *, results: bool) -> None:
+    """``plan`` prints the plan alone (its JSON is the plan's); ``poll`` adds the results."""
+    shown: object = report if results else report.plan
     if output == "json":
-        click.echo(json.dumps(report.as_json() if results else render.plan_json(report.plan),
-                              indent=2))
+        click.echo(dumps(shown))
+    elif output == "markdown":
+        click.echo(markdown(shown), nl=False)
     else:
-        click.echo(render.plan_text(report.plan, markdown=output == "markdown"), nl=False)
-        for r in report.results:
-            where = f" #{r.number} {r.url}" if r.number else ""
-            err = f": {r.error}" if r.error else ""
-            click.echo(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
-                       f"{where}{err}")
+        click.echo(text(shown), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
 

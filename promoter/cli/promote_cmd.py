@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 
 import click
 
 from promoter import wiring
-from promoter.cli.poll_cmds import apply_shard, repo_options, session, shard_option
+from promoter.cli.poll_cmds import apply_shard, shard_option
+from promoter.cli.repo import repo_options, session
 from promoter.errors import InputError
-from promoter.flows.promote import Decision, Report, promote
+from promoter.flows.promote import promote
+from promoter.render.json import dumps
+from promoter.render.text import text
 
 
 def _now(text: str | None) -> datetime:
@@ -58,33 +60,10 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
         report = promote(cfg, ws, forge, source=source, target=target,
                          images=images or None, dry_run=dry_run, now=when)
     if output == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(dumps(report))
     else:
-        click.echo(report_text(report), nl=False)
+        click.echo(text(report), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
     return 0 if report.ok else 1
 
-
-def report_text(report: Report) -> str:
-    """One line per image and step, its open gates, then what happened to each PR."""
-    out: list[str] = []
-    for i in report.images:
-        why = f": {i.reason}" if i.reason and i.decision != Decision.PROMOTE else ""
-        if i.decision in (Decision.UP_TO_DATE, Decision.SKIPPED):
-            move = i.from_tag or "-"
-        else:
-            move = f"{i.from_tag or '-'} -> {i.to_tag or '-'} ({i.update.value})"
-        out.append(f"{i.source} -> {i.target}: {i.image} {move} {i.decision}{why}")
-        out.extend(f"  {g.detail}" for g in i.gates if not g.passed)
-    if not report.images:
-        out.append("Nothing to promote.")
-    for r in report.results:
-        where = f" #{r.number} {r.url}" if r.number else ""
-        err = f": {r.error}" if r.error else ""
-        out.append(f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}"
-                   f"{where}{err}")
-    for s in report.statuses:
-        merge = " (auto-merge on)" if s.auto_merge else ""
-        out.append(f"#{s.number}: promoter/gates {s.state.value}: {s.description}{merge}")
-    return "\n".join(out) + "\n"

@@ -4,19 +4,20 @@ not be rolled back, 2 on bad input."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 
 from promoter import wiring
-from promoter.cli.status_cmd import open_repo, repo_options
+from promoter.cli.repo import checkout_options, open_repo
 from promoter.flows.rollback import rollback as run_rollback
+from promoter.render.json import dumps
+from promoter.render.text import text
 
 
 @click.command("rollback")
 @click.argument("env")
-@repo_options
+@checkout_options
 @click.option("--image", "image", default=None, help="Only this image (config name).")
 @click.option("--to", "to", default=None, metavar="VERSION",
               help="The version to go back to (default: the one the environment ran before).")
@@ -34,7 +35,7 @@ def rollback(env: str, repo: str | None, config: str | None, image: str | None,
                               dry_run=dry_run,
                               registry=wiring.registry(cfg, os.environ) if to else None)
     if output == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(dumps(report))
     else:
-        click.echo(report.text(), nl=False)
+        click.echo(text(report), nl=False)
     return 0 if report.ok else 1

@@ -23,13 +23,13 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from promoter.config import Config, Image
 from promoter.edit.files import is_yaml_name
 from promoter.edit.yamlpos import parse_yaml
 from promoter.errors import InputError, PromoterError
-from promoter.flows.status import ROLLBACK_LABEL, Snapshots, image_paths, same_version
+from promoter.flows.publish import ROLLBACK_LABEL
+from promoter.flows.snapshots import Snapshots, image_paths, same_version
 from promoter.forge import CommitStatus, StatusState
 from promoter.gitrepo import Workspace
 from promoter.plan import Located
@@ -96,17 +96,6 @@ class CheckReport:
     def exit_code(self) -> int:
         """0 all good, 1 violations, 2 something could not be checked."""
         return 1 if self.violations else 2 if self.errors else 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.exit_code == 0, "base": self.base, "head": self.head, "fork": self.fork,
-            "rollback": self.rollback, "files": list(self.files),
-            "moves": [{"image": m.image, "repository": m.repository, "env": m.env,
-                       "from": m.old_tag, "to": m.new_tag, "from_digest": m.old_digest,
-                       "to_digest": m.new_digest, "files": list(m.files)} for m in self.moves],
-            "violations": [{"rule": v.rule.value, "image": v.image, "env": v.env,
-                            "message": v.message} for v in self.violations],
-            "errors": list(self.errors)}
 
 
 def _short(digest: str | None) -> str:
@@ -293,49 +282,9 @@ async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violatio
 
 # --- reporting ------------------------------------------------------------------------------------
 
-def summary_markdown(report: CheckReport) -> str:
-    """The Markdown for the CI log, the job summary and the check run."""
-    verdict = {0: ":white_check_mark: **promoter check passed**",
-               1: f":x: **promoter check failed**: {len(report.violations)} violation(s)",
-               2: ":warning: **promoter check could not finish**"}[report.exit_code]
-    out = [verdict, ""]
-    if report.rollback:
-        out += ["This change is a rollback: the order and downgrade rules do not apply.", ""]
-    if report.violations:
-        out += ["| rule | problem |", "| --- | --- |"]
-        out += [f"| {v.rule.value} | {_cell(v.message)} |" for v in report.violations]
-        out.append("")
-    if report.errors:
-        out += ["Not checked:", ""] + [f"- {e}" for e in report.errors] + [""]
-    if report.moves:
-        out += ["| image | environment | from | to |", "| --- | --- | --- | --- |"]
-        out += [f"| `{m.image}` | {m.env} | {_cell(m.old)} | **{_cell(m.new)}** |"
-                for m in report.moves]
-    else:
-        out.append("The change moves no image.")
-    touched = len(report.files)
-    out += ["", f"{touched} file(s) changed since `{report.fork[:12]}`, "
-                f"checked against base `{report.base[:12]}`."]
-    return "\n".join(out) + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def summary_text(report: CheckReport) -> str:
-    lines = ["rollback: the order and downgrade rules do not apply"] if report.rollback else []
-    lines += [f"{v.rule.value}: {v.message}" for v in report.violations]
-    lines += [f"not checked: {e}" for e in report.errors]
-    lines += [f"{m.env}: {m.image} {m.old} -> {m.new}" for m in report.moves]
-    n = len(report.violations)
-    lines.append("ok" if report.exit_code == 0 else f"{n} violation(s)" if n else
-                 "could not check everything")
-    return "\n".join(lines) + "\n"
-
-
-def verify_status(report: CheckReport) -> CommitStatus:
-    """The ``promoter/verify`` commit status (with the summary as a GitHub check run)."""
+def verify_status(report: CheckReport, *, summary: str | None = None) -> CommitStatus:
+    """The ``promoter/verify`` commit status (with ``summary``, Markdown, as a GitHub check
+    run)."""
     if report.exit_code == 0:
         n = len(report.moves)
         state, description = StatusState.SUCCESS, f"{n} image move(s) verified"
@@ -349,5 +298,5 @@ def verify_status(report: CheckReport) -> CommitStatus:
     if len(description) > 140:
         description = description[:139] + "\u2026"
     return CommitStatus(context=CONTEXT, state=state, description=description,
-                        summary=summary_markdown(report))
+                        summary=summary)
 

@@ -37,9 +37,11 @@ from typing import Any, TypeAlias
 from promoter import commands as c
 from promoter import ignores, render
 from promoter.config import Config, Environment
-from promoter.errors import ForgeError, InputError, PromoterError
+from promoter.errors import ForgeError, GitError, InputError, PromoterError
+from promoter.flows.publish import Outcome as Published
+from promoter.flows.publish import Proposal, publish
 from promoter.forge import Forge, MergeMethod, Permission, PRState, PullRequest, Reaction
-from promoter.gitrepo import Workspace, publish_branch
+from promoter.gitrepo import Workspace
 from promoter.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -88,12 +90,6 @@ class Report:
     reason: str = ""
     answers: tuple[Answer, ...] = ()
     reply: str | None = None  # the comment posted
-
-    def as_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "reason": self.reason,
-                "commands": [{"command": c.describe(a.command), "result": a.result.value,
-                              "text": a.text}
-                             for a in self.answers]}
 
 
 WorkspaceOpener: TypeAlias = Callable[[], AbstractContextManager[Workspace]]
@@ -197,13 +193,13 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
     if cmd.version is not None:
         raise InputError("promoting a chosen VERSION is not supported; promoter moves what the "
                          "previous environment runs (use `/rollback ... --to VERSION` to go back)")
-    from promoter.cli.promote_cmd import report_text
     from promoter.flows.promote import promote
+    from promoter.render.text import text as render_text
 
     with _workspace(ctx, "`promote`") as ws:
         report = promote(ctx.cfg, ws, ctx.forge, target=env, images=(image,) if image else None,
                          now=ctx.ports.clock(), override=True)
-    text = report_text(report).rstrip()
+    text = render_text(report).rstrip()
     errors = "".join(f"\nerror: {e}" for e in report.errors)
     return f"\n```text\n{text}{errors}\n```"
 
@@ -213,6 +209,7 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
     to this PR's image when it moves one (a bare image name in place of ENV works too)."""
     assert isinstance(cmd, c.Rollback)
     from promoter.flows.rollback import rollback
+    from promoter.render.text import text as render_text
 
     env, image = cmd.env, cmd.image
     here = ctx.env
@@ -233,15 +230,16 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
                           reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}",
                           registry=ctx.ports.registry() if cmd.to and ctx.ports.registry
                           else None)
-    return f"\n```text\n{report.text().rstrip()}\n```"
+    return f"\n```text\n{render_text(report).rstrip()}\n```"
 
 
 def _status(ctx: _Ctx, cmd: c.Command) -> str:
-    from promoter.flows.status import status, status_markdown
+    from promoter.flows.status import status
+    from promoter.render.markdown import markdown
 
     with _workspace(ctx, "`status`") as ws:
         st = status(ctx.cfg, ws, ctx.forge, now=ctx.ports.clock())
-    return "\n" + status_markdown(st)
+    return "\n" + markdown(st)
 
 
 def _hold_label(ctx: _Ctx) -> str:
@@ -389,16 +387,17 @@ def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
                             major=what is c.IgnoreWhat.MAJOR, minor=what is c.IgnoreWhat.MINOR)
         text = ignores.dump(rules)
         title = "promoter: remember ignored versions"
-        publish_branch(ws, branch=IGNORE_BRANCH, base=base, files={ignores.PATH: text},
-                       message=f"{title}\n\n{c.describe(cmd)} on #{ctx.pr.number} by "
-                               f"@{ctx.event.author}", author=ctx.cfg.commit.author)
-    body = (f"Later polls skip what `/promoter ignore` asked for, once this is merged.\n\n"
-            f"```yaml\n{text}```\n")
-    pr = old_pr if old_pr is not None and old_pr.is_open else None
-    if pr is None:
-        pr = ctx.forge.create(head=IGNORE_BRANCH, base=base, title=title, body=body)
-    else:
-        ctx.forge.update(pr.number, body=body)
+        body = (f"Later polls skip what `/promoter ignore` asked for, once this is merged.\n\n"
+                f"```yaml\n{text}```\n")
+        [done] = publish(ws, ctx.forge, [Proposal(
+            env="", branch=IGNORE_BRANCH, base=base, files={ignores.PATH: text}, title=title,
+            body=body, message=f"{title}\n\n{c.describe(cmd)} on #{ctx.pr.number} by "
+                               f"@{ctx.event.author}")], author=ctx.cfg.commit.author)
+    if done.outcome is Published.HUMAN:
+        raise InputError(f"{IGNORE_BRANCH} has commits by someone else, so the ignore rule was "
+                         "not written: merge or close that pull request first")
+    if done.outcome is Published.FAILED or done.number is None:
+        raise GitError(f"{IGNORE_BRANCH}: {done.error or done.outcome}")
     what_text = {c.IgnoreWhat.IMAGE: f"`{image}` altogether",
                  c.IgnoreWhat.VERSION: f"`{image}` {version}",
                  c.IgnoreWhat.MAJOR: f"`{image}` major version of {version}",
@@ -407,7 +406,7 @@ def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
     if ctx.meta is not None and image in images and ctx.pr.is_open:
         ctx.forge.close(ctx.pr.number)
         closing = " This pull request is closed."
-    return f"later polls skip {what_text} once #{pr.number} is merged ({pr.url}).{closing}"
+    return f"later polls skip {what_text} once #{done.number} is merged ({done.url}).{closing}"
 
 
 Handler: TypeAlias = Callable[[_Ctx, c.Command], str]

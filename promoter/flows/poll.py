@@ -14,49 +14,33 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from promoter import ignores, render
-from promoter.config import Config, Group
+from promoter.config import Config
 from promoter.errors import PromoterError
-from promoter.forge import PRState, PullRequest, PullRequests
-from promoter.gitrepo import BranchChange, Outcome, Published, Workspace, publish_branches
+from promoter.flows import publish
+from promoter.flows.publish import Outcome, PRResult
+from promoter.flows.snapshots import Snapshots
+from promoter.forge import PullRequests
+from promoter.gitrepo import Workspace
 from promoter.plan import (
     Located,
     Plan,
     PullRequestPlan,
     Wanted,
-    branch_name,
-    cached_finder,
-    locate,
     needs_update,
     plan_updates,
 )
 from promoter.policy import TagPolicy, select, update_of
 from promoter.refs import ImageRef
 from promoter.registry import Registry
+from promoter.registry.choose import choose
 from promoter.secrets import redact
 from promoter.versions import UpdateType
 
 log = logging.getLogger(__name__)
-
-HUMAN_MARK = "<!-- promoter:human -->"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PRResult:
-    """What happened to one planned branch and its pull request."""
-
-    env: str
-    branch: str
-    outcome: str  # created, updated, recreated, unchanged, not-needed, human, closed, failed
-    images: Mapping[str, str] = field(default_factory=dict)  # image -> version
-    number: int | None = None
-    url: str | None = None
-    action: str = ""  # opened, updated, kept, closed, commented, "" (local forge)
-    error: str | None = None
-
 
 class Phases(dict[str, float]):
     """Seconds spent per phase (locate, registry, edit, git, forge), for reports and benches."""
@@ -79,43 +63,10 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(r.outcome != "failed" for r in self.results)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"pull_requests": [
-            {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
-             "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
-            for r in self.results],
-            "plan": render.plan_json(self.plan), "errors": list(self.errors),
-            "skipped": [{"image": i, "reason": why} for i, why in self.plan.skipped],
-            "seconds": {k: round(v, 3) for k, v in self.phases.items()}}
+        return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
 
 
 # --- reading and choosing ---------------------------------------------------------------------
-
-def reader(ws: Workspace, sha: str) -> Callable[[str], str | None]:
-    """``ws.read`` at ``sha``, each file read once."""
-    cache: dict[str, str | None] = {}
-
-    def read(path: str) -> str | None:
-        if path not in cache:
-            cache[path] = ws.read(sha, path)
-        return cache[path]
-
-    return read
-
-
-def locate_env(cfg: Config, env: str, ws: Workspace, sha: str,
-               images: Sequence[str] | None = None, *,
-               read: Callable[[str], str | None] | None = None) -> tuple[Located, ...]:
-    """Every configured image present in ``env`` at commit ``sha`` (``read``: a
-    :func:`reader` at ``sha`` to share)."""
-    files = ws.list_files(sha)
-    read = read or reader(ws, sha)
-    find = cached_finder()
-    return tuple(locate(img, env, files, read, find=find) for img in cfg.images
-                 if env in img.environments and (images is None or img.name in images))
-
 
 async def choose_all(registry: Registry, located: Sequence[Located]
                      ) -> list[tuple[Wanted, UpdateType] | str]:
@@ -125,9 +76,8 @@ async def choose_all(registry: Registry, located: Sequence[Located]
     Images whose policy needs only the tag list go through :func:`promoter.registry.scan.scan`
     (one ``tags/list`` per repository, tokens for many repositories per request, a manifest
     HEAD only for the chosen tag and none when it already runs with a known digest); those
-    that need build times or a platform through :func:`promoter.cli.tags_cmd.choose`.
+    that need build times or a platform through :func:`promoter.registry.choose.choose`.
     """
-    from promoter.cli.tags_cmd import choose
     from promoter.registry.scan import scan
 
     out: list[tuple[Wanted, UpdateType] | str] = [""] * len(located)
@@ -248,15 +198,14 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
     errors: list[str] = []
-    readers: dict[str, Callable[[str], str | None]] = {}  # by commit: each file read once
+    snap = Snapshots(ws)  # each file at each commit read and parsed once
     with phases.timing("locate"):
         for env in targets:
             sha = ws.branch_head(env.branch)
             if sha is None:
                 errors.append(f"{env.name}: branch {env.branch} does not exist")
                 continue
-            read = readers.setdefault(sha, reader(ws, sha))
-            located.extend(locate_env(cfg, env.name, ws, sha, images, read=read))
+            located.extend(snap.locate_env(cfg, env.name, sha, images))
     for loc in located:
         errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
                       if not p.startswith("pins disagree"))
@@ -277,7 +226,7 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
             continue
         env_moves = [m for m in moves if m[0].env == env.name]
         with phases.timing("edit"):
-            plan = plan_updates(cfg, env_moves, read=readers.setdefault(sha, reader(ws, sha)),
+            plan = plan_updates(cfg, env_moves, read=snap.reader(sha),
                                 table=render.updates_table)
         plans.extend(plan.pull_requests)
         skipped.extend(plan.skipped)
@@ -303,188 +252,13 @@ def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | N
                                       phases=phases)
     if dry_run:
         return Report(plan=plan, errors=errors, phases=phases)
-    author = cfg.commit.author
-    changes = [BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
-                            message=pr.message, author=author, sign_off=cfg.commit.sign_off)
-               for pr in plan.pull_requests]
+    proposals = [publish.from_plan(cfg, pr) for pr in plan.pull_requests]
     with phases.timing("git"):
-        published = _publish(ws, changes)
+        published = publish.push(ws, proposals, author=cfg.commit.author,
+                                 sign_off=cfg.commit.sign_off)
     with phases.timing("forge"):
-        known = _open_pull_requests(forge, plan.pull_requests)
-        results = [_pull_request(cfg, forge, pr, pub, ws=ws, known=known) for pr, pub in
-                   zip(plan.pull_requests, published, strict=True)]
+        results = publish.sync(forge, ws, proposals, published)
         if forge is not None:
-            results.extend(_close_unneeded(cfg, ws, forge, plan, settled))
+            results.extend(publish.close_unneeded(cfg, ws, forge, plan, settled))
     return Report(plan=plan, results=tuple(results), errors=errors, phases=phases)
 
-
-_LIST_FROM = 3  # pull requests to sync from which one listing beats a lookup each
-
-OpenIndex = Mapping[tuple[str, str], PullRequest]  # (head, base) -> the newest open one
-
-
-def _open_pull_requests(forge: PullRequests | None, plans: Sequence[PullRequestPlan]
-                        ) -> OpenIndex | None:
-    """The open pull requests of this repository's branches into the plans' bases, listed once
-    (a page per hundred) instead of one lookup per branch: a steady poll of 200 images asks
-    the forge a few times, not 400. None (look each up) for a few plans or when listing
-    fails."""
-    if forge is None or len(plans) < _LIST_FROM:
-        return None
-    index: dict[tuple[str, str], PullRequest] = {}
-    try:
-        for base in sorted({p.base for p in plans}):
-            for found in forge.list_open(base=base):  # newest first
-                if found.same_repo:
-                    index.setdefault((found.head, found.base), found)
-    except PromoterError as e:
-        log.warning("listing open pull requests failed, looking each up: %s", redact(str(e)))
-        return None
-    return index
-
-
-def _publish(ws: Workspace, changes: Sequence[BranchChange]) -> list[Published]:
-    """Publish every branch; those that failed (a remote refusing a ref another run was
-    updating at the same moment) are decided again once, on fresh remote state."""
-    published = list(publish_branches(ws, changes))
-    retry = [i for i, p in enumerate(published) if p.outcome is Outcome.FAILED]
-    if retry:
-        ws.fetch()
-        again = publish_branches(ws, [changes[i] for i in retry])
-        for i, result in zip(retry, again, strict=True):
-            published[i] = result
-    return published
-
-
-def _pull_request(cfg: Config, forge: PullRequests | None, pr: PullRequestPlan,
-                  pub: Published, *, extra: str = "", ws: Workspace | None = None,
-                  known: OpenIndex | None = None) -> PRResult:
-    """Open or update the pull request of a published branch. When the forge fails for a
-    branch this run created, the branch is deleted again (with its lease), so no branch is
-    left without its pull request."""
-    images = {u.image: u.new_tag for u in pr.updates}
-    base = PRResult(env=pr.env, branch=pr.branch, outcome=pub.outcome.value, images=images,
-                    error=pub.error)
-    if forge is None or pub.outcome in (Outcome.FAILED, Outcome.NOT_NEEDED):
-        return base
-    try:
-        return _sync_pr(cfg, forge, pr, pub, base, extra=extra, known=known)
-    except PromoterError as e:
-        if ws is not None and pub.outcome is Outcome.CREATED and pub.sha:
-            try:
-                ws.delete_branch(pr.branch, expect=pub.sha)
-            except PromoterError as cleanup:
-                log.warning("branch=%s left behind: %s", pr.branch, redact(str(cleanup)))
-        return replace(base, outcome="failed", error=redact(str(e)))
-
-
-def _sync_pr(cfg: Config, forge: PullRequests, pr: PullRequestPlan, pub: Published,
-             base: PRResult, *, extra: str = "", known: OpenIndex | None = None) -> PRResult:
-    settings = cfg.pull_requests
-    values: dict[str, object] = {"env": pr.env, "source_env": pr.source_env or "registry",
-                                 "base": pr.base, "count": len(pr.updates),
-                                 "images": ", ".join(u.image for u in pr.updates),
-                                 "title": pr.title}
-    if settings.group is Group.IMAGE and pr.updates:
-        u = pr.updates[0]
-        values.update({"image": u.image, "version": u.new_tag, "from": u.old_tag or "",
-                       "to": u.new_tag, "update": u.update.value})
-    body = render.pr_body(pr, settings.body, values, extra)
-    existing = (known.get((pr.branch, pr.base)) if known is not None else
-                forge.find(head=pr.branch, base=pr.base))  # only an open one matters here
-    if pub.outcome is Outcome.HUMAN:
-        if existing is not None and existing.state is PRState.OPEN:
-            _comment_once(forge, existing, HUMAN_MARK + "\n" + (
-                "promoter did not update this branch: it has commits by "
-                f"{', '.join(sorted({str(c.author) for c in pub.foreign}))}. "
-                f"Wanted: {', '.join(f'{k} {v}' for k, v in sorted(base.images.items()))}. "
-                "Merge or close this pull request, or delete the branch, and promoter "
-                "takes it up again."))
-            return replace(base, number=existing.number, url=existing.url, action="commented")
-        return base
-    if existing is None or existing.state is not PRState.OPEN:
-        created = forge.create(head=pr.branch, base=pr.base, title=pr.title, body=body,
-                               draft=settings.draft)
-        _decorate(cfg, forge, created)
-        return replace(base, number=created.number, url=created.url, action="opened")
-    before = render.read_meta(existing.body) or {}
-    labels = tuple(sorted(set(existing.labels) | set(settings.labels)))
-    if (existing.title, existing.body, existing.labels) == (pr.title, body, labels):
-        updated = existing  # as it should be: nothing to ask of the forge
-    else:
-        updated = forge.update(existing.number, title=pr.title, body=body, labels=labels)
-    old_images = before.get("images", {}) if isinstance(before.get("images"), dict) else {}
-    superseded = [f"`{name}` {old_images[name]} -> {tag} superseded"
-                  for name, tag in sorted(base.images.items())
-                  if name in old_images and old_images[name] != tag]
-    if superseded:
-        forge.comment(existing.number, "\n".join(superseded))
-    changed = pub.outcome is not Outcome.UNCHANGED or superseded
-    return replace(base, number=updated.number, url=updated.url,
-                   action="updated" if changed else "kept")
-
-
-def _decorate(cfg: Config, forge: PullRequests, pr: PullRequest) -> None:
-    s = cfg.pull_requests
-    if s.labels:
-        forge.add_labels(pr.number, s.labels)
-    if s.reviewers:
-        forge.request_reviewers(pr.number, s.reviewers)
-    if s.assignees:
-        forge.set_assignees(pr.number, s.assignees)
-    if s.auto_merge:
-        from promoter.forge import MergeMethod
-
-        forge.enable_auto_merge(pr.number, method=MergeMethod(s.merge_method))
-
-
-def _comment_once(forge: PullRequests, pr: PullRequest, body: str) -> None:
-    marker = body.split("\n", 1)[0]
-    comments = getattr(forge, "comments", None)
-    if callable(comments) and any(marker in c.body for c in comments(pr.number)):
-        return
-    forge.comment(pr.number, body)
-
-
-def _close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,
-                    settled: Sequence[Located]) -> list[PRResult]:
-    """Close promoter's open PRs for images whose base already runs what the policy chooses
-    (someone bumped the file by hand, or a newer PR was merged)."""
-    if cfg.pull_requests.group is not Group.IMAGE:
-        return []
-    planned = {pr.branch for pr in plan.pull_requests}
-    out: list[PRResult] = []
-    for loc in settled:
-        env = cfg.environment(loc.env)
-        branch = branch_name(cfg, env, loc.image.name)
-        if branch in planned or not loc.pins:
-            continue
-        try:
-            existing = forge.find(head=branch, base=env.branch)
-            if existing is None or existing.state is not PRState.OPEN:
-                continue
-            meta = render.read_meta(existing.body)
-            if meta is None:
-                continue
-            if loc.image.name not in meta.get("images", {}):
-                continue
-            out.append(close_pull_request(
-                forge, ws, env=env.name, pr=existing, images={loc.image.name: loc.tag or ""},
-                comment=f"Closing: `{env.branch}` already runs `{loc.image.name}` {loc.tag}, "
-                        "so this change is no longer needed."))
-        except PromoterError as e:
-            out.append(PRResult(env=env.name, branch=branch, outcome="failed",
-                                error=redact(str(e))))
-    return out
-
-
-def close_pull_request(forge: PullRequests, ws: Workspace, *, env: str, pr: PullRequest,
-                       images: Mapping[str, str], comment: str) -> PRResult:
-    """Close promoter's pull request ``pr`` with ``comment`` and delete its branch (with its
-    lease); the result to report. Raises what the forge or git raise."""
-    forge.close(pr.number, comment=comment)
-    head = ws.branch_head(pr.head)
-    if head is not None:
-        ws.delete_branch(pr.head, expect=head)
-    return PRResult(env=env, branch=pr.head, outcome="closed", images=dict(images),
-                    number=pr.number, url=pr.url, action="closed")

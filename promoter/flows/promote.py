@@ -30,20 +30,14 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from promoter import gates, render
 from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, PromoterError
-from promoter.flows.poll import (
-    PRResult,
-    _close_unneeded,
-    _publish,
-    _pull_request,
-    close_pull_request,
-    locate_env,
-    reader,
-)
+from promoter.flows import publish
+from promoter.flows.publish import Outcome, PRResult
+from promoter.flows.snapshots import History, Snapshots
 from promoter.forge import (
     CommitStatus,
     Forge,
@@ -53,7 +47,7 @@ from promoter.forge import (
     StatusState,
 )
 from promoter.gates import Facts, GateResult, GateState
-from promoter.gitrepo import BranchChange, CommitInfo, Outcome, Workspace
+from promoter.gitrepo import CommitInfo, Workspace
 from promoter.plan import (
     Located,
     Plan,
@@ -61,7 +55,6 @@ from promoter.plan import (
     SiteFinder,
     Wanted,
     branch_name,
-    cached_finder,
     locate,
     plan_updates,
 )
@@ -105,15 +98,6 @@ class ImageStep:
     commit: str | None = None  # the source commit the version arrived with (checks are read)
     gates: tuple[GateResult, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
-        return {"image": self.image, "source": self.source, "target": self.target,
-                "from": self.from_tag, "from_digest": self.from_digest, "to": self.to_tag,
-                "to_digest": self.to_digest, "update": self.update.value,
-                "decision": self.decision.value, "reason": self.reason,
-                "since": self.since.isoformat() if self.since else None, "commit": self.commit,
-                "gates": [{"gate": g.name, "state": g.state.value, "detail": g.detail}
-                          for g in self.gates]}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusPosted:
@@ -135,20 +119,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(r.outcome != "failed" for r in self.results)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "steps": [{"source": s, "target": t} for s, t in self.steps],
-            "images": [i.as_json() for i in self.images],
-            "pull_requests": [
-                {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
-                 "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
-                for r in self.results],
-            "statuses": [{"number": s.number, "sha": s.sha, "state": s.state.value,
-                          "description": s.description, "auto_merge": s.auto_merge}
-                         for s in self.statuses],
-            "plan": render.plan_json(self.plan), "errors": list(self.errors)}
+        return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
 
 
 # --- which steps ------------------------------------------------------------------------------
@@ -180,51 +151,6 @@ def select_steps(cfg: Config, source: str | None, target: str | None
 # --- history ----------------------------------------------------------------------------------
 
 Version = tuple[str | None, str | None]  # (tag, digest)
-
-
-class History(Protocol):
-    """What the history walks read of a :class:`~promoter.gitrepo.Workspace` (which is one)."""
-
-    def read(self, rev: str, path: str) -> str | None: ...
-    def resolve(self, rev: str) -> str | None: ...
-    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
-                ) -> tuple[CommitInfo, ...]: ...
-    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]: ...
-    def is_ancestor(self, ancestor: str, rev: str) -> bool: ...
-
-
-class Remembering:
-    """A :class:`History` that asks its workspace once per question: the images of one run
-    share files, commits and the branch's first-parent line, and walk them each."""
-
-    def __init__(self, ws: History) -> None:
-        self.ws = ws
-        self._texts: dict[tuple[str, str], str | None] = {}
-        self._revs: dict[str, str | None] = {}
-        self._history: dict[tuple[str, tuple[str, ...], int | None], tuple[CommitInfo, ...]] = {}
-
-    def read(self, rev: str, path: str) -> str | None:
-        if (rev, path) not in self._texts:
-            self._texts[rev, path] = self.ws.read(rev, path)
-        return self._texts[rev, path]
-
-    def resolve(self, rev: str) -> str | None:
-        if rev not in self._revs:
-            self._revs[rev] = self.ws.resolve(rev)
-        return self._revs[rev]
-
-    def history(self, rev: str, paths: Sequence[str], *, limit: int | None = None
-                ) -> tuple[CommitInfo, ...]:
-        key = (rev, tuple(paths), limit)
-        if key not in self._history:
-            self._history[key] = self.ws.history(rev, paths, limit=limit)
-        return self._history[key]
-
-    def commits(self, base: str, head: str) -> tuple[CommitInfo, ...]:
-        return self.ws.commits(base, head)
-
-    def is_ancestor(self, ancestor: str, rev: str) -> bool:
-        return self.ws.is_ancestor(ancestor, rev)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -388,11 +314,10 @@ class _Run:
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    find: SiteFinder = field(default_factory=cached_finder)  # one parse per file version
-    memo: Remembering = field(init=False)
+    snap: Snapshots = field(init=False)  # one read, parse and git log per question
 
     def __post_init__(self) -> None:
-        self.memo = Remembering(self.ws)
+        self.snap = Snapshots(self.ws)
 
     def step(self, src: Environment, tgt: Environment) -> None:
         ws, cfg = self.ws, self.cfg
@@ -403,9 +328,9 @@ class _Run:
         assert src_sha is not None and tgt_sha is not None
         # one PR per environment holds every image let in, so a run for one image looks at all
         only = self.only if cfg.pull_requests.group is Group.IMAGE else None
-        sources = {loc.image.name: loc for loc in locate_env(cfg, src.name, ws, src_sha, only)}
-        read_target = reader(ws, tgt_sha)  # locate and edit read each file once
-        targets = locate_env(cfg, tgt.name, ws, tgt_sha, only, read=read_target)
+        sources = {loc.image.name: loc
+                   for loc in self.snap.locate_env(cfg, src.name, src_sha, only)}
+        targets = self.snap.locate_env(cfg, tgt.name, tgt_sha, only)
         open_prs = self._open_promotions(tgt)
         held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
         existing = {pr.head: pr for pr in open_prs}
@@ -435,7 +360,7 @@ class _Run:
         for s, _ in steps:
             log.debug("image=%s step=%s->%s from=%s to=%s decision=%s", s.image, s.source,
                       s.target, s.from_tag, s.to_tag, s.decision.value)
-        plan = plan_updates(cfg, moves, read=read_target,
+        plan = plan_updates(cfg, moves, read=self.snap.reader(tgt_sha),
                             source_env=src.name, table=render.updates_table)
         self.plans.extend(plan.pull_requests)
         self.skipped.extend(plan.skipped)
@@ -448,7 +373,7 @@ class _Run:
                                                if r.gate in (gates.Gate.FREEZE, gates.Gate.HOLD)])
         self._publish(plan, by_image)
         if self.forge is not None:
-            self.results.extend(_close_unneeded(cfg, ws, self.forge, plan, settled))
+            self.results.extend(publish.close_unneeded(cfg, ws, self.forge, plan, settled))
             self._close_stale(tgt, existing, refused)
 
     def _close_stale(self, tgt: Environment, existing: Mapping[str, PullRequest],
@@ -467,13 +392,12 @@ class _Run:
             if pr is None or version is None or src.tag is None or version == src.tag:
                 continue
             try:
-                self.results.append(close_pull_request(
+                self.results.append(publish.close_pull_request(
                     self.forge, self.ws, env=tgt.name, pr=pr, images={step.image: str(version)},
                     comment=f"Closing: {src.env} no longer runs `{step.image}` {version} (it "
                             f"runs {src.tag}), so it may not enter {tgt.name}: {step.reason}."))
             except PromoterError as e:
-                self.results.append(PRResult(env=tgt.name, branch=branch, outcome="failed",
-                                             error=redact(str(e))))
+                self.results.append(publish.failed(tgt.name, branch, e))
 
     # -- facts and gates -------------------------------------------------------------------
 
@@ -492,11 +416,11 @@ class _Run:
                          update=_update(src, tgt), decision=Decision.SKIPPED)
         if not src.pins or src.tag is None:
             return dataclasses.replace(base, reason=f"{name} is not found in {src.env}")
-        decision, reason = compare(src, tgt, functools.partial(ran_before, self.memo, src_sha,
-                                                               src, find=self.find))
+        decision, reason = compare(src, tgt, functools.partial(ran_before, self.snap, src_sha,
+                                                               src, find=self.snap.find))
         if decision != Decision.PROMOTE:
             return dataclasses.replace(base, decision=decision, reason=reason)
-        came = arrival(self.memo, src_sha, src, find=self.find)
+        came = arrival(self.snap, src_sha, src, find=self.snap.find)
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
@@ -525,18 +449,18 @@ class _Run:
 
     def _publish(self, plan: Plan, by_image: Mapping[str, ImageStep]) -> None:
         cfg = self.cfg
-        quiet = dataclasses.replace(cfg, pull_requests=dataclasses.replace(
-            cfg.pull_requests, auto_merge=False))  # auto-merge waits for the gates
-        changes = [BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
-                                message=pr.message, author=cfg.commit.author,
-                                sign_off=cfg.commit.sign_off) for pr in plan.pull_requests]
-        published = _publish(self.ws, changes)
-        for pr, pub in zip(plan.pull_requests, published, strict=True):
-            steps = [by_image[u.image] for u in pr.updates]
-            result = _pull_request(quiet, self.forge, pr, pub, extra=gates_section(steps))
+        gated = [[by_image[u.image] for u in pr.updates] for pr in plan.pull_requests]
+        # auto-merge waits for the gates (see _gate_status)
+        proposals = [publish.from_plan(cfg, pr, extra=gates_section(steps), auto_merge=False)
+                     for pr, steps in zip(plan.pull_requests, gated, strict=True)]
+        published = publish.push(self.ws, proposals, author=cfg.commit.author,
+                                 sign_off=cfg.commit.sign_off)
+        results = publish.sync(self.forge, self.ws, proposals, published)
+        for pr, pub, steps, result in zip(plan.pull_requests, published, gated, results,
+                                          strict=True):
             self.results.append(result)
             if (self.forge is None or result.number is None or pub.sha is None
-                    or pub.outcome is Outcome.HUMAN):
+                    or result.outcome is Outcome.HUMAN):
                 continue
             try:
                 self.statuses.append(self._gate_status(result.number, pub.sha, steps))
@@ -620,3 +544,4 @@ def gates_section(steps: Sequence[ImageStep]) -> str:
 
 def _summary(steps: Sequence[ImageStep], description: str) -> str:
     return f"{description}\n\n{gates_section(steps)}\n"
+

@@ -10,22 +10,21 @@ a second run with the same wish changes nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from promoter import render
 from promoter.config import Config, Image
-from promoter.errors import InputError, PromoterError
-from promoter.flows.status import ROLLBACK_LABEL, Run, Snapshots, env_history, same_version
-from promoter.forge import PRState, PullRequests
-from promoter.gitrepo import BranchChange, Outcome, Workspace, publish_branches
+from promoter.errors import InputError
+from promoter.flows import publish
+from promoter.flows.publish import ROLLBACK_LABEL, Action, Outcome
+from promoter.flows.snapshots import Run, Snapshots, env_history, same_version
+from promoter.forge import PullRequests
+from promoter.gitrepo import Workspace
 from promoter.plan import Located, PullRequestPlan, Wanted, plan_updates, slug
 from promoter.registry import Registry
 from promoter.registry.lookup import require_tag
-from promoter.secrets import redact
 from promoter.versions import UpdateType
 
 BRANCH = "promoter/rollback/{env}/{image}"
@@ -48,8 +47,8 @@ class RollbackResult:
     from_tag: str | None
     to_tag: str | None
     branch: str
-    outcome: str  # planned, created, updated, recreated, unchanged, not-needed, human, failed
-    action: str = ""  # opened, updated, kept ("" without a forge or on a dry run)
+    outcome: Outcome
+    action: Action = Action.NONE  # "" without a forge or on a dry run
     number: int | None = None
     url: str | None = None
     error: str | None = None
@@ -62,24 +61,7 @@ class RollbackReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.outcome not in ("failed", "human") for r in self.results)
-
-    def as_json(self) -> list[dict[str, Any]]:
-        return [{"image": r.image, "env": r.env, "from": r.from_tag, "to": r.to_tag,
-                 "branch": r.branch, "outcome": r.outcome, "action": r.action,
-                 "number": r.number, "url": r.url, "error": r.error} for r in self.results]
-
-    def text(self) -> str:
-        lines = []
-        for r in self.results:
-            where = f" #{r.number} {r.url}" if r.number else ""
-            err = f": {r.error}" if r.error else ""
-            action = f" {r.action}" if r.action else ""
-            lines.append(f"{r.env}: {r.image} {r.from_tag or '-'} -> {r.to_tag or '-'}: "
-                         f"{r.branch}: {r.outcome}{action}{where}{err}")
-            if r.diff:
-                lines.append(r.diff.rstrip("\n"))
-        return "\n".join(lines) + "\n" if lines else "Nothing to roll back.\n"
+        return all(r.outcome not in (Outcome.FAILED, Outcome.HUMAN) for r in self.results)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +113,7 @@ def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Imag
         loc = snap.locate(image, env, head)
         if not loc.pins:
             out.append(RollbackResult(image=image.name, env=env, from_tag=None, to_tag=to,
-                                      branch=branch, outcome="failed",
+                                      branch=branch, outcome=Outcome.FAILED,
                                       error=f"not found in {env}"))
             continue
         runs = env_history(snap, image, env, head)
@@ -139,16 +121,17 @@ def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Imag
             wanted = choose_target(loc, runs, to)
         except InputError as e:
             out.append(RollbackResult(image=image.name, env=env, from_tag=loc.tag, to_tag=to,
-                                      branch=branch, outcome="failed", error=str(e)))
+                                      branch=branch, outcome=Outcome.FAILED, error=str(e)))
             continue
         plan = plan_updates(cfg, [(loc, wanted, UpdateType.OTHER)],
-                            read=functools.partial(snap.read, head),
+                            read=snap.reader(head),
                             table=render.updates_table)
         if not plan.pull_requests:
             why = "; ".join(r for _, r in plan.skipped)
             out.append(RollbackResult(image=image.name, env=env, from_tag=loc.tag,
                                       to_tag=wanted.tag, branch=branch,
-                                      outcome="failed" if why else "not-needed", error=why or None))
+                                      outcome=Outcome.FAILED if why else Outcome.NOT_NEEDED,
+                                      error=why or None))
             continue
         pr = plan.pull_requests[0]
         when = next((r.when for r in runs if r.tag == wanted.tag), None)
@@ -175,51 +158,38 @@ def rollback(cfg: Config, ws: Workspace, forge: PullRequests | None, *, env: str
     planned = plan_rollback(cfg, ws, env=env, images=chosen, to=to,
                             reason=reason or "not given")
     results: list[RollbackResult] = []
+    todo: list[tuple[int, publish.Proposal]] = []  # (index in results, what to publish)
     for item in planned:
         if isinstance(item, RollbackResult):
             results.append(item)
             continue
         pr = item.pr
         u = pr.updates[0]
-        base = RollbackResult(image=u.image, env=env, from_tag=u.old_tag, to_tag=u.new_tag,
-                              branch=pr.branch, outcome="planned",
-                              diff="".join(render.unified_diff(p, pr.diffs[p], pr.files[p])
-                                           for p in sorted(pr.files)))
-        if dry_run:
-            results.append(base)
-            continue
-        results.append(_publish(cfg, ws, forge, pr, base, reason or "not given", item.since))
+        results.append(RollbackResult(
+            image=u.image, env=env, from_tag=u.old_tag, to_tag=u.new_tag, branch=pr.branch,
+            outcome=Outcome.PLANNED, diff="".join(render.unified_diff(p, pr.diffs[p], pr.files[p])
+                                                  for p in sorted(pr.files))))
+        if not dry_run:
+            todo.append((len(results) - 1, _proposal(cfg, pr, reason or "not given", item.since)))
+    published = publish.publish(ws, forge, [p for _, p in todo], author=cfg.commit.author,
+                                sign_off=cfg.commit.sign_off)
+    for (i, _), r in zip(todo, published, strict=True):
+        results[i] = replace(results[i], outcome=r.outcome, action=r.action, number=r.number,
+                             url=r.url, error=r.error)
     return RollbackReport(results=tuple(results))
 
 
-def _publish(cfg: Config, ws: Workspace, forge: PullRequests | None, pr: PullRequestPlan,
-             base: RollbackResult, reason: str, since: datetime | None) -> RollbackResult:
-    change = BranchChange(branch=pr.branch, base=pr.base, files=dict(pr.files),
-                          message=pr.message, author=cfg.commit.author,
-                          sign_off=cfg.commit.sign_off)
-    pub = publish_branches(ws, [change])[0]
-    result = replace(base, outcome=pub.outcome.value, error=pub.error)
-    if forge is None or pub.outcome in (Outcome.FAILED, Outcome.NOT_NEEDED, Outcome.HUMAN):
-        return result
+
+def _proposal(cfg: Config, pr: PullRequestPlan, reason: str, since: datetime | None
+              ) -> publish.Proposal:
+    """A rollback's pull request: its own body and label, the configured reviewers, never
+    auto-merged and never a draft (a rollback is meant to go in)."""
     u = pr.updates[0]
     values = {"image": u.image, "env": pr.env, "from": u.old_tag or "-", "to": u.new_tag,
               "when": f"from {since:%Y-%m-%d %H:%M} UTC" if since else "earlier",
               "reason": reason,
               "files": ", ".join(f"`{f}`" for f in sorted(pr.files))}
-    body = render.pr_body(pr, BODY, values)
-    labels = (*cfg.pull_requests.labels, ROLLBACK_LABEL)
-    try:
-        existing = forge.find(head=pr.branch, base=pr.base)
-        if existing is None or existing.state is not PRState.OPEN:
-            made = forge.create(head=pr.branch, base=pr.base, title=pr.title, body=body)
-            forge.add_labels(made.number, labels)
-            if cfg.pull_requests.reviewers:
-                forge.request_reviewers(made.number, cfg.pull_requests.reviewers)
-            return replace(result, action="opened", number=made.number, url=made.url)
-        updated = forge.update(existing.number, title=pr.title, body=body,
-                               labels=tuple(sorted({*existing.labels, *labels})))
-        action = "kept" if pub.outcome is Outcome.UNCHANGED and existing.body == body \
-            else "updated"
-        return replace(result, action=action, number=updated.number, url=updated.url)
-    except PromoterError as e:
-        return replace(result, outcome="failed", error=redact(str(e)))
+    return replace(publish.from_plan(cfg, pr, body=render.pr_body(pr, BODY, values),
+                                     labels=(*cfg.pull_requests.labels, ROLLBACK_LABEL),
+                                     auto_merge=False),
+                   assignees=(), draft=False)

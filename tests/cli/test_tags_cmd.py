@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from promoter.cli import main
-from promoter.cli.tags_cmd import choose
 from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
+from promoter.registry.choose import choose
 from promoter.registry.memory import MemoryRegistry
 from tests.servers.registry import LocalRegistry, free_port
 from tests.servers.seed import OCI, Seeder, Stats, canonical, digest_of, make_layer

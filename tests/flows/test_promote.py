@@ -352,8 +352,8 @@ def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_pat
     import os
     import subprocess
 
-    from promoter.flows.poll import locate_env
     from promoter.flows.promote import _landed, arrival, ran_before
+    from promoter.flows.snapshots import Snapshots
     from promoter.gitrepo import GitWorkspace
 
     repo = tmp_path / "repo"
@@ -390,7 +390,7 @@ def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_pat
     cfg = _config()
     with GitWorkspace.open(repo) as ws:
         head = ws.branch_head("main") or ""
-        [loc] = locate_env(cfg, "dev", ws, head)
+        [loc] = Snapshots(ws).locate_env(cfg, "dev", head)
         assert arrival(ws, head, loc) == Arrival(commit=merge, since=t[3])
         [branch_commit] = [c for c in ws.history(head, ["overlays"]) if c.subject == "dev: 1.1.0"]
         # a walk cut short counts from the oldest commit it saw: less soak, never more
@@ -401,7 +401,7 @@ def test_arrival_on_real_git_counts_from_the_merge_not_the_branch_commit(tmp_pat
     git("commit", "-qam", "dev: 1.2.0 by hand", at=t[5])
     with GitWorkspace.open(repo) as ws:
         head = ws.branch_head("main") or ""
-        [loc] = locate_env(cfg, "dev", ws, head)
+        [loc] = Snapshots(ws).locate_env(cfg, "dev", head)
         assert arrival(ws, head, loc) == Arrival(commit=head, since=t[5])
 
 

@@ -117,3 +117,20 @@ def test_cli_dry_run_json_and_unknown_environment(gitops: GitOps,
     assert "unknown environment 'qa'" in capsys.readouterr().err
     assert main(["rollback", "staging", "--repo", str(gitops.path), "--image", "web"]) == 0
     assert "promoter/rollback/staging/web: created" in capsys.readouterr().out
+
+
+def test_a_forge_failure_leaves_no_rollback_branch_without_its_pr(gitops: GitOps) -> None:
+    """The rollback publishes like the poll: a branch this run pushed is deleted again when
+    its pull request cannot be opened, and the next run opens it."""
+    forge = _forge(gitops)
+    forge.fail_next("create", "the forge is down")
+    with gitops.workspace() as ws:
+        report = rollback(gitops.config(), ws, forge, env="staging", image="web", reason="r")
+    assert not report.ok
+    assert [(r.outcome, r.error) for r in report.results] == [
+        ("failed", "memory: acme/gitops: create: the forge is down")]
+    assert not gitops.git("branch", "--list", "promoter/rollback/staging/web")
+    assert forge.list_open() == ()
+    with gitops.workspace() as ws:
+        again = rollback(gitops.config(), ws, forge, env="staging", image="web", reason="r")
+    assert [(r.outcome, r.action) for r in again.results] == [("created", "opened")]

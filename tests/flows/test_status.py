@@ -18,10 +18,14 @@ import pytest
 
 from promoter.cli import main
 from promoter.config import Config, load_config
-from promoter.flows.status import Status, format_age, status, status_markdown, status_text
+from promoter.flows.status import Status, status
 from promoter.forge.memory import MemoryForge
 from promoter.gitrepo import GitWorkspace
-from promoter.render_html import status_html
+from promoter.render.html import status_html
+from promoter.render.json import document
+from promoter.render.markdown import markdown as status_markdown
+from promoter.render.text import format_age
+from promoter.render.text import text as status_text
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +169,7 @@ def test_pending_promoter_prs_from_the_forge(gitops: GitOps) -> None:
     assert [(p.tag, p.rollback) for p in cell.pending] == [("1.2.0", False)]
     assert sum(len(c.pending) for c in st.cells) == 1
     assert "1.1.0 (3d 0h) -> 1.2.0 #" in status_text(st)
-    doc = st.as_json()
+    doc = document(st)
     assert doc["images"][0]["environments"]["staging"]["pending"][0]["tag"] == "1.2.0"
 
 

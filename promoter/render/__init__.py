@@ -1,14 +1,25 @@
-"""Text, JSON and Markdown for plans, pull request bodies and run reports (pure)."""
+"""Rendering: every result promoter prints or posts, one module per format (pure).
+
+* this package's face: the Markdown promoter writes into forges, which the flows compose
+  (pull request bodies with their hidden metadata, update tables, unified diffs);
+* :mod:`promoter.render.text`: ``--output text`` of every command (:func:`~.text.text`);
+* :mod:`promoter.render.json`: ``--output json`` of every command (:func:`~.json.dumps`, the one
+  place a JSON document is made, so an envelope around all of them goes there);
+* :mod:`promoter.render.markdown`: ``--output markdown``, job summaries and comment replies;
+* :mod:`promoter.render.html`: the ``promoter status --output html`` page.
+
+The format modules read the flows' result types and sit above them; this face sits below.
+"""
 
 from __future__ import annotations
 
 import difflib
-import json
+import json as _json  # the submodule promoter.render.json takes the plain name
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from promoter.plan import ImageUpdate, Plan, PullRequestPlan
+from promoter.plan import ImageUpdate, PullRequestPlan
 
 _META = re.compile(r"<!-- promoter:meta (?P<json>\{.*?\}) -->")
 
@@ -17,7 +28,8 @@ def _short(digest: str | None) -> str:
     return f"`{digest[:19]}`" if digest else ""
 
 
-def _cell(text: str | None) -> str:
+def table_cell(text: str | None) -> str:
+    """``text`` as one Markdown table cell (pipes escaped, on one line)."""
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
@@ -60,8 +72,9 @@ def updates_table(updates: Sequence[ImageUpdate]) -> str:
         if cmp:
             links.append(f"[changes]({cmp})")
         rows.append(
-            f"| `{_cell(u.repository)}` | {_cell(u.env)} | {_cell(u.old_tag) or '-'} | "
-            f"**{_cell(u.new_tag)}** | {u.update.value} | {_short(u.new_digest)} | "
+            f"| `{table_cell(u.repository)}` | {table_cell(u.env)} | "
+            f"{table_cell(u.old_tag) or '-'} | "
+            f"**{table_cell(u.new_tag)}** | {u.update.value} | {_short(u.new_digest)} | "
             f"{' '.join(links)} |")
     return "\n".join(rows)
 
@@ -78,8 +91,8 @@ def read_meta(body: str | None) -> dict[str, Any] | None:
     if m is None:
         return None
     try:
-        value = json.loads(m["json"])
-    except json.JSONDecodeError:
+        value = _json.loads(m["json"])
+    except _json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
 
@@ -100,41 +113,10 @@ def pr_body(pr: PullRequestPlan, template: str | None = None,
     if extra.strip():
         text = f"{text.rstrip()}\n\n{extra.strip()}\n"
     return (f"{text.rstrip()}\n\n<!-- promoter:meta "
-            f"{json.dumps(meta(pr), sort_keys=True, separators=(',', ':'))} -->\n")
+            f"{_json.dumps(meta(pr), sort_keys=True, separators=(',', ':'))} -->\n")
 
 
 def unified_diff(path: str, old: str, new: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(keepends=True),
                                         new.splitlines(keepends=True),
                                         fromfile=f"a/{path}", tofile=f"b/{path}"))
-
-
-def plan_json(plan: Plan) -> list[dict[str, Any]]:
-    return [{
-        "env": pr.env, "source_env": pr.source_env, "base": pr.base, "branch": pr.branch,
-        "title": pr.title,
-        "updates": [{"image": u.image, "repository": u.repository, "from": u.old_tag,
-                     "to": u.new_tag, "from_digest": u.old_digest, "to_digest": u.new_digest,
-                     "update": u.update.value, "files": list(u.files)} for u in pr.updates],
-        "diff": "".join(unified_diff(p, pr.diffs[p], pr.files[p]) for p in sorted(pr.files)),
-    } for pr in plan.pull_requests]
-
-
-def plan_text(plan: Plan, *, markdown: bool = False) -> str:
-    if not plan.pull_requests:
-        out = ["Nothing to change."]
-    else:
-        out = []
-    for pr in plan.pull_requests:
-        diff = "".join(unified_diff(p, pr.diffs[p], pr.files[p]) for p in sorted(pr.files))
-        if markdown:
-            out += [f"### {pr.title}", "", f"Branch `{pr.branch}` into `{pr.base}`", "",
-                    updates_table(pr.updates), "", "```diff", diff.rstrip("\n"), "```", ""]
-        else:
-            out += [f"{pr.title}  ({pr.branch} -> {pr.base})"]
-            out += [f"  {u.image}: {u.old_tag or '-'} -> {u.new_tag} ({u.update.value})"
-                    for u in pr.updates]
-            out += [diff.rstrip("\n"), ""]
-    for what, why in plan.skipped:
-        out.append(f"skipped {what}: {why}")
-    return "\n".join(out).rstrip("\n") + "\n"

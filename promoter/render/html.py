@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from promoter.render.text import format_age
 from promoter.versions import parse_version
 
 if TYPE_CHECKING:
@@ -83,8 +84,6 @@ margin-right:6px;vertical-align:-1px;background:var(--c)}
 
 
 def _age(cell: Cell, st: Status) -> str:
-    from promoter.flows.status import format_age
-
     return format_age(cell.age(st.generated))
 
 
