@@ -1,4 +1,5 @@
-"""Every file of ../shared/corpus/: find every reference, and edit each one byte-exactly.
+"""Every file of tests/testdata/corpus/ (sources in its SOURCES.tsv): find every reference,
+and edit each one byte-exactly.
 
 For each file, for each site ``find_sites`` reports, set a new tag (a new digest when the site
 has only a digest) and check that exactly that value's characters changed: everything before
@@ -25,6 +26,7 @@ from promoter.edit.model import Change, Site, Span
 from promoter.errors import InputError
 
 HERE = Path(__file__).parent
+CORPUS = HERE.parent / "testdata" / "corpus"
 EXPECTED: dict[str, list[int]] = json.loads(
     (HERE / "corpus_expected.json").read_text(encoding="utf-8"))["files"]
 CATEGORIES = ("kustomize", "helm-values", "manifests", "flux-markers", "argocd")
@@ -63,8 +65,8 @@ INVALID = {
 }
 
 
-def _read(shared_dir: Path, rel: str) -> str:
-    return (shared_dir / "corpus" / rel).read_bytes().decode("utf-8")
+def _read(rel: str) -> str:
+    return (CORPUS / rel).read_bytes().decode("utf-8")
 
 
 def _lines_of(text: str, span: Span) -> range:
@@ -126,8 +128,8 @@ def check_edit(text: str, rel: str, site: Site) -> None:
 
 
 @pytest.mark.parametrize("rel", list(EXPECTED))
-def test_corpus_file(shared_dir: Path, rel: str) -> None:
-    text = _read(shared_dir, rel)
+def test_corpus_file(rel: str) -> None:
+    text = _read(rel)
     sites = find_sites(text, rel)
     for site in sites:
         assert site.file == rel
@@ -140,8 +142,8 @@ def test_corpus_file(shared_dir: Path, rel: str) -> None:
 
 
 @pytest.mark.parametrize("rel", list(INVALID))
-def test_invalid_files_give_one_line_errors(shared_dir: Path, rel: str) -> None:
-    text = _read(shared_dir, rel)
+def test_invalid_files_give_one_line_errors(rel: str) -> None:
+    text = _read(rel)
     with pytest.raises(InputError) as err:
         find_sites(text, rel)
     message = str(err.value)
@@ -150,20 +152,20 @@ def test_invalid_files_give_one_line_errors(shared_dir: Path, rel: str) -> None:
     assert line.isdigit() and col.isdigit()
 
 
-def test_corpus_inventory_matches_the_ground_truth(shared_dir: Path) -> None:
+def test_corpus_inventory_matches_the_ground_truth() -> None:
     """Every corpus file has an entry, so a new file cannot slip past the recall count."""
-    corpus = shared_dir / "corpus"
+    corpus = CORPUS
     files = {str(p.relative_to(corpus)) for p in corpus.glob("*/*") if p.suffix in
              (".yaml", ".yml")}
     assert files - set(INVALID) == set(EXPECTED)
 
 
 @functools.cache
-def recall(shared_dir: Path) -> dict[str, tuple[int, int]]:
+def recall() -> dict[str, tuple[int, int]]:
     """found/expected references per category."""
     counts: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     for rel, lines in EXPECTED.items():
-        text = _read(shared_dir, rel)
+        text = _read(rel)
         covered = covered_lines(text, find_sites(text, rel))
         c = counts[rel.split("/")[0]]
         c[0] += sum(1 for line in lines if line in covered)
@@ -171,9 +173,9 @@ def recall(shared_dir: Path) -> dict[str, tuple[int, int]]:
     return {k: (counts[k][0], counts[k][1]) for k in CATEGORIES}
 
 
-def test_recall_per_category(shared_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recall_per_category(capsys: pytest.CaptureFixture[str]) -> None:
     """Found/expected per category equals the ground truth minus exactly the known gaps."""
-    got = recall(shared_dir)
+    got = recall()
     gaps: collections.Counter[str] = collections.Counter()
     for rel, (lines, _) in KNOWN_GAPS.items():
         gaps[rel.split("/")[0]] += len(lines)
@@ -188,8 +190,8 @@ def test_recall_per_category(shared_dir: Path, capsys: pytest.CaptureFixture[str
         k: n for k, n in gaps.items() if n}
 
 
-def test_recall_is_well_over_95_percent(shared_dir: Path) -> None:
-    got = recall(shared_dir)
+def test_recall_is_well_over_95_percent() -> None:
+    got = recall()
     found = sum(f for f, _ in got.values())
     total = sum(t for _, t in got.values())
     assert found / total >= 0.97, f"{found}/{total}"
