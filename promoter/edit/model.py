@@ -90,6 +90,7 @@ class Problem:
 
     file: str
     message: str  # "file:line:col: ..." as far as it is known
+    outside: bool = False  # a symlink out of the walked directory: never read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

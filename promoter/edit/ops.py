@@ -26,7 +26,14 @@ import posixpath
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.engine import apply_planned, plan_changes, screen, sites_in
-from promoter.edit.files import YAML_SUFFIXES, iter_files, read_text, write_all
+from promoter.edit.files import (
+    MAX_FILE_BYTES,
+    YAML_SUFFIXES,
+    iter_files,
+    outside_root,
+    read_text,
+    write_all,
+)
 from promoter.edit.finders import helm, kustomize
 from promoter.edit.insert import add_kustomize_entry
 from promoter.edit.model import Change, FileEdit, Kind, Problem, SetResult, Site, Span
@@ -41,8 +48,12 @@ DEFAULT_VALUES = ("values.yaml", "values.yml")
 def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Problem]
           ) -> Iterator[tuple[YamlFile, tuple[Site, ...]]]:
     defaults: dict[str, YamlFile | None] = {}  # values.yaml files read for overrides
-    for path, explicit in iter_files(paths):
+    for path, root in iter_files(paths):
+        explicit = root is None
         try:
+            escape = None if root is None else outside_root(path, root)
+            if escape is not None:
+                raise InputError(escape)
             text = read_text(path)
             if not (explicit or screen(text, helm_paths) or
                     os.path.basename(path).endswith(kustomize.FILE_NAMES)):
@@ -51,7 +62,7 @@ def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Proble
         except InputError as e:
             if explicit:
                 raise
-            problems.append(Problem(file=path, message=str(e)))
+            problems.append(Problem(file=path, message=str(e), outside=escape is not None))
             continue
         yield yf, sites_in(yf, helm_paths) + _overrides(yf, defaults)
 
@@ -180,6 +191,7 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
                                     for s in chosen])
         files.append(FileEdit(file=yf.path, old=yf.text, new=apply_planned(yf, planned),
                               sites=tuple(chosen), notes=planned.notes))
+    _refuse_skipped(problems, image)
     if not files:
         files = _add_entries(kustomizations, image, tag, digest, new_name, helm_paths)
     if not files:
@@ -194,6 +206,27 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
                              f"{e.strerror or e}; no file was changed") from None
     return SetResult(files=tuple(files), problems=tuple(problems),
                      written=not dry_run and any(f.changed for f in files))
+
+
+def _refuse_skipped(problems: Sequence[Problem], image: str) -> None:
+    """A skipped file that may hold the image would be left behind silently: refuse instead.
+    A symlink out of the tree is never read, so it always counts; an invalid or unreadable file
+    counts when its bytes name the image's repository."""
+    ref = _parsed(image.strip())
+    needle = (ref.repository.removeprefix("library/") if ref is not None else
+              image.strip()).encode()
+    for problem in problems:
+        if problem.outside or _mentions(problem.file, needle):
+            raise InputError(f"set-image: {problem.message}; it may reference {image}, so "
+                             "nothing was written")
+
+
+def _mentions(path: str, needle: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return needle in f.read(MAX_FILE_BYTES)
+    except OSError:
+        return False
 
 
 # ---- adding a Kustomize entry -------------------------------------------------------------------

@@ -129,7 +129,61 @@ def parse_yaml(text: str, path: str) -> YamlFile:
         raise InputError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     yf = YamlFile(path=path, text=text, documents=docs, bom=bom, line_starts=tuple(starts))
     _refuse_duplicate_keys(yf)
+    _refuse_alias_bombs(yf)
     return yf
+
+
+# Finders walk aliases as if they were copies: a few nested aliases of aliases ("billion
+# laughs") make a 400-byte file expand to 10^9 values. Anchors that repeat a block a few times
+# stay far below this; a bomb is refused at once, before any finder runs.
+MAX_EXPANDED = 250_000
+
+
+def expanded_size(documents: tuple[Node, ...], limit: int) -> int:
+    """How many nodes a walk that expands every alias visits (counted up to just over
+    ``limit``; a recursive alias counts once). Linear in the number of distinct nodes."""
+    sizes: dict[int, int] = {}
+    total = 0
+    for doc in documents:
+        stack: list[tuple[Node, bool]] = [(doc, False)]
+        open_: set[int] = set()
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if done:
+                open_.discard(key)
+                kids = _children(node)
+                sizes[key] = min(limit + 1, 1 + sum(sizes.get(id(k), 1) for k in kids))
+                continue
+            if key in sizes or key in open_:
+                continue
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((k, False) for k in _children(node) if id(k) not in sizes)
+        total = min(limit + 1, total + sizes[id(doc)])
+    return total
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _refuse_alias_bombs(yf: YamlFile) -> None:
+    if "*" not in yf.text:  # no alias, nothing repeats
+        return
+    distinct = len(yf.text)  # at least one character per distinct node
+    limit = max(MAX_EXPANDED, 2 * distinct)
+    total = 0
+    for doc in yf.documents:
+        total += expanded_size((doc,), limit)
+        if total > limit:
+            raise InputError(f"{yf.where(yf.offset(doc.start_mark))}: invalid YAML: aliases "
+                             f"expand to more than {limit} values (an alias bomb?); refusing "
+                             "to read it")
 
 
 def _refuse_duplicate_keys(yf: YamlFile) -> None:
