@@ -16,6 +16,12 @@ both parse to the same normalised image (``nginx`` == ``docker.io/library/nginx`
 Kustomize entry, when NAME is its ``newName``. When nothing matches but a kustomization among
 the paths builds resources (local files and directories) that use the image, an ``images:``
 entry is added to it, as ``kustomize edit set image`` would.
+
+Unpinned references (:func:`is_unpinned`: ``image: busybox``, a Helm ``tag: ""`` that means the
+chart's appVersion) are left alone by a tag or digest change, with a note: pinning one silently
+changes what runs. ``include_untagged=True`` (``set-image --include-untagged``) or a
+``--helm-path`` naming the key asks for them explicitly. Kustomize entries, Argo CD overrides
+and marker comments are explicit by nature and always set.
 """
 
 from __future__ import annotations
@@ -167,14 +173,42 @@ def _offset(site: Site) -> int:
     return 0
 
 
+_IMPLICIT_KINDS = frozenset({Kind.MANIFEST, Kind.HELM})
+
+
+def is_unpinned(site: Site) -> bool:
+    """A reference found by shape that names no tag and no digest (``image: busybox``, a Helm
+    ``tag: ""``): what runs is the registry's ``latest`` or the chart's appVersion."""
+    return site.kind in _IMPLICIT_KINDS and site.ref.tag is None and site.ref.digest is None
+
+
+def _leave_unpinned(yf: YamlFile, chosen: Sequence[Site], helm_paths: Sequence[str],
+                    pins: bool) -> tuple[list[Site], list[str]]:
+    """The sites to change and the notes for the unpinned ones left alone."""
+    if not pins:
+        return list(chosen), []
+    named = {_offset(s) for s in helm.find_paths(yf, helm_paths)} if helm_paths else set()
+    keep: list[Site] = []
+    notes: list[str] = []
+    for site in chosen:
+        if is_unpinned(site) and _offset(site) not in named:
+            notes.append(f"{yf.where(_offset(site))}: {site.name} has no tag or digest (the "
+                         "default decides what runs); left alone, --include-untagged pins it")
+        else:
+            keep.append(site)
+    return keep, notes
+
+
 def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
               digest: str | None = None, new_name: str | None = None, dry_run: bool = False,
-              helm_paths: Sequence[str] = ()) -> SetResult:
+              helm_paths: Sequence[str] = (), include_untagged: bool = False) -> SetResult:
     """Set tag/digest/name of every reference to ``image`` in these files and directories.
 
-    Raises InputError (bad arguments, an explicit file that is invalid), EditError (ambiguous,
-    shared anchor, verification failed) or NotFound (the image is referenced nowhere); in each
-    case nothing is written. ``dry_run`` computes everything and writes nothing.
+    Raises InputError (bad arguments, an explicit file that is invalid, a skipped file that may
+    hold the image), EditError (ambiguous, shared anchor, verification failed) or NotFound (the
+    image is referenced nowhere); in each case nothing is written. ``dry_run`` computes
+    everything and writes nothing. Unpinned references are left alone unless
+    ``include_untagged`` (see the module docstring).
     """
     _check_input(image, tag, digest, new_name)
     problems: list[Problem] = []
@@ -187,10 +221,12 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
                 kustomizations.append(yf)
             continue
         _refuse_conflicts(yf, chosen, [s for s in sites if s not in chosen])
+        pins = (tag is not None or digest is not None) and not include_untagged
+        chosen, left = _leave_unpinned(yf, chosen, helm_paths, pins)
         planned = plan_changes(yf, [Change(site=s, tag=tag, digest=digest, new_name=new_name)
                                     for s in chosen])
         files.append(FileEdit(file=yf.path, old=yf.text, new=apply_planned(yf, planned),
-                              sites=tuple(chosen), notes=planned.notes))
+                              sites=tuple(chosen), notes=(*planned.notes, *left)))
     _refuse_skipped(problems, image)
     if not files:
         files = _add_entries(kustomizations, image, tag, digest, new_name, helm_paths)
