@@ -54,6 +54,10 @@ class Site:
     yaml_path: tuple[str | int, ...] = ()
     document: int = 0
     new_name: str | None = None  # Kustomize ``newName`` as written: the image really deployed
+    # a reference inside YAML held by a block scalar (Argo CD ``helm.values: |``, an inline
+    # patch): that scalar's span, and the same site in the block's own text (see edit.embedded)
+    within: Span | None = None
+    inner: Site | None = None
 
     @property
     def deployed(self) -> ImageRef:

@@ -36,7 +36,6 @@ NEW_DIGEST = "sha256:" + "f00d" * 16
 # Shapes the finders do not report yet: file -> (missed lines, why). Found by this test; when a
 # finder learns one, its files fail here until their entry is removed.
 _TAG_ONLY = "Helm 'image: {tag: ...}' without a repository (the chart supplies the name)"
-_PATCH = "an image inside an inline patch string ('patch: |-'), a block scalar"
 _GLOBAL = "Helm 'global.imageTag' beside 'imageRegistry' (one tag for every component)"
 KNOWN_GAPS: dict[str, tuple[list[int], str]] = {
     "helm-values/AuraBit__athena-gitops__charts__athena__values-prod.yaml": ([5, 23], _TAG_ONLY),
@@ -48,10 +47,6 @@ KNOWN_GAPS: dict[str, tuple[list[int], str]] = {
         ([21], _GLOBAL),
     "helm-values/kubeflow__manifests__experimental__helm__charts__notebook-controller__"
     "values.yaml": ([22], _GLOBAL),
-    "kustomize/argoproj__argo-rollouts__test__kustomize__rollout__kustomization.yaml":
-        ([59], _PATCH),
-    "kustomize/ray-project__kuberay__apiserver__deploy__local__e2e__kustomization.yaml":
-        ([25], _PATCH),
 }
 # Invalid YAML (invalid/ holds the files ruamel.yaml rejects; one more in kustomize/ has a
 # duplicate key): each must give a one-line file:line:col error, and none is counted for recall.

@@ -19,6 +19,10 @@ reference **with a tag or digest**: an untagged value there is often a repositor
 skipped). Not searched: ``status`` (written by the cluster) and ``values`` / ``valuesObject``
 (Helm values, the Helm finder's).
 
+JSON 6902 patches (a list of ``{op, path, value}``, as in kustomize ``patches``): a value
+added or replaced at a path ending in ``/image``, and the ``image`` of a container added under
+a ``containers`` path.
+
 docker-compose files: ``services.<name>.image`` in a document without ``apiVersion``/``kind``
 whose ``services`` mapping holds a service with ``image`` or ``build`` (a ``build:`` beside the
 image is fine: the image is what gets tagged). Compose interpolation (``${TAG:-1.0}``) is left
@@ -58,6 +62,9 @@ def is_placeholder(value: str) -> bool:
 
 def find(yf: YamlFile) -> Iterator[Site]:
     for doc_index, doc in enumerate(yf.documents):
+        if isinstance(doc, SequenceNode):
+            yield from _json_patch(yf, doc, doc_index)
+            continue
         if mapping_get(doc, "apiVersion") is None or mapping_get(doc, "kind") is None:
             yield from _compose(yf, doc, doc_index)
             continue
@@ -84,6 +91,34 @@ def _compose(yf: YamlFile, doc: Node, doc_index: int) -> Iterator[Site]:
                                                  doc_index)
         if site is not None:
             yield site
+
+
+def _json_patch(yf: YamlFile, doc: SequenceNode, doc_index: int) -> Iterator[Site]:
+    """A JSON 6902 patch (a list of ``{op, path, value}``): a value set at ``.../image``, or a
+    container (or list of containers) added under ``.../containers``."""
+    if not doc.value or not all(mapping_get(op, "op") is not None and
+                                mapping_get(op, "path") is not None for op in doc.value):
+        return
+    for i, op in enumerate(doc.value):
+        target = scalar_value(mapping_get(op, "path")) or ""
+        value = mapping_get(op, "value")
+        if value is None or (scalar_value(mapping_get(op, "op")) or "") not in ("add", "replace"):
+            continue
+        if isinstance(value, ScalarNode):
+            site = _whole(yf, value, (i, "value"), doc_index) if \
+                target.endswith("/image") else None
+            if site is not None:
+                yield site
+            continue
+        items = list(enumerate(value.value)) if isinstance(value, SequenceNode) else [
+            (None, value)]
+        for j, item in items:
+            image = mapping_get(item, "image")
+            where: YamlPath = (i, "value") if j is None else (i, "value", j)
+            site = None if image is None or "/containers" not in target else _whole(
+                yf, image, (*where, "image"), doc_index)
+            if site is not None:
+                yield site
 
 
 def _image_keys(yf: YamlFile, node: Node, path: YamlPath, doc: int) -> Iterator[Site]:
