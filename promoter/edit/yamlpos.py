@@ -111,8 +111,12 @@ def compose_all(text: str) -> tuple[Node, ...]:
         loader.dispose()
 
 
-def parse_yaml(text: str, path: str) -> YamlFile:
-    """Compose ``text``; raise :class:`InputError` ``path:line:col: message`` when invalid."""
+def parse_yaml(text: str, path: str, *, checks: bool = True) -> YamlFile:
+    """Compose ``text``; raise :class:`InputError` ``path:line:col: message`` when invalid.
+
+    ``checks=False`` skips the refusal of duplicate keys, for a text that is compared against
+    an already checked tree (the verifier's re-parse: a new duplicate key shows up there as a
+    difference). Alias bombs are always refused."""
     bom = 1 if text.startswith(BOM) else 0
     starts = [0]
     starts.extend(m.end() for m in _NEWLINE.finditer(text))
@@ -128,7 +132,8 @@ def parse_yaml(text: str, path: str) -> YamlFile:
     except yaml.YAMLError as e:
         raise InputError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     yf = YamlFile(path=path, text=text, documents=docs, bom=bom, line_starts=tuple(starts))
-    _refuse_duplicate_keys(yf)
+    if checks:
+        _refuse_duplicate_keys(yf)
     _refuse_alias_bombs(yf)
     return yf
 
@@ -172,9 +177,13 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s,\[\]{}]+")
+
+
 def _refuse_alias_bombs(yf: YamlFile) -> None:
-    if "*" not in yf.text:  # no alias, nothing repeats
-        return
+    text = yf.text
+    if "*" not in text or "&" not in text or _ANCHOR.search(text) is None:
+        return  # without an anchor no alias can repeat anything
     distinct = len(yf.text)  # at least one character per distinct node
     limit = max(MAX_EXPANDED, 2 * distinct)
     total = 0

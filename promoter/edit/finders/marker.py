@@ -167,6 +167,8 @@ class _Found:
 
 def find(yf: YamlFile) -> Iterator[Site]:
     """Every marked scalar, one site per image and collection (see the module docstring)."""
+    if "$imagepolicy" not in yf.text and "promoter:" not in yf.text:
+        return  # no marker can be there (both grammars need one of these words)
     named: set[int] | None = None  # tag/digest values another finder names an image for
     for site in _find(yf):
         # a ":tag"/":digest" marker without its name, or a whole marker on what is only a tag
