@@ -53,8 +53,8 @@ from promoter.edit.yamlpos import (
 from promoter.errors import EditError
 
 # A file without any of these words (any case: coreImage, FOO_IMAGE) holds nothing a finder
-# could report.
-SCREEN_WORDS = ("image", "promoter:")
+# could report ("repo": a Helm {repository, tag} or {repo, tag} block under any key).
+SCREEN_WORDS = ("image", "promoter:", "repo")
 _SCREEN = re.compile("|".join(SCREEN_WORDS), re.IGNORECASE)
 STR_TAG = "tag:yaml.org,2002:str"
 _KEYS = {
