@@ -141,12 +141,14 @@ def parse_yaml(text: str, path: str, *, checks: bool = True) -> YamlFile:
 # Finders walk aliases as if they were copies: a few nested aliases of aliases ("billion
 # laughs") make a 400-byte file expand to 10^9 values. Anchors that repeat a block a few times
 # stay far below this; a bomb is refused at once, before any finder runs.
-MAX_EXPANDED = 250_000
+MAX_EXPANDED = 100_000
+_CAP = 10**12
 
 
-def expanded_size(documents: tuple[Node, ...], limit: int) -> int:
-    """How many nodes a walk that expands every alias visits (counted up to just over
-    ``limit``; a recursive alias counts once). Linear in the number of distinct nodes."""
+def expanded_size(documents: tuple[Node, ...]) -> tuple[int, int]:
+    """``(expanded, distinct)``: how many nodes a walk that expands every alias visits (a
+    recursive alias counts once; counted up to 10^12) and how many distinct nodes there are.
+    Linear in the number of distinct nodes."""
     sizes: dict[int, int] = {}
     total = 0
     for doc in documents:
@@ -158,15 +160,15 @@ def expanded_size(documents: tuple[Node, ...], limit: int) -> int:
             if done:
                 open_.discard(key)
                 kids = _children(node)
-                sizes[key] = min(limit + 1, 1 + sum(sizes.get(id(k), 1) for k in kids))
+                sizes[key] = min(_CAP, 1 + sum(sizes.get(id(k), 1) for k in kids))
                 continue
             if key in sizes or key in open_:
                 continue
             open_.add(key)
             stack.append((node, True))
             stack.extend((k, False) for k in _children(node) if id(k) not in sizes)
-        total = min(limit + 1, total + sizes[id(doc)])
-    return total
+        total = min(_CAP, total + sizes[id(doc)])
+    return total, len(sizes)
 
 
 def _children(node: Node) -> list[Node]:
@@ -181,14 +183,16 @@ _ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s,\[\]{}]+")
 
 
 def _refuse_alias_bombs(yf: YamlFile) -> None:
+    """Refuse a file whose aliases expand to more than :data:`MAX_EXPANDED` values and twice
+    its distinct values (work stays linear in the file's size)."""
     text = yf.text
     if "*" not in text or "&" not in text or _ANCHOR.search(text) is None:
         return  # without an anchor no alias can repeat anything
-    distinct = len(yf.text)  # at least one character per distinct node
-    limit = max(MAX_EXPANDED, 2 * distinct)
     total = 0
     for doc in yf.documents:
-        total += expanded_size((doc,), limit)
+        expanded, distinct = expanded_size((doc,))
+        total += expanded
+        limit = max(MAX_EXPANDED, 2 * distinct)
         if total > limit:
             raise InputError(f"{yf.where(yf.offset(doc.start_mark))}: invalid YAML: aliases "
                              f"expand to more than {limit} values (an alias bomb?); refusing "
