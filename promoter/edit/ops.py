@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import re
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.engine import apply_planned, plan_changes, screen, sites_in
@@ -249,18 +250,20 @@ def _refuse_skipped(problems: Sequence[Problem], image: str) -> None:
     A symlink out of the tree is never read, so it always counts; an invalid or unreadable file
     counts when its bytes name the image's repository."""
     ref = _parsed(image.strip())
-    needle = (ref.repository.removeprefix("library/") if ref is not None else
-              image.strip()).encode()
+    name = ref.repository.removeprefix("library/") if ref is not None else image.strip()
+    # the repository as a reference token: "nginx:1", "docker.io/nginx", not "nginx.ingress"
+    needle = re.compile(rb"(?:^|[\s\"'/=])" + re.escape(name.encode()) +
+                        rb"(?=[:@\s\"']|$)", re.MULTILINE)
     for problem in problems:
         if problem.outside or _mentions(problem.file, needle):
             raise InputError(f"set-image: {problem.message}; it may reference {image}, so "
                              "nothing was written")
 
 
-def _mentions(path: str, needle: bytes) -> bool:
+def _mentions(path: str, needle: re.Pattern[bytes]) -> bool:
     try:
         with open(path, "rb") as f:
-            return needle in f.read(MAX_FILE_BYTES)
+            return needle.search(f.read(MAX_FILE_BYTES)) is not None
     except OSError:
         return False
 

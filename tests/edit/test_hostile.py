@@ -169,8 +169,8 @@ def test_set_image_refuses_when_an_invalid_file_mentions_the_image(
 def test_an_invalid_file_about_other_images_only_warns(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "ok.yaml").write_text(DEPLOYMENT)
-    (tmp_path / "broken.yaml").write_text(
-        "{{- if .Values.on }}\nimage: {{ .Values.other }}\n{{- end }}\n")
+    (tmp_path / "broken.yaml").write_text(  # names ghcr.io/acme/api-proxy, not the image
+        "{{- if .Values.on }}\nimage: ghcr.io/acme/api-proxy:1\n# acme/api.md\n{{- end }}\n")
     assert main(["set-image", str(tmp_path), "--image", "ghcr.io/acme/api", "--tag", "2"]) == 0
     assert "warning: skipped" in capsys.readouterr().err
     assert "ghcr.io/acme/api:2\n" in (tmp_path / "ok.yaml").read_text()
