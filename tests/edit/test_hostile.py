@@ -4,7 +4,11 @@ tree, bounded work on every file, owners and modes kept, no reference skipped si
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -174,3 +178,37 @@ def test_an_invalid_file_about_other_images_only_warns(
     assert main(["set-image", str(tmp_path), "--image", "ghcr.io/acme/api", "--tag", "2"]) == 0
     assert "warning: skipped" in capsys.readouterr().err
     assert "ghcr.io/acme/api:2\n" in (tmp_path / "ok.yaml").read_text()
+
+
+def _as_nobody(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run promoter as the unprivileged user ``nobody`` (needs root and setpriv)."""
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+         "promoter", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to act as another user")
+def test_another_user_cannot_replace_a_file_they_may_not_write_or_own() -> None:
+    with tempfile.TemporaryDirectory() as d:  # pytest's own directory is closed to nobody
+        _check_as_nobody(Path(d))
+
+
+def _check_as_nobody(tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)  # nobody may create files here, so a rename would be possible
+    readonly = tmp_path / "readonly.yaml"
+    readonly.write_text(DEPLOYMENT)
+    os.chown(readonly, 65534, 65534)
+    readonly.chmod(0o444)
+    shared = tmp_path / "shared.yaml"  # writable by all, owned by root
+    shared.write_text(DEPLOYMENT)
+    shared.chmod(0o666)
+    for f, why in ((readonly, "the file is read-only for this user; make it writable first"),
+                   (shared, "owned by uid 0 gid 0, which this user cannot give a new file; "
+                            "not replaced")):
+        done = _as_nobody(["set-image", str(f), "--image", "ghcr.io/acme/api", "--tag", "2"])
+        assert (done.returncode, done.stderr) == (
+            2, f"promoter: error: {f}: cannot write: {why}; no file was changed\n")
+        assert f.read_text() == DEPLOYMENT
+    assert (shared.stat().st_uid, stat.S_IMODE(readonly.stat().st_mode)) == (0, 0o444)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readonly.yaml", "shared.yaml"]
