@@ -16,8 +16,9 @@ Argo Workflows ``container.image`` / ``script.image``, Tekton ``steps[].image`` 
 ``sidecars[].image``, Knative's ``queue-sidecar-image`` config) whose scalar value is a
 reference **with a tag or digest**: an untagged value there is often a repository that a
 ``version:`` key completes, or a pattern to watch (Flux ``ImageRepository``, whose kinds are
-skipped). Not searched: ``status`` (written by the cluster) and ``values`` / ``valuesObject``
-(Helm values, the Helm finder's).
+skipped). Not searched: ``status`` (written by the cluster), ``metadata`` (labels and
+annotations describe, they do not run) and ``values`` / ``valuesObject`` (Helm values, the Helm
+finder's).
 
 JSON 6902 patches (a list of ``{op, path, value}``, as in kustomize ``patches``): a value
 added or replaced at a path ending in ``/image``, and the ``image`` of a container added under
@@ -50,7 +51,7 @@ from promoter.edit.yamlpos import (
 )
 
 CONTAINER_KEYS = frozenset({"containers", "initContainers", "ephemeralContainers"})
-SKIPPED_SUBTREES = frozenset({"status", "values", "valuesObject"})
+SKIPPED_SUBTREES = frozenset({"status", "metadata", "values", "valuesObject"})
 FLUX_IMAGE_API = "image.toolkit.fluxcd.io/"
 _PLACEHOLDERS = ("{{", "${", "$(", "<%")
 
