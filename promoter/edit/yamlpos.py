@@ -179,7 +179,10 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s,\[\]{}]+")
+# an "&" where a node's properties may start, then a name character: PyYAML (libyaml and the
+# pure scanner alike) reads anchor names of [0-9A-Za-z_-] only and rejects any other, so a shell
+# "&&" in a script block needs no count
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:?])&[0-9A-Za-z_-]")
 
 
 def _refuse_alias_bombs(yf: YamlFile) -> None:

@@ -212,3 +212,19 @@ def _check_as_nobody(tmp_path: Path) -> None:
         assert f.read_text() == DEPLOYMENT
     assert (shared.stat().st_uid, stat.S_IMODE(readonly.stat().st_mode)) == (0, 0o444)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["readonly.yaml", "shared.yaml"]
+
+
+@pytest.mark.parametrize("name", ["a-b", "_", "9", "A_1-"])
+def test_a_bomb_with_any_anchor_name_the_parser_reads_is_refused(name: str) -> None:
+    text = BOMB.replace("&a ", f"&{name} ").replace("*a,", f"*{name},").replace(
+        "*a]", f"*{name}]")
+    assert f"&{name} " in text
+    with pytest.raises(InputError, match="aliases expand"):
+        find_sites(text, "values.yaml")
+
+
+@pytest.mark.parametrize("name", ["a:b", "&a", "a*", "\u00e4", "$"])
+def test_anchor_names_the_parser_rejects_are_invalid_yaml(name: str) -> None:
+    """So the screen may look for [0-9A-Za-z_-] names only ("&a:b" is the anchor "a")."""
+    with pytest.raises(InputError, match="invalid YAML"):
+        find_sites(f"a: &{name} [image]\nb: *{name}\n", "values.yaml")
