@@ -114,9 +114,10 @@ def compose_all(text: str) -> tuple[Node, ...]:
 def parse_yaml(text: str, path: str, *, checks: bool = True) -> YamlFile:
     """Compose ``text``; raise :class:`InputError` ``path:line:col: message`` when invalid.
 
-    ``checks=False`` skips the refusal of duplicate keys, for a text that is compared against
-    an already checked tree (the verifier's re-parse: a new duplicate key shows up there as a
-    difference). Alias bombs are always refused."""
+    ``checks=False`` skips the refusals of duplicate keys and alias bombs, for the verifier's
+    re-parse of an edit of a checked file: an edit writes only validated tags, digests and
+    names, rendered (quoted where needed) as string scalars, so it can add neither a key nor an
+    alias, and any other difference fails the comparison."""
     bom = 1 if text.startswith(BOM) else 0
     starts = [0]
     starts.extend(m.end() for m in _NEWLINE.finditer(text))
@@ -134,7 +135,7 @@ def parse_yaml(text: str, path: str, *, checks: bool = True) -> YamlFile:
     yf = YamlFile(path=path, text=text, documents=docs, bom=bom, line_starts=tuple(starts))
     if checks:
         _refuse_duplicate_keys(yf)
-    _refuse_alias_bombs(yf)
+        _refuse_alias_bombs(yf)
     return yf
 
 
