@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """promoter's editing engine against a plain ruamel.yaml round trip, same files, same run.
 
-Over every file of ``shared/corpus`` (``$PROMOTER_SHARED_DIR/corpus`` or ``../shared/corpus``
-beside the checkout; ``invalid/`` excluded), in memory:
+Over every file of ``tests/testdata/corpus`` (``invalid/`` excluded), in memory:
 
 * ``promoter``: ``find_sites`` + ``apply_changes`` setting a new tag on every site that has one
   (one verified ``apply_changes`` per file, all its sites at once);
@@ -25,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import re
 import statistics
 import sys
@@ -46,9 +44,7 @@ NEW_TAG = "9.8.7-bench"
 
 
 def corpus_files() -> list[tuple[str, str]]:
-    root = Path(os.environ.get("PROMOTER_SHARED_DIR") or REPO.parent / "shared") / "corpus"
-    if not root.is_dir():
-        sys.exit(f"corpus not found in {root}; set PROMOTER_SHARED_DIR")
+    root = REPO / "tests" / "testdata" / "corpus"
     return [(str(p.relative_to(root)), p.read_bytes().decode("utf-8"))
             for p in sorted(root.glob("*/*")) if p.suffix in (".yaml", ".yml")
             and p.parent.name != "invalid"]

@@ -72,18 +72,22 @@ def unified_diff(edit: FileEdit) -> str:
 @click.option("--tag", metavar="TAG", help="The new tag.")
 @click.option("--digest", metavar="DIGEST", help="The new digest (sha256:...).")
 @click.option("--new-name", metavar="NAME", help="A new image name (repository).")
+@click.option("--include-untagged", is_flag=True,
+              help="Also pin references that name no tag or digest (image: busybox, a Helm "
+                   "tag: \"\"); without it they are left alone, with a note.")
 @click.option("--dry-run", is_flag=True, help="Change nothing on disk.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of the changes.")
 @_HELM_PATH
 def set_image(paths: tuple[str, ...], image: str, tag: str | None, digest: str | None,
-              new_name: str | None, dry_run: bool, show_diff: bool,
+              new_name: str | None, include_untagged: bool, dry_run: bool, show_diff: bool,
               helm_paths: tuple[str, ...]) -> int:
     """Set the tag, digest or name of every reference to an image in PATHS, byte-exactly."""
     result = _set_image(paths, image, tag=tag, digest=digest, new_name=new_name,
-                        dry_run=dry_run, helm_paths=helm_paths)
+                        dry_run=dry_run, helm_paths=helm_paths,
+                        include_untagged=include_untagged)
     for edit in result.files:
         if not edit.changed:
-            click.echo(f"{edit.file}: up to date")
+            click.echo(f"{edit.file}: {'up to date' if edit.sites else 'left alone'}")
         elif show_diff:
             click.echo(unified_diff(edit), nl=False)
         else:

@@ -17,7 +17,8 @@ Stable API (other modules and the evidence tests build on it):
 
 Layout: :mod:`.yamlpos` (positioned nodes, the finders' seam), :mod:`.finders` (one module per
 kind, the FINDERS dict and the de-duplication rule), :mod:`.splice` (quoting, edits),
-:mod:`.insert` (new keys and entries in the file's style), :mod:`.verify` (the re-parse
+:mod:`.insert` (new keys and entries in the file's style), :mod:`.embedded` (YAML inside
+block scalars: Argo CD ``helm.values: |``, inline patches), :mod:`.verify` (the re-parse
 proof), :mod:`.engine` (pure: texts), :mod:`.ops` (files), :mod:`.files` (scan, read, atomic
 write).
 """

@@ -26,10 +26,12 @@ Rules for a change (documented here because they are choices):
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import re
 from collections.abc import Iterator, Sequence
 
+from promoter.edit import embedded
 from promoter.edit.finders import FINDERS, PRIORITY, helm
 from promoter.edit.insert import Planned, insert_key, node_at, sibling_style
 from promoter.edit.model import Change, Kind, Site, Span
@@ -51,8 +53,8 @@ from promoter.edit.yamlpos import (
 from promoter.errors import EditError
 
 # A file without any of these words (any case: coreImage, FOO_IMAGE) holds nothing a finder
-# could report.
-SCREEN_WORDS = ("image", "promoter:")
+# could report ("repo": a Helm {repository, tag} or {repo, tag} block under any key).
+SCREEN_WORDS = ("image", "promoter:", "repo")
 _SCREEN = re.compile("|".join(SCREEN_WORDS), re.IGNORECASE)
 STR_TAG = "tag:yaml.org,2002:str"
 _KEYS = {
@@ -95,11 +97,21 @@ def dedupe(sites: Sequence[Site]) -> tuple[Site, ...]:
 
 
 def sites_in(yf: YamlFile, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
-    """Every site of a parsed file, de-duplicated."""
+    """Every site of a parsed file (and of the YAML its block scalars hold), de-duplicated."""
     found = [site for finder in FINDERS.values() for site in finder(yf)]
     if helm_paths:
         found.extend(helm.find_paths(yf, helm_paths))
+    if "|" in yf.text:
+        found.extend(_embedded_sites(yf))
     return dedupe(found)
+
+
+def _embedded_sites(yf: YamlFile) -> Iterator[Site]:
+    for block in embedded.blocks(yf):
+        for site in sites_in(block.inner):
+            out = embedded.moved(site, block, yf)
+            if out is not None:
+                yield out
 
 
 # find_sites then apply_changes on the same text parse it once (texts are immutable, so is
@@ -180,8 +192,11 @@ class _Planner:
         self.replace: list[tuple[int, str]] = []
         self.insertions: list[Insertion] = []
         self.notes: list[str] = []
+        self.embedded: dict[int, list[Change]] = {}  # block scalar start -> its changes
 
     def planned(self) -> Planned:
+        if self.embedded:
+            self.plan_blocks()
         return Planned(edits=tuple(self.edits), replace=tuple(self.replace),
                        insertions=tuple(self.insertions), notes=tuple(dict.fromkeys(self.notes)))
 
@@ -224,8 +239,37 @@ class _Planner:
         self.insertions.append(Insertion(document=site.document, path=site.yaml_path[:-1],
                                          key=key, value=value))
 
+    def plan_blocks(self) -> None:
+        """Changes inside block scalars: planned and verified on the block's own text, then
+        the same characters are replaced in the file (see :mod:`promoter.edit.embedded`)."""
+        yf = self.yf
+        by_start = {b.span.start: b for b in embedded.blocks(yf)}
+        for start, changes in self.embedded.items():
+            block = by_start.get(start)
+            if block is None:
+                raise EditError(f"{yf.where(start)}: no YAML block there (the file changed "
+                                "since it was read?)")
+            inner = plan_changes(block.inner, [
+                dataclasses.replace(c, site=c.site.inner) for c in changes
+                if c.site.inner is not None])
+            if inner.insertions or any("\n" in e.new for e in inner.edits):
+                raise EditError(f"{yf.where(start)}: the reference inside this block scalar "
+                                "has no value to set there (a key would have to be added); "
+                                "add it by hand")
+            new_inner = apply_planned(block.inner, inner)
+            if new_inner == block.inner.text:
+                continue
+            for e in inner.edits:
+                begin = block.outer_offset(yf, e.start)
+                self.edits.append(Edit(begin, begin + e.end - e.start, e.new))
+            self.replace.append((id(block.node), new_inner))
+            self.notes.extend(inner.notes)
+
     def change(self, change: Change) -> None:
         site = change.site
+        if site.within is not None:
+            self.embedded.setdefault(site.within.start, []).append(change)
+            return
         if site.whole is not None:
             self.set_scalar(site, site.whole, _whole_value(
                 self.index.node(site.whole).value, change))

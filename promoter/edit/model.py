@@ -54,6 +54,10 @@ class Site:
     yaml_path: tuple[str | int, ...] = ()
     document: int = 0
     new_name: str | None = None  # Kustomize ``newName`` as written: the image really deployed
+    # a reference inside YAML held by a block scalar (Argo CD ``helm.values: |``, an inline
+    # patch): that scalar's span, and the same site in the block's own text (see edit.embedded)
+    within: Span | None = None
+    inner: Site | None = None
 
     @property
     def deployed(self) -> ImageRef:
@@ -90,6 +94,7 @@ class Problem:
 
     file: str
     message: str  # "file:line:col: ..." as far as it is known
+    outside: bool = False  # a symlink out of the walked directory: never read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,12 @@ both parse to the same normalised image (``nginx`` == ``docker.io/library/nginx`
 Kustomize entry, when NAME is its ``newName``. When nothing matches but a kustomization among
 the paths builds resources (local files and directories) that use the image, an ``images:``
 entry is added to it, as ``kustomize edit set image`` would.
+
+Unpinned references (:func:`is_unpinned`: ``image: busybox``, a Helm ``tag: ""`` that means the
+chart's appVersion) are left alone by a tag or digest change, with a note: pinning one silently
+changes what runs. ``include_untagged=True`` (``set-image --include-untagged``) or a
+``--helm-path`` naming the key asks for them explicitly. Kustomize entries, Argo CD overrides
+and marker comments are explicit by nature and always set.
 """
 
 from __future__ import annotations
@@ -23,10 +29,18 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import re
 from collections.abc import Iterator, Sequence
 
 from promoter.edit.engine import apply_planned, plan_changes, screen, sites_in
-from promoter.edit.files import YAML_SUFFIXES, iter_files, read_text, write_all
+from promoter.edit.files import (
+    MAX_FILE_BYTES,
+    YAML_SUFFIXES,
+    iter_files,
+    outside_root,
+    read_text,
+    write_all,
+)
 from promoter.edit.finders import helm, kustomize
 from promoter.edit.insert import add_kustomize_entry
 from promoter.edit.model import Change, FileEdit, Kind, Problem, SetResult, Site, Span
@@ -41,8 +55,12 @@ DEFAULT_VALUES = ("values.yaml", "values.yml")
 def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Problem]
           ) -> Iterator[tuple[YamlFile, tuple[Site, ...]]]:
     defaults: dict[str, YamlFile | None] = {}  # values.yaml files read for overrides
-    for path, explicit in iter_files(paths):
+    for path, root in iter_files(paths):
+        explicit = root is None
         try:
+            escape = None if root is None else outside_root(path, root)
+            if escape is not None:
+                raise InputError(escape)
             text = read_text(path)
             if not (explicit or screen(text, helm_paths) or
                     os.path.basename(path).endswith(kustomize.FILE_NAMES)):
@@ -51,7 +69,7 @@ def _load(paths: Sequence[str], helm_paths: Sequence[str], problems: list[Proble
         except InputError as e:
             if explicit:
                 raise
-            problems.append(Problem(file=path, message=str(e)))
+            problems.append(Problem(file=path, message=str(e), outside=escape is not None))
             continue
         yield yf, sites_in(yf, helm_paths) + _overrides(yf, defaults)
 
@@ -156,14 +174,42 @@ def _offset(site: Site) -> int:
     return 0
 
 
+_IMPLICIT_KINDS = frozenset({Kind.MANIFEST, Kind.HELM})
+
+
+def is_unpinned(site: Site) -> bool:
+    """A reference found by shape that names no tag and no digest (``image: busybox``, a Helm
+    ``tag: ""``): what runs is the registry's ``latest`` or the chart's appVersion."""
+    return site.kind in _IMPLICIT_KINDS and site.ref.tag is None and site.ref.digest is None
+
+
+def _leave_unpinned(yf: YamlFile, chosen: Sequence[Site], helm_paths: Sequence[str],
+                    pins: bool) -> tuple[list[Site], list[str]]:
+    """The sites to change and the notes for the unpinned ones left alone."""
+    if not pins:
+        return list(chosen), []
+    named = {_offset(s) for s in helm.find_paths(yf, helm_paths)} if helm_paths else set()
+    keep: list[Site] = []
+    notes: list[str] = []
+    for site in chosen:
+        if is_unpinned(site) and _offset(site) not in named:
+            notes.append(f"{yf.where(_offset(site))}: {site.name} has no tag or digest (the "
+                         "default decides what runs); left alone, --include-untagged pins it")
+        else:
+            keep.append(site)
+    return keep, notes
+
+
 def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
               digest: str | None = None, new_name: str | None = None, dry_run: bool = False,
-              helm_paths: Sequence[str] = ()) -> SetResult:
+              helm_paths: Sequence[str] = (), include_untagged: bool = False) -> SetResult:
     """Set tag/digest/name of every reference to ``image`` in these files and directories.
 
-    Raises InputError (bad arguments, an explicit file that is invalid), EditError (ambiguous,
-    shared anchor, verification failed) or NotFound (the image is referenced nowhere); in each
-    case nothing is written. ``dry_run`` computes everything and writes nothing.
+    Raises InputError (bad arguments, an explicit file that is invalid, a skipped file that may
+    hold the image), EditError (ambiguous, shared anchor, verification failed) or NotFound (the
+    image is referenced nowhere); in each case nothing is written. ``dry_run`` computes
+    everything and writes nothing. Unpinned references are left alone unless
+    ``include_untagged`` (see the module docstring).
     """
     _check_input(image, tag, digest, new_name)
     problems: list[Problem] = []
@@ -176,10 +222,13 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
                 kustomizations.append(yf)
             continue
         _refuse_conflicts(yf, chosen, [s for s in sites if s not in chosen])
+        pins = (tag is not None or digest is not None) and not include_untagged
+        chosen, left = _leave_unpinned(yf, chosen, helm_paths, pins)
         planned = plan_changes(yf, [Change(site=s, tag=tag, digest=digest, new_name=new_name)
                                     for s in chosen])
         files.append(FileEdit(file=yf.path, old=yf.text, new=apply_planned(yf, planned),
-                              sites=tuple(chosen), notes=planned.notes))
+                              sites=tuple(chosen), notes=(*planned.notes, *left)))
+    _refuse_skipped(problems, image)
     if not files:
         files = _add_entries(kustomizations, image, tag, digest, new_name, helm_paths)
     if not files:
@@ -194,6 +243,29 @@ def set_image(paths: Sequence[str], image: str, *, tag: str | None = None,
                              f"{e.strerror or e}; no file was changed") from None
     return SetResult(files=tuple(files), problems=tuple(problems),
                      written=not dry_run and any(f.changed for f in files))
+
+
+def _refuse_skipped(problems: Sequence[Problem], image: str) -> None:
+    """A skipped file that may hold the image would be left behind silently: refuse instead.
+    A symlink out of the tree is never read, so it always counts; an invalid or unreadable file
+    counts when its bytes name the image's repository."""
+    ref = _parsed(image.strip())
+    name = ref.repository.removeprefix("library/") if ref is not None else image.strip()
+    # the repository as a reference token: "nginx:1", "docker.io/nginx", not "nginx.ingress"
+    needle = re.compile(rb"(?:^|[\s\"'/=])" + re.escape(name.encode()) +
+                        rb"(?=[:@\s\"']|$)", re.MULTILINE)
+    for problem in problems:
+        if problem.outside or _mentions(problem.file, needle):
+            raise InputError(f"set-image: {problem.message}; it may reference {image}, so "
+                             "nothing was written")
+
+
+def _mentions(path: str, needle: re.Pattern[bytes]) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return needle.search(f.read(MAX_FILE_BYTES)) is not None
+    except OSError:
+        return False
 
 
 # ---- adding a Kustomize entry -------------------------------------------------------------------

@@ -111,8 +111,13 @@ def compose_all(text: str) -> tuple[Node, ...]:
         loader.dispose()
 
 
-def parse_yaml(text: str, path: str) -> YamlFile:
-    """Compose ``text``; raise :class:`InputError` ``path:line:col: message`` when invalid."""
+def parse_yaml(text: str, path: str, *, checks: bool = True) -> YamlFile:
+    """Compose ``text``; raise :class:`InputError` ``path:line:col: message`` when invalid.
+
+    ``checks=False`` skips the refusals of duplicate keys and alias bombs, for the verifier's
+    re-parse of an edit of a checked file: an edit writes only validated tags, digests and
+    names, rendered (quoted where needed) as string scalars, so it can add neither a key nor an
+    alias, and any other difference fails the comparison."""
     bom = 1 if text.startswith(BOM) else 0
     starts = [0]
     starts.extend(m.end() for m in _NEWLINE.finditer(text))
@@ -128,8 +133,74 @@ def parse_yaml(text: str, path: str) -> YamlFile:
     except yaml.YAMLError as e:
         raise InputError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     yf = YamlFile(path=path, text=text, documents=docs, bom=bom, line_starts=tuple(starts))
-    _refuse_duplicate_keys(yf)
+    if checks:
+        _refuse_duplicate_keys(yf)
+        _refuse_alias_bombs(yf)
     return yf
+
+
+# Finders walk aliases as if they were copies: a few nested aliases of aliases ("billion
+# laughs") make a 400-byte file expand to 10^9 values. Anchors that repeat a block a few times
+# stay far below this; a bomb is refused at once, before any finder runs.
+MAX_EXPANDED = 100_000
+_CAP = 10**12
+
+
+def expanded_size(documents: tuple[Node, ...]) -> tuple[int, int]:
+    """``(expanded, distinct)``: how many nodes a walk that expands every alias visits (a
+    recursive alias counts once; counted up to 10^12) and how many distinct nodes there are.
+    Linear in the number of distinct nodes."""
+    sizes: dict[int, int] = {}
+    total = 0
+    for doc in documents:
+        stack: list[tuple[Node, bool]] = [(doc, False)]
+        open_: set[int] = set()
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if done:
+                open_.discard(key)
+                kids = _children(node)
+                sizes[key] = min(_CAP, 1 + sum(sizes.get(id(k), 1) for k in kids))
+                continue
+            if key in sizes or key in open_:
+                continue
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((k, False) for k in _children(node) if id(k) not in sizes)
+        total = min(_CAP, total + sizes[id(doc)])
+    return total, len(sizes)
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+# an "&" where a node's properties may start, then a name character: PyYAML (libyaml and the
+# pure scanner alike) reads anchor names of [0-9A-Za-z_-] only and rejects any other, so a shell
+# "&&" in a script block needs no count
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:?])&[0-9A-Za-z_-]")
+
+
+def _refuse_alias_bombs(yf: YamlFile) -> None:
+    """Refuse a file whose aliases expand to more than :data:`MAX_EXPANDED` values and twice
+    its distinct values (work stays linear in the file's size)."""
+    text = yf.text
+    if "*" not in text or "&" not in text or _ANCHOR.search(text) is None:
+        return  # without an anchor no alias can repeat anything
+    total = 0
+    for doc in yf.documents:
+        expanded, distinct = expanded_size((doc,))
+        total += expanded
+        limit = max(MAX_EXPANDED, 2 * distinct)
+        if total > limit:
+            raise InputError(f"{yf.where(yf.offset(doc.start_mark))}: invalid YAML: aliases "
+                             f"expand to more than {limit} values (an alias bomb?); refusing "
+                             "to read it")
 
 
 def _refuse_duplicate_keys(yf: YamlFile) -> None:

@@ -187,12 +187,13 @@ def test_span_from_another_text_is_an_error() -> None:
 
 
 def test_helm_values_only_in_values_files_and_values_keys() -> None:
-    compose = "services:\n  web:\n    image: nginx:1.25\n"
-    assert find_sites(compose, "docker-compose.yaml") == ()  # markers are for such files
-    assert [s.name for s in find_sites(compose, "ci/values-compose.yaml")] == ["nginx"]
+    compose = "services:\n  web:\n    image: nginx:1.25\n"  # a compose file's, not Helm's
+    assert [(s.kind, s.name) for s in find_sites(compose, "docker-compose.yaml")] == [
+        (Kind.MANIFEST, "nginx")]
     release = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  values:\n"
                "    image: {repository: acme/app, tag: '1'}\n  image: not/values:1\n")
-    assert [s.name for s in find_sites(release, "release.yaml")] == ["acme/app"]
+    assert [(s.kind, s.name) for s in find_sites(release, "release.yaml")] == [
+        (Kind.HELM, "acme/app"), (Kind.MANIFEST, "not/values")]  # spec.image: a CRD's own
 
 
 def test_helm_shapes() -> None:

@@ -1,7 +1,8 @@
 """Golden before/after trees: set-image on a copy of ``before/`` must give ``after/`` byte for byte.
 
 Each case is ``tests/testdata/edit/<kind>/<case>/{before,after}/...`` plus ``change.yaml``
-(``image``, ``tag``, ``digest``, ``new_name``, ``helm_paths``, ``paths`` relative to the tree).
+(``image``, ``tag``, ``digest``, ``new_name``, ``helm_paths``, ``include_untagged``, ``paths``
+relative to the tree).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def test_golden(case: Path, tmp_path: Path) -> None:
     paths = [str(work / p) for p in change.get("paths", ["."])]
     result = set_image(paths, change["image"], tag=change.get("tag"),
                        digest=change.get("digest"), new_name=change.get("new_name"),
-                       helm_paths=change.get("helm_paths", ()))
+                       helm_paths=change.get("helm_paths", ()),
+                       include_untagged=change.get("include_untagged", False))
     assert result.written
     want, got = _tree(case / "after"), _tree(work)
     assert sorted(got) == sorted(want), "missing or extra files"

@@ -16,6 +16,8 @@ from promoter.edit.model import Change, Field, Kind, Site
 from promoter.edit.yamlpos import parse_yaml
 from promoter.refs import ImageRef
 
+CORPUS = Path(__file__).parent.parent / "testdata" / "corpus"
+
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PODINFO_DIGEST = "sha256:6c1975b871efb327528c84d46d38e6dd7906eecee6402bc270eeb7f1b1a506df"
 
@@ -304,12 +306,12 @@ FLUX_TESTDATA = "flux-markers/fluxcd__image-automation-controller__internal__upd
     "setters__{}__kustomization.yml"
 
 
-def test_flux_setters_testdata_gives_fluxs_expected_output(shared_dir: Path) -> None:
+def test_flux_setters_testdata_gives_fluxs_expected_output() -> None:
     """Flux's own before/after pair (image-automation-controller ``testdata/setters``): the same
     updates, chosen by the names find-images reports, give Flux's expected file byte for byte."""
     rel = FLUX_TESTDATA.format("original")
-    text = (shared_dir / "corpus" / rel).read_bytes().decode()
-    expected = (shared_dir / "corpus" / FLUX_TESTDATA.format("expected")).read_bytes().decode()
+    text = (CORPUS / rel).read_bytes().decode()
+    expected = (CORPUS / FLUX_TESTDATA.format("expected")).read_bytes().decode()
     digest = "sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be"
     by_name = {s.name: s for s in find_sites(text, rel)}
     assert sorted(by_name) == ["automation-ns:policy-with-digest", "image", "replaced"]

@@ -6,11 +6,11 @@ Shapes, in each source of an ``argoproj.io`` ``Application`` (``spec.source``,
 - ``helm.parameters``: a list of ``{name, value}``. Parameters are grouped by the prefix before
   their last ``.``: ``<p>.tag`` is the tag, ``<p>.repository`` / ``<p>.name`` / ``<p>.repo`` /
   ``<p>.image`` (without a tag) the name, ``<p>.registry`` goes in front of the name and
-  ``<p>.digest`` is the digest; a ``<p>.image`` (or ``image``) whose value holds a tag or digest
-  is a whole reference. Argo CD Image Updater's annotations
-  ``argocd-image-updater.argoproj.io/<alias>.helm.image-name`` / ``.image-tag`` /
-  ``.image-spec`` name parameters too, and its ``image-list`` gives the image when no name
-  parameter is written. A group with a tag but no image name anywhere is skipped.
+  ``<p>.digest`` is the digest; a name parameter (``<p>.image``, ``<p>.name``,
+  ``<p>.repository``...) whose value holds a tag or digest is a whole reference. Argo CD Image
+  Updater's annotations ``argocd-image-updater.argoproj.io/<alias>.helm.image-name`` /
+  ``.image-tag`` / ``.image-spec`` name parameters too, and its ``image-list`` gives the image
+  when no name parameter is written. A group with a tag but no image name anywhere is skipped.
 - ``kustomize.images``: a list of strings in ``kustomize edit set image`` syntax:
   ``name:tag``, ``name@digest``, ``name=newName``, ``name=newName:tag[@digest]``.
   ``Site.name`` is ``name`` (what kustomize matches, as in the Kustomize finder) and
@@ -179,10 +179,10 @@ def _helm_parameters(yf: YamlFile, params: SequenceNode, path: YamlPath, doc: in
 def _role(leaf: str, value: str) -> str | None:
     if leaf in ("tag", "digest", "registry"):
         return leaf
-    if leaf in _NAME_LEAVES:
-        return "name"
-    if leaf.lower().endswith("image"):
-        ref = ImageRef.try_parse(value)
+    if leaf in _NAME_LEAVES or leaf.lower().endswith("image"):
+        # a name parameter holding a whole reference ("image.name=ghcr.io/x:1.2") is one
+        last = value.rpartition("/")[2]
+        ref = ImageRef.try_parse(value) if (":" in last or "@" in value) else None
         if ref is not None and (ref.tag or ref.digest):
             return "whole"
         return "name"

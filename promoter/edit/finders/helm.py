@@ -6,6 +6,7 @@ key whose name ends in ``image``, any case):
 - ``{repository, tag}``, ``{registry, repository, tag}``, ``{repository, tag, digest}``,
   ``{repository, digest}``: name ``registry/repository`` (``registry`` empty or missing:
   ``repository``), ``name_span`` the ``repository`` value;
+- ``{repo, tag}`` (``repo`` beside a ``tag`` or ``digest``), under any key;
 - ``{name, tag}`` under an ``*image`` key (no ``repository``);
 - ``{registry, image, tag, digest}`` (ingress-nginx): ``image`` names the repository;
 - ``{registry, repository, version}`` under an ``*image`` key (older bitnami charts);
@@ -73,6 +74,10 @@ def _name_node(node: MappingNode, path: YamlPath, lenient: bool) -> Node | None:
     without tag, beside ``tag``/``digest``), else ``name`` under an ``*image`` key."""
     repo = mapping_get(node, "repository")
     if repo is not None:
+        return repo
+    repo = mapping_get(node, "repo")  # {repo, tag}: beside a tag or digest only
+    if isinstance(repo, ScalarNode) and (mapping_get(node, "tag") is not None
+                                         or mapping_get(node, "digest") is not None):
         return repo
     image = mapping_get(node, "image")
     if isinstance(image, ScalarNode) and (mapping_get(node, "tag") is not None

@@ -2,10 +2,10 @@
 
 Shapes: the top-level ``images:`` sequence of a ``kustomization.yaml`` / ``kustomization.yml`` /
 ``Kustomization`` file, of any document with ``kind: Kustomization`` or ``Component`` and a
-``kustomize.config.k8s.io`` apiVersion, or of a document without ``kind`` whose ``images:``
-entries have ``newName``/``newTag``/``digest``, and ``spec.images`` of a Flux
-``kustomize.toolkit.fluxcd.io`` Kustomization. Each entry is a mapping (block or flow) with
-``name`` and any of ``newName``, ``newTag``, ``digest``.
+``kustomize.config.k8s.io`` apiVersion or none (kustomize defaults it), or of a document
+without ``kind`` whose ``images:`` entries have ``newName``/``newTag``/``digest``, and
+``spec.images`` of a Flux ``kustomize.toolkit.fluxcd.io`` Kustomization. Each entry is a
+mapping (block or flow) with ``name`` and any of ``newName``, ``newTag``, ``digest``.
 
 A Site's ``name`` and ``ref`` are the entry's ``name`` (what kustomize matches in the
 resources), with ``newTag``/``digest`` as tag and digest; ``name_span`` is ``newName``'s value,
@@ -45,7 +45,7 @@ def images_of(yf: YamlFile, index: int, doc: Node) -> tuple[YamlPath, Node | Non
     if kind == "Kustomization" and api.startswith(FLUX_API):
         return ("spec", "images"), mapping_get(mapping_get(doc, "spec"), "images")
     images = mapping_get(doc, "images")
-    if kind in ("Kustomization", "Component") and api.startswith(CONFIG_API):
+    if kind in ("Kustomization", "Component") and (api.startswith(CONFIG_API) or not api):
         return ("images",), images
     if kind is not None:
         return None

@@ -44,6 +44,10 @@ What ``Site.name`` is, and how ``set-image --image NAME`` reaches the site:
   reference equals (:data:`POLICY_REGISTRY` ``/namespace:name``): ``set-image`` reaches these
   sites only by that exact policy reference.
 
+* A whole marker (no third part) on a value that is only a tag, which another finder reports
+  as the tag of its image (``newTag: 1.2.3 # {"$imagepolicy": "ns:app"}``): that finder's site
+  is kept, so the entry keeps its image name and the value stays a tag.
+
 Scalars with the marker must be the last thing on their line (a comment after a flow collection
 belongs to the collection, as in Flux). Block scalars, empty values and values that are not a
 valid reference/tag/digest for their variant are skipped, with a warning naming file:line.
@@ -163,12 +167,19 @@ class _Found:
 
 def find(yf: YamlFile) -> Iterator[Site]:
     """Every marked scalar, one site per image and collection (see the module docstring)."""
+    if "$imagepolicy" not in yf.text and "promoter:" not in yf.text:
+        return  # no marker can be there (both grammars need one of these words)
     named: set[int] | None = None  # tag/digest values another finder names an image for
     for site in _find(yf):
-        if site.ref.registry == POLICY_REGISTRY:
+        # a ":tag"/":digest" marker without its name, or a whole marker on what is only a tag
+        # (``newTag: 1.2 # {"$imagepolicy": "ns:app"}``): the finder that knows the image wins
+        parts = (site.tag, site.digest) if site.ref.registry == POLICY_REGISTRY else (
+            (site.whole,) if site.whole is not None and ":" not in site.name and
+            "/" not in site.name else ())
+        if parts:
             if named is None:
                 named = _named_values(yf)
-            if any(s.start in named for s in (site.tag, site.digest) if s is not None):
+            if any(s.start in named for s in parts if s is not None):
                 continue
         yield site
 
