@@ -303,3 +303,12 @@ def test_gate_states_and_details() -> None:
     assert (down.state, down.passed) == (GateState.PENDING, False)
     assert down.detail == "signature: cannot read signatures: ghcr.io answered 503 (after 4 " \
                           "attempts)"
+
+
+@pytest.mark.parametrize("module", ["signing.py", "signature_gate.py"])
+def test_verifier_and_gate_are_pure(module: str) -> None:
+    from tests.test_architecture import FORBIDDEN, PKG, _imports
+
+    names = _imports(PKG / module)
+    assert not [n for n in names for f in FORBIDDEN if n == f or n.startswith(f + ".")]
+    assert "promoter.registry" not in names and "time" not in names
