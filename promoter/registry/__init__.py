@@ -8,7 +8,7 @@ gate; :mod:`promoter.registry.signatures` is the real one's HTTP part).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -57,10 +57,15 @@ class Registry(Protocol):
         ...
 
 
+Enough = Callable[[Sequence[Signature]], bool]
+
+
 class SignatureSource(Protocol):
-    async def signatures(self, image: ImageRef, digest: str) -> tuple[Signature, ...]:
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
         """Every cosign signature stored for ``image``'s manifest ``digest`` (cosign's
-        ``sha256-<hex>.sig`` tag and the OCI referrers), unverified: the caller verifies them
-        with :func:`promoter.signing.verify`. Empty when there are none; RegistryError when
+        ``sha256-<hex>.sig`` tag, then the OCI referrers), unverified: the caller verifies them
+        with :func:`promoter.signing.verify`. When ``enough(found so far)`` is true after the
+        tag scheme, the referrers are not asked. Empty when there are none; RegistryError when
         the registry cannot be read."""
         ...

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from promoter.errors import RegistryError
 from promoter.refs import ImageRef
-from promoter.registry import ManifestInfo
+from promoter.registry import Enough, ManifestInfo
 from promoter.signing import Signature
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -123,9 +123,11 @@ class MemoryRegistry:
             return info
         return ManifestInfo(digest=info.digest, media_type=info.media_type)
 
-    async def signatures(self, image: ImageRef, digest: str) -> tuple[Signature, ...]:
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
         self.calls.append(("signatures", f"{image.name}@{digest}"))
-        self._repo(image)
+        if image.name in self._failures:  # an unknown repository has no signatures, as in OCI
+            raise RegistryError(self._failures[image.name])
         return tuple(self._signatures.get((image.name, digest), ()))
 
     async def prepare(self, images: Sequence[ImageRef]) -> None:

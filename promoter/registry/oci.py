@@ -69,6 +69,7 @@ from promoter.registry.limit import HostLimit
 from promoter.registry.transport import PoolTransport
 
 if TYPE_CHECKING:
+    from promoter.registry import Enough
     from promoter.signing import Signature
 
 log = logging.getLogger(__name__)
@@ -573,11 +574,12 @@ class OciRegistry:
         return Fetched(status, response.content if status == 200 else b"",
                        self._media(response, {}))
 
-    async def signatures(self, image: ImageRef, digest: str) -> tuple[Signature, ...]:
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
         """See :meth:`promoter.registry.SignatureSource.signatures`."""
         from promoter.registry.signatures import fetch_signatures
 
-        return await fetch_signatures(self, image, digest)
+        return await fetch_signatures(self, image, digest, enough=enough)
 
     # -- the Registry protocol ------------------------------------------------------------
     async def list_tags(self, image: ImageRef) -> tuple[str, ...]:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from promoter.errors import RegistryError
 from promoter.refs import ImageRef, is_valid_digest
-from promoter.registry import SignatureSource
+from promoter.registry import Enough, SignatureSource
 from promoter.registry.oci import MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, Fetched
 from promoter.signature_gate import SignatureGate, signature
 from promoter.signing import (
@@ -68,11 +68,12 @@ def referrers_tag(digest: str) -> str:
     return f"{algorithm}-{hexes}"
 
 
-async def fetch_signatures(registry: Fetcher, image: ImageRef,
-                           digest: str) -> tuple[Signature, ...]:
+async def fetch_signatures(registry: Fetcher, image: ImageRef, digest: str, *,
+                           enough: Enough | None = None) -> tuple[Signature, ...]:
     """Every cosign signature of ``image``'s manifest ``digest``, tag scheme first, then the
-    referrers; the same signature found in both places once. RegistryError when the registry
-    fails (after its retries); no signatures is an empty tuple."""
+    referrers (unless ``enough`` says the tag scheme's are); the same signature found in both
+    places once. RegistryError when the registry fails (after its retries); no signatures is
+    an empty tuple."""
     if not is_valid_digest(digest):
         raise RegistryError(f"{image.name}: not a valid digest: {digest[:80]!r}")
     what = f"{image.name}@{digest}"
@@ -84,6 +85,8 @@ async def fetch_signatures(registry: Fetcher, image: ImageRef,
         manifest = _document(answer, f"{what} (signatures {tag})")
         async for sig in _layers(registry, image, manifest, f"{tag}", what):
             found.setdefault((sig.payload, sig.signature), sig)
+    if enough is not None and found and enough(tuple(found.values())):
+        return tuple(found.values())[:MAX_SIGNATURES]
     for ref in await _referrers(registry, image, digest, what):
         if len(found) >= MAX_SIGNATURES:
             break
@@ -109,8 +112,11 @@ async def check(source: SignatureSource, image: ImageRef, digest: str,
     registry failure makes the gate pending (the next run asks again), never passing."""
     if requirement is None:
         return signature(False, digest, None)
+    def trusted(found: Sequence[Signature]) -> bool:
+        return verify(found, digest, requirement, now=now).verified
+
     try:
-        found = await source.signatures(image, digest)
+        found = await source.signatures(image, digest, enough=trusted)
     except RegistryError as e:
         gate = signature(True, digest, None, error=str(e))
         log.warning("%s@%s: %s", image.name, digest, gate.detail)

@@ -121,8 +121,23 @@ def test_key_signature_in_the_tag_scheme(registry: LocalRegistry, pusher: Pusher
     assert reg.stats["referrers"] == 1  # asked, 404, then the tag schema's index (none)
     result = verify(found, digest, by_key(), now=NOW)
     assert (result.verified, result.by, result.source) == (True, "key cosign.pub", tag)
-    g = gate(ref, digest, by_key())
+    reg = oci()
+    g = gate(ref, digest, by_key(), reg)
     assert (g.state, g.detail) == (GateState.PASS, "signature: signed by key cosign.pub")
+    assert reg.stats["referrers"] == 0  # trusted by the tag scheme: the referrers not asked
+    assert (reg.stats["manifest_get"], reg.stats["blob"]) == (1, 1)
+
+
+def test_untrusted_tag_scheme_then_a_trusted_referrer(registry: LocalRegistry,
+                                                      pusher: Pusher) -> None:
+    digest = pusher.image("later/app", "1.0.0")
+    pusher.cosign_tag("later/app", digest, [key_signature(ec_key(), payload(digest))])
+    artifact = pusher.referrer("later/app", digest, [key_signature(KEY, payload(digest))])
+    reg = oci()
+    g = gate(image(registry, "later/app"), digest, by_key(), reg)
+    assert (g.state, reg.stats["referrers"]) == (GateState.PASS, 1)
+    found, _ = fetch(image(registry, "later/app"), digest)
+    assert verify(found, digest, by_key(), now=NOW).source == f"referrer {artifact}"
 
 
 def test_keyless_signature_as_a_referrer(registry: LocalRegistry, pusher: Pusher) -> None:
@@ -226,6 +241,8 @@ def test_memory_registry_answers_the_same(registry: LocalRegistry, pusher: Pushe
     assert asyncio.run(mem.signatures(ref, digest)) == real
     assert gate(ref, digest, keyless(), mem) == gate(ref, digest, keyless())
     assert asyncio.run(mem.signatures(ref, "sha256:" + "1" * 64)) == ()
+    elsewhere = image(registry, "memory/never-pushed")
+    assert asyncio.run(mem.signatures(elsewhere, digest)) == fetch(elsewhere, digest)[0] == ()
     assert ("signatures", f"{ref.name}@{digest}") in mem.calls
 
 
