@@ -39,6 +39,9 @@ OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 COSIGN_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
 ISSUER = "https://token.actions.example.test"
 IDENTITY = "https://github.example/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"
+#: the one "now" of a test session: certificates are issued relative to it and verified at it,
+#: however long the run takes between import and test
+NOW = datetime.now(UTC)
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -100,7 +103,7 @@ class Fulcio:
         ec.SECP384R1()))
     intermediate_key: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP384R1()))
-    start: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(days=1))
+    start: datetime = NOW - timedelta(days=1)
 
     def __post_init__(self) -> None:
         root_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test.dev"),
@@ -142,7 +145,7 @@ class Fulcio:
              minutes: int = 10, code_signing: bool = True,
              san: x509.GeneralName | None = None) -> x509.Certificate:
         """A short-lived certificate for ``identity`` (a URI, or an email when it has an @)."""
-        issued = issued or datetime.now(UTC) - timedelta(minutes=2)
+        issued = issued or NOW - timedelta(minutes=2)
         if san is None:
             san = (x509.RFC822Name(identity) if "@" in identity and "://" not in identity
                    else x509.UniformResourceIdentifier(identity))

@@ -13,7 +13,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -29,6 +29,7 @@ from tests.servers.registry import LocalRegistry
 from tests.signing.cosign import (
     IDENTITY,
     ISSUER,
+    NOW,
     Fulcio,
     Pusher,
     Rekor,
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.integration
 KEY = ec_key()
 FULCIO = Fulcio()
 REKOR = Rekor()
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -27,6 +27,7 @@ from promoter.signing import (
 from tests.signing.cosign import (
     IDENTITY,
     ISSUER,
+    NOW,
     Fulcio,
     Rekor,
     ec_key,
@@ -38,7 +39,6 @@ from tests.signing.cosign import (
 
 DIGEST = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
