@@ -2,16 +2,19 @@
 
 :class:`Registry` is the seam; :mod:`promoter.registry.oci` is the real implementation (httpx,
 OCI distribution API) and :mod:`promoter.registry.memory` the in-memory one used by flow tests.
+Both are also a :class:`SignatureSource` (cosign signatures of a digest, for the signature
+gate; :mod:`promoter.registry.signatures` is the real one's HTTP part).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from promoter.refs import ImageRef
+from promoter.signing import Signature
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,4 +54,18 @@ class Registry(Protocol):
     async def prepare(self, images: Sequence[ImageRef]) -> None:
         """A hint before a scan: these images come next (the real registry pings their hosts
         and fetches tokens for many repositories per token request). May do nothing."""
+        ...
+
+
+Enough = Callable[[Sequence[Signature]], bool]
+
+
+class SignatureSource(Protocol):
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
+        """Every cosign signature stored for ``image``'s manifest ``digest`` (cosign's
+        ``sha256-<hex>.sig`` tag, then the OCI referrers), unverified: the caller verifies them
+        with :func:`promoter.signing.verify`. When ``enough(found so far)`` is true after the
+        tag scheme, the referrers are not asked. Empty when there are none; RegistryError when
+        the registry cannot be read."""
         ...

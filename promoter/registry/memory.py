@@ -7,6 +7,7 @@ registry answers like the real one, with the same error messages, and records ev
     reg = MemoryRegistry()
     reg.push("ghcr.io/acme/app:1.2.3", created=datetime(2024, 1, 1, tzinfo=UTC))
     reg.fail("ghcr.io/acme/broken", "ghcr.io/acme/broken: ghcr.io answered 500 (after 4 attempts)")
+    reg.sign("ghcr.io/acme/app:1.2.3", Signature(payload=..., signature=...))
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import datetime
 
 from promoter.errors import RegistryError
 from promoter.refs import ImageRef
-from promoter.registry import ManifestInfo
+from promoter.registry import Enough, ManifestInfo
+from promoter.signing import Signature
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -33,7 +35,9 @@ class MemoryRegistry:
     def __init__(self) -> None:
         self._repos: dict[str, dict[str, ManifestInfo]] = {}
         self._failures: dict[str, str] = {}
-        self.calls: list[tuple[str, str]] = []  # ("list_tags" | "manifest" | "prepare", ref)
+        self._signatures: dict[tuple[str, str], list[Signature]] = {}  # (name, digest)
+        # ("list_tags" | "manifest" | "prepare" | "signatures", ref)
+        self.calls: list[tuple[str, str]] = []
 
     # -- state --------------------------------------------------------------------------
     def push(self, image: ImageRef | str, *, digest: str | None = None,
@@ -59,6 +63,20 @@ class MemoryRegistry:
             self._repos.pop(ref.name, None)
         else:
             self._repos.get(ref.name, {}).pop(ref.tag, None)
+
+    def sign(self, image: ImageRef | str, *signatures: Signature) -> str:
+        """Store signatures for ``image``'s manifest (its digest, or its tag's digest as pushed);
+        returns that digest."""
+        ref = _ref(image)
+        digest = ref.digest
+        if digest is None:
+            tag = ref.tag or "latest"
+            info = self._repos.get(ref.name, {}).get(tag)
+            if info is None:
+                raise KeyError(f"sign {ref.name}:{tag}: push it first")
+            digest = info.digest
+        self._signatures.setdefault((ref.name, digest), []).extend(signatures)
+        return digest
 
     def fail(self, image: ImageRef | str, message: str | None) -> None:
         """Make every call for this repository raise ``RegistryError(message)``; None heals."""
@@ -104,6 +122,13 @@ class MemoryRegistry:
         if created or platform is not None:
             return info
         return ManifestInfo(digest=info.digest, media_type=info.media_type)
+
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
+        self.calls.append(("signatures", f"{image.name}@{digest}"))
+        if image.name in self._failures:  # an unknown repository has no signatures, as in OCI
+            raise RegistryError(self._failures[image.name])
+        return tuple(self._signatures.get((image.name, digest), ()))
 
     async def prepare(self, images: Sequence[ImageRef]) -> None:
         self.calls.extend(("prepare", i.name) for i in images)

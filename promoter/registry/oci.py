@@ -4,7 +4,9 @@
 What it speaks: the ``/v2/`` ping, ``tags/list`` with pagination (``n``, ``last`` and the
 ``Link`` header, relative or absolute), manifest ``HEAD`` with the full ``Accept`` list (OCI
 index and manifest, Docker manifest list and v2) for the digest, ``GET`` of a manifest or index
-and of the config blob for the build time and a platform.
+and of the config blob for the build time and a platform; for the signature gate, ``GET`` of
+cosign signature manifests, their payload blobs and the OCI 1.1 referrers API
+(:meth:`OciRegistry.fetch`, used by :mod:`promoter.registry.signatures`).
 
 Hosts: ``docker.io`` is reached at ``registry-1.docker.io``. Everything is HTTPS except the
 hosts given as ``insecure`` and the loopback hosts (``localhost``, ``127.0.0.0/8``, ``::1``),
@@ -53,7 +55,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 import certifi
 import httpx
@@ -65,6 +67,10 @@ from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
 from promoter.registry.creds import Credentials, CredentialStore
 from promoter.registry.limit import HostLimit
 from promoter.registry.transport import PoolTransport
+
+if TYPE_CHECKING:
+    from promoter.registry import Enough
+    from promoter.signing import Signature
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,14 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 Sleep = Callable[[float], Awaitable[None]]
 CredentialSource = Callable[[str], Credentials | None]
+
+
+class Fetched(NamedTuple):
+    """A repository document as :meth:`OciRegistry.fetch` got it."""
+
+    status: int
+    content: bytes
+    media_type: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -391,6 +405,8 @@ class OciRegistry:
             return f"manifest_{request.method.lower()}"
         if "/blobs/" in path:
             return "blob"
+        if "/referrers/" in path:
+            return "referrers"
         if path.rstrip("/") == "/v2":
             return "ping"
         return "token"
@@ -544,6 +560,26 @@ class OciRegistry:
                                         ) from None
                 await self._backoff(attempt)
                 attempt += 1
+
+    async def fetch(self, image: ImageRef, path: str, what: str, *,
+                    accept: str | None = None) -> Fetched:
+        """``GET /v2/<repository>/<path>`` (``manifests/REF``, ``blobs/DIGEST``,
+        ``referrers/DIGEST``) with this client's auth, retries, deadlines and size cap. A 404
+        (or another 4xx but 401/403/429) is an answer; other failures raise RegistryError."""
+        response = await self._request(image, "GET", f"/v2/{image.repository}/{path}", what,
+                                       accept=accept)
+        status = response.status_code
+        if status in (401, 403) or not (status == 200 or 400 <= status < 500):
+            raise self._fail(response, what)
+        return Fetched(status, response.content if status == 200 else b"",
+                       self._media(response, {}))
+
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
+        """See :meth:`promoter.registry.SignatureSource.signatures`."""
+        from promoter.registry.signatures import fetch_signatures
+
+        return await fetch_signatures(self, image, digest, enough=enough)
 
     # -- the Registry protocol ------------------------------------------------------------
     async def list_tags(self, image: ImageRef) -> tuple[str, ...]:
