@@ -6,7 +6,7 @@ tests and two servers in one process never share counters). The names, all prefi
 
     promoter_runs_total{kind,outcome}            polls (watch), jobs (serve: comment, promote,
                                                  poll); outcome ok / failed
-    promoter_errors_total{where}                 run, job, delivery, registry
+    promoter_errors_total{where}                 run (watch), job (serve), image, registry
     promoter_images_scanned_total                images whose tags a poll looked at
     promoter_pull_requests_total{action}         opened, updated (and closed, commented...)
     promoter_registry_requests_total{host,kind,status}
@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -42,12 +42,14 @@ from promoter import __version__
 
 # registry exchanges: a loopback answer takes a millisecond, a slow Hub token minutes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# the classic text format every Prometheus (and agents) reads; generate_latest writes it
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.runs = Counter("promoter_runs", "Polls (watch) and jobs (serve) that ended.",
                             ["kind", "outcome"], registry=r)
@@ -86,17 +88,16 @@ class Metrics:
         if not ok:
             self.errors.labels(where=where).inc()
 
-    def error(self, where: str, count: int = 1) -> None:
-        if count:
-            self.errors.labels(where=where).inc(count)
-
-    def scanned(self, count: int) -> None:
-        self.images_scanned.inc(count)
-
-    def pull_request_actions(self, actions: Iterable[str]) -> None:
+    def poll_done(self, scanned: int, actions: Iterable[str], errors: int) -> None:
+        """What one poll (or promotion) did: images it scanned, what it did to each pull
+        request (``opened``, ``updated``, ``closed``, ``commented``; ``kept`` and the local
+        forge's ``""`` are nothing done), and how many images failed."""
+        self.images_scanned.inc(scanned)
         for action in actions:
-            if action:
+            if action and action != "kept":
                 self.pull_requests.labels(action=action).inc()
+        if errors:
+            self.errors.labels(where="image").inc(errors)
 
     def registry_request(self, host: str, kind: str, status: int | None, seconds: float) -> None:
         """One registry exchange (``status`` None: a transport error)."""

@@ -63,9 +63,10 @@ from promoter.webhooks import (
     registry_pushes,
 )
 
-__all__ = ["App", "Deliveries", "Dispatcher", "Job", "JobKind", "Receiver", "Reject",
-           "Running", "Secrets", "github_job", "github_package", "github_signature",
-           "gitlab_job", "registry_pushes", "start", "verify_github", "verify_gitlab_signature"]
+__all__ = ["App", "Deliveries", "Dispatcher", "Job", "JobKind", "Listener", "Receiver", "Reject",
+           "Running", "Secrets", "StatusApp", "github_job", "github_package", "github_signature",
+           "gitlab_job", "registry_pushes", "serve_asgi", "start", "verify_github",
+           "verify_gitlab_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -423,6 +424,33 @@ async def lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+async def status_get(path: str, send: Send, health: Callable[[], Mapping[str, Any]],
+                     metrics: Metrics | None) -> None:
+    """``GET /healthz`` (and ``/health``) and ``GET /metrics``; 404 for anything else."""
+    if path in ("/healthz", "/health"):
+        await answer_json(send, 200, health())
+    elif path == "/metrics" and metrics is not None:
+        await answer(send, 200, metrics.render(), content_type=METRICS_TYPE)
+    else:
+        await answer_json(send, 404, {"error": "no such endpoint"})
+
+
+@dataclass(kw_only=True)
+class StatusApp:
+    """The ASGI application of ``promoter watch --listen``: ``/healthz`` and ``/metrics``."""
+
+    health: Callable[[], Mapping[str, Any]]
+    metrics: Metrics | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+        elif scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            await status_get(scope["path"], send, self.health, self.metrics)
+        elif scope["type"] == "http":
+            await answer_json(send, 405, {"error": "method not allowed"})
+
+
 @dataclass(kw_only=True)
 class App:
     """The ASGI application: the webhook endpoints, ``/healthz`` and ``/metrics``."""
@@ -447,12 +475,7 @@ class App:
             await answer_json(send, 405, {"error": "method not allowed"})
 
     async def _get(self, path: str, send: Send) -> None:
-        if path in ("/healthz", "/health"):
-            await answer_json(send, 200, self.receiver.health())
-        elif path == "/metrics" and self.metrics is not None:
-            await answer(send, 200, self.metrics.render(), content_type=METRICS_TYPE)
-        else:
-            await answer_json(send, 404, {"error": "no such endpoint"})
+        await status_get(path, send, self.receiver.health, self.metrics)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
@@ -496,36 +519,27 @@ def _loop() -> str:
 
 
 @dataclass
-class Served:
-    """The listening side of a running server."""
+class Listener:
+    """An ASGI app being served by uvicorn on a thread of its own."""
 
     server_address: tuple[str, int]
-    receiver: Receiver
+    thread: threading.Thread
+    uvicorn: uvicorn.Server
 
     @property
     def url(self) -> str:
         host, port = self.server_address
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-
-@dataclass
-class Running:
-    server: Served
-    thread: threading.Thread
-    uvicorn: uvicorn.Server
-
-    def stop(self, *, timeout: float = 30.0) -> bool:
-        """Graceful stop: no new connections, answers in flight finish, then the queued jobs
-        finish (up to ``timeout``). True when every job ran."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """No new connections; answers in flight finish (up to ``timeout``)."""
         self.uvicorn.should_exit = True
         self.thread.join(timeout)
-        return self.server.receiver.dispatcher.close(timeout=timeout)
 
 
-def serve_asgi(app: Any, host: str, port: int, *, name: str = "promoter-serve"
-               ) -> tuple[uvicorn.Server, threading.Thread, tuple[str, int]]:
-    """Serve the ASGI ``app`` with uvicorn on an event loop in a thread of its own; the socket
-    is bound (and errors such as an address in use raised) before this returns."""
+def serve_asgi(app: Any, host: str, port: int, *, name: str = "promoter-http") -> Listener:
+    """Serve the ASGI ``app`` with uvicorn on an event loop in a thread of its own. The socket
+    is bound before this returns (an address in use raises :class:`OSError` here)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
     # without it an answer's second write waits for a delayed ACK (40 ms)
@@ -533,11 +547,10 @@ def serve_asgi(app: Any, host: str, port: int, *, name: str = "promoter-serve"
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise
-    sock.listen(2048)
-    sock.set_inheritable(True)
     config = uvicorn.Config(app, http="httptools", loop=_loop(), lifespan="off",
                             log_config=None, access_log=False, server_header=False,
                             date_header=False, timeout_keep_alive=30,
@@ -550,7 +563,41 @@ def serve_asgi(app: Any, host: str, port: int, *, name: str = "promoter-serve"
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.005)
     bound = sock.getsockname()
-    return server, thread, (str(bound[0]), int(bound[1]))
+    return Listener(server_address=(str(bound[0]), int(bound[1])), thread=thread,
+                    uvicorn=server)
+
+
+@dataclass
+class Served:
+    """What tests and the command see of a running receiver."""
+
+    listener: Listener
+    receiver: Receiver
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        return self.listener.server_address
+
+    @property
+    def url(self) -> str:
+        return self.listener.url
+
+
+@dataclass
+class Running:
+    server: Served
+
+    @property
+    def app(self) -> App:
+        app = self.server.listener.uvicorn.config.app
+        assert isinstance(app, App)
+        return app
+
+    def stop(self, *, timeout: float = 30.0) -> bool:
+        """Graceful stop: no new connections, answers in flight finish, then the queued jobs
+        finish (up to ``timeout``). True when every job ran."""
+        self.server.listener.stop(timeout)
+        return self.server.receiver.dispatcher.close(timeout=timeout)
 
 
 def start(receiver: Receiver, host: str = "127.0.0.1", port: int = 0, *,
@@ -561,6 +608,5 @@ def start(receiver: Receiver, host: str = "127.0.0.1", port: int = 0, *,
         metrics.watch_queue(lambda: receiver.dispatcher.queued,
                             lambda: receiver.dispatcher.running)
     app = App(receiver=receiver, max_body=max_body, metrics=metrics)
-    server, thread, address = serve_asgi(app, host, port)
-    return Running(server=Served(server_address=address, receiver=receiver), thread=thread,
-                   uvicorn=server)
+    listener = serve_asgi(app, host, port, name="promoter-serve")
+    return Running(server=Served(listener=listener, receiver=receiver))

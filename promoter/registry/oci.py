@@ -73,6 +73,8 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 Sleep = Callable[[float], Awaitable[None]]
 CredentialSource = Callable[[str], Credentials | None]
+# (host, kind, HTTP status or None for a transport error, seconds): hears of every exchange
+RequestObserver = Callable[[str, str, int | None, float], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,7 +216,9 @@ class OciRegistry:
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  jitter: Callable[[], float] = random.random,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 observer: RequestObserver | None = None) -> None:
+        self.observer = observer  # metrics: see RequestObserver
         self._credentials: CredentialSource = credentials or CredentialStore()
         self._insecure = frozenset(h.lower() for h in insecure)
         self._plain_loopback = plain_loopback
@@ -365,12 +369,18 @@ class OciRegistry:
                     if host in self._down:  # checked once our turn came, not before waiting
                         raise RegistryError(f"{what}: {host} {self._down[host]} (gave up on "
                                             "this host after earlier requests failed every retry)")
+                    sent = time.perf_counter()
                     try:
                         response = await self.client.send(request,
                                                           follow_redirects=kind == "blob")
-                    except httpx.TimeoutException:
-                        slot.overloaded = True
+                    except httpx.TransportError as e:
+                        slot.overloaded |= isinstance(e, httpx.TimeoutException)
+                        if self.observer:
+                            self.observer(host, kind, None, time.perf_counter() - sent)
                         raise
+                    if self.observer:
+                        self.observer(host, kind, response.status_code,
+                                      time.perf_counter() - sent)
                     slot.overloaded = response.status_code in (429, 503)
             except httpx.TransportError as e:
                 self.stats[f"{kind}_failed"] += 1

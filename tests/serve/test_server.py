@@ -442,8 +442,7 @@ def test_a_body_that_never_arrives_is_answered_408() -> None:
     dispatcher = Dispatcher(rec, workers=1)
     receiver = Receiver(secrets=Secrets(github=(SECRET,)), dispatcher=dispatcher)
     running = start(receiver)
-    app = running.uvicorn.config.app
-    app.body_timeout = 0.3
+    running.app.body_timeout = 0.3
     try:
         with socket.create_connection(running.server.server_address, timeout=5) as sock:
             sock.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
