@@ -213,11 +213,11 @@ class Dispatcher:
             k = self.key(job)
             q = self._pending.setdefault(k, collections.deque())
             q.append(job)
-            if len(q) == 1 and k not in self._busy:
-                self._ready.append(k)
             self._count += 1
             self.stats.queued += 1
-            self._cond.notify()
+            if len(q) == 1 and k not in self._busy:
+                self._ready.append(k)
+                self._cond.notify()  # one worker, and only when there is work it may take
             return True
 
     @property
@@ -250,9 +250,11 @@ class Dispatcher:
                 self.stats.failed += 1
             if self._pending.get(k):
                 self._ready.append(k)
+                self._cond.notify()
             else:
                 self._pending.pop(k, None)
-            self._cond.notify_all()
+            if self._count == 0:  # close() and idle workers of a closing dispatcher wait
+                self._cond.notify_all()  # for this; waking every worker per job would not do
 
     def _work(self) -> None:
         while (job := self._take()) is not None:
@@ -397,8 +399,9 @@ async def answer_json(send: Send, status: int, doc: Mapping[str, Any],
     await answer(send, status, json.dumps(doc).encode() + b"\n", extra=extra)
 
 
-async def read_body(receive: Receive, length: int, *, timeout: float) -> bytes:
-    """The request body (``length`` bytes at most, as the server enforces Content-Length)."""
+async def read_body(receive: Receive, *, timeout: float) -> bytes:
+    """The request body, whole within ``timeout`` seconds (uvicorn holds it to the
+    Content-Length the caller checked)."""
     chunks: list[bytes] = []
     try:
         async with asyncio.timeout(timeout):
@@ -490,7 +493,7 @@ class App:
             await answer_json(send, 413, {"error": f"body over {self.max_body} bytes"}, close)
             return
         try:
-            body = await read_body(receive, length, timeout=self.body_timeout)
+            body = await read_body(receive, timeout=self.body_timeout)
         except _TooSlow:
             await answer_json(send, 408, {"error": "the body did not arrive in time"}, close)
             return
