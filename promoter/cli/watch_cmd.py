@@ -83,7 +83,7 @@ class Health:
     def doc(self) -> dict[str, Any]:
         t = self.last
         return {"status": "ok", "runs": t.run if t else 0,
-                "last_ok": None if t is None else t.ok,
+                "last_run_ok": None if t is None else t.ok,
                 "failures": t.failures if t else 0,
                 "last_success": self.last_ok, "started": self.started}
 

@@ -243,7 +243,7 @@ def test_watch_listen_serves_health_and_metrics_of_its_runs(repo: tuple[Path, st
         conn.request("GET", "/healthz")
         resp = conn.getresponse()
         health = json.loads(resp.read())
-        assert (resp.status, health["status"], health["runs"], health["last_ok"],
+        assert (resp.status, health["status"], health["runs"], health["last_run_ok"],
                 health["failures"]) == (200, "ok", 1, True, 0)
         conn.request("GET", "/metrics")
         resp = conn.getresponse()
