@@ -6,67 +6,74 @@
     POST /webhooks/gitlab    X-Gitlab-Token, or GitLab's signed webhooks (webhook-signature)
     POST /webhooks/registry  Docker Hub, Harbor, distribution notifications (a shared token)
     GET  /healthz            {"status": "ok", "queued": N, "running": N, ...}
+    GET  /metrics            Prometheus text format (:mod:`promoter.metrics`)
 
 A delivery is verified (every configured secret is tried, in constant time, so secrets rotate
-without downtime), parsed into a :class:`Job` and queued; the answer comes at once (``202``),
-the work happens on worker threads. Redeliveries (same ``X-GitHub-Delivery``,
-``Idempotency-Key`` or ``webhook-id``) are answered ``200 duplicate`` and never run twice; the
-memory of deliveries is bounded. The queue is bounded too (``503`` with ``Retry-After`` when
-full), jobs of one repository run one at a time and in order, bodies over the size limit are
-``413`` unread, and a malformed delivery is a one-line ``4xx`` without a stack trace.
+without downtime), parsed into a :class:`~promoter.webhooks.Job` (:mod:`promoter.webhooks`) and
+queued; the answer comes at once (``202``), the work happens on worker threads. Redeliveries
+(same ``X-GitHub-Delivery``, ``Idempotency-Key`` or ``webhook-id`` from the same source) are
+answered ``200 duplicate`` and never run twice; ids are remembered per source, so a GitLab key
+equal to a GitHub id is a delivery of its own, and the memory of deliveries is bounded. The
+queue is bounded too (``503`` with ``Retry-After`` when full), jobs of one repository run one
+at a time and in order, bodies over the size limit are ``413`` unread, and a malformed delivery
+(bad JSON, JSON nested too deep to parse, a missing field) is a one-line ``4xx`` without a
+stack trace.
 
-Jobs (:class:`JobKind`): a comment command (GitHub ``issue_comment``, GitLab ``Note Hook``), a
-promotion after a push or merge into a branch (GitHub ``push`` / ``pull_request`` closed and
-merged, GitLab ``Push Hook`` / ``Merge Request Hook`` merge), and an immediate poll of just the
-image a registry says was pushed (GitHub ``registry_package`` / ``package`` for GHCR, Docker Hub,
-Harbor, and distribution's notification envelope). What a job does is the caller's ``run``
-function (:mod:`promoter.cli.serve_cmd` wires the flows), so this module knows HTTP, secrets and
-queues only.
+HTTP is :class:`App`, a small ASGI application served by uvicorn (httptools parser, uvloop when
+installed) on an event loop of its own thread (:func:`start`): verification and parsing are
+microseconds of CPU and run on the loop; a body above :data:`OFFLOAD_BODY` is verified on a
+thread so one large delivery never stalls the others.
+
+What a job does is the caller's ``run`` function (:mod:`promoter.cli.serve_cmd` wires the
+flows), so this module knows HTTP, secrets and queues only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import collections
-import enum
 import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from promoter.errors import InputError
-from promoter.flows.comment import CommentEvent, github_event, gitlab_note_event
+import uvicorn
+
+from promoter.metrics import CONTENT_TYPE as METRICS_TYPE
+from promoter.metrics import Metrics
 from promoter.secrets import redact
+from promoter.webhooks import (
+    Job,
+    JobKind,
+    Reject,
+    github_job,
+    github_package,
+    gitlab_job,
+    parse_json,
+    registry_job,
+    registry_pushes,
+)
+
+__all__ = ["App", "Deliveries", "Dispatcher", "Job", "JobKind", "Listener", "Receiver", "Reject",
+           "Running", "Secrets", "StatusApp", "github_job", "github_package", "github_signature",
+           "gitlab_job", "registry_pushes", "serve_asgi", "start", "verify_github",
+           "verify_gitlab_signature"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; promoter needs far less
 SIGNATURE_TOLERANCE = 300  # seconds a signed GitLab delivery's timestamp may be off
-
-
-class JobKind(enum.Enum):
-    COMMENT = "comment"
-    PROMOTE = "promote"  # a branch moved (push, merged PR/MR): promote from it
-    POLL = "poll"  # a registry has a new tag: poll just that image
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Job:
-    kind: JobKind
-    delivery: str  # the delivery id (de-duplication key)
-    source: str  # github, gitlab, registry
-    repo: str = ""  # forge repository / project path ("" for registry events)
-    comment: CommentEvent | None = None
-    branch: str | None = None  # PROMOTE: the branch that moved
-    images: tuple[tuple[str, str], ...] = ()  # POLL: (registry/repository, tag)
+OFFLOAD_BODY = 256 * 1024  # bodies larger than this are verified and parsed off the loop
+BODY_TIMEOUT = 10.0  # seconds a client may take to send its body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,14 +84,6 @@ class Secrets:
     gitlab: tuple[str, ...] = ()  # X-Gitlab-Token values
     gitlab_signing: tuple[str, ...] = ()  # signing tokens "whsec_<base64>"
     registry: tuple[str, ...] = ()  # shared tokens for registry notifications
-
-
-class Reject(Exception):
-    """A delivery answered with ``status`` and a one-line ``message``; nothing runs."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # --- verification (pure) ----------------------------------------------------------------------
@@ -140,154 +139,32 @@ def verify_gitlab_signature(keys: tuple[str, ...], headers: Mapping[str, str], b
     return ok
 
 
-# --- parsing deliveries into jobs (pure) ------------------------------------------------------
-
-def _json(body: bytes, content_type: str) -> Any:
-    try:
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            form = parse_qs(body.decode("utf-8"), strict_parsing=False)
-            return json.loads(form["payload"][0])
-        return json.loads(body)
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
-        raise Reject(400, "the body is not a JSON payload") from None
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _at(doc: Any, path: str) -> Any:
-    """``doc["a"]["b"]`` for ``"a.b"``; None when a step is missing or not an object (payloads
-    are untrusted: any field may have any type)."""
-    for key in path.split("."):
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def github_job(event: str, delivery: str, payload: Any) -> Job | None:
-    """The job for a GitHub delivery, or None when there is nothing to do."""
-    if not isinstance(payload, dict):
-        raise Reject(400, "the payload is not a JSON object")
-    repo = _str(_at(payload, "repository.full_name"))
-    if event == "issue_comment":
-        try:
-            comment = github_event(payload, what=f"issue_comment {delivery}")
-        except InputError as e:
-            raise Reject(400, str(e)) from None
-        return Job(kind=JobKind.COMMENT, delivery=delivery, source="github", repo=repo,
-                   comment=comment)
-    if event == "pull_request":
-        if payload.get("action") == "closed" and _at(payload, "pull_request.merged") is True:
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="github", repo=repo,
-                       branch=_str(_at(payload, "pull_request.base.ref")))
-        return None
-    if event == "push":
-        ref = _str(payload.get("ref"))
-        if ref.startswith("refs/heads/") and not payload.get("deleted"):
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="github", repo=repo,
-                       branch=ref.removeprefix("refs/heads/"))
-        return None
-    if event in ("registry_package", "package"):
-        images = github_package(payload)
-        return Job(kind=JobKind.POLL, delivery=delivery, source="github", repo=repo,
-                   images=images) if images else None
-    return None
-
-
-def github_package(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """(image, tag) of a GHCR ``registry_package`` / ``package`` ``published`` event."""
-    pkg = payload.get("registry_package") or payload.get("package")
-    if payload.get("action") not in ("published", "updated") or not isinstance(pkg, dict):
-        return ()
-    if _str(pkg.get("package_type")).lower() not in ("container", "docker"):
-        return ()
-    tag = _str(_at(pkg, "package_version.container_metadata.tag.name"))
-    url = _str(_at(pkg, "package_version.package_url"))
-    if url and ":" in url.rsplit("/", 1)[-1]:
-        image, _, url_tag = url.rpartition(":")
-        tag = tag or url_tag
-    else:
-        owner = _str(pkg.get("namespace")) or _str(_at(pkg, "owner.login"))
-        image = f"ghcr.io/{owner.lower()}/{_str(pkg.get('name'))}"
-    return ((image, tag),) if tag and image else ()
-
-
-def gitlab_job(event: str, delivery: str, payload: Any) -> Job | None:
-    if not isinstance(payload, dict):
-        raise Reject(400, "the payload is not a JSON object")
-    project = _str(_at(payload, "project.path_with_namespace"))
-    if event == "Note Hook":
-        try:
-            comment = gitlab_note_event(payload, what=f"Note Hook {delivery}")
-        except InputError as e:
-            raise Reject(400, str(e)) from None
-        return Job(kind=JobKind.COMMENT, delivery=delivery, source="gitlab", repo=project,
-                   comment=comment)
-    if event == "Merge Request Hook":
-        if _at(payload, "object_attributes.action") == "merge":
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="gitlab", repo=project,
-                       branch=_str(_at(payload, "object_attributes.target_branch")))
-        return None
-    if event == "Push Hook":
-        ref = _str(payload.get("ref"))
-        if ref.startswith("refs/heads/") and _str(payload.get("after")).strip("0"):
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="gitlab", repo=project,
-                       branch=ref.removeprefix("refs/heads/"))
-    return None
-
-
-def registry_pushes(payload: Any) -> tuple[tuple[str, str], ...]:
-    """(image, tag) pairs a registry notification announces: distribution's envelope
-    (``events[]`` with ``action: push``), Docker Hub (``push_data``) or Harbor
-    (``type: PUSH_ARTIFACT``)."""
-    out: list[tuple[str, str]] = []
-    if not isinstance(payload, dict):
-        return ()
-    for ev in _list(payload.get("events")):
-        repo, tag = _str(_at(ev, "target.repository")), _str(_at(ev, "target.tag"))
-        if _at(ev, "action") == "push" and tag and repo:
-            host = _str(_at(ev, "request.host"))
-            out.append((f"{host}/{repo}" if host else repo, tag))
-    hub_tag, name = _str(_at(payload, "push_data.tag")), _str(_at(payload, "repository.repo_name"))
-    if hub_tag and name:
-        out.append((f"docker.io/{name}", hub_tag))
-    if _str(payload.get("type")).upper() == "PUSH_ARTIFACT":
-        for res in _list(_at(payload, "event_data.resources")):
-            url, tag = _str(_at(res, "resource_url")), _str(_at(res, "tag"))
-            if url and tag:
-                out.append((url.split("@")[0].removesuffix(f":{tag}"), tag))
-    return tuple(dict.fromkeys((i, t) for i, t in out if i and t))
-
-
 # --- the queue --------------------------------------------------------------------------------
 
 class Deliveries:
-    """The last ``size`` delivery ids seen (bounded memory), thread-safe."""
+    """The last ``size`` delivery ids seen, per source (bounded memory), thread-safe. Ids are
+    only unique within one sender: GitHub's ``X-GitHub-Delivery`` and a GitLab
+    ``Idempotency-Key`` that happen to be equal are two deliveries."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def first_time(self, delivery: str) -> bool:
+    def first_time(self, source: str, delivery: str) -> bool:
+        key = (source, delivery)
         with self._lock:
-            if delivery in self._seen:
-                self._seen.move_to_end(delivery)
+            if key in self._seen:
+                self._seen.move_to_end(key)
                 return False
-            self._seen[delivery] = None
+            self._seen[key] = None
             if len(self._seen) > self.size:
                 self._seen.popitem(last=False)
             return True
 
-    def forget(self, delivery: str) -> None:
+    def forget(self, source: str, delivery: str) -> None:
         with self._lock:
-            self._seen.pop(delivery, None)
+            self._seen.pop((source, delivery), None)
 
 
 @dataclass(slots=True)
@@ -305,13 +182,15 @@ class Stats:
 class Dispatcher:
     """A bounded queue of jobs and ``workers`` threads; jobs with the same ``key`` (by default
     their repository) run one at a time, in arrival order. ``run(job)`` does the work; its
-    exceptions are logged (redacted) and counted, never raised."""
+    exceptions are logged (redacted) and counted, never raised; ``done(job, ok)`` hears of
+    each job that ended (the metrics)."""
 
     def __init__(self, run: Callable[[Job], None], *, workers: int = 4,
-                 max_queued: int = 1000, key: Callable[[Job], str] = lambda job: job.repo
-                 ) -> None:
+                 max_queued: int = 1000, key: Callable[[Job], str] = lambda job: job.repo,
+                 done: Callable[[Job, bool], None] = lambda job, ok: None) -> None:
         self.run = run
         self.key = key
+        self.done = done
         self.max_queued = max_queued
         self.stats = Stats()
         self._pending: dict[str, collections.deque[Job]] = {}
@@ -334,11 +213,11 @@ class Dispatcher:
             k = self.key(job)
             q = self._pending.setdefault(k, collections.deque())
             q.append(job)
-            if len(q) == 1 and k not in self._busy:
-                self._ready.append(k)
             self._count += 1
             self.stats.queued += 1
-            self._cond.notify()
+            if len(q) == 1 and k not in self._busy:
+                self._ready.append(k)
+                self._cond.notify()  # one worker, and only when there is work it may take
             return True
 
     @property
@@ -371,9 +250,11 @@ class Dispatcher:
                 self.stats.failed += 1
             if self._pending.get(k):
                 self._ready.append(k)
+                self._cond.notify()
             else:
                 self._pending.pop(k, None)
-            self._cond.notify_all()
+            if self._count == 0:  # close() and idle workers of a closing dispatcher wait
+                self._cond.notify_all()  # for this; waking every worker per job would not do
 
     def _work(self) -> None:
         while (job := self._take()) is not None:
@@ -384,6 +265,7 @@ class Dispatcher:
                 ok = False
                 log.warning("job failed: kind=%s delivery=%s: %s", job.kind.value, job.delivery,
                             redact(f"{type(e).__name__}: {e}"))
+            self.done(job, ok)  # before the release: an idle dispatcher has counted every job
             self._release(job, ok)
 
     def close(self, *, timeout: float = 30.0) -> bool:
@@ -400,42 +282,55 @@ class Dispatcher:
         return drained
 
 
-# --- HTTP -------------------------------------------------------------------------------------
+# --- receiving --------------------------------------------------------------------------------
+
+_SOURCES = {"/webhooks/github": "github", "/webhooks/gitlab": "gitlab",
+            "/webhooks/registry": "registry"}
+
 
 @dataclass(kw_only=True)
 class Receiver:
     """Verification, de-duplication and parsing of deliveries: HTTP-free, so tests and the
-    benchmark can call :meth:`receive` directly as well as through :class:`WebhookServer`."""
+    benchmark can call :meth:`receive` directly as well as through :class:`App`."""
 
     secrets: Secrets
     dispatcher: Dispatcher
     deliveries: Deliveries = field(default_factory=Deliveries)
     clock: Callable[[], float] = time.time
+    metrics: Metrics | None = None
 
     def receive(self, path: str, headers: Mapping[str, str], body: bytes
                 ) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) for one POST."""
+        url = urlsplit(path)
+        status, doc, outcome = self._receive(url, headers, body)
+        if self.metrics is not None:
+            self.metrics.delivery(_SOURCES.get(url.path, "unknown"), outcome)
+        return status, doc
+
+    def _receive(self, url: Any, headers: Mapping[str, str], body: bytes
+                 ) -> tuple[int, dict[str, Any], str]:
         stats = self.dispatcher.stats
         stats.received += 1
         try:
-            delivery, job = self._parse(urlsplit(path), headers, body)
+            delivery, job = self._parse(url, headers, body)
         except Reject as e:
             stats.rejected += 1
-            return e.status, {"error": str(e)}
+            return e.status, {"error": str(e)}, "rejected"
         except (AttributeError, TypeError, KeyError, ValueError) as e:  # a shape we missed
             stats.rejected += 1
             log.info("malformed delivery: %s", redact(f"{type(e).__name__}: {e}"))
-            return 400, {"error": "the payload does not have the expected shape"}
+            return 400, {"error": "the payload does not have the expected shape"}, "rejected"
         if job is None:
             stats.ignored += 1
-            return 200, {"status": "ignored", "delivery": delivery}
-        if not self.deliveries.first_time(delivery):
+            return 200, {"status": "ignored", "delivery": delivery}, "ignored"
+        if not self.deliveries.first_time(job.source, delivery):
             stats.duplicates += 1
-            return 200, {"status": "duplicate", "delivery": delivery}
+            return 200, {"status": "duplicate", "delivery": delivery}, "duplicate"
         if not self.dispatcher.submit(job):
-            self.deliveries.forget(delivery)  # a redelivery later may run it
-            return 503, {"error": "the queue is full; deliver again later"}
-        return 202, {"status": "queued", "delivery": delivery, "kind": job.kind.value}
+            self.deliveries.forget(job.source, delivery)  # a redelivery later may run it
+            return 503, {"error": "the queue is full; deliver again later"}, "full"
+        return 202, {"status": "queued", "delivery": delivery, "kind": job.kind.value}, "queued"
 
     def _parse(self, url: Any, headers: Mapping[str, str], body: bytes
                ) -> tuple[str, Job | None]:
@@ -447,7 +342,7 @@ class Receiver:
             event = headers.get("x-github-event") or ""
             if not delivery or not event:
                 raise Reject(400, "X-GitHub-Delivery and X-GitHub-Event are required")
-            return delivery, github_job(event, delivery, _json(body, ctype))
+            return delivery, github_job(event, delivery, parse_json(body, ctype))
         if url.path == "/webhooks/gitlab":
             signed = "webhook-signature" in headers and self.secrets.gitlab_signing
             ok = verify_gitlab_signature(self.secrets.gitlab_signing, headers, body,
@@ -460,18 +355,15 @@ class Receiver:
             if not delivery:
                 raise Reject(400, "Idempotency-Key (or X-Gitlab-Event-UUID) is required")
             return delivery, gitlab_job(headers.get("x-gitlab-event") or "", delivery,
-                                        _json(body, ctype))
+                                        parse_json(body, ctype))
         if url.path == "/webhooks/registry":
             auth = headers.get("authorization") or ""
             token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
             token = token or (parse_qs(url.query).get("token") or [""])[0]
             if not _token_matches(self.secrets.registry, token or None):
                 raise Reject(401, "token does not match")
-            images = registry_pushes(_json(body, ctype))
             delivery = headers.get("x-delivery-id") or hashlib.sha256(body).hexdigest()
-            job = Job(kind=JobKind.POLL, delivery=f"registry:{delivery}", source="registry",
-                      images=images) if images else None
-            return delivery, job
+            return delivery, registry_job(delivery, parse_json(body, ctype))
         raise Reject(404, "no such endpoint")
 
     def health(self) -> dict[str, Any]:
@@ -481,100 +373,243 @@ class Receiver:
                 "failed": s.failed, "duplicates": s.duplicates, "rejected": s.rejected}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: WebhookServer
-    protocol_version = "HTTP/1.1"
-    timeout = 10  # seconds a client may take to send its request
-    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
-    server_version = "promoter"
-    sys_version = ""
+# --- HTTP (ASGI) ------------------------------------------------------------------------------
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s", redact(format % args))
+Scope = Mapping[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-    def _answer(self, status: int, doc: Mapping[str, Any], extra: Mapping[str, str] = {}
-                ) -> None:
-        data = json.dumps(doc).encode() + b"\n"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in extra.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path in ("/healthz", "/health"):
-            self._answer(200, self.server.receiver.health())
+class _TooSlow(Exception):
+    pass
+
+
+async def answer(send: Send, status: int, body: bytes, *,
+                 content_type: str = "application/json",
+                 extra: Mapping[str, str] | None = None) -> None:
+    headers = [(b"content-type", content_type.encode()),
+               (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def answer_json(send: Send, status: int, doc: Mapping[str, Any],
+                      extra: Mapping[str, str] | None = None) -> None:
+    await answer(send, status, json.dumps(doc).encode() + b"\n", extra=extra)
+
+
+async def read_body(receive: Receive, *, timeout: float) -> bytes:
+    """The request body, whole within ``timeout`` seconds (uvicorn holds it to the
+    Content-Length the caller checked)."""
+    chunks: list[bytes] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _TooSlow
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise _TooSlow from None
+    return b"".join(chunks)
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def status_get(path: str, send: Send, health: Callable[[], Mapping[str, Any]],
+                     metrics: Metrics | None) -> None:
+    """``GET /healthz`` (and ``/health``) and ``GET /metrics``; 404 for anything else."""
+    if path in ("/healthz", "/health"):
+        await answer_json(send, 200, health())
+    elif path == "/metrics" and metrics is not None:
+        await answer(send, 200, metrics.render(), content_type=METRICS_TYPE)
+    else:
+        await answer_json(send, 404, {"error": "no such endpoint"})
+
+
+@dataclass(kw_only=True)
+class StatusApp:
+    """The ASGI application of ``promoter watch --listen``: ``/healthz`` and ``/metrics``."""
+
+    health: Callable[[], Mapping[str, Any]]
+    metrics: Metrics | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+        elif scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            await status_get(scope["path"], send, self.health, self.metrics)
+        elif scope["type"] == "http":
+            await answer_json(send, 405, {"error": "method not allowed"})
+
+
+@dataclass(kw_only=True)
+class App:
+    """The ASGI application: the webhook endpoints, ``/healthz`` and ``/metrics``."""
+
+    receiver: Receiver
+    max_body: int = MAX_BODY
+    metrics: Metrics | None = None
+    body_timeout: float = BODY_TIMEOUT
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        if method in ("GET", "HEAD"):
+            await self._get(path, send)
+        elif method == "POST":
+            await self._post(scope, receive, send)
         else:
-            self._answer(404, {"error": "no such endpoint"})
+            await answer_json(send, 405, {"error": "method not allowed"})
 
-    def do_POST(self) -> None:
+    async def _get(self, path: str, send: Send) -> None:
+        await status_get(path, send, self.receiver.health, self.metrics)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        close = {"connection": "close"}
         try:
-            length = int(self.headers.get("Content-Length", ""))
+            length = int(headers.get("content-length", ""))
         except ValueError:
-            self.close_connection = True
-            self._answer(411, {"error": "Content-Length is required"})
+            await answer_json(send, 411, {"error": "Content-Length is required"}, close)
             return
-        if length < 0 or length > self.server.max_body:
-            self.close_connection = True  # the body is never read
-            self._answer(413, {"error": f"body over {self.server.max_body} bytes"})
+        if length < 0 or length > self.max_body:  # answered before a byte of the body is read
+            await answer_json(send, 413, {"error": f"body over {self.max_body} bytes"}, close)
             return
-        body = self.rfile.read(length)
-        headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            status, doc = self.server.receiver.receive(self.path, headers, body)
+            body = await read_body(receive, timeout=self.body_timeout)
+        except _TooSlow:
+            await answer_json(send, 408, {"error": "the body did not arrive in time"}, close)
+            return
+        query = scope.get("query_string", b"")
+        target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        try:
+            if len(body) > OFFLOAD_BODY:
+                status, doc = await asyncio.to_thread(self.receiver.receive, target, headers,
+                                                      body)
+            else:
+                status, doc = self.receiver.receive(target, headers, body)
         except Exception as e:  # never a stack trace to the sender
             log.warning("delivery failed: %s", redact(f"{type(e).__name__}: {e}"))
             status, doc = 500, {"error": "internal error"}
-        self._answer(status, doc, {"Retry-After": "30"} if status == 503 else {})
-
-    def do_PUT(self) -> None:
-        self._answer(405, {"error": "method not allowed"})
-
-    do_DELETE = do_PATCH = do_PUT
+        await answer_json(send, status, doc, {"retry-after": "30"} if status == 503 else None)
 
 
-class WebhookServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+# --- running ----------------------------------------------------------------------------------
 
-    def __init__(self, address: tuple[str, int], receiver: Receiver, *,
-                 max_body: int = MAX_BODY) -> None:
-        super().__init__(address, _Handler)
-        self.receiver = receiver
-        self.max_body = max_body
+def _loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+@dataclass
+class Listener:
+    """An ASGI app being served by uvicorn on a thread of its own."""
+
+    server_address: tuple[str, int]
+    thread: threading.Thread
+    uvicorn: uvicorn.Server
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self.server_address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def stop(self, *, timeout: float = 30.0) -> bool:
-        """Graceful stop: no new connections, then the queued jobs finish (up to
-        ``timeout``). True when every job ran."""
-        self.shutdown()
-        self.server_close()
-        return self.receiver.dispatcher.close(timeout=timeout)
+    def stop(self, timeout: float = 30.0) -> None:
+        """No new connections; answers in flight finish (up to ``timeout``)."""
+        self.uvicorn.should_exit = True
+        self.thread.join(timeout)
+
+
+def serve_asgi(app: Any, host: str, port: int, *, name: str = "promoter-http") -> Listener:
+    """Serve the ASGI ``app`` with uvicorn on an event loop in a thread of its own. The socket
+    is bound before this returns (an address in use raises :class:`OSError` here)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it an answer's second write waits for a delayed ACK (40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    config = uvicorn.Config(app, http="httptools", loop=_loop(), lifespan="off",
+                            log_config=None, access_log=False, server_header=False,
+                            date_header=False, timeout_keep_alive=30,
+                            timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name,
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    bound = sock.getsockname()
+    return Listener(server_address=(str(bound[0]), int(bound[1])), thread=thread,
+                    uvicorn=server)
+
+
+@dataclass
+class Served:
+    """What tests and the command see of a running receiver."""
+
+    listener: Listener
+    receiver: Receiver
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        return self.listener.server_address
+
+    @property
+    def url(self) -> str:
+        return self.listener.url
 
 
 @dataclass
 class Running:
-    server: WebhookServer
-    thread: threading.Thread
+    server: Served
+
+    @property
+    def app(self) -> App:
+        app = self.server.listener.uvicorn.config.app
+        assert isinstance(app, App)
+        return app
 
     def stop(self, *, timeout: float = 30.0) -> bool:
-        drained = self.server.stop(timeout=timeout)
-        self.thread.join(timeout)
-        return drained
+        """Graceful stop: no new connections, answers in flight finish, then the queued jobs
+        finish (up to ``timeout``). True when every job ran."""
+        self.server.listener.stop(timeout)
+        return self.server.receiver.dispatcher.close(timeout=timeout)
 
 
 def start(receiver: Receiver, host: str = "127.0.0.1", port: int = 0, *,
-          max_body: int = MAX_BODY) -> Running:
+          max_body: int = MAX_BODY, metrics: Metrics | None = None) -> Running:
     """Serve in a background thread; stop with :meth:`Running.stop`."""
-    server = WebhookServer((host, port), receiver, max_body=max_body)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="promoter-serve", daemon=True)
-    thread.start()
-    return Running(server=server, thread=thread)
+    metrics = metrics or receiver.metrics
+    if metrics is not None:
+        metrics.watch_queue(lambda: receiver.dispatcher.queued,
+                            lambda: receiver.dispatcher.running)
+    app = App(receiver=receiver, max_body=max_body, metrics=metrics)
+    listener = serve_asgi(app, host, port, name="promoter-serve")
+    return Running(server=Served(listener=listener, receiver=receiver))

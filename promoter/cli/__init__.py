@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from promoter import __version__
+from promoter import __version__, logs
 from promoter.errors import PromoterError
-from promoter.secrets import RedactingFormatter, redact
+from promoter.secrets import redact
 
 # name -> "module:attribute"; one line per command, in the order --help lists them.
 COMMANDS: dict[str, str] = {
@@ -56,16 +56,14 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="promoter")
 @click.option("--debug", is_flag=True, help="Log debug messages and show tracebacks.")
+@click.option("--log-format", type=click.Choice(logs.FORMATS), default="text",
+              envvar=logs.ENV, show_default=True, help="Log lines as text or JSON objects.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, log_format: str) -> None:
     """promoter: watch registries, edit GitOps files byte-exactly, open promotion PRs."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("promoter")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logs.setup(level=logging.DEBUG if debug else logging.WARNING, fmt=log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,8 @@ flag twice to accept two secrets while rotating one::
 Each job opens the repository the way ``poll`` does (``--repo DIR`` or ``--clone URL``) and runs
 one flow: a comment command, a promotion after a branch moved, or a poll of just the pushed image.
 SIGTERM (or Ctrl-C) stops taking deliveries and lets queued jobs finish within ``--grace``.
+``GET /metrics`` on the same port serves the Prometheus metrics of :mod:`promoter.metrics`; log
+lines carry timestamps (``--log-format json`` for one JSON object per line).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from datetime import UTC, datetime
 
 import click
 
-from promoter import secrets, wiring
+from promoter import logs, secrets, wiring
 from promoter.cli.comment_cmd import repository_of, run_comment
 from promoter.cli.poll_cmds import repo_options, session
 from promoter.config import Config
 from promoter.errors import InputError, PromoterError
+from promoter.metrics import Metrics
 from promoter.refs import ImageRef
 from promoter.serve import MAX_BODY, Dispatcher, Job, JobKind, Receiver, Secrets, start
 
@@ -61,8 +64,8 @@ def _same_repo(cfg: Config, repo: str) -> bool:
         configured.lower() == repo.lower()
 
 
-def make_runner(repo: str | None, clone: str | None, config: str | None
-                ) -> Callable[[Job], None]:
+def make_runner(repo: str | None, clone: str | None, config: str | None,
+                metrics: Metrics | None = None) -> Callable[[Job], None]:
     """The function that runs one job against the configured repository."""
     def run(job: Job) -> None:
         from promoter.flows.poll import poll
@@ -81,11 +84,17 @@ def make_runner(repo: str | None, clone: str | None, config: str | None
                 names = matching_images(cfg, job.images)
                 if names:
                     reg = wiring.registry(cfg, dict(os.environ))
+                    reg.observer = metrics.registry_request if metrics else None
                     result = poll(cfg, ws, reg, forge, images=names)
+                    if metrics:
+                        metrics.poll_done(len(names), (r.action for r in result.results),
+                                          len(result.errors))
                     log.info("delivery=%s poll images=%s ok=%s", job.delivery, names, result.ok)
             elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in
                                                                 cfg.environments}:
                 done = promote(cfg, ws, forge, now=datetime.now(UTC))
+                if metrics:
+                    metrics.poll_done(0, (r.action for r in done.results), len(done.errors))
                 log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)
 
     return run
@@ -127,11 +136,14 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
     if not (keys.github or keys.gitlab or keys.gitlab_signing or keys.registry):
         raise InputError("no webhook secret configured (--github-secret-env, "
                          "--gitlab-token-env, ...): an open receiver would run anyone's commands")
+    logs.service(bool((click.get_current_context().find_root().obj or {}).get("debug")))
+    metrics = Metrics()
     # every job works on the one configured repository (with --repo, on one checkout), and
     # registry events name no repository: one key for all, so one job at a time, in order
-    dispatcher = Dispatcher(make_runner(repo, clone, config), workers=workers,
-                            max_queued=max_queue, key=lambda job: "repository")
-    running = start(Receiver(secrets=keys, dispatcher=dispatcher), host, port,
+    dispatcher = Dispatcher(make_runner(repo, clone, config, metrics), workers=workers,
+                            max_queued=max_queue, key=lambda job: "repository",
+                            done=lambda job, ok: metrics.run(job.kind.value, ok, where="job"))
+    running = start(Receiver(secrets=keys, dispatcher=dispatcher, metrics=metrics), host, port,
                     max_body=max_body)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

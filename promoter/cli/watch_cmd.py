@@ -1,18 +1,29 @@
-"""``promoter watch``: ``promoter poll`` on a schedule, as a long-running process."""
+"""``promoter watch``: ``promoter poll`` on a schedule, as a long-running process.
+
+``--listen ADDR`` (``0.0.0.0:8080``, ``:8080``, ``[::]:8080``) serves ``GET /healthz`` and
+``GET /metrics`` (Prometheus, :mod:`promoter.metrics`) while it runs.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import click
 
-from promoter.cli.poll_cmds import common, poll_cmd
+from promoter import logs, wiring
+from promoter.cli.poll_cmds import _print, apply_shard, common, session
+from promoter.errors import InputError
 from promoter.flows.watch import Schedule, Tick, parse_duration, parse_jitter, watch
+from promoter.metrics import Metrics
 
 
 @contextlib.contextmanager
@@ -47,6 +58,56 @@ def _echo_tick(t: Tick) -> None:
     click.echo(f"promoter watch: run {t.run} {state}{nxt}", err=True)
 
 
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (every IPv4 address) or ``[V6]:PORT`` as (host, port)."""
+    m = re.fullmatch(r"(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})", text.strip())
+    if m is None or int(m[3]) > 65535:  # port 0: any free port (the line says which)
+        raise InputError(f"--listen: {text!r} is not an address like 0.0.0.0:8080 or :8080")
+    return m[1] or m[2] or "0.0.0.0", int(m[3])
+
+
+@dataclass
+class Health:
+    """What ``/healthz`` says about the schedule."""
+
+    started: float = field(default_factory=time.time)
+    last: Tick | None = None
+    last_ok: float | None = None
+
+    def tick(self, t: Tick, metrics: Metrics) -> None:
+        self.last = t
+        if t.ok:
+            self.last_ok = time.time()
+        metrics.run("poll", t.ok)
+
+    def doc(self) -> dict[str, Any]:
+        t = self.last
+        return {"status": "ok", "runs": t.run if t else 0,
+                "last_run_ok": None if t is None else t.ok,
+                "failures": t.failures if t else 0,
+                "last_success": self.last_ok, "started": self.started}
+
+
+@contextlib.contextmanager
+def _listening(listen: str | None, health: Health, metrics: Metrics) -> Iterator[None]:
+    if listen is None:
+        yield
+        return
+    from promoter.serve import StatusApp, serve_asgi
+
+    host, port = parse_listen(listen)
+    try:
+        listener = serve_asgi(StatusApp(health=health.doc, metrics=metrics), host, port,
+                              name="promoter-watch-http")
+    except OSError as e:
+        raise InputError(f"--listen {listen}: {e.strerror or e}") from None
+    click.echo(f"promoter watch: /healthz and /metrics on {listener.url}", err=True)
+    try:
+        yield
+    finally:
+        listener.stop(5)
+
+
 @click.command("watch")
 @common
 @click.option("--interval", default="5m", show_default=True,
@@ -59,9 +120,13 @@ def _echo_tick(t: Tick) -> None:
 @click.option("--max-runs", type=click.IntRange(min=1), default=None,
               help="Exit after this many polls (default: run until SIGTERM or SIGINT).")
 @click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
+@click.option("--listen", metavar="ADDR", default=None,
+              help="Serve /healthz and /metrics on this address (0.0.0.0:8080, :8080).")
 @click.pass_context
 def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: str,
-              max_runs: int | None, dry_run: bool, **poll_args: Any) -> int:
+              max_runs: int | None, dry_run: bool, listen: str | None, repo: str | None,
+              clone: str | None, config: str | None, envs: tuple[str, ...],
+              images: tuple[str, ...], shard: tuple[int, int] | None) -> int:
     """Poll on a schedule until SIGTERM or SIGINT, for running promoter as a service.
 
     Each run is `promoter poll` with the same options. A failed run is logged and retried
@@ -73,11 +138,30 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
                         backoff_max=parse_duration(backoff_max, key="--backoff-max"),
                         max_runs=max_runs)
     stop = threading.Event()
+    logs.service(bool((ctx.find_root().obj or {}).get("debug")))
+    metrics, health = Metrics(), Health()
 
     def run_once() -> bool:
-        return bool(ctx.invoke(poll_cmd, dry_run=dry_run, output="text", **poll_args) == 0)
+        """One ``promoter poll``, its registry requests and results counted."""
+        from promoter.flows.poll import poll
 
-    with _stop_on_signals(stop):
+        with session(repo, clone, config) as (cfg, ws):
+            cfg = apply_shard(cfg, shard)
+            reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
+            reg.observer = metrics.registry_request
+            forge = None if dry_run else wiring.forge(cfg, os.environ)
+            report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
+                          images=images or None)
+            scanned = sum(1 for i in cfg.images if not images or i.name in images)
+        metrics.poll_done(scanned, (r.action for r in report.results), len(report.errors))
+        _print(report, "text", results=True)
+        return report.ok
+
+    def on_tick(t: Tick) -> None:
+        health.tick(t, metrics)
+        _echo_tick(t)
+
+    with _stop_on_signals(stop), _listening(listen, health, metrics):
         last = watch(run_once, schedule, wait=stop.wait, stopping=stop.is_set,
-                     on_tick=_echo_tick)
+                     on_tick=on_tick)
     return 1 if last is not None and not last.ok and not stop.is_set() else 0

@@ -43,24 +43,13 @@ from promoter.flows.publish import Proposal, publish
 from promoter.forge import Forge, MergeMethod, Permission, PRState, PullRequest, Reaction
 from promoter.gitrepo import Workspace
 from promoter.secrets import redact
+from promoter.webhooks import CommentEvent as CommentEvent  # the entry points read events
+from promoter.webhooks import github_event as github_event  # through promoter.webhooks'
+from promoter.webhooks import gitlab_note_event as gitlab_note_event  # one walker
 
 log = logging.getLogger(__name__)
 
 IGNORE_BRANCH = "promoter/ignore"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CommentEvent:
-    """A comment as the entry points read it from a webhook or an Actions event file."""
-
-    number: int  # the pull request (GitLab: the MR iid)
-    comment_id: int
-    author: str
-    body: str
-    author_is_bot: bool = False  # GitHub user type "Bot"; GitLab bot users
-    on_pull_request: bool = True  # False: a comment on an issue (GitHub) or a commit/snippet
-    edited: bool = False  # an edit or deletion: never run again
-    system: bool = False  # GitLab system notes
 
 
 class Result(enum.Enum):
@@ -503,47 +492,3 @@ def _reply(user: str, answers: list[Answer]) -> str:
         sep = "\n\n" if "\n" in text else " "
         lines.append(f"- `{c.describe(a.command)}`:{sep}{text}")
     return c.fit_reply("\n".join(lines) + "\n")
-
-
-# --- reading events ---------------------------------------------------------------------------
-
-def _get(payload: Any, path: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = payload
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise InputError(f"{what}: {path} is missing or not a {getattr(kind, '__name__', kind)}")
-    return value
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def github_event(payload: Any, what: str = "issue_comment event") -> CommentEvent:
-    """The comment of a GitHub ``issue_comment`` payload (webhook or ``GITHUB_EVENT_PATH``)."""
-    issue = _get(payload, "issue", dict, what)
-    return CommentEvent(
-        number=_get(payload, "issue.number", int, what),
-        comment_id=_get(payload, "comment.id", int, what),
-        author=_get(payload, "comment.user.login", str, what),
-        body=_text(payload["comment"].get("body")),
-        author_is_bot=payload["comment"]["user"].get("type") == "Bot",
-        on_pull_request=bool(issue.get("pull_request")),
-        edited=payload.get("action") != "created")
-
-
-def gitlab_note_event(payload: Any, what: str = "Note Hook") -> CommentEvent:
-    """The note of a GitLab ``Note Hook`` payload; notes outside merge requests are marked
-    ``on_pull_request=False``."""
-    attrs = _get(payload, "object_attributes", dict, what)
-    on_mr = attrs.get("noteable_type") == "MergeRequest"
-    return CommentEvent(
-        number=_get(payload, "merge_request.iid", int, what) if on_mr else 0,
-        comment_id=_get(payload, "object_attributes.id", int, what),
-        author=_get(payload, "user.username", str, what),
-        body=_text(attrs.get("note")),
-        author_is_bot=bool(payload["user"].get("bot")),
-        on_pull_request=on_mr,
-        edited=attrs.get("action", "create") != "create",
-        system=bool(attrs.get("system")))

@@ -87,6 +87,8 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 Sleep = Callable[[float], Awaitable[None]]
 CredentialSource = Callable[[str], Credentials | None]
+# (host, kind, HTTP status or None for a transport error, seconds): hears of every exchange
+RequestObserver = Callable[[str, str, int | None, float], None]
 
 
 class Fetched(NamedTuple):
@@ -265,7 +267,9 @@ class OciRegistry:
                  sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  jitter: Callable[[], float] = random.random,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 observer: RequestObserver | None = None) -> None:
+        self.observer = observer  # metrics: see RequestObserver
         self._credentials: CredentialSource = credentials or CredentialStore()
         self._insecure = frozenset(h.lower() for h in insecure)
         self._plain_loopback = plain_loopback
@@ -426,12 +430,18 @@ class OciRegistry:
                         raise RegistryError(f"{what}: {host} {self._down[host]} (gave up on "
                                             "this host after earlier requests failed every retry)")
                     budget = min(budget, self._run_left(what))
+                    sent = time.perf_counter()
                     try:
                         async with asyncio.timeout(budget):  # headers and body, all of it
                             response = await self._exchange(request, kind == "blob", what)
-                    except (httpx.TimeoutException, TimeoutError):
-                        slot.overloaded = True
+                    except (httpx.TransportError, TimeoutError) as e:
+                        slot.overloaded |= isinstance(e, httpx.TimeoutException | TimeoutError)
+                        if self.observer:
+                            self.observer(host, kind, None, time.perf_counter() - sent)
                         raise
+                    if self.observer:
+                        self.observer(host, kind, response.status_code,
+                                      time.perf_counter() - sent)
                     slot.overloaded = response.status_code in (429, 503)
             except (httpx.TransportError, TimeoutError) as e:
                 self.stats[f"{kind}_failed"] += 1

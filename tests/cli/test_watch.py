@@ -202,3 +202,83 @@ def test_a_signal_stops_the_sleeping_process_with_exit_zero(repo: tuple[Path, st
     assert time.monotonic() - start < 10
     assert f"{sig.name}: stopping after the current run" in err
     assert "web: 1.0.0 -> 1.0.1" in out
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("0.0.0.0:8080", ("0.0.0.0", 8080)), (":8080", ("0.0.0.0", 8080)),
+    ("[::]:9090", ("::", 9090)), ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ("localhost:80", ("localhost", 80))])
+def test_listen_addresses(text: str, address: tuple[str, int]) -> None:
+    from promoter.cli.watch_cmd import parse_listen
+
+    assert parse_listen(text) == address
+
+
+@pytest.mark.parametrize("text", ["8080", "host:", "h:99999", "[::1:80", "a:b:80", ""])
+def test_bad_listen_addresses_name_the_option(text: str) -> None:
+    from promoter.cli.watch_cmd import parse_listen
+
+    with pytest.raises(InputError, match="^--listen: "):
+        parse_listen(text)
+
+
+@pytest.mark.integration
+def test_watch_listen_serves_health_and_metrics_of_its_runs(repo: tuple[Path, str]) -> None:
+    import http.client
+    import json
+    import re
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promoter", "--log-format", "json", "watch", "--repo",
+         str(repo[0]), "--dry-run", "--interval", "1h", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"on http://127\.0\.0\.1:(\d+)$", line.strip())
+        assert m, line
+        while "run 1 ok" not in (line := proc.stderr.readline()):
+            assert line, proc.stderr.read()
+        conn = http.client.HTTPConnection("127.0.0.1", int(m[1]), timeout=10)
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        health = json.loads(resp.read())
+        assert (resp.status, health["status"], health["runs"], health["last_run_ok"],
+                health["failures"]) == (200, "ok", 1, True, 0)
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        assert resp.status == 200 and resp.getheader("Content-Type", "").startswith("text/plain")
+        conn.request("POST", "/metrics", body=b"")
+        assert conn.getresponse().status == 405
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert 'promoter_runs_total{kind="poll",outcome="ok"} 1.0' in text
+    assert "promoter_images_scanned_total 2.0" in text  # the demo repository's two images
+    tags = re.search(rf'promoter_registry_requests_total{{host="{re.escape(repo[1])}",'
+                     r'kind="tags",status="200"} (\d+)\.0', text)
+    assert tags and int(tags[1]) >= 2, text
+    assert "_created" not in text
+    assert re.search(r'promoter_registry_request_duration_seconds_count\{host="[^"]+",'
+                     r'kind="tags"\} [1-9]', text)
+    assert 'promoter_last_run_timestamp_seconds{outcome="ok"}' in text
+
+
+@pytest.mark.integration
+def test_watch_listen_on_a_taken_port_is_one_line(repo: tuple[Path, str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["watch", "--repo", str(repo[0]), "--dry-run", "--max-runs", "1",
+                     "--listen", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"promoter: error: --listen 127.0.0.1:{port}: "), err

@@ -89,7 +89,8 @@ def test_promoter_serve_process_answers_a_comment_and_stops_on_sigterm(
                HOOK_SECRET="s3cret-new", HOOK_SECRET_OLD="s3cret-old",
                PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "promoter", "serve", "--port", "0", "--clone", world.clone_url,
+        [sys.executable, "-m", "promoter", "--log-format", "json", "serve", "--port", "0",
+         "--clone", world.clone_url,
          "--github-secret-env", "HOOK_SECRET", "--github-secret-env", "HOOK_SECRET_OLD"],
         env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
@@ -111,6 +112,14 @@ def test_promoter_serve_process_answers_a_comment_and_stops_on_sigterm(
                 assert resp.status in (200, 202)
         repo = github.repos[world.name]
         wait_for(lambda: any(c.user == BOT for c in repo.comments.values()))
+
+        def job_done() -> bool:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=5) as resp:
+                return bool(json.loads(resp.read())["done"] == 1)
+
+        wait_for(job_done)
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         rest = proc.stderr.read()
@@ -121,6 +130,14 @@ def test_promoter_serve_process_answers_a_comment_and_stops_on_sigterm(
             proc.wait()
     replies = [c.body for c in repo.comments.values() if c.user == BOT]
     assert len(replies) == 1 and replies[0].startswith("@alice\n- `/hold`: on hold")
+    for line in ('promoter_deliveries_total{outcome="queued",source="github"} 1.0',
+                 'promoter_deliveries_total{outcome="duplicate",source="github"} 1.0',
+                 'promoter_runs_total{kind="comment",outcome="ok"} 1.0'):
+        assert line in metrics, metrics
+    logged = [json.loads(x) for x in rest.splitlines() if x.startswith("{")]
+    assert any(d["logger"] == "promoter.cli.serve_cmd" and d["level"] == "info"
+               and "comment outcome=done" in d["message"] for d in logged), rest
+    assert world.token not in rest
     assert "promoter/hold" in repo.pulls[world.number].labels
 
 

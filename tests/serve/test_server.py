@@ -158,13 +158,15 @@ def test_forged_signatures_are_rejected_and_nothing_runs(server: Server, tamper:
     assert len(server.rec.jobs) == 1
 
 
+NOTE = {"object_kind": "note", "user": {"username": "alice"},
+        "project": {"path_with_namespace": "grp/gitops"},
+        "object_attributes": {"id": 5, "note": "/hold", "noteable_type": "MergeRequest",
+                              "action": "create", "system": False},
+        "merge_request": {"iid": 3}}
+
+
 def test_gitlab_token_and_idempotency_key(server: Server) -> None:
-    payload = {"object_kind": "note", "user": {"username": "alice"},
-               "project": {"path_with_namespace": "grp/gitops"},
-               "object_attributes": {"id": 5, "note": "/hold", "noteable_type": "MergeRequest",
-                                     "action": "create", "system": False},
-               "merge_request": {"iid": 3}}
-    body = json.dumps(payload).encode()
+    body = json.dumps(NOTE).encode()
     ok = hook_headers("Note Hook", token=GL_TOKEN, uuid="k-1")
     assert server.post("/webhooks/gitlab", body, ok)[:2] == (
         202, {"status": "queued", "delivery": "k-1", "kind": "comment"})
@@ -258,8 +260,8 @@ def test_full_queue_answers_503_and_a_redelivery_runs_later() -> None:
         codes = [s.github("issue_comment", comment_payload(cid=i), delivery=f"q-{i}")
                  for i in range(4)]
         assert [c[0] for c in codes] == [202, 202, 503, 503]
-        assert codes[2][1:] == ({"error": "the queue is full; deliver again later"},
-                                {**codes[2][2], "Retry-After": "30"})
+        assert codes[2][1] == {"error": "the queue is full; deliver again later"}
+        assert {k.lower(): v for k, v in codes[2][2].items()}["retry-after"] == "30"
         rec.gate.set()
         s.wait_idle()
         assert s.github("issue_comment", comment_payload(cid=2), delivery="q-2")[0] == 202
@@ -369,3 +371,84 @@ def _fuzz_receiver() -> Receiver:
     return Receiver(secrets=Secrets(github=(SECRET,), gitlab=(GL_TOKEN,),
                                     registry=("reg-token",)),
                     dispatcher=Dispatcher(Recorder(), workers=1, max_queued=10_000))
+
+
+@pytest.fixture
+def roomy() -> Iterator[Server]:
+    s = make(Recorder())  # the default size limit (5 MB)
+    yield s
+    s.running.stop(timeout=5)
+
+
+def test_signed_webhook_nested_100k_deep_is_a_400_not_a_500(roomy: Server) -> None:
+    """Issue 15 item 11: the JSON parser's recursion limit is bad input, answered in one line."""
+    server = roomy
+    body = b"[" * 100_000 + b"]" * 100_000
+    for path, headers in (
+            ("/webhooks/github", {"X-GitHub-Event": "push", "X-GitHub-Delivery": "deep-1",
+                                  "X-Hub-Signature-256": github_signature(SECRET, body)}),
+            ("/webhooks/gitlab", hook_headers("Push Hook", token=GL_TOKEN, uuid="deep-2")),
+            ("/webhooks/registry", {"Authorization": "Bearer reg-token"})):
+        status, doc, _ = server.post(path, body, headers)
+        assert (status, doc) == (400, {"error": "the JSON payload is nested too deeply"}), path
+    deep_object = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    sig = github_signature(SECRET, deep_object)
+    assert server.post("/webhooks/github", deep_object, {
+        "X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "deep-3",
+        "X-Hub-Signature-256": sig})[:2] == (400, {"error":
+                                                   "the JSON payload is nested too deeply"})
+    assert server.get("/healthz")[1]["rejected"] == 4  # and the server still answers
+
+
+def test_delivery_ids_are_per_source(server: Server) -> None:
+    """Issue 15 item 12: a GitLab Idempotency-Key equal to an earlier GitHub delivery id is a
+    delivery of its own; the same key again from GitLab is the duplicate."""
+    assert server.github("issue_comment", comment_payload(), delivery="same-id")[0] == 202
+    body = json.dumps(NOTE).encode()
+    headers = hook_headers("Note Hook", token=GL_TOKEN, uuid="same-id")
+    assert server.post("/webhooks/gitlab", body, headers)[1]["status"] == "queued"
+    assert server.post("/webhooks/gitlab", body, headers)[1]["status"] == "duplicate"
+    registry = json.dumps(payloads.distribution_push("127.0.0.1:5000", "team/api", "1")).encode()
+    assert server.post("/webhooks/registry", registry, {
+        "Authorization": "Bearer reg-token", "X-Delivery-Id": "same-id"})[0] == 202
+    server.wait_idle()
+    assert sorted(j.source for j in server.rec.jobs) == ["github", "gitlab", "registry"]
+
+
+def test_oversize_body_is_answered_413_before_it_is_sent(server: Server) -> None:
+    """The answer comes from the headers alone: the client never sends a byte of the body."""
+    import socket
+
+    host, port = server.running.server.server_address
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 10000000\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in head.lower()
+    assert json.loads(rest) == {"error": "body over 65536 bytes"}
+
+
+def test_a_body_that_never_arrives_is_answered_408() -> None:
+    import socket
+
+    rec = Recorder()
+    dispatcher = Dispatcher(rec, workers=1)
+    receiver = Receiver(secrets=Secrets(github=(SECRET,)), dispatcher=dispatcher)
+    running = start(receiver)
+    running.app.body_timeout = 0.3
+    try:
+        with socket.create_connection(running.server.server_address, timeout=5) as sock:
+            sock.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                         b"\r\nabc")
+            data = sock.recv(4096)
+        assert data.startswith(b"HTTP/1.1 408")
+        assert rec.jobs == []
+    finally:
+        running.stop(timeout=5)
