@@ -375,7 +375,8 @@ def _parse_set(text: str, where: str) -> tuple[Comparator, ...]:
             upper = (Comparator(op=Op.LT, key=b.above()),)
         return lower + upper
     out: list[Comparator] = []
-    for token in _OP_SPACE.sub(r"\1", text.replace(",", " ")).split():
+    # an operator takes the version after its spaces, never across a comma ("<, 1" is refused)
+    for token in _OP_SPACE.sub(r"\1", text).replace(",", " ").split():
         m = _OPERAND.match(token)
         assert m is not None  # the pattern matches every string
         out.extend(_comparators(m["op"] or "", _partial(m["ver"], where), where))

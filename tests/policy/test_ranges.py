@@ -249,6 +249,8 @@ def test_exclude(rng: str, version: str, pre: bool) -> None:
 @pytest.mark.parametrize(("rng", "message"), [
     ("^1.2.3.4.5", "invalid semver range '^1.2.3.4.5': '1.2.3.4.5' is not a version"),
     (">=", "invalid semver range '>=': '' is not a version"),
+    ("<,0", "invalid semver range '<,0': '' is not a version"),  # an operator never takes a
+    (">= ,1", "invalid semver range '>= ,1': '' is not a version"),  # version across a comma
     ("latest", "invalid semver range 'latest': 'latest' is not a version"),
     ("1.2 - ", "invalid semver range '1.2 - ': '-' is not a version"),
     ("^1.x-beta", "invalid semver range '^1.x-beta': a prerelease needs a full version in "
