@@ -195,7 +195,7 @@ def _group_site(yf: yamlpos.YamlFile, group: _Group, doc: int, image: str | None
     digest_node, digest_path = parts.get("digest", (None, ()))
     return yamlpos.site_from_parts(yf, Kind.ARGOCD, name=name, name_node=name_node,
                                    tag_node=tag_node, digest_node=digest_node, at_node=group.at,
-                           path=tag_path or digest_path, document=doc)
+                                   path=tag_path or digest_path, document=doc)
 
 
 def _kustomize_image(yf: yamlpos.YamlFile, item: yamlpos.Node, path: yamlpos.YamlPath,

@@ -63,13 +63,12 @@ def _name_node(node: yamlpos.MappingNode, path: yamlpos.YamlPath,
     repo = yamlpos.mapping_get(node, "repository")
     if repo is not None:
         return repo
+    beside_tag = any(yamlpos.mapping_get(node, k) is not None for k in ("tag", "digest"))
     repo = yamlpos.mapping_get(node, "repo")  # {repo, tag}: beside a tag or digest only
-    if isinstance(repo, yamlpos.ScalarNode) and (yamlpos.mapping_get(node, "tag") is not None
-                                         or yamlpos.mapping_get(node, "digest") is not None):
+    if isinstance(repo, yamlpos.ScalarNode) and beside_tag:
         return repo
     image = yamlpos.mapping_get(node, "image")
-    if isinstance(image, yamlpos.ScalarNode) and (yamlpos.mapping_get(node, "tag") is not None
-                                          or yamlpos.mapping_get(node, "digest") is not None):
+    if isinstance(image, yamlpos.ScalarNode) and beside_tag:
         return image
     if lenient or (path and _is_image_key(path[-1])):
         return yamlpos.mapping_get(node, "name")
@@ -95,9 +94,9 @@ def _image_mapping(yf: yamlpos.YamlFile, node: yamlpos.MappingNode, path: yamlpo
     if "tag" not in keys and "version" in keys and path and _is_image_key(path[-1]):
         tag_key = "version"  # bitnami's older {registry, repository, version}
     return yamlpos.site_from_parts(yf, Kind.HELM, name=name, name_node=name_node,
-                           tag_node=yamlpos.mapping_get(node, tag_key),
-                           digest_node=yamlpos.mapping_get(node, "digest"),
-                           path=(*path, tag_key), document=doc)
+                                   tag_node=yamlpos.mapping_get(node, tag_key),
+                                   digest_node=yamlpos.mapping_get(node, "digest"),
+                                   path=(*path, tag_key), document=doc)
 
 
 def _image_scalars(yf: yamlpos.YamlFile, node: yamlpos.MappingNode, path: yamlpos.YamlPath,
@@ -114,8 +113,8 @@ def _image_scalars(yf: yamlpos.YamlFile, node: yamlpos.MappingNode, path: yamlpo
         if (tag_node is not None or digest_node is not None) and ":" not in \
                 name.rpartition("/")[2]:
             site = yamlpos.site_from_parts(yf, Kind.HELM, name=name, name_node=value,
-                                   tag_node=tag_node, digest_node=digest_node,
-                                   path=(*path, tag_key), document=doc)
+                                           tag_node=tag_node, digest_node=digest_node,
+                                           path=(*path, tag_key), document=doc)
         else:
             site = yamlpos.site_from_whole(yf, Kind.HELM, value, path=(*path, key), document=doc)
         if site is not None:
