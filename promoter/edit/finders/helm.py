@@ -221,6 +221,6 @@ def find_overrides(yf: yamlpos.YamlFile, defaults: yamlpos.YamlFile) -> Iterator
         if named is None or named.whole is not None:
             continue
         site = yamlpos.site_from_parts(yf, Kind.HELM, name=named.name, tag_node=tag_node,
-                               digest_node=digest_node, path=(*path, "tag"))
+                                       digest_node=digest_node, path=(*path, "tag"))
         if site is not None:
             yield site
