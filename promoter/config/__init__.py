@@ -14,56 +14,10 @@ Every error is one :class:`~promoter.errors.ConfigError` line
 fields that may hold secrets are never repeated in a message.
 """
 
-from promoter.config.document import (
-    KeyPath,
-    format_path,
-    schema_text,
-)
-from promoter.config.load import (
-    config_problems,
-    find_config,
-    load_config,
-    parse_config,
-)
-from promoter.config.model import (
-    BRANCH_FIELDS,
-    COMMON_FIELDS,
-    CONFIG_NAMES,
-    DEFAULT_AUTHOR,
-    DEFAULT_HOLD_LABEL,
-    IMAGE_FIELDS,
-    Auto,
-    Commenters,
-    Commit,
-    Config,
-    DiscoverTarget,
-    Environment,
-    FileTarget,
-    Forge,
-    ForgeType,
-    FreezeWindow,
-    Gates,
-    GitHubApp,
-    Group,
-    Identity,
-    Image,
-    KeyTarget,
-    PullRequests,
-    Registry,
-    Target,
-    allowed_fields,
-    read_secret,
-    render_template,
-    template_fields,
-    valid_branch_name,
-)
-from promoter.durations import parse_duration
-
-__all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
-           "Config", "DEFAULT_AUTHOR", "config_problems", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
-           "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates",
-           "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image", "KeyPath",
-           "KeyTarget", "PullRequests", "Registry", "Target", "allowed_fields",
-           "find_config", "format_path", "load_config", "parse_config",
-           "parse_duration", "read_secret", "render_template", "schema_text",
-           "template_fields", "valid_branch_name"]
+# The package re-exports each module's public names as that module's __all__ lists them once.
+from promoter.config.document import KeyPath as KeyPath
+from promoter.config.document import format_path as format_path
+from promoter.config.document import schema_text as schema_text
+from promoter.config.load import *  # noqa: F403
+from promoter.config.model import *  # noqa: F403
+from promoter.durations import parse_duration as parse_duration

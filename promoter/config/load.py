@@ -61,6 +61,8 @@ from promoter.policy import Order, TagPolicy
 from promoter.refs import ImageRef
 from promoter.versions import Range, UpdateType
 
+__all__ = ["config_problems", "find_config", "load_config", "parse_config"]
+
 # ---------------------------------------------------------------------------------------------
 # semantic checks and building
 

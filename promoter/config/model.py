@@ -20,6 +20,14 @@ from promoter.errors import InputError
 from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 
+# the data model of a configuration; promoter.config re-exports exactly these names
+__all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
+           "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget", "Environment",
+           "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp", "Group",
+           "IMAGE_FIELDS", "Identity", "Image", "KeyTarget", "PullRequests", "Registry", "Target",
+           "allowed_fields", "read_secret", "render_template", "template_fields",
+           "valid_branch_name"]
+
 CONFIG_NAMES = (".promoter.yaml", ".promoter.yml")
 DEFAULT_AUTHOR = "promoter <promoter@noreply.invalid>"
 DEFAULT_HOLD_LABEL = "promoter/hold"

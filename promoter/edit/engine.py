@@ -31,25 +31,12 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 
-from promoter.edit import embedded
+from promoter.edit import embedded, yamlpos
 from promoter.edit.finders import FINDERS, PRIORITY, helm
 from promoter.edit.insert import Planned, insert_key, node_at, sibling_style
 from promoter.edit.model import Change, Kind, Site, Span
 from promoter.edit.splice import Edit, scalar_edit, splice
 from promoter.edit.verify import Insertion, verify
-from promoter.edit.yamlpos import (
-    MappingNode,
-    Node,
-    ScalarNode,
-    SequenceNode,
-    YamlFile,
-    YamlPath,
-    anchor_of,
-    parse_yaml,
-    split_written,
-    value_start,
-    walk,
-)
 from promoter.errors import EditError
 
 # A file without any of these words (any case: coreImage, FOO_IMAGE) holds nothing a finder
@@ -96,7 +83,7 @@ def dedupe(sites: Sequence[Site]) -> tuple[Site, ...]:
     return tuple(sorted(kept, key=lambda s: (s.line, min(_spans(s), default=0), s.kind.value)))
 
 
-def sites_in(yf: YamlFile, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
+def sites_in(yf: yamlpos.YamlFile, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
     """Every site of a parsed file (and of the YAML its block scalars hold), de-duplicated."""
     found = [site for finder in FINDERS.values() for site in finder(yf)]
     if helm_paths:
@@ -106,7 +93,7 @@ def sites_in(yf: YamlFile, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
     return dedupe(found)
 
 
-def _embedded_sites(yf: YamlFile) -> Iterator[Site]:
+def _embedded_sites(yf: yamlpos.YamlFile) -> Iterator[Site]:
     for block in embedded.blocks(yf):
         for site in sites_in(block.inner):
             out = embedded.moved(site, block, yf)
@@ -116,7 +103,7 @@ def _embedded_sites(yf: YamlFile) -> Iterator[Site]:
 
 # find_sites then apply_changes on the same text parse it once (texts are immutable, so is
 # YamlFile; the cache holds a few recent files only).
-_parse = functools.lru_cache(maxsize=4)(parse_yaml)
+_parse = functools.lru_cache(maxsize=4)(yamlpos.parse_yaml)
 
 
 def find_sites(text: str, path: str, *, helm_paths: Sequence[str] = ()) -> tuple[Site, ...]:
@@ -132,51 +119,51 @@ def find_sites(text: str, path: str, *, helm_paths: Sequence[str] = ()) -> tuple
 class _Index:
     """Scalars of a file by value offset, and which nodes are reached more than once (aliases)."""
 
-    def __init__(self, yf: YamlFile) -> None:
+    def __init__(self, yf: yamlpos.YamlFile) -> None:
         self.yf = yf
-        self.by_start: dict[int, ScalarNode] = {}
+        self.by_start: dict[int, yamlpos.ScalarNode] = {}
         self.seen: collections.Counter[int] = collections.Counter()
         self.aliased = False  # some node is reached twice (an alias)
         text, bom = yf.text, yf.bom
-        stack: list[Node] = list(yf.documents)
+        stack: list[yamlpos.Node] = list(yf.documents)
         while stack:
             n = stack.pop()
             self.seen[id(n)] += 1
             if self.seen[id(n)] > 1:
                 self.aliased = True
                 continue
-            if isinstance(n, ScalarNode):
+            if isinstance(n, yamlpos.ScalarNode):
                 start = n.start_mark.index + bom
                 if text[start:start + 1] in ("&", "!"):
-                    start = value_start(n, yf)
+                    start = yamlpos.value_start(n, yf)
                 self.by_start.setdefault(start, n)
-            elif isinstance(n, MappingNode):
+            elif isinstance(n, yamlpos.MappingNode):
                 stack.extend(v for _, v in n.value)
-            elif isinstance(n, SequenceNode):
+            elif isinstance(n, yamlpos.SequenceNode):
                 stack.extend(n.value)
 
-    def node(self, span: Span) -> ScalarNode:
+    def node(self, span: Span) -> yamlpos.ScalarNode:
         found = self.by_start.get(span.start)
         if found is None:
             raise EditError(f"{self.yf.path}:{span.line}:{span.column}: no YAML value there "
                             "(the file changed since it was read?)")
         return found
 
-    def shared(self, node: Node) -> tuple[str | None, list[YamlPath]]:
+    def shared(self, node: yamlpos.Node) -> tuple[str | None, list[yamlpos.YamlPath]]:
         """``(anchor, paths)`` when ``node`` is reached through an alias (itself or an
         ancestor), else ``(None, [])``."""
-        paths: list[YamlPath] = []
+        paths: list[yamlpos.YamlPath] = []
         anchor: str | None = None
         for doc in self.yf.documents:
-            for p, n in walk(doc):
+            for p, n in yamlpos.walk(doc):
                 if n is node:
                     paths.append(p)
         if len(paths) < 2:
             return None, []
         for doc in self.yf.documents:  # the anchored node: the longest common path prefix
-            for p, n in walk(doc):
+            for p, n in yamlpos.walk(doc):
                 if self.seen[id(n)] > 1 and any(q[:len(p)] == p for q in paths):
-                    anchor = anchor_of(n, self.yf)
+                    anchor = yamlpos.anchor_of(n, self.yf)
                     if anchor:
                         return anchor, paths
         return anchor, paths
@@ -185,7 +172,7 @@ class _Index:
 class _Planner:
     """Collects the edits of the changes to one file."""
 
-    def __init__(self, yf: YamlFile) -> None:
+    def __init__(self, yf: yamlpos.YamlFile) -> None:
         self.yf = yf
         self.index = _Index(yf)
         self.edits: list[Edit] = []
@@ -226,7 +213,7 @@ class _Planner:
         yf, doc = self.yf, self.yf.documents[site.document]
         keys = _KEYS.get(site.kind, {})
         parent = node_at(doc, site.yaml_path[:-1])
-        if part not in keys or not isinstance(parent, MappingNode):
+        if part not in keys or not isinstance(parent, yamlpos.MappingNode):
             self.notes.append(f"{yf.where(_anchor_offset(site))}: this {site.kind.value} "
                               f"reference has no {part} to set; left as it is")
             return
@@ -234,7 +221,7 @@ class _Planner:
         if part == "tag" and isinstance(site.yaml_path[-1], str):
             key = site.yaml_path[-1]  # the name this shape gives its tag (imageTag, newTag)
         container = node_at(doc, site.yaml_path[:-2])
-        siblings = container.value if isinstance(container, SequenceNode) else [parent]
+        siblings = container.value if isinstance(container, yamlpos.SequenceNode) else [parent]
         self.edits.append(insert_key(yf, parent, key, value, sibling_style(siblings, key)))
         self.insertions.append(Insertion(document=site.document, path=site.yaml_path[:-1],
                                          key=key, value=value))
@@ -311,7 +298,7 @@ class _Planner:
 
 
 def _whole_value(old: str, change: Change) -> str:
-    name, tag, digest = split_written(old.strip())
+    name, tag, digest = yamlpos.split_written(old.strip())
     match, eq, name = name.rpartition("=")  # Argo CD's "name=newName:tag" keeps its "name="
     if change.new_name:
         name = change.new_name
@@ -329,7 +316,7 @@ def _anchor_offset(site: Site) -> int:
     return 0
 
 
-def apply_planned(yf: YamlFile, planned: Planned) -> str:
+def apply_planned(yf: yamlpos.YamlFile, planned: Planned) -> str:
     """Splice and verify; the new text (the old one when there is nothing to do)."""
     if not planned.edits:
         return yf.text
@@ -338,7 +325,7 @@ def apply_planned(yf: YamlFile, planned: Planned) -> str:
     return new_text
 
 
-def plan_changes(yf: YamlFile, changes: Sequence[Change]) -> Planned:
+def plan_changes(yf: yamlpos.YamlFile, changes: Sequence[Change]) -> Planned:
     """The edits, expectations and notes of ``changes`` to sites of ``yf``."""
     planner = _Planner(yf)
     for change in changes:

@@ -18,18 +18,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from promoter.edit import yamlpos
 from promoter.edit.splice import Edit, render
 from promoter.edit.verify import Insertion
-from promoter.edit.yamlpos import (
-    MappingNode,
-    Node,
-    ScalarNode,
-    SequenceNode,
-    YamlFile,
-    YamlPath,
-    mapping_get,
-    walk,
-)
 from promoter.errors import EditError
 
 _EOL = re.compile(r"\r?\n")
@@ -45,29 +36,29 @@ class Planned:
     notes: tuple[str, ...] = ()
 
 
-def node_at(root: Node, path: YamlPath) -> Node | None:
-    node: Node | None = root
+def node_at(root: yamlpos.Node, path: yamlpos.YamlPath) -> yamlpos.Node | None:
+    node: yamlpos.Node | None = root
     for key in path:
         if isinstance(key, int):
-            node = node.value[key] if isinstance(node, SequenceNode) and key < len(node.value) \
-                else None
+            node = (node.value[key]
+                    if isinstance(node, yamlpos.SequenceNode) and key < len(node.value) else None)
         else:
-            node = mapping_get(node, key)
+            node = yamlpos.mapping_get(node, key)
         if node is None:
             return None
     return node
 
 
-def _last_end(node: Node, yf: YamlFile) -> int:
+def _last_end(node: yamlpos.Node, yf: yamlpos.YamlFile) -> int:
     """Offset just after the last scalar written inside ``node`` (block nodes overshoot)."""
     end = 0
-    for _, n in walk(node):
-        if isinstance(n, ScalarNode):
+    for _, n in yamlpos.walk(node):
+        if isinstance(n, yamlpos.ScalarNode):
             end = max(end, yf.offset(n.end_mark))
     return end
 
 
-def _line_after(yf: YamlFile, offset: int) -> tuple[int, str, bool]:
+def _line_after(yf: yamlpos.YamlFile, offset: int) -> tuple[int, str, bool]:
     """(offset of the next line's start, the line ending there, whether the text ended)."""
     text = yf.text
     if offset > 0 and text[offset - 1] == "\n":  # a block scalar ends at a line start
@@ -80,26 +71,27 @@ def _line_after(yf: YamlFile, offset: int) -> tuple[int, str, bool]:
     return nl + 1, ("\r\n" if nl > 0 and text[nl - 1] == "\r" else "\n"), False
 
 
-def _column(yf: YamlFile, node: Node) -> int:
+def _column(yf: yamlpos.YamlFile, node: yamlpos.Node) -> int:
     return yf.line_col(yf.offset(node.start_mark))[1] - 1
 
 
-def sibling_style(items: Sequence[Node], key: str) -> str:
+def sibling_style(items: Sequence[yamlpos.Node], key: str) -> str:
     for item in items:
-        value = mapping_get(item, key)
-        if isinstance(value, ScalarNode) and value.style in ("'", '"'):
+        value = yamlpos.mapping_get(item, key)
+        if isinstance(value, yamlpos.ScalarNode) and value.style in ("'", '"'):
             return str(value.style)
     return ""
 
 
-def _block_lines(yf: YamlFile, after: int, lines: Sequence[str]) -> Edit:
+def _block_lines(yf: yamlpos.YamlFile, after: int, lines: Sequence[str]) -> Edit:
     at, eol, ended = _line_after(yf, after)
     if ended:
         return Edit(at, at, "".join(eol + line for line in lines))
     return Edit(at, at, "".join(line + eol for line in lines))
 
 
-def insert_key(yf: YamlFile, mapping: MappingNode, key: str, value: str, style: str) -> Edit:
+def insert_key(yf: yamlpos.YamlFile, mapping: yamlpos.MappingNode, key: str, value: str,
+               style: str) -> Edit:
     """An edit adding ``key: value`` as the last key of ``mapping``, in its style."""
     rendered = render(value, style)
     if mapping.flow_style:
@@ -125,13 +117,14 @@ def _entry_pairs(name: str, tag: str | None, digest: str | None,
     return pairs
 
 
-def add_kustomize_entry(yf: YamlFile, document: int, images_path: YamlPath, *, name: str,
-                        tag: str | None, digest: str | None, new_name: str | None) -> Planned:
+def add_kustomize_entry(yf: yamlpos.YamlFile, document: int, images_path: yamlpos.YamlPath, *,
+                        name: str, tag: str | None, digest: str | None,
+                        new_name: str | None) -> Planned:
     """Add an ``images:`` entry, as ``kustomize edit set image`` does, in the file's style."""
     pairs = _entry_pairs(name, tag, digest, new_name)
     doc = yf.documents[document]
     images = node_at(doc, images_path)
-    if isinstance(images, SequenceNode):
+    if isinstance(images, yamlpos.SequenceNode):
         styles = {k: sibling_style(images.value, k) for k in pairs}
         ins = Insertion(document=document, path=images_path, key=None, value=pairs)
         if images.flow_style:
@@ -143,14 +136,14 @@ def add_kustomize_entry(yf: YamlFile, document: int, images_path: YamlPath, *, n
             raise EditError(f"{yf.path}: empty images list")
         first = images.value[0]
         dash = " " * _column(yf, images)
-        if isinstance(first, MappingNode) and first.flow_style:  # "- {name: a, newTag: b}"
+        if isinstance(first, yamlpos.MappingNode) and first.flow_style:  # "- {name: a, newTag: b}"
             opening = yf.offset(first.start_mark)
             pad = " " if yf.text[opening + 1:opening + 2] == " " else ""
             body = ", ".join(f"{k}: {render(v, styles[k])}" for k, v in pairs.items())
             return Planned(edits=(_block_lines(yf, _last_end(images, yf),
                                                [f"{dash}- {{{pad}{body}{pad}}}"]),),
                            insertions=(ins,))
-        key_col = _column(yf, first.value[0][0]) if isinstance(first, MappingNode) and \
+        key_col = _column(yf, first.value[0][0]) if isinstance(first, yamlpos.MappingNode) and \
             first.value else len(dash) + 2
         inner = " " * key_col
         lines = [f"{dash}-{' ' * (key_col - len(dash) - 1)}{k}: {render(v, styles[k])}"
@@ -176,10 +169,10 @@ def add_kustomize_entry(yf: YamlFile, document: int, images_path: YamlPath, *, n
     return Planned(edits=(Edit(len(text), len(text), new),), insertions=(ins,))
 
 
-def _sequence_indent(yf: YamlFile, doc: Node) -> str:
+def _sequence_indent(yf: yamlpos.YamlFile, doc: yamlpos.Node) -> str:
     """How this document indents block sequences under a top-level key ("" or spaces)."""
-    if isinstance(doc, MappingNode):
+    if isinstance(doc, yamlpos.MappingNode):
         for _, v in doc.value:
-            if isinstance(v, SequenceNode) and not v.flow_style and v.value:
+            if isinstance(v, yamlpos.SequenceNode) and not v.flow_style and v.value:
                 return " " * _column(yf, v)
     return ""

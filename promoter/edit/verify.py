@@ -18,15 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promoter.edit.yamlpos import (
-    MappingNode,
-    Node,
-    ScalarNode,
-    SequenceNode,
-    YamlFile,
-    YamlPath,
-    parse_yaml,
-)
+from promoter.edit import yamlpos
 from promoter.errors import EditError, InputError
 
 STR_TAG = "tag:yaml.org,2002:str"
@@ -37,23 +29,23 @@ class Insertion:
     """New data appended under ``path`` of ``document``: a key (mapping) or an item (sequence)."""
 
     document: int
-    path: YamlPath
+    path: yamlpos.YamlPath
     key: str | None  # None: append ``value`` to a sequence
     value: Any  # data as :func:`plain` gives it: str, list of pairs, list
 
 
-def data_of(node: Node, replace: Mapping[int, str] | None = None) -> Any:
+def data_of(node: yamlpos.Node, replace: Mapping[int, str] | None = None) -> Any:
     """A node as comparable data; ``replace`` maps ``id(scalar)`` to its new string value."""
     rep = replace or {}
 
-    def conv(n: Node) -> Any:
+    def conv(n: yamlpos.Node) -> Any:
         cls = type(n)
-        if cls is ScalarNode:
+        if cls is yamlpos.ScalarNode:
             new = rep.get(id(n)) if rep else None
             return (n.tag, n.value) if new is None else (STR_TAG, new)
-        if cls is MappingNode:
+        if cls is yamlpos.MappingNode:
             return [[conv(k), conv(v)] for k, v in n.value]
-        if cls is SequenceNode:
+        if cls is yamlpos.SequenceNode:
             return [conv(v) for v in n.value]
         raise TypeError(cls.__name__)  # pragma: no cover
 
@@ -69,7 +61,7 @@ def plain(value: Any) -> Any:
     return (STR_TAG, str(value))
 
 
-def _at(tree: Any, path: YamlPath) -> Any:
+def _at(tree: Any, path: yamlpos.YamlPath) -> Any:
     for key in path:
         if isinstance(key, int):
             tree = tree[key]
@@ -78,7 +70,7 @@ def _at(tree: Any, path: YamlPath) -> Any:
     return tree
 
 
-def expected(original: YamlFile, replace: Mapping[int, str],
+def expected(original: yamlpos.YamlFile, replace: Mapping[int, str],
              insertions: Sequence[Insertion] = ()) -> list[Any]:
     """The data the edited text must parse to."""
     docs = [data_of(d, replace) for d in original.documents]
@@ -111,11 +103,11 @@ def _is_pair(x: Any) -> bool:
     return isinstance(x, list) and len(x) == 2 and isinstance(x[0], tuple)
 
 
-def verify(original: YamlFile, new_text: str, replace: Mapping[int, str],
-           insertions: Sequence[Insertion] = ()) -> YamlFile:
+def verify(original: yamlpos.YamlFile, new_text: str, replace: Mapping[int, str],
+           insertions: Sequence[Insertion] = ()) -> yamlpos.YamlFile:
     """Parse ``new_text`` and compare; return the new file or raise :class:`EditError`."""
     try:
-        new = parse_yaml(new_text, original.path, checks=False)
+        new = yamlpos.parse_yaml(new_text, original.path, checks=False)
     except InputError as e:
         raise EditError(f"{original.path}: the edited text is not valid YAML ({e}); "
                         "nothing written") from None

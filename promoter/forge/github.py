@@ -25,30 +25,15 @@ from github import Auth, Github, GithubException, GithubIntegration
 from github.GithubObject import NotSet
 from github.GithubRetry import GithubRetry
 
-from promoter import secrets
+from promoter import forge, secrets
 from promoter.errors import ForgeError, InputError
-from promoter.forge import (
-    Comment,
-    CommitStatus,
-    Forge,
-    ForgeOptions,
-    MergeMethod,
-    Permission,
-    PRState,
-    PullRequest,
-    Reaction,
-    StatusState,
-    create_or_adopt,
-)
 
 DEFAULT_URL = "https://api.github.com"
 GITHUB_ACTIONS_BOT = "github-actions[bot]"
-_PERMISSIONS = {"none": Permission.NONE, "read": Permission.READ, "triage": Permission.TRIAGE,
-                "write": Permission.WRITE, "maintain": Permission.MAINTAIN,
-                "admin": Permission.ADMIN}
+_PERMISSIONS = {p.name.lower(): p for p in forge.Permission}  # GitHub's role names, one to one
 # check run conclusion -> status state (neutral and skipped do not block)
-_CONCLUSIONS = {"success": StatusState.SUCCESS, "neutral": StatusState.SUCCESS,
-                "skipped": StatusState.SUCCESS, "cancelled": StatusState.ERROR}
+_CONCLUSIONS = {"success": forge.StatusState.SUCCESS, "neutral": forge.StatusState.SUCCESS,
+                "skipped": forge.StatusState.SUCCESS, "cancelled": forge.StatusState.ERROR}
 
 
 def _message(exc: Exception) -> str:
@@ -72,13 +57,13 @@ def _errors(repo: str, operation: str) -> Iterator[None]:
                          ) from exc
 
 
-def _convert_pr(pr: Any) -> PullRequest:
+def _convert_pr(pr: Any) -> forge.PullRequest:
     """PyGithub PullRequest (full or from a list) -> neutral PullRequest."""
     if pr.merged_at is not None:
-        state = PRState.MERGED
+        state = forge.PRState.MERGED
     else:
-        state = PRState.OPEN if pr.state == "open" else PRState.CLOSED
-    return PullRequest(
+        state = forge.PRState.OPEN if pr.state == "open" else forge.PRState.CLOSED
+    return forge.PullRequest(
         number=pr.number, url=pr.html_url, state=state, title=pr.title, body=pr.body or "",
         head=pr.head.ref, base=pr.base.ref, head_sha=pr.head.sha,
         labels=tuple(sorted(label.name for label in pr.labels)),
@@ -87,9 +72,9 @@ def _convert_pr(pr: Any) -> PullRequest:
         same_repo=pr.head.repo is not None and pr.head.repo.full_name == pr.base.repo.full_name)
 
 
-def _status_state(state: str) -> StatusState:
-    return StatusState(state) if state in StatusState._value2member_map_ else \
-        StatusState.FAILURE
+def _status_state(state: str) -> forge.StatusState:
+    return forge.StatusState(state) if state in forge.StatusState._value2member_map_ else \
+        forge.StatusState.FAILURE
 
 
 class GitHubForge:
@@ -105,7 +90,7 @@ class GitHubForge:
             self._repo_id = self._repo.id  # one GET: the repository exists and we may see it
 
     # -- PullRequests --------------------------------------------------------------------------
-    def find(self, *, head: str, base: str) -> PullRequest | None:
+    def find(self, *, head: str, base: str) -> forge.PullRequest | None:
         with _errors(self.repo, f"find pull request {head} -> {base}"):
             # open first (at most one), else the newest closed one: one page in the usual case.
             # "owner:branch": without the owner GitHub ignores the filter and lists every PR.
@@ -118,11 +103,11 @@ class GitHubForge:
                         return _convert_pr(p)
         return None
 
-    def get(self, number: int) -> PullRequest:
+    def get(self, number: int) -> forge.PullRequest:
         with _errors(self.repo, f"get pull request #{number}"):
             return _convert_pr(self._repo.get_pull(number))
 
-    def list_open(self, *, base: str | None = None) -> tuple[PullRequest, ...]:
+    def list_open(self, *, base: str | None = None) -> tuple[forge.PullRequest, ...]:
         with _errors(self.repo, "list pull requests"):
             kwargs: dict[str, Any] = {"base": base} if base else {}
             pulls = self._repo.get_pulls(state="open", sort="created", direction="desc",
@@ -130,16 +115,16 @@ class GitHubForge:
             return tuple(_convert_pr(p) for p in pulls)
 
     def create(self, *, head: str, base: str, title: str, body: str,
-               draft: bool = False) -> PullRequest:
-        def create() -> PullRequest:
+               draft: bool = False) -> forge.PullRequest:
+        def create() -> forge.PullRequest:
             with _errors(self.repo, f"create pull request {head} -> {base}"):
                 return _convert_pr(self._repo.create_pull(base=base, head=head, title=title,
                                                           body=body, draft=draft))
 
-        return create_or_adopt(self, create, head=head, base=base)
+        return forge.create_or_adopt(self, create, head=head, base=base)
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
-               labels: tuple[str, ...] | None = None) -> PullRequest:
+               labels: tuple[str, ...] | None = None) -> forge.PullRequest:
         with _errors(self.repo, f"update pull request #{number}"):
             pr = self._repo.get_pull(number)
             current = _convert_pr(pr)
@@ -157,7 +142,7 @@ class GitHubForge:
                     pr.as_issue().delete_labels()
             return _convert_pr(self._repo.get_pull(number))
 
-    def close(self, number: int, *, comment: str | None = None) -> PullRequest:
+    def close(self, number: int, *, comment: str | None = None) -> forge.PullRequest:
         if comment is not None:
             self.comment(number, comment)
         with _errors(self.repo, f"close pull request #{number}"):
@@ -166,10 +151,10 @@ class GitHubForge:
                 pr.edit(state="closed")
             return _convert_pr(pr)
 
-    def comment(self, number: int, body: str) -> Comment:
+    def comment(self, number: int, body: str) -> forge.Comment:
         with _errors(self.repo, f"comment on #{number}"):
             c = self._repo.get_issue(number).create_comment(body)
-            return Comment(id=c.id, number=number, author=c.user.login, body=c.body)
+            return forge.Comment(id=c.id, number=number, author=c.user.login, body=c.body)
 
     def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
         if labels:
@@ -195,14 +180,15 @@ class GitHubForge:
         with _errors(self.repo, f"set assignees on #{number}"):
             self._repo.get_issue(number).edit(assignees=list(users))
 
-    def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
+    def enable_auto_merge(self, number: int, *,
+                          method: forge.MergeMethod = forge.MergeMethod.MERGE) -> None:
         with _errors(self.repo, f"enable auto-merge on #{number}"):
             pr = self._repo.get_pull(number)
             if pr.auto_merge is None:
                 pr.enable_automerge(merge_method=method.value.upper())
 
     # -- Statuses ------------------------------------------------------------------------------
-    def set_status(self, sha: str, status: CommitStatus) -> None:
+    def set_status(self, sha: str, status: forge.CommitStatus) -> None:
         with _errors(self.repo, f"set status {status.context} on {sha[:12]}"):
             commit = self._repo.get_commit(sha)
             current = next((s for s in commit.get_combined_status().statuses
@@ -219,14 +205,14 @@ class GitHubForge:
             if status.summary is not None:
                 self._check_run(sha, status)
 
-    def _check_run(self, sha: str, status: CommitStatus) -> None:
+    def _check_run(self, sha: str, status: forge.CommitStatus) -> None:
         output = {"title": status.description or status.context,
                   "summary": (status.summary or "")[:65535]}
-        done = status.state is not StatusState.PENDING
+        done = status.state is not forge.StatusState.PENDING
         kwargs: dict[str, Any] = {"status": "completed" if done else "in_progress",
                                   "output": output}
         if done:
-            kwargs["conclusion"] = ("success" if status.state is StatusState.SUCCESS
+            kwargs["conclusion"] = ("success" if status.state is forge.StatusState.SUCCESS
                                     else "failure")
         if status.target_url:
             kwargs["details_url"] = status.target_url
@@ -236,56 +222,58 @@ class GitHubForge:
         else:
             self._repo.create_check_run(name=status.context, head_sha=sha, **kwargs)
 
-    def statuses(self, sha: str) -> tuple[CommitStatus, ...]:
+    def statuses(self, sha: str) -> tuple[forge.CommitStatus, ...]:
         with _errors(self.repo, f"read statuses of {sha[:12]}"):
             commit = self._repo.get_commit(sha)
-            latest: dict[str, CommitStatus] = {}
+            latest: dict[str, forge.CommitStatus] = {}
             for run in commit.get_check_runs():
                 if run.name in latest:
                     continue  # newest first
-                state = (_CONCLUSIONS.get(run.conclusion or "", StatusState.FAILURE)
-                         if run.status == "completed" else StatusState.PENDING)
-                latest[run.name] = CommitStatus(context=run.name, state=state,
-                                                description=run.output.title or "",
-                                                target_url=run.details_url)
+                state = (_CONCLUSIONS.get(run.conclusion or "", forge.StatusState.FAILURE)
+                         if run.status == "completed" else forge.StatusState.PENDING)
+                latest[run.name] = forge.CommitStatus(context=run.name, state=state,
+                                                      description=run.output.title or "",
+                                                      target_url=run.details_url)
             for s in commit.get_combined_status().statuses:
-                latest[s.context] = CommitStatus(context=s.context, state=_status_state(s.state),
-                                                 description=s.description or "",
-                                                 target_url=s.target_url)
+                latest[s.context] = forge.CommitStatus(context=s.context,
+                                                       state=_status_state(s.state),
+                                                       description=s.description or "",
+                                                       target_url=s.target_url)
         return tuple(latest[k] for k in sorted(latest))
 
     # -- Comments ------------------------------------------------------------------------------
     def me(self) -> str:
         return self._login
 
-    def get_comment(self, number: int, comment_id: int) -> Comment:
+    def get_comment(self, number: int, comment_id: int) -> forge.Comment:
         with _errors(self.repo, f"get comment {comment_id} on #{number}"):
             c = self._repo.get_issue(number).get_comment(comment_id)
             if not c.issue_url.endswith(f"/issues/{number}"):
                 raise ForgeError(f"github: {self.repo}: comment {comment_id} is not on "
                                  f"#{number}")
-            return Comment(id=c.id, number=number, author=c.user.login, body=c.body or "")
+            return forge.Comment(id=c.id, number=number, author=c.user.login, body=c.body or "")
 
-    def comments(self, number: int) -> tuple[Comment, ...]:
+    def comments(self, number: int) -> tuple[forge.Comment, ...]:
         with _errors(self.repo, f"list comments on #{number}"):
-            return tuple(Comment(id=c.id, number=number, author=c.user.login, body=c.body or "")
+            return tuple(forge.Comment(id=c.id, number=number, author=c.user.login,
+                                       body=c.body or "")
                          for c in self._repo.get_issue(number).get_comments())
 
-    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+    def react(self, number: int, comment_id: int, reaction: forge.Reaction) -> None:
         with _errors(self.repo, f"react to comment {comment_id}"):
             self._repo.get_issue(number).get_comment(comment_id).create_reaction(reaction.value)
 
-    def permission(self, user: str) -> Permission:
+    def permission(self, user: str) -> forge.Permission:
         with _errors(self.repo, f"permission of {user}"):
             try:
                 role = self._repo.get_collaborator_role_name(user)
             except github.UnknownObjectException:
-                return Permission.NONE
+                return forge.Permission.NONE
             if role in _PERMISSIONS:
                 return _PERMISSIONS[role]
             # a custom role: its base shows in the legacy permission
             return _PERMISSIONS.get(self._repo.get_collaborator_permission(user),
-                                    Permission.READ)
+                                    forge.Permission.READ)
 
     def member_of(self, user: str, team_or_group: str) -> bool:
         org, _, slug = team_or_group.partition("/")
@@ -314,7 +302,7 @@ class _RegisteredInstallationAuth(Auth.AppInstallationAuth):
         return value
 
 
-def _client_kwargs(options: ForgeOptions) -> dict[str, Any]:
+def _client_kwargs(options: forge.ForgeOptions) -> dict[str, Any]:
     retry: GithubRetry | int = GithubRetry(total=options.retries) if options.retries else 0
     # 100 a page (GitHub's most; PyGithub asks 30): listing 200 open pull requests takes 2
     kwargs: dict[str, Any] = {"base_url": (options.url or DEFAULT_URL).rstrip("/"),
@@ -324,7 +312,7 @@ def _client_kwargs(options: ForgeOptions) -> dict[str, Any]:
     return kwargs
 
 
-def open_github(options: ForgeOptions) -> Forge:
+def open_github(options: forge.ForgeOptions) -> forge.Forge:
     """A GitHub forge for ``options.repo`` (``owner/name``), credentials checked once."""
     if "/" not in options.repo:
         raise InputError(f"github: repository {options.repo!r} is not owner/name")

@@ -23,42 +23,28 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabError
 
-from promoter import secrets
+from promoter import forge, secrets
 from promoter.errors import ForgeError, InputError
-from promoter.forge import (
-    GITLAB_EMOJI,
-    Comment,
-    CommitStatus,
-    Forge,
-    ForgeOptions,
-    MergeMethod,
-    Permission,
-    PRState,
-    PullRequest,
-    Reaction,
-    StatusState,
-    create_or_adopt,
-)
 
 DEFAULT_URL = "https://gitlab.com"
 _DRAFT = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s+-|\[wip\]|wip:)\s*", re.I)
-_STATES = {"opened": PRState.OPEN, "locked": PRState.OPEN, "merged": PRState.MERGED,
-           "closed": PRState.CLOSED}
-_READ = {"success": StatusState.SUCCESS, "skipped": StatusState.SUCCESS,
-         "failed": StatusState.FAILURE, "canceled": StatusState.FAILURE,
-         "pending": StatusState.PENDING, "running": StatusState.PENDING,
-         "created": StatusState.PENDING, "manual": StatusState.PENDING}
-_WRITE = {StatusState.PENDING: "pending", StatusState.SUCCESS: "success",
-          StatusState.FAILURE: "failed", StatusState.ERROR: "failed"}
+_STATES = {"opened": forge.PRState.OPEN, "locked": forge.PRState.OPEN,
+           "merged": forge.PRState.MERGED, "closed": forge.PRState.CLOSED}
+_READ = {"success": forge.StatusState.SUCCESS, "skipped": forge.StatusState.SUCCESS,
+         "failed": forge.StatusState.FAILURE, "canceled": forge.StatusState.FAILURE,
+         "pending": forge.StatusState.PENDING, "running": forge.StatusState.PENDING,
+         "created": forge.StatusState.PENDING, "manual": forge.StatusState.PENDING}
+_WRITE = {forge.StatusState.PENDING: "pending", forge.StatusState.SUCCESS: "success",
+          forge.StatusState.FAILURE: "failed", forge.StatusState.ERROR: "failed"}
 
 
-def _level(access_level: int) -> Permission:
-    for floor, permission in ((50, Permission.ADMIN), (40, Permission.MAINTAIN),
-                              (30, Permission.WRITE), (20, Permission.TRIAGE),
-                              (10, Permission.READ)):
+def _level(access_level: int) -> forge.Permission:
+    for floor, permission in ((50, forge.Permission.ADMIN), (40, forge.Permission.MAINTAIN),
+                              (30, forge.Permission.WRITE), (20, forge.Permission.TRIAGE),
+                              (10, forge.Permission.READ)):
         if access_level >= floor:
             return permission
-    return Permission.NONE
+    return forge.Permission.NONE
 
 
 def _message(exc: Exception) -> str:
@@ -84,12 +70,12 @@ def _errors(repo: str, operation: str) -> Iterator[None]:
                          ) from exc
 
 
-def _convert_mr(mr: Any) -> PullRequest:
+def _convert_mr(mr: Any) -> forge.PullRequest:
     """python-gitlab ProjectMergeRequest -> neutral PullRequest."""
     title = mr.title
     draft = bool(getattr(mr, "draft", False) or _DRAFT.match(title))
-    return PullRequest(
-        number=mr.iid, url=mr.web_url, state=_STATES.get(mr.state, PRState.CLOSED),
+    return forge.PullRequest(
+        number=mr.iid, url=mr.web_url, state=_STATES.get(mr.state, forge.PRState.CLOSED),
         title=_DRAFT.sub("", title, count=1), body=mr.description or "",
         head=mr.source_branch, base=mr.target_branch, head_sha=mr.sha or "",
         labels=tuple(sorted(mr.labels)), author=(mr.author or {}).get("username", ""),
@@ -98,9 +84,9 @@ def _convert_mr(mr: Any) -> PullRequest:
                                                                      None))
 
 
-def _convert_note(number: int, note: Any) -> Comment:
-    return Comment(id=note.id, number=number, author=(note.author or {}).get("username", ""),
-                   body=note.body or "", system=bool(getattr(note, "system", False)))
+def _convert_note(number: int, note: Any) -> forge.Comment:
+    return forge.Comment(id=note.id, number=number, author=(note.author or {}).get("username", ""),
+                         body=note.body or "", system=bool(getattr(note, "system", False)))
 
 
 class GitLabForge:
@@ -129,7 +115,7 @@ class GitLabForge:
         return ids
 
     # -- PullRequests --------------------------------------------------------------------------
-    def find(self, *, head: str, base: str) -> PullRequest | None:
+    def find(self, *, head: str, base: str) -> forge.PullRequest | None:
         with _errors(self.repo, f"find merge request {head} -> {base}"):
             # open first (at most one), else the newest closed or merged one
             for state in ("opened", None):
@@ -143,11 +129,11 @@ class GitLabForge:
                         return _convert_mr(m)
         return None
 
-    def get(self, number: int) -> PullRequest:
+    def get(self, number: int) -> forge.PullRequest:
         with _errors(self.repo, f"get merge request !{number}"):
             return _convert_mr(self._mr(number))
 
-    def list_open(self, *, base: str | None = None) -> tuple[PullRequest, ...]:
+    def list_open(self, *, base: str | None = None) -> tuple[forge.PullRequest, ...]:
         with _errors(self.repo, "list merge requests"):
             kwargs: dict[str, Any] = {"target_branch": base} if base else {}
             mrs = self._project.mergerequests.list(state="opened", order_by="created_at",
@@ -155,18 +141,18 @@ class GitLabForge:
             return tuple(_convert_mr(m) for m in mrs)
 
     def create(self, *, head: str, base: str, title: str, body: str,
-               draft: bool = False) -> PullRequest:
-        def create() -> PullRequest:
+               draft: bool = False) -> forge.PullRequest:
+        def create() -> forge.PullRequest:
             with _errors(self.repo, f"create merge request {head} -> {base}"):
                 mr = self._project.mergerequests.create({
                     "source_branch": head, "target_branch": base,
                     "title": f"Draft: {title}" if draft else title, "description": body})
                 return _convert_mr(mr)
 
-        return create_or_adopt(self, create, head=head, base=base)
+        return forge.create_or_adopt(self, create, head=head, base=base)
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
-               labels: tuple[str, ...] | None = None) -> PullRequest:
+               labels: tuple[str, ...] | None = None) -> forge.PullRequest:
         with _errors(self.repo, f"update merge request !{number}"):
             mr = self._mr(number)
             current = _convert_mr(mr)
@@ -185,7 +171,7 @@ class GitLabForge:
             mr.save()
             return _convert_mr(mr)
 
-    def close(self, number: int, *, comment: str | None = None) -> PullRequest:
+    def close(self, number: int, *, comment: str | None = None) -> forge.PullRequest:
         if comment is not None:
             self.comment(number, comment)
         with _errors(self.repo, f"close merge request !{number}"):
@@ -195,7 +181,7 @@ class GitLabForge:
                 mr.save()
             return _convert_mr(mr)
 
-    def comment(self, number: int, body: str) -> Comment:
+    def comment(self, number: int, body: str) -> forge.Comment:
         with _errors(self.repo, f"comment on !{number}"):
             return _convert_note(number, self._mr(number, lazy=True).notes.create({"body": body}))
 
@@ -225,7 +211,8 @@ class GitLabForge:
         with _errors(self.repo, f"set assignees on !{number}"):
             self._project.mergerequests.update(number, {"assignee_ids": self._user_ids(users)})
 
-    def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
+    def enable_auto_merge(self, number: int, *,
+                          method: forge.MergeMethod = forge.MergeMethod.MERGE) -> None:
         with _errors(self.repo, f"enable auto-merge on !{number}"):
             mr = self._mr(number)
             if getattr(mr, "merge_when_pipeline_succeeds", False):
@@ -236,7 +223,7 @@ class GitLabForge:
             self._gl.http_put(
                 f"/projects/{self._project.id}/merge_requests/{number}/merge",
                 post_data={"auto_merge": True, "merge_when_pipeline_succeeds": True,
-                           "squash": method is MergeMethod.SQUASH, "sha": mr.sha})
+                           "squash": method is forge.MergeMethod.SQUASH, "sha": mr.sha})
 
     # -- Statuses ------------------------------------------------------------------------------
     def _raw_statuses(self, sha: str) -> dict[str, Any]:
@@ -246,7 +233,7 @@ class GitLabForge:
             latest[s.name] = s
         return latest
 
-    def set_status(self, sha: str, status: CommitStatus) -> None:
+    def set_status(self, sha: str, status: forge.CommitStatus) -> None:
         with _errors(self.repo, f"set status {status.context} on {sha[:12]}"):
             current = self._raw_statuses(sha).get(status.context)
             state = _WRITE[status.state]
@@ -265,32 +252,33 @@ class GitLabForge:
                 data["target_url"] = status.target_url
             self._project.commits.get(sha, lazy=True).statuses.create(data)
 
-    def statuses(self, sha: str) -> tuple[CommitStatus, ...]:
+    def statuses(self, sha: str) -> tuple[forge.CommitStatus, ...]:
         with _errors(self.repo, f"read statuses of {sha[:12]}"):
             latest = self._raw_statuses(sha)
-        return tuple(CommitStatus(context=name, state=_READ.get(s.status, StatusState.FAILURE),
-                                  description=s.description or "", target_url=s.target_url)
+        return tuple(forge.CommitStatus(context=name,
+                                        state=_READ.get(s.status, forge.StatusState.FAILURE),
+                                        description=s.description or "", target_url=s.target_url)
                      for name, s in sorted(latest.items()))
 
     # -- Comments ------------------------------------------------------------------------------
     def me(self) -> str:
         return self._login
 
-    def get_comment(self, number: int, comment_id: int) -> Comment:
+    def get_comment(self, number: int, comment_id: int) -> forge.Comment:
         with _errors(self.repo, f"get note {comment_id} on !{number}"):
             return _convert_note(number, self._mr(number, lazy=True).notes.get(comment_id))
 
-    def comments(self, number: int) -> tuple[Comment, ...]:
+    def comments(self, number: int) -> tuple[forge.Comment, ...]:
         with _errors(self.repo, f"list notes on !{number}"):
             notes = self._mr(number, lazy=True).notes.list(get_all=True, sort="asc",
                                                            order_by="created_at")
             return tuple(_convert_note(number, n) for n in sorted(notes, key=lambda n: n.id))
 
-    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+    def react(self, number: int, comment_id: int, reaction: forge.Reaction) -> None:
         with _errors(self.repo, f"react to note {comment_id}"):
             note = self._mr(number, lazy=True).notes.get(comment_id, lazy=True)
             try:
-                note.awardemojis.create({"name": GITLAB_EMOJI[reaction]})
+                note.awardemojis.create({"name": forge.GITLAB_EMOJI[reaction]})
             except GitlabError as exc:
                 if "already been taken" not in str(exc.error_message):
                     raise
@@ -307,10 +295,10 @@ class GitLabForge:
                 return None
             raise
 
-    def permission(self, user: str) -> Permission:
+    def permission(self, user: str) -> forge.Permission:
         with _errors(self.repo, f"permission of {user}"):
             member = self._member(self._project.members_all, user)
-            return Permission.NONE if member is None else _level(int(member.access_level))
+            return forge.Permission.NONE if member is None else _level(int(member.access_level))
 
     def member_of(self, user: str, team_or_group: str) -> bool:
         with _errors(self.repo, f"membership of {user} in group {team_or_group}"):
@@ -320,7 +308,7 @@ class GitLabForge:
             getattr(member, "membership_state", "active") == "active"
 
 
-def open_gitlab(options: ForgeOptions) -> Forge:
+def open_gitlab(options: forge.ForgeOptions) -> forge.Forge:
     """A GitLab forge for project ``options.repo`` (``group/.../project``), token checked once."""
     if not options.token:
         raise InputError("gitlab: set a token (a project, group or personal access token)")

@@ -18,18 +18,8 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
+from promoter import forge
 from promoter.errors import ForgeError
-from promoter.forge import (
-    Comment,
-    CommitStatus,
-    Forge,
-    ForgeOptions,
-    MergeMethod,
-    Permission,
-    PRState,
-    PullRequest,
-    Reaction,
-)
 
 
 class MemoryForge:
@@ -44,14 +34,14 @@ class MemoryForge:
         self._resolve = resolve
         self._lock = threading.Lock()
         self.branches: dict[str, str] = {}
-        self.pulls: dict[int, PullRequest] = {}
-        self.all_comments: dict[int, Comment] = {}
-        self.reactions: dict[int, list[tuple[str, Reaction]]] = {}
+        self.pulls: dict[int, forge.PullRequest] = {}
+        self.all_comments: dict[int, forge.Comment] = {}
+        self.reactions: dict[int, list[tuple[str, forge.Reaction]]] = {}
         self.reviewers: dict[int, list[str]] = {}
         self.approved: dict[int, set[str]] = {}
         self.assignees: dict[int, tuple[str, ...]] = {}
-        self.status_log: dict[str, list[CommitStatus]] = {}
-        self.permissions: dict[str, Permission] = {user: Permission.WRITE}
+        self.status_log: dict[str, list[forge.CommitStatus]] = {}
+        self.permissions: dict[str, forge.Permission] = {user: forge.Permission.WRITE}
         self.teams: dict[str, set[str]] = {}  # team (org/slug) or group path -> members
         self.labels: set[str] = set()
         self.calls: list[str] = []
@@ -68,18 +58,18 @@ class MemoryForge:
         self._failures.setdefault(method, []).extend(
             ForgeError(f"memory: {self.repo}: {method}: {message}") for _ in range(times))
 
-    def merge(self, number: int) -> PullRequest:
+    def merge(self, number: int) -> forge.PullRequest:
         """Merge as a person would (the bot never merges itself); the base moves to the head."""
         pr = self.get(number)
         self.branches[pr.base] = pr.head_sha
-        return self._put(dataclasses.replace(pr, state=PRState.MERGED))
+        return self._put(dataclasses.replace(pr, state=forge.PRState.MERGED))
 
     def approve(self, number: int, user: str) -> None:
         """A review that approves, by someone else."""
         self.get(number)
         self.approved.setdefault(number, set()).add(user)
 
-    def add_comment(self, number: int, author: str, body: str) -> Comment:
+    def add_comment(self, number: int, author: str, body: str) -> forge.Comment:
         """A comment by someone else (a command for the comment flow)."""
         self.get(number)
         return self._new_comment(number, author, body)
@@ -100,16 +90,16 @@ class MemoryForge:
             return self._resolve(branch)
         return self.branches.get(branch)
 
-    def _put(self, pr: PullRequest) -> PullRequest:
+    def _put(self, pr: forge.PullRequest) -> forge.PullRequest:
         self.pulls[pr.number] = pr
         return pr
 
-    def _new_comment(self, number: int, author: str, body: str) -> Comment:
-        c = Comment(id=self._id(), number=number, author=author, body=body)
+    def _new_comment(self, number: int, author: str, body: str) -> forge.Comment:
+        c = forge.Comment(id=self._id(), number=number, author=author, body=body)
         self.all_comments[c.id] = c
         return c
 
-    def _fresh(self, pr: PullRequest) -> PullRequest:
+    def _fresh(self, pr: forge.PullRequest) -> forge.PullRequest:
         """An open PR's head follows its branch, as on the real forges."""
         if pr.is_open:
             sha = self._sha(pr.head)
@@ -118,25 +108,25 @@ class MemoryForge:
         return pr
 
     # -- PullRequests --------------------------------------------------------------------------
-    def find(self, *, head: str, base: str) -> PullRequest | None:
+    def find(self, *, head: str, base: str) -> forge.PullRequest | None:
         self._enter("find")
         found = [p for p in self.pulls.values() if p.head == head and p.base == base]
         found.sort(key=lambda p: (p.is_open, p.number), reverse=True)
         return self._fresh(found[0]) if found else None
 
-    def get(self, number: int) -> PullRequest:
+    def get(self, number: int) -> forge.PullRequest:
         pr = self.pulls.get(number)
         if pr is None:
             raise ForgeError(f"memory: {self.repo}: pull request #{number} not found")
         return self._fresh(pr)
 
-    def list_open(self, *, base: str | None = None) -> tuple[PullRequest, ...]:
+    def list_open(self, *, base: str | None = None) -> tuple[forge.PullRequest, ...]:
         self._enter("list_open")
         return tuple(self._fresh(p) for p in sorted(self.pulls.values(), key=lambda p: -p.number)
                      if p.is_open and (base is None or p.base == base))
 
     def create(self, *, head: str, base: str, title: str, body: str,
-               draft: bool = False) -> PullRequest:
+               draft: bool = False) -> forge.PullRequest:
         with self._lock:
             self._enter("create")
             for p in self.pulls.values():
@@ -150,13 +140,13 @@ class MemoryForge:
                 raise ForgeError(f"memory: {self.repo}: create pull request: "
                                  f"base branch {base!r} does not exist")
             number = max([*self.pulls, 0]) + 1
-            return self._put(PullRequest(
-                number=number, url=f"{self.url}/{self.repo}/pull/{number}", state=PRState.OPEN,
-                title=title, body=body, head=head, base=base, head_sha=sha, author=self.user,
-                draft=draft))
+            return self._put(forge.PullRequest(
+                number=number, url=f"{self.url}/{self.repo}/pull/{number}",
+                state=forge.PRState.OPEN, title=title, body=body, head=head, base=base,
+                head_sha=sha, author=self.user, draft=draft))
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
-               labels: tuple[str, ...] | None = None) -> PullRequest:
+               labels: tuple[str, ...] | None = None) -> forge.PullRequest:
         pr = self.get(number)
         new = dataclasses.replace(
             pr, title=pr.title if title is None else title, body=pr.body if body is None else body,
@@ -167,16 +157,16 @@ class MemoryForge:
         self.labels.update(new.labels)
         return self._put(new)
 
-    def close(self, number: int, *, comment: str | None = None) -> PullRequest:
+    def close(self, number: int, *, comment: str | None = None) -> forge.PullRequest:
         pr = self.get(number)
         if comment is not None:
             self.comment(number, comment)
         if not pr.is_open:
             return pr
         self._enter("close")
-        return self._put(dataclasses.replace(pr, state=PRState.CLOSED, auto_merge=False))
+        return self._put(dataclasses.replace(pr, state=forge.PRState.CLOSED, auto_merge=False))
 
-    def comment(self, number: int, body: str) -> Comment:
+    def comment(self, number: int, body: str) -> forge.Comment:
         self.get(number)
         self._enter("comment")
         return self._new_comment(number, self.user, body)
@@ -202,7 +192,8 @@ class MemoryForge:
         self._enter("set_assignees")
         self.assignees[number] = tuple(users)
 
-    def enable_auto_merge(self, number: int, *, method: MergeMethod = MergeMethod.MERGE) -> None:
+    def enable_auto_merge(self, number: int, *,
+                          method: forge.MergeMethod = forge.MergeMethod.MERGE) -> None:
         pr = self.get(number)
         if pr.auto_merge and pr.is_open:
             return
@@ -213,7 +204,7 @@ class MemoryForge:
         self._put(dataclasses.replace(pr, auto_merge=True))
 
     # -- Statuses ------------------------------------------------------------------------------
-    def set_status(self, sha: str, status: CommitStatus) -> None:
+    def set_status(self, sha: str, status: forge.CommitStatus) -> None:
         log = self.status_log.setdefault(sha, [])
         current = next((s for s in reversed(log) if s.context == status.context), None)
         if (current is not None and current.state == status.state
@@ -223,9 +214,9 @@ class MemoryForge:
         self._enter("set_status")
         log.append(status)
 
-    def statuses(self, sha: str) -> tuple[CommitStatus, ...]:
+    def statuses(self, sha: str) -> tuple[forge.CommitStatus, ...]:
         self._enter("statuses")
-        latest: dict[str, CommitStatus] = {}
+        latest: dict[str, forge.CommitStatus] = {}
         for s in self.status_log.get(sha, []):
             latest[s.context] = dataclasses.replace(s, summary=None)
         return tuple(latest[k] for k in sorted(latest))
@@ -234,35 +225,35 @@ class MemoryForge:
     def me(self) -> str:
         return self.user
 
-    def get_comment(self, number: int, comment_id: int) -> Comment:
+    def get_comment(self, number: int, comment_id: int) -> forge.Comment:
         c = self.all_comments.get(comment_id)
         if c is None or c.number != number:
             raise ForgeError(f"memory: {self.repo}: comment {comment_id} on #{number} not found")
         return c
 
-    def comments(self, number: int) -> tuple[Comment, ...]:
+    def comments(self, number: int) -> tuple[forge.Comment, ...]:
         self.get(number)
         return tuple(c for c in sorted(self.all_comments.values(), key=lambda c: c.id)
                      if c.number == number)
 
-    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+    def react(self, number: int, comment_id: int, reaction: forge.Reaction) -> None:
         self.get_comment(number, comment_id)
         self._enter("react")
         have = self.reactions.setdefault(comment_id, [])
         if (self.user, reaction) not in have:
             have.append((self.user, reaction))
 
-    def permission(self, user: str) -> Permission:
-        return self.permissions.get(user, Permission.NONE)
+    def permission(self, user: str) -> forge.Permission:
+        return self.permissions.get(user, forge.Permission.NONE)
 
     def member_of(self, user: str, team_or_group: str) -> bool:
         return user in self.teams.get(team_or_group, ())
 
 
-def open_memory(options: ForgeOptions) -> Forge:
+def open_memory(options: forge.ForgeOptions) -> forge.Forge:
     """The ``memory`` kind: a fresh, empty forge for ``options.repo``."""
     return MemoryForge(options.repo, url=options.url or "https://forge.invalid")
 
 
-def _check(forge: MemoryForge) -> Forge:  # mypy proves MemoryForge satisfies the port
+def _check(forge: MemoryForge) -> forge.Forge:  # mypy proves MemoryForge satisfies the port
     return forge

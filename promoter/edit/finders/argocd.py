@@ -34,21 +34,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
+from promoter.edit import yamlpos
 from promoter.edit.model import Kind, Site
-from promoter.edit.yamlpos import (
-    Node,
-    ScalarNode,
-    SequenceNode,
-    YamlFile,
-    YamlPath,
-    iter_mapping,
-    mapping_get,
-    scalar_value,
-    site_from_parts,
-    site_from_whole,
-    span_of,
-    split_written,
-)
 from promoter.refs import ImageRef
 
 API_GROUP = "argoproj.io/"
@@ -61,39 +48,40 @@ _ROLES = {"tag": "tag", "digest": "digest", "registry": "registry", "name": "nam
           "spec": "whole"}
 
 
-def find(yf: YamlFile) -> Iterator[Site]:
+def find(yf: yamlpos.YamlFile) -> Iterator[Site]:
     """Every image override in Argo CD sources (see the module docstring)."""
     if _SOURCE_FILE.fullmatch(posixpath.basename(yf.path.replace("\\", "/"))):
         for index, doc in enumerate(yf.documents):
             yield from _source(yf, doc, (), index, _Updater())
         return
     for index, doc in enumerate(yf.documents):
-        api = scalar_value(mapping_get(doc, "apiVersion")) or ""
-        kind = scalar_value(mapping_get(doc, "kind"))
+        api = yamlpos.scalar_value(yamlpos.mapping_get(doc, "apiVersion")) or ""
+        kind = yamlpos.scalar_value(yamlpos.mapping_get(doc, "kind"))
         if not api.startswith(API_GROUP):
             continue
-        spec: YamlPath
+        spec: yamlpos.YamlPath
         if kind == "Application":
-            spec, meta = ("spec",), mapping_get(doc, "metadata")
+            spec, meta = ("spec",), yamlpos.mapping_get(doc, "metadata")
         elif kind == "ApplicationSet":
             spec = ("spec", "template", "spec")
-            meta = mapping_get(mapping_get(mapping_get(doc, "spec"), "template"), "metadata")
+            template = yamlpos.mapping_get(yamlpos.mapping_get(doc, "spec"), "template")
+            meta = yamlpos.mapping_get(template, "metadata")
         else:
             continue
-        updater = _Updater.read(mapping_get(meta, "annotations"))
+        updater = _Updater.read(yamlpos.mapping_get(meta, "annotations"))
         spec_node = _get(doc, spec)
-        source = mapping_get(spec_node, "source")
+        source = yamlpos.mapping_get(spec_node, "source")
         if source is not None:
             yield from _source(yf, source, (*spec, "source"), index, updater)
-        sources = mapping_get(spec_node, "sources")
-        if isinstance(sources, SequenceNode):
+        sources = yamlpos.mapping_get(spec_node, "sources")
+        if isinstance(sources, yamlpos.SequenceNode):
             for i, item in enumerate(sources.value):
                 yield from _source(yf, item, (*spec, "sources", i), index, updater)
 
 
-def _get(node: Node | None, path: YamlPath) -> Node | None:
+def _get(node: yamlpos.Node | None, path: yamlpos.YamlPath) -> yamlpos.Node | None:
     for key in path:
-        node = mapping_get(node, str(key))
+        node = yamlpos.mapping_get(node, str(key))
     return node
 
 
@@ -105,11 +93,11 @@ class _Updater:
     images: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, annotations: Node | None) -> _Updater:
+    def read(cls, annotations: yamlpos.Node | None) -> _Updater:
         params: dict[str, tuple[str, str]] = {}
         images: dict[str, str] = {}
-        for key, _, value_node in iter_mapping(annotations):
-            value = scalar_value(value_node)
+        for key, _, value_node in yamlpos.iter_mapping(annotations):
+            value = yamlpos.scalar_value(value_node)
             if not key.startswith(UPDATER) or not value:
                 continue
             key = key.removeprefix(UPDATER)
@@ -120,18 +108,18 @@ class _Updater:
                 for item in value.split(","):
                     alias, eq, image = item.strip().rpartition("=")
                     if eq and alias:
-                        images[alias] = split_written(image)[0]
+                        images[alias] = yamlpos.split_written(image)[0]
         return cls(params, images)
 
 
-def _source(yf: YamlFile, source: Node, path: YamlPath, doc: int,
+def _source(yf: yamlpos.YamlFile, source: yamlpos.Node, path: yamlpos.YamlPath, doc: int,
             updater: _Updater) -> Iterator[Site]:
-    helm = mapping_get(source, "helm")
-    params = mapping_get(helm, "parameters")
-    if isinstance(params, SequenceNode):
+    helm = yamlpos.mapping_get(source, "helm")
+    params = yamlpos.mapping_get(helm, "parameters")
+    if isinstance(params, yamlpos.SequenceNode):
         yield from _helm_parameters(yf, params, (*path, "helm", "parameters"), doc, updater)
-    images = mapping_get(mapping_get(source, "kustomize"), "images")
-    if isinstance(images, SequenceNode):
+    images = yamlpos.mapping_get(yamlpos.mapping_get(source, "kustomize"), "images")
+    if isinstance(images, yamlpos.SequenceNode):
         for i, item in enumerate(images.value):
             site = _kustomize_image(yf, item, (*path, "kustomize", "images", i), doc)
             if site is not None:
@@ -142,18 +130,18 @@ def _source(yf: YamlFile, source: Node, path: YamlPath, doc: int,
 class _Group:
     """The parameters of one image: role -> (value node, path of the value)."""
 
-    parts: dict[str, tuple[ScalarNode, YamlPath]] = field(default_factory=dict)
-    at: ScalarNode | None = None  # the first parameter's name, for line numbers
+    parts: dict[str, tuple[yamlpos.ScalarNode, yamlpos.YamlPath]] = field(default_factory=dict)
+    at: yamlpos.ScalarNode | None = None  # the first parameter's name, for line numbers
 
 
-def _helm_parameters(yf: YamlFile, params: SequenceNode, path: YamlPath, doc: int,
-                     updater: _Updater) -> Iterator[Site]:
+def _helm_parameters(yf: yamlpos.YamlFile, params: yamlpos.SequenceNode, path: yamlpos.YamlPath,
+                     doc: int, updater: _Updater) -> Iterator[Site]:
     groups: dict[str, _Group] = {}
     for i, item in enumerate(params.value):
-        name_node = mapping_get(item, "name")
-        value_node = mapping_get(item, "value")
-        name = scalar_value(name_node)
-        if not name or not isinstance(value_node, ScalarNode):
+        name_node = yamlpos.mapping_get(item, "name")
+        value_node = yamlpos.mapping_get(item, "value")
+        name = yamlpos.scalar_value(name_node)
+        if not name or not isinstance(value_node, yamlpos.ScalarNode):
             continue
         known = updater.params.get(name)
         role: str | None
@@ -166,7 +154,7 @@ def _helm_parameters(yf: YamlFile, params: SequenceNode, path: YamlPath, doc: in
         if role is None:
             continue
         group = groups.setdefault(group_key, _Group())
-        if group.at is None and isinstance(name_node, ScalarNode):
+        if group.at is None and isinstance(name_node, yamlpos.ScalarNode):
             group.at = name_node
         group.parts.setdefault(role, (value_node, (*path, i, "value")))
     for key, group in groups.items():
@@ -189,31 +177,32 @@ def _role(leaf: str, value: str) -> str | None:
     return None
 
 
-def _group_site(yf: YamlFile, group: _Group, doc: int, image: str | None) -> Site | None:
+def _group_site(yf: yamlpos.YamlFile, group: _Group, doc: int, image: str | None) -> Site | None:
     parts = group.parts
     if "whole" in parts:
         node, path = parts["whole"]
-        return site_from_whole(yf, Kind.ARGOCD, node, path=path, document=doc)
+        return yamlpos.site_from_whole(yf, Kind.ARGOCD, node, path=path, document=doc)
     if "tag" not in parts and "digest" not in parts:
         return None
     name_node, _ = parts.get("name", (None, ()))
-    name = scalar_value(name_node) or image
+    name = yamlpos.scalar_value(name_node) or image
     if not name:
         return None
-    registry = scalar_value(parts["registry"][0]) if "registry" in parts else None
+    registry = yamlpos.scalar_value(parts["registry"][0]) if "registry" in parts else None
     if registry and name_node is not None:
         name = f"{registry.rstrip('/')}/{name}"
     tag_node, tag_path = parts.get("tag", (None, ()))
     digest_node, digest_path = parts.get("digest", (None, ()))
-    return site_from_parts(yf, Kind.ARGOCD, name=name, name_node=name_node, tag_node=tag_node,
-                           digest_node=digest_node, at_node=group.at,
-                           path=tag_path or digest_path, document=doc)
+    return yamlpos.site_from_parts(yf, Kind.ARGOCD, name=name, name_node=name_node,
+                                   tag_node=tag_node, digest_node=digest_node, at_node=group.at,
+                                   path=tag_path or digest_path, document=doc)
 
 
-def _kustomize_image(yf: YamlFile, item: Node, path: YamlPath, doc: int) -> Site | None:
+def _kustomize_image(yf: yamlpos.YamlFile, item: yamlpos.Node, path: yamlpos.YamlPath,
+                     doc: int) -> Site | None:
     """``name[=newName][:tag][@digest]`` in one string scalar."""
-    site = site_from_whole(yf, Kind.ARGOCD, item, path=path, document=doc)
-    value = scalar_value(item)
+    site = yamlpos.site_from_whole(yf, Kind.ARGOCD, item, path=path, document=doc)
+    value = yamlpos.scalar_value(item)
     if site is not None or value is None or "=" not in value:
         return site
     name, _, new = value.partition("=")
@@ -223,4 +212,4 @@ def _kustomize_image(yf: YamlFile, item: Node, path: YamlPath, doc: int) -> Site
         return None
     return Site(file=yf.path, kind=Kind.ARGOCD, name=name,
                 ref=replace(name_ref, tag=new_ref.tag, digest=new_ref.digest),
-                whole=span_of(item, yf), yaml_path=path, document=doc)
+                whole=yamlpos.span_of(item, yf), yaml_path=path, document=doc)

@@ -35,20 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from promoter.edit import yamlpos
 from promoter.edit.model import Kind, Site
-from promoter.edit.yamlpos import (
-    MappingNode,
-    Node,
-    ScalarNode,
-    SequenceNode,
-    YamlFile,
-    YamlPath,
-    iter_mapping,
-    mapping_get,
-    scalar_value,
-    site_from_whole,
-    walk,
-)
 
 CONTAINER_KEYS = frozenset({"containers", "initContainers", "ephemeralContainers"})
 SKIPPED_SUBTREES = frozenset({"status", "metadata", "values", "valuesObject"})
@@ -61,83 +49,87 @@ def is_placeholder(value: str) -> bool:
     return any(p in value for p in _PLACEHOLDERS)
 
 
-def find(yf: YamlFile) -> Iterator[Site]:
+def find(yf: yamlpos.YamlFile) -> Iterator[Site]:
     for doc_index, doc in enumerate(yf.documents):
-        if isinstance(doc, SequenceNode):
+        if isinstance(doc, yamlpos.SequenceNode):
             yield from _json_patch(yf, doc, doc_index)
             continue
-        if mapping_get(doc, "apiVersion") is None or mapping_get(doc, "kind") is None:
+        api_version = yamlpos.mapping_get(doc, "apiVersion")
+        if api_version is None or yamlpos.mapping_get(doc, "kind") is None:
             yield from _compose(yf, doc, doc_index)
             continue
         yield from _containers(yf, doc, doc_index)
-        if not (scalar_value(mapping_get(doc, "apiVersion")) or "").startswith(FLUX_IMAGE_API):
+        if not (yamlpos.scalar_value(api_version) or "").startswith(FLUX_IMAGE_API):
             yield from _image_keys(yf, doc, (), doc_index)
 
 
-def _whole(yf: YamlFile, node: Node, path: YamlPath, doc: int) -> Site | None:
-    if is_placeholder(scalar_value(node) or ""):
+def _whole(yf: yamlpos.YamlFile, node: yamlpos.Node, path: yamlpos.YamlPath,
+           doc: int) -> Site | None:
+    if is_placeholder(yamlpos.scalar_value(node) or ""):
         return None
-    return site_from_whole(yf, Kind.MANIFEST, node, path=path, document=doc)
+    return yamlpos.site_from_whole(yf, Kind.MANIFEST, node, path=path, document=doc)
 
 
-def _compose(yf: YamlFile, doc: Node, doc_index: int) -> Iterator[Site]:
-    services = mapping_get(doc, "services")
-    if not isinstance(services, MappingNode) or not any(
-            mapping_get(svc, k) is not None for _, _, svc in iter_mapping(services)
+def _compose(yf: yamlpos.YamlFile, doc: yamlpos.Node, doc_index: int) -> Iterator[Site]:
+    services = yamlpos.mapping_get(doc, "services")
+    if not isinstance(services, yamlpos.MappingNode) or not any(
+            yamlpos.mapping_get(svc, k) is not None for _, _, svc in yamlpos.iter_mapping(services)
             for k in ("image", "build")):
         return
-    for name, _, svc in iter_mapping(services):
-        image = mapping_get(svc, "image")
+    for name, _, svc in yamlpos.iter_mapping(services):
+        image = yamlpos.mapping_get(svc, "image")
         site = None if image is None else _whole(yf, image, ("services", name, "image"),
                                                  doc_index)
         if site is not None:
             yield site
 
 
-def _json_patch(yf: YamlFile, doc: SequenceNode, doc_index: int) -> Iterator[Site]:
+def _json_patch(yf: yamlpos.YamlFile, doc: yamlpos.SequenceNode, doc_index: int) -> Iterator[Site]:
     """A JSON 6902 patch (a list of ``{op, path, value}``): a value set at ``.../image``, or a
     container (or list of containers) added under ``.../containers``."""
-    if not doc.value or not all(mapping_get(op, "op") is not None and
-                                mapping_get(op, "path") is not None for op in doc.value):
+    if not doc.value or not all(yamlpos.mapping_get(op, "op") is not None and
+                                yamlpos.mapping_get(op, "path") is not None for op in doc.value):
         return
     for i, op in enumerate(doc.value):
-        target = scalar_value(mapping_get(op, "path")) or ""
-        value = mapping_get(op, "value")
-        if value is None or (scalar_value(mapping_get(op, "op")) or "") not in ("add", "replace"):
+        target = yamlpos.scalar_value(yamlpos.mapping_get(op, "path")) or ""
+        value = yamlpos.mapping_get(op, "value")
+        verb = yamlpos.scalar_value(yamlpos.mapping_get(op, "op")) or ""
+        if value is None or verb not in ("add", "replace"):
             continue
-        if isinstance(value, ScalarNode):
+        if isinstance(value, yamlpos.ScalarNode):
             site = _whole(yf, value, (i, "value"), doc_index) if \
                 target.endswith("/image") else None
             if site is not None:
                 yield site
             continue
-        items = list(enumerate(value.value)) if isinstance(value, SequenceNode) else [
+        items = list(enumerate(value.value)) if isinstance(value, yamlpos.SequenceNode) else [
             (None, value)]
         for j, item in items:
-            image = mapping_get(item, "image")
-            where: YamlPath = (i, "value") if j is None else (i, "value", j)
+            image = yamlpos.mapping_get(item, "image")
+            where: yamlpos.YamlPath = (i, "value") if j is None else (i, "value", j)
             site = None if image is None or "/containers" not in target else _whole(
                 yf, image, (*where, "image"), doc_index)
             if site is not None:
                 yield site
 
 
-def _image_keys(yf: YamlFile, node: Node, path: YamlPath, doc: int) -> Iterator[Site]:
+def _image_keys(yf: yamlpos.YamlFile, node: yamlpos.Node, path: yamlpos.YamlPath,
+                doc: int) -> Iterator[Site]:
     """``*image: repo:tag`` scalars anywhere but in skipped subtrees (see the docstring)."""
-    stack: list[tuple[YamlPath, Node]] = [(path, node)]
+    stack: list[tuple[yamlpos.YamlPath, yamlpos.Node]] = [(path, node)]
     seen: set[int] = set()
     while stack:
         p, n = stack.pop()
         if id(n) in seen:
             continue
         seen.add(id(n))
-        if isinstance(n, SequenceNode):
+        if isinstance(n, yamlpos.SequenceNode):
             stack.extend(((*p, i), v) for i, v in reversed(list(enumerate(n.value))))
             continue
-        for key, _, value in reversed(list(iter_mapping(n))):
+        for key, _, value in reversed(list(yamlpos.iter_mapping(n))):
             if key in SKIPPED_SUBTREES:
                 continue
-            if isinstance(value, ScalarNode):
+            if isinstance(value, yamlpos.ScalarNode):
                 if key.lower().endswith("image"):
                     site = _whole(yf, value, (*p, key), doc)
                     if site is not None and (site.ref.tag or site.ref.digest):
@@ -146,25 +138,27 @@ def _image_keys(yf: YamlFile, node: Node, path: YamlPath, doc: int) -> Iterator[
                 stack.append(((*p, key), value))
 
 
-def _containers(yf: YamlFile, doc: Node, doc_index: int) -> Iterator[Site]:
-    for path, node in walk(doc):
-        if not path or path[-1] not in CONTAINER_KEYS or not isinstance(node, SequenceNode):
+def _containers(yf: yamlpos.YamlFile, doc: yamlpos.Node, doc_index: int) -> Iterator[Site]:
+    for path, node in yamlpos.walk(doc):
+        if not path or path[-1] not in CONTAINER_KEYS or not isinstance(node, yamlpos.SequenceNode):
             continue
         for i, item in enumerate(node.value):
-            image = mapping_get(item, "image")
+            image = yamlpos.mapping_get(item, "image")
             site = None if image is None else _whole(yf, image, (*path, i, "image"), doc_index)
             if site is not None:
                 yield site
-            yield from _env_images(yf, mapping_get(item, "env"), (*path, i, "env"), doc_index)
+            env = yamlpos.mapping_get(item, "env")
+            yield from _env_images(yf, env, (*path, i, "env"), doc_index)
 
 
-def _env_images(yf: YamlFile, env: Node | None, path: YamlPath, doc: int) -> Iterator[Site]:
+def _env_images(yf: yamlpos.YamlFile, env: yamlpos.Node | None, path: yamlpos.YamlPath,
+                doc: int) -> Iterator[Site]:
     """``env`` entries named ``*_IMAGE`` whose value is a tagged (or pinned) reference."""
-    if not isinstance(env, SequenceNode):
+    if not isinstance(env, yamlpos.SequenceNode):
         return
     for j, entry in enumerate(env.value):
-        name = scalar_value(mapping_get(entry, "name")) or ""
-        value = mapping_get(entry, "value")
+        name = yamlpos.scalar_value(yamlpos.mapping_get(entry, "name")) or ""
+        value = yamlpos.mapping_get(entry, "value")
         if not name.upper().endswith("IMAGE") or value is None:
             continue
         site = _whole(yf, value, (*path, j, "value"), doc)
