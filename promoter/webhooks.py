@@ -15,6 +15,7 @@ promotion after a branch moved, or a poll of images a registry says were pushed.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -145,29 +146,35 @@ def _comment(parse: Any, payload: Any, what: str) -> CommentEvent:
     return event
 
 
-def github_job(event: str, delivery: str, payload: Any) -> Job | None:
-    """The job for a GitHub delivery, or None when there is nothing to do."""
+def _object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise Reject(400, "the payload is not a JSON object")
-    repo = text(at(payload, "repository.full_name"))
+    return payload
+
+
+def _pushed_branch(ref: str, live: bool) -> str | None:
+    """The branch a push moved (``refs/heads/x`` -> ``x``); None for tags and deletions."""
+    return ref.removeprefix("refs/heads/") if live and ref.startswith("refs/heads/") else None
+
+
+def github_job(event: str, delivery: str, payload: Any) -> Job | None:
+    """The job for a GitHub delivery, or None when there is nothing to do."""
+    payload = _object(payload)
+    job = functools.partial(Job, delivery=delivery, source="github",
+                            repo=text(at(payload, "repository.full_name")))
     if event == "issue_comment":
-        return Job(kind=JobKind.COMMENT, delivery=delivery, source="github", repo=repo,
+        return job(kind=JobKind.COMMENT,
                    comment=_comment(github_event, payload, f"issue_comment {delivery}"))
     if event == "pull_request":
-        if payload.get("action") == "closed" and at(payload, "pull_request.merged") is True:
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="github", repo=repo,
-                       branch=text(at(payload, "pull_request.base.ref")))
-        return None
+        merged = payload.get("action") == "closed" and at(payload, "pull_request.merged") is True
+        return job(kind=JobKind.PROMOTE, branch=text(at(payload, "pull_request.base.ref"))) \
+            if merged else None
     if event == "push":
-        ref = text(payload.get("ref"))
-        if ref.startswith("refs/heads/") and not payload.get("deleted"):
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="github", repo=repo,
-                       branch=ref.removeprefix("refs/heads/"))
-        return None
+        branch = _pushed_branch(text(payload.get("ref")), not payload.get("deleted"))
+        return job(kind=JobKind.PROMOTE, branch=branch) if branch else None
     if event in ("registry_package", "package"):
         images = github_package(payload)
-        return Job(kind=JobKind.POLL, delivery=delivery, source="github", repo=repo,
-                   images=images) if images else None
+        return job(kind=JobKind.POLL, images=images) if images else None
     return None
 
 
@@ -191,22 +198,21 @@ def github_package(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def gitlab_job(event: str, delivery: str, payload: Any) -> Job | None:
     """The job for a GitLab delivery (``X-Gitlab-Event``), or None when there is nothing to do."""
-    if not isinstance(payload, dict):
-        raise Reject(400, "the payload is not a JSON object")
-    project = text(at(payload, "project.path_with_namespace"))
+    payload = _object(payload)
+    job = functools.partial(Job, delivery=delivery, source="gitlab",
+                            repo=text(at(payload, "project.path_with_namespace")))
     if event == "Note Hook":
-        return Job(kind=JobKind.COMMENT, delivery=delivery, source="gitlab", repo=project,
+        return job(kind=JobKind.COMMENT,
                    comment=_comment(gitlab_note_event, payload, f"Note Hook {delivery}"))
     if event == "Merge Request Hook":
-        if at(payload, "object_attributes.action") == "merge":
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="gitlab", repo=project,
-                       branch=text(at(payload, "object_attributes.target_branch")))
-        return None
+        merged = at(payload, "object_attributes.action") == "merge"
+        return job(kind=JobKind.PROMOTE,
+                   branch=text(at(payload, "object_attributes.target_branch"))) \
+            if merged else None
     if event == "Push Hook":
-        ref = text(payload.get("ref"))
-        if ref.startswith("refs/heads/") and text(payload.get("after")).strip("0"):
-            return Job(kind=JobKind.PROMOTE, delivery=delivery, source="gitlab", repo=project,
-                       branch=ref.removeprefix("refs/heads/"))
+        branch = _pushed_branch(text(payload.get("ref")), bool(text(payload.get("after"))
+                                                               .strip("0")))
+        return job(kind=JobKind.PROMOTE, branch=branch) if branch else None
     return None
 
 
