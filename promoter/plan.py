@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from promoter.config import (
     Config,
@@ -35,7 +35,7 @@ from promoter.config import Target as ConfigTarget
 from promoter.edit import Change, Site, apply_changes, find_sites
 from promoter.edit.files import is_yaml_name
 from promoter.edit.model import Kind
-from promoter.edit.ops import matches
+from promoter.edit.ops import is_unpinned, matches
 from promoter.edit.yamlpos import (
     Node,
     ScalarNode,
@@ -57,6 +57,7 @@ class Pin:
 
     file: str
     site: Site
+    named: bool = False  # a ``{file, key}`` target names this very key: asked for explicitly
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,7 +231,7 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
     images are located in the same texts (status and rollback walk a file's history)."""
     pins: list[Pin] = []
     problems: list[str] = []
-    seen: set[tuple[str, int]] = set()
+    seen: dict[tuple[str, int], int] = {}  # place -> index in pins
     wanted = str(image.repository)
     for target in image.targets_for(env):
         helm_paths = (".".join(target.key),) if isinstance(target, KeyTarget) else ()
@@ -263,9 +264,12 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
                     ok = (not kinds or site.kind in kinds) and matches(site, wanted)
                 span = site.tag or site.whole or site.digest or site.name_span
                 where = (path, span.start if span else -1)
+                named = isinstance(target, KeyTarget)
                 if ok and where not in seen:
-                    seen.add(where)
-                    pins.append(Pin(file=path, site=site))
+                    seen[where] = len(pins)
+                    pins.append(Pin(file=path, site=site, named=named))
+                elif ok and named:  # found by shape first, and named by a key as well
+                    pins[seen[where]] = Pin(file=path, site=pins[seen[where]].site, named=True)
     tag, digest = _current(pins, problems)
     return Located(image=image, env=env, pins=tuple(pins), tag=tag, digest=digest,
                    problems=tuple(problems))
@@ -284,6 +288,32 @@ def _current(pins: Sequence[Pin], problems: list[str]) -> tuple[str | None, str 
 
     return (most([p.site.ref.tag for p in pins if p.site.ref.tag]),
             most([p.site.ref.digest for p in pins if p.site.ref.digest]))
+
+
+def hold_untagged(located: Located) -> tuple[Located, tuple[str, ...]]:
+    """``located`` without the pins that name no tag and no digest (``image: busybox``, a Helm
+    ``tag: ""`` meaning the chart's appVersion), and a ``file:line:col`` note for each.
+
+    Pinning one silently changes what runs, so a poll or a promotion sets one only when the
+    config asks: the image's ``include-untagged: true`` or a ``{file, key}`` target naming
+    it. Explicit kinds (Kustomize entries, Argo CD overrides, markers) are never held."""
+    if located.image.include_untagged:
+        return located, ()
+    kept: list[Pin] = []
+    notes: list[str] = []
+    for pin in located.pins:
+        if pin.named or not is_unpinned(pin.site):
+            kept.append(pin)
+            continue
+        site = pin.site
+        span = site.tag or site.whole or site.name_span or site.digest or site.at
+        where = f"{pin.file}:{span.line}:{span.column}" if span else pin.file
+        notes.append(f"{where}: {site.name} has no tag or digest in {located.env} (the default "
+                     "decides what runs); left alone: include-untagged: true on the image or a "
+                     "target naming this key pins it")
+    if not notes:
+        return located, ()
+    return replace(located, pins=tuple(kept)), tuple(notes)
 
 
 # --- planning ---------------------------------------------------------------------------------

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "promoter"
 CORE = ["refs.py", "versions.py", "policy.py", "plan.py", "gates.py", "commands.py",
-        "render/__init__.py",
+        "render/__init__.py", "signing.py", "signature_gate.py", "durations.py", "report",
+        # the terminal side may import rich (it draws on a stream it is given), nothing else
+        "console.py",
         "edit"]
 FORBIDDEN = ("httpx", "git", "github", "gitlab", "promoter.registry.oci", "promoter.forge",
              "promoter.gitrepo", "promoter.ci", "subprocess", "socket")
@@ -30,13 +33,70 @@ def _imports(path: Path) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            # ``from promoter.x import y`` where y is a module of its own
+            names.update(f"{node.module}.{a.name}" for a in node.names
+                         if _source(f"{node.module}.{a.name}") is not None)
     return names
+
+
+def _source(module: str) -> Path | None:
+    """The file of one of promoter's modules (None: not ours, or no such module)."""
+    if module != "promoter" and not module.startswith("promoter."):
+        return None
+    base = PKG.parent / module.replace(".", "/")
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.exists():
+            return p
+    return None
+
+
+def _edges(name: str) -> set[str]:
+    return {name for f in FORBIDDEN if name == f or name.startswith(f + ".")}
 
 
 @pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(PKG)))
 def test_core_module_imports_no_edge(path: Path) -> None:
-    bad = sorted(n for n in _imports(path) for f in FORBIDDEN if n == f or n.startswith(f + "."))
+    bad = sorted(e for n in _imports(path) for e in _edges(n))
     assert not bad, f"{path.relative_to(PKG)} imports edge modules {bad}"
+
+
+def _reached(path: Path) -> dict[str, str]:
+    """Every module importing ``path`` runs, through promoter's own modules and their
+    packages' ``__init__``: name -> the module that imported it."""
+    via: dict[str, str] = {}
+    todo = [(n, str(path.relative_to(PKG.parent))) for n in _imports(path)]
+    while todo:
+        name, by = todo.pop()
+        if name in via:
+            continue
+        via[name] = by
+        parts = name.split(".")
+        todo.extend((".".join(parts[:i]), name) for i in range(1, len(parts)))
+        src = _source(name)
+        if src is not None:
+            todo.extend((n, name) for n in _imports(src))
+    return via
+
+
+@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(PKG)))
+def test_core_module_reaches_no_edge_through_promoters_modules(path: Path) -> None:
+    """Importing a core module never loads an edge on the way (a core helper that imports
+    the forge package would drag it, and its clients, into every pure test)."""
+    via = _reached(path)
+
+    def chain(name: str) -> str:
+        out = [name]
+        while out[-1] in via and len(out) < 20:
+            out.append(via[out[-1]])
+        return " <- ".join(out)
+
+    bad = sorted(chain(e) for n in via for e in _edges(n))
+    assert not bad, f"{path.relative_to(PKG)} loads edge modules: {bad[:3]}"
+
+
+def test_the_reach_check_sees_an_edge_behind_a_flow() -> None:
+    """The walk above finds what it must: a flow reaches git through the snapshots module."""
+    assert "promoter.gitrepo" in _reached(PKG / "flows" / "poll.py")
 
 
 FLOWS = sorted((PKG / "flows").glob("*.py"))
@@ -86,3 +146,11 @@ def test_cli_prints_json_only_through_render(path: Path) -> None:
              and node.func.attr == "dumps" and isinstance(node.func.value, ast.Name)
              and node.func.value.id == "json"]
     assert not calls, f"cli/{path.name} builds JSON itself at lines {calls}"
+
+
+def test_console_imports_only_rich_beyond_the_standard_library_and_the_core() -> None:
+    """console is the terminal side of the core: rich draws, everything it decides is pure."""
+    outside = sorted(n for n in _imports(PKG / "console.py")
+                     if n.split(".")[0] not in sys.stdlib_module_names
+                     and n.split(".")[0] not in ("rich", "promoter"))
+    assert not outside, f"console.py imports {outside}"

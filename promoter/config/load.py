@@ -296,7 +296,8 @@ class _Builder:
                     targets = [(e.name, (DiscoverTarget(paths=e.paths),)) for e in envs]
                 out.append(Image(name=name, repository=repo, policy=policy, platform=platform,
                                  source=raw.get("source"),
-                                 targets=tuple(targets), discovered="targets" not in raw))
+                                 targets=tuple(targets), discovered="targets" not in raw,
+                                 include_untagged=raw.get("include-untagged", False)))
         return tuple(out)
 
     def repository(self, at: KeyPath, text: str) -> ImageRef:

@@ -96,6 +96,7 @@ class Image:
     # (environment, targets) in environment order; environments not listed don't have the image
     targets: tuple[tuple[str, tuple[Target, ...]], ...] = ()
     discovered: bool = False  # no explicit targets: found through the environments' paths
+    include_untagged: bool = False  # poll/promote may pin references with no tag or digest
 
     def targets_for(self, env: str) -> tuple[Target, ...]:
         for name, targets in self.targets:

@@ -30,6 +30,7 @@ from promoter.plan import (
     Plan,
     PullRequestPlan,
     Wanted,
+    hold_untagged,
     needs_update,
     plan_updates,
 )
@@ -209,6 +210,7 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     for loc in located:
         errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
                       if not p.startswith("pins disagree"))
+    located, skipped = _hold_untagged(located)
     with phases.timing("registry"):
         choices = asyncio.run(_choose_in_loop(registry, located))
     moves = []
@@ -219,7 +221,6 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
             moves.append((loc, *choice))
     sha_by_env = {e.name: ws.branch_head(e.branch) for e in targets}
     plans: list[PullRequestPlan] = []
-    skipped: list[tuple[str, str]] = []
     for env in targets:
         sha = sha_by_env[env.name]
         if sha is None:
@@ -232,6 +233,19 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
         skipped.extend(plan.skipped)
     settled = tuple(m[0] for m in moves if not needs_update(m[0], m[1]))
     return Plan(pull_requests=tuple(plans), skipped=tuple(skipped)), tuple(errors), settled
+
+
+def _hold_untagged(located: Sequence[Located]) -> tuple[list[Located], list[tuple[str, str]]]:
+    """The located images without their untagged pins (see :func:`promoter.plan.hold_untagged`)
+    and a skipped note per pin left alone; an image left with no pin is not asked about."""
+    kept: list[Located] = []
+    notes: list[tuple[str, str]] = []
+    for loc in located:
+        held, left = hold_untagged(loc)
+        notes.extend((loc.image.name, note) for note in left)
+        if held.pins or not left:
+            kept.append(held)
+    return kept, notes
 
 
 def with_ignores(cfg: Config, ws: Workspace) -> Config:

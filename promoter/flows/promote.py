@@ -55,6 +55,7 @@ from promoter.plan import (
     SiteFinder,
     Wanted,
     branch_name,
+    hold_untagged,
     locate,
     plan_updates,
 )
@@ -341,8 +342,14 @@ class _Run:
             src_loc = sources.get(tgt_loc.image.name)
             if src_loc is None:
                 continue  # the image does not live in the source environment
+            tgt_loc, untagged = hold_untagged(tgt_loc)
+            self.skipped.extend((tgt_loc.image.name, note) for note in untagged)
             try:
                 step = self._image_step(src_loc, tgt_loc, src_sha, held_by, existing, tgt)
+                if untagged and not tgt_loc.pins and src_loc.tag is not None:
+                    step = dataclasses.replace(step, reason=(
+                        f"{tgt_loc.image.name} has no tag or digest in {tgt.name}; left alone "
+                        "(include-untagged: true on the image pins it)"))
                 if step.decision == Decision.SKIPPED:
                     refused.append((step, src_loc))
             except PromoterError as e:  # one image never stops the others

@@ -210,7 +210,7 @@ CASES = [
         id='env-name'),
     pytest.param(
         'environments: [dev, prod]\nimages:\n  - repository: ghcr.io/acme/api\n    polcy: {}\n    targets:\n      dev: [{file: a.yaml}]\n',
-        ".promoter.yaml:4:5: images[0].polcy: unknown key (did you mean 'policy'?); expected one of name, repository, policy, source, targets",
+        ".promoter.yaml:4:5: images[0].polcy: unknown key (did you mean 'policy'?); expected one of name, repository, policy, source, include-untagged, targets",
         id='typo-key'),
     pytest.param(
         _policy("{ignore: ['/[a-/']}"),
