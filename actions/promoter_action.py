@@ -13,7 +13,10 @@ script), and promoter is run as an argument list, never through a shell.
                                  INPUT_VERSION is empty) pinned by constraints/dev.txt; skipped
                                  when actions/cache restored a venv of the same key;
                                  INPUT_INSTALL=false uses the python3 already on PATH instead
-    promoter_action.py run       run promoter INPUT_COMMAND, write the outputs and job summary
+    promoter_action.py run       run promoter INPUT_COMMAND, write the outputs and job summary;
+                                 with INPUT_IMAGE set, as ``docker run`` of that image (the
+                                 steps above are skipped): the workspace mounted at its own
+                                 path, the runner's uid:gid, the environment passed by name only
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([a-z]+[0-9]+)?$")
 SOURCE = ("pyproject.toml", "constraints/dev.txt", "promoter")  # what an install is made of
 MARKER = ".promoter-action-key"
 BUILT = ("_version.py",)  # written into the source by the build itself (setuptools-scm)
+# An image reference as docker reads it: [registry[:port]/]path[:tag][@algorithm:hex]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+IMAGE = re.compile(
+    rf"^(?:(?P<host>{_HOST}(?::[0-9]{{1,5}})?)/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# what promoter reads in a job: the forge token and the event (GITHUB_*), its own settings
+# (PROMOTER_*), CI; never the action's INPUT_* (INPUT_TOKEN) nor the runner's whole environment
+PASS_PREFIXES = ("GITHUB_", "PROMOTER_")
+PASS_NAMES = ("CI", "DOCKER_CONFIG")
+OWN = ("PROMOTER_PYTHON", "PROMOTER_BASE_PYTHON")  # the action's, meaningless in the image
 
 
 def _env(name: str, default: str = "") -> str:
@@ -163,6 +179,63 @@ def argv() -> list[str]:
     return [*args, "--output", "json"]
 
 
+def image() -> str:
+    """INPUT_IMAGE, the promoter image to run instead of an install; empty: none."""
+    ref = _env("IMAGE")
+    m = IMAGE.match(ref)
+    if ref and (m is None or len(m["path"]) + len(m["host"] or "") > 255 or (
+            m["host"] and "." not in m["host"] and ":" not in m["host"]
+            and m["host"] != "localhost" and not re.fullmatch(_COMPONENT, m["host"]))):
+        raise SystemExit(f"::error::input image: {ref!r} is not an image reference "
+                         "(registry/name:tag, ideally pinned @sha256:<digest>)")
+    return ref
+
+
+def _mount(path: str, what: str, readonly: bool = False) -> list[str]:
+    """A bind mount of ``path`` at the same path in the container."""
+    if ":" in path or "\n" in path:
+        raise SystemExit(f"::error::input image: cannot mount {what} {path!r} (':' in the path)")
+    return ["--volume", f"{path}:{path}{':ro' if readonly else ''}"]
+
+
+def docker_argv(ref: str, args: list[str], workdir: str, env: dict[str, str]) -> list[str]:
+    """``docker run`` of the promoter image ``ref`` with promoter's ``args``, in ``workdir``:
+    the workspace (and ``workdir``, when outside it), the event, output and summary files and
+    the docker config mounted at the paths the runner gave them, the runner's uid:gid so files
+    promoter writes stay the job's, and the environment passed by name only (``--env NAME``:
+    docker reads the value from its own environment, so no secret is ever on a command
+    line). ``env`` is the environment docker runs with; a docker config is added to it."""
+    docker = shutil.which("docker", path=env.get("PATH"))
+    if docker is None:
+        raise SystemExit("::error::input image: docker is not on PATH "
+                         "(the image needs a Linux runner with docker, e.g. ubuntu-latest)")
+    workspace = os.path.abspath(env.get("GITHUB_WORKSPACE") or workdir)
+    mounts = _mount(workspace, "the workspace")
+    if os.path.commonpath([workspace, workdir]) != workspace:
+        mounts += _mount(workdir, "the working directory")
+    event = env.get("GITHUB_EVENT_PATH")
+    if event and os.path.isfile(event):
+        mounts += _mount(event, "the event file", readonly=True)
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        path = env.get(name)
+        if path:
+            open(path, "a", encoding="utf-8").close()  # docker would make a missing one a folder
+            mounts += _mount(path, name)
+    config = env.get("DOCKER_CONFIG") or os.path.join(env.get("HOME") or "~", ".docker")
+    if os.path.isfile(os.path.join(config, "config.json")):  # docker login's credentials
+        env["DOCKER_CONFIG"] = config
+        mounts += _mount(config, "the docker config", readonly=True)
+    extra = _env("IMAGE_ENV").replace(",", " ").split()
+    bad = [n for n in extra if not ENV_NAME.match(n)]
+    if bad:
+        raise SystemExit(f"::error::input image-env: {bad[0]!r} is not a variable name")
+    names = sorted({n for n in env if (n.startswith(PASS_PREFIXES) or n in PASS_NAMES)
+                    and n not in OWN} | {n for n in extra if n in env})
+    user = f"{os.getuid()}:{os.getgid()}"
+    return [docker, "run", "--rm", "--user", user, "--workdir", workdir, *mounts,
+            *[w for n in names for w in ("--env", n)], ref, *args]
+
+
 def pull_requests(result: Any) -> list[dict[str, Any]]:
     """The pull requests a run opened, updated or closed (not those it left alone)."""
     if not isinstance(result, dict):
@@ -204,10 +277,15 @@ def run() -> int:
     if token:
         _mask(token)
         env["GITHUB_TOKEN"] = token
-    python = os.environ.get("PROMOTER_PYTHON") or sys.executable
+    ref = image()
     args = argv()
-    workdir = _env("WORKING_DIRECTORY") or os.environ.get("GITHUB_WORKSPACE") or "."
-    proc = subprocess.run([python, "-m", "promoter", *args], cwd=workdir, env=env,
+    workdir = os.path.abspath(_env("WORKING_DIRECTORY") or os.environ.get("GITHUB_WORKSPACE")
+                              or ".")
+    if ref:
+        command = docker_argv(ref, args, workdir, env)
+    else:
+        command = [os.environ.get("PROMOTER_PYTHON") or sys.executable, "-m", "promoter", *args]
+    proc = subprocess.run(command, cwd=workdir, env=env,
                           capture_output=True, text=True, check=False)
     stop = secrets.token_hex(16)  # promoter's output may quote untrusted text: no commands
     print(f"::stop-commands::{stop}", flush=True)

@@ -66,7 +66,7 @@ def run_action(path: Path, inputs: Mapping[str, str], *, runner: Path, workspace
                python: str | None = None) -> Run:
     """Run the composite action at ``path`` step by step, as a runner would: ``${{ }}`` is
     expanded only in ``env:``, ``with:`` values and outputs (a test asserts ``run:`` has none),
-    ``if:`` holds one ``X == 'v'`` / ``X != 'v'`` comparison, each ``run:`` goes to
+    ``if:`` holds ``X == 'v'`` / ``X != 'v'`` comparisons joined by ``&&``, each ``run:`` goes to
     ``bash --noprofile --norc -eo pipefail`` with GITHUB_* and RUNNER_* set. Stops at the first
     failing step, like a runner.
 
@@ -101,9 +101,11 @@ def run_action(path: Path, inputs: Mapping[str, str], *, runner: Path, workspace
         return expand("${{ " + expr + " }}")
 
     def condition(text: str) -> bool:
-        m = CONDITION.match(text.strip())
-        assert m is not None, f"{path}: if: not understood by this test: {text}"
-        return (lookup(m[1]) == m[3]) == (m[2] == "==")
+        def one(part: str) -> bool:
+            m = CONDITION.match(part.strip())
+            assert m is not None, f"{path}: if: not understood by this test: {text}"
+            return (lookup(m[1]) == m[3]) == (m[2] == "==")
+        return all([one(part) for part in text.split("&&")])  # every part is checked
 
     store = cache or runner / "cache"
     saves: list[tuple[Path, Path]] = []

@@ -136,7 +136,8 @@ def test_python_is_set_up_and_the_install_cached(path: Path) -> None:
     python, key, cache, install = steps
     assert python["uses"] == "actions/setup-python@v5"
     assert python["with"]["update-environment"] is False
-    assert python["if"] == "inputs.install != 'false'"
+    assert python["if"] == "inputs.install != 'false' && inputs.image == ''"
+    assert key["if"] == install["if"] == "inputs.image == ''"  # the image installs nothing
     assert cache["uses"] == "actions/cache@v4" and cache["if"] == "steps.key.outputs.key != ''"
     assert cache["with"] == {"path": "${{ steps.key.outputs.path }}",
                              "key": "${{ steps.key.outputs.key }}"}
@@ -174,3 +175,16 @@ def test_with_and_if_name_declared_inputs_and_earlier_steps(path: Path) -> None:
                 (kind == "steps" and name in seen), f"{path}: {ref}"
         if "id" in step:
             seen.add(step["id"])
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=IDS)
+def test_every_action_can_run_the_image_instead(path: Path) -> None:
+    """image (empty: install) and image-env reach the run step through env: only."""
+    meta = load(path)
+    assert meta["inputs"]["image"]["default"] == ""
+    assert meta["inputs"]["image-env"]["default"] == ""
+    run = next(s for s in meta["runs"]["steps"] if s["id"] == "run")
+    assert "if" not in run
+    assert run["env"]["INPUT_IMAGE"] == "${{ inputs.image }}"
+    assert run["env"]["INPUT_IMAGE_ENV"] == "${{ inputs.image-env }}"
+    assert "image" not in run["run"]

@@ -7,32 +7,17 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from promoter.demo.run import write_repo
-from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ, seeded_registry
+from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ
 from tests.serve.worlds import make_world
-from tests.servers.fake_github import FakeGitHub, load_spec
+from tests.servers.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "ghs_" + "s3cr3t" * 6
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[str]:
-    with seeded_registry() as host:
-        yield host
-
-
-@pytest.fixture
-def repo(tmp_path: Path, registry: str) -> Path:
-    path = tmp_path / "gitops"
-    write_repo(path, registry)
-    return path
 
 
 def _run(tmp_path: Path, repo: Path, action: Path = ROOT / "action.yml",
@@ -128,12 +113,6 @@ def test_heredoc_outputs_survive_any_value(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.write_text("a=1\nresult<<EOF_X\nline one\nEOF\nline=3\nEOF_X\n")
     assert read_outputs(out) == {"a": "1", "result": "line one\nEOF\nline=3"}
-
-
-@pytest.fixture(scope="module")
-def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path_factory.mktemp("gh"), spec=load_spec()) as server:
-        yield server
 
 
 def test_comment_sub_action_answers_a_hostile_comment_without_a_shell(
