@@ -13,6 +13,7 @@ gate                facts                                        decides
 ``soak``            when the version reached the source branch   the status
 ``require-checks``  statuses on the source's commit              the status
 ``min-approvals``   approvals of the promotion PR                auto-merge
+``signature``       the verified cosign signatures of the digest opening, the status
 ==================  ===========================================  ===================
 
 :func:`may_open` says whether a new pull request may be opened, :func:`verdict` what the
@@ -26,9 +27,13 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from promoter.config import Auto, Gates
 from promoter.versions import UpdateType
+
+if TYPE_CHECKING:  # signature_gate builds on this module's states
+    from promoter.signature_gate import SignatureGate
 
 STATUS_CONTEXT = "promoter/gates"
 _DESCRIPTION_MAX = 140  # GitHub's limit for a commit status description
@@ -41,6 +46,7 @@ class Gate(enum.Enum):
     SOAK = "soak"
     REQUIRE_CHECKS = "require-checks"
     MIN_APPROVALS = "min-approvals"
+    SIGNATURE = "signature"
 
 
 class GateState(enum.Enum):
@@ -65,8 +71,8 @@ class GateResult:
 
 
 #: the gates each decision looks at
-OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD})
-STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS})
+OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD, Gate.SIGNATURE})
+STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS, Gate.SIGNATURE})
 AUTO_MERGE = STATUS | {Gate.MIN_APPROVALS}
 
 #: states of checks (commit statuses, check runs) as the forge port names them
@@ -198,6 +204,8 @@ class Facts:
     approvals: int = 0
     held_by: tuple[int, ...] = ()  # open promoter PRs of the target carrying the hold label
     override: bool = False  # /promote
+    #: the signature gate as :mod:`promoter.signature_checks` found it; None: not checked
+    signature: SignatureGate | None = None
 
 
 def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, ...]:
@@ -207,7 +215,17 @@ def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, 
             hold(gates.hold_label, facts.held_by),
             soak(gates.soak, facts.since, now=now, source=facts.source),
             require_checks(gates.require_checks, facts.checks),
-            min_approvals(gates.min_approvals, facts.approvals))
+            min_approvals(gates.min_approvals, facts.approvals),
+            signature(gates, facts.signature))
+
+
+def signature(gates: Gates, found: SignatureGate | None) -> GateResult:
+    """The signature gate: what the check found, pending when it was required and not asked."""
+    if found is not None:
+        return GateResult(gate=Gate.SIGNATURE, state=found.state, detail=found.detail)
+    if gates.signature is None:
+        return _result(Gate.SIGNATURE, GateState.PASS, "not required")
+    return _result(Gate.SIGNATURE, GateState.PENDING, "not checked (no registry was asked)")
 
 
 def _of(results: Iterable[GateResult], which: frozenset[Gate]) -> list[GateResult]:

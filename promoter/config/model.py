@@ -132,6 +132,29 @@ class FreezeWindow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeylessSigner:
+    """``gates.signature.keyless[]``: a Fulcio-style root bundle and what the certificate must
+    name (paths relative to the repository root; regular expressions as written)."""
+
+    roots: str
+    identity: str | None = None
+    identity_regexp: str | None = None
+    issuer: str | None = None
+    issuer_regexp: str | None = None
+    rekor_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignaturePolicy:
+    """``gates.signature``: any one of ``keys`` or ``keyless`` signers must have signed the
+    image's digest (and named ``docker_reference``, when set)."""
+
+    keys: tuple[str, ...] = ()  # PEM public key files
+    keyless: tuple[KeylessSigner, ...] = ()
+    docker_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Gates:
     soak: timedelta | None = None
     require_checks: tuple[str, ...] = ()
@@ -139,6 +162,7 @@ class Gates:
     min_approvals: int = 0
     freeze: tuple[FreezeWindow, ...] = ()
     hold_label: str = DEFAULT_HOLD_LABEL
+    signature: SignaturePolicy | None = None
 
     def frozen_at(self, when: datetime) -> FreezeWindow | None:
         return next((w for w in self.freeze if w.covers(when)), None)
