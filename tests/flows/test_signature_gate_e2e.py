@@ -229,3 +229,33 @@ def test_poll_into_a_gated_environment_and_check(registry: LocalRegistry, pusher
     assert [(v.rule, v.env) for v in bad.violations if v.rule is Rule.SIGNATURE] == [
         (Rule.SIGNATURE, "dev")]
     assert not [v for v in good.violations if v.rule is Rule.SIGNATURE], good
+
+
+def test_status_shows_the_gate_of_what_gated_environments_run(signed_world: Any,
+                                                              signer: cosign.Pusher) -> None:
+    from promoter.flows.status import status
+    from promoter.render.json import dumps
+
+    world: World = signed_world(BY_KEY)
+    sign(signer, world, "1.1.0")
+
+    def matrix() -> Any:
+        with world.workspace() as ws:
+            cfg = world.config()
+            return status(cfg, ws, world.h.forge, now=cosign.NOW,
+                          signatures=wiring.signature_checks(cfg, ws, {}, now=cosign.NOW))
+
+    st = matrix()
+    unsigned = f"signature: no signature for {world.digests['1.0.0'][:19]}"
+    staging, dev = st.cell("web", "staging"), st.cell("web", "dev")
+    assert (staging.signature, staging.problems) == (unsigned, (unsigned,))
+    assert dev.signature is None  # dev has no signature gate
+    out = json.loads(dumps(st))
+    [web] = out["images"]
+    assert web["environments"]["staging"]["signature"] == unsigned
+
+    [result] = promote_signed(world, target="staging").results
+    world.h.merge(result.number or 0)
+    staging = matrix().cell("web", "staging")
+    assert (staging.signature, staging.problems) == (
+        "signature: signed by key keys/cosign.pub", ())
