@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Protocol, cast
 
 from promoter.config import Config
-from promoter.errors import PromoterError
+from promoter.errors import InputError, PromoterError
 from promoter.gitrepo import Workspace
 from promoter.refs import ImageRef
 from promoter.registry import Registry, SignatureSource
@@ -43,11 +43,13 @@ Ask = tuple[str, ImageRef, str | None]  # (environment, image, digest or None: r
 @dataclass(slots=True, kw_only=True)
 class SignatureChecks:
     """``requirements``: environment name -> what its ``gates.signature`` asks (gated ones
-    only); ``source``: where signatures are read, or None when nothing can be read."""
+    only); ``unusable``: gated environments whose key files could not be read, with why (their
+    gate stays pending, the others go on); ``source``: where signatures are read, or None."""
 
     source: Source | None
     requirements: Mapping[str, Requirement]
     now: datetime
+    unusable: Mapping[str, str] = field(default_factory=dict)
     done: dict[tuple[str, str, str], SignatureGate] = field(default_factory=dict)
 
     @classmethod
@@ -56,11 +58,21 @@ class SignatureChecks:
         """The checks ``cfg``'s gated environments ask for, read from ``registry`` (when it
         holds signatures), their key files from the repository's base branch."""
         source = cast(Source, registry) if hasattr(registry, "signatures") else None
-        return cls(source=source, requirements=requirements(cfg, repo_reader(cfg, ws)),
-                   now=now)
+        read = repo_reader(cfg, ws)
+        found: dict[str, Requirement] = {}
+        unusable: dict[str, str] = {}
+        for env in cfg.environments:
+            if env.gates.signature is None:
+                continue
+            try:
+                found[env.name] = requirement(env.gates.signature, read)
+            except InputError as e:
+                unusable[env.name] = f"{env.name}: gates.signature: {e}"
+                log.warning("%s", unusable[env.name])
+        return cls(source=source, requirements=found, unusable=unusable, now=now)
 
     def required(self, env: str) -> bool:
-        return env in self.requirements
+        return env in self.requirements or env in self.unusable
 
     def gate(self, env: str, image: ImageRef, digest: str | None) -> SignatureGate:
         """The gate for ``image`` (at ``digest``, else its tag) entering ``env``."""
@@ -73,6 +85,10 @@ class SignatureChecks:
         """Check every ask of a gated environment not checked yet, concurrently."""
         todo = list(dict.fromkeys((e, i, d) for e, i, d in asks if self.required(e)
                                   and _key(e, i, d) not in self.done))
+        for env, image, digest in [a for a in todo if a[0] in self.unusable]:
+            self.done[_key(env, image, digest)] = signature(True, digest or "", None,
+                                                            error=self.unusable[env])
+        todo = [a for a in todo if a[0] not in self.unusable]
         if not todo:
             return
         if self.source is None:
@@ -122,13 +138,6 @@ def for_config(cfg: Config, ws: Workspace, registry: Callable[[], Registry | Non
 
 def _key(env: str, image: ImageRef, digest: str | None) -> tuple[str, str, str]:
     return (env, image.name, digest or f":{image.tag or 'latest'}")
-
-
-def requirements(cfg: Config, read: Reader) -> dict[str, Requirement]:
-    """What each gated environment of ``cfg`` asks, its files read with ``read``
-    (InputError naming a file that went missing or bad since the config was loaded)."""
-    return {env.name: requirement(env.gates.signature, read) for env in cfg.environments
-            if env.gates.signature is not None}
 
 
 def repo_reader(cfg: Config, ws: Workspace) -> Reader:

@@ -86,3 +86,26 @@ def test_without_a_source_every_gated_ask_waits() -> None:
     gate = checks.gate("prod", ImageRef.parse("registry.example/acme/api:1"), DIGEST)
     assert (gate.state, gate.detail) == (
         GateState.PENDING, "signature: cannot read signatures: no registry to read them from")
+
+
+def test_keys_come_from_the_base_branch_and_a_missing_one_stops_only_its_environment() -> None:
+    from promoter.config import parse_config
+    from promoter.gitrepo import MemoryWorkspace
+
+    cfg = parse_config("""\
+environments:
+  - {name: dev, paths: [d], gates: {signature: {keys: [keys/cosign.pub]}}}
+  - {name: prod, paths: [p], gates: {signature: {keys: [keys/gone.pub]}}}
+images: [{repository: registry.example/acme/api}]
+""")
+    ws = MemoryWorkspace({"keys/cosign.pub": public_pem(KEY).decode()})
+    reg = MemoryRegistry()
+    digest = reg.push("registry.example/acme/api:1.0.0").digest
+    reg.sign(f"registry.example/acme/api@{digest}", key_signature(KEY, payload(digest)))
+    checks = SignatureChecks.of(cfg, ws, reg, now=NOW)
+    api = ImageRef.parse("registry.example/acme/api:1.0.0")
+    assert checks.gate("dev", api, digest).passed
+    gone = checks.gate("prod", api, digest)
+    assert (gone.state, gone.detail) == (
+        GateState.PENDING, "signature: cannot read signatures: prod: gates.signature: "
+        "keys/gone.pub: no such file in the repository")
