@@ -14,6 +14,7 @@ gate                facts                                        decides
 ``require-checks``  statuses on the source's commit              the status
 ``min-approvals``   approvals of the promotion PR                auto-merge
 ``signature``       the verified cosign signatures of the digest opening, the status
+``health``          statuses on the source's branch head         the status
 ==================  ===========================================  ===================
 
 :func:`may_open` says whether a new pull request may be opened, :func:`verdict` what the
@@ -47,6 +48,7 @@ class Gate(enum.Enum):
     REQUIRE_CHECKS = "require-checks"
     MIN_APPROVALS = "min-approvals"
     SIGNATURE = "signature"
+    HEALTH = "health"
 
 
 class GateState(enum.Enum):
@@ -72,7 +74,8 @@ class GateResult:
 
 #: the gates each decision looks at
 OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD, Gate.SIGNATURE})
-STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS, Gate.SIGNATURE})
+STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS, Gate.SIGNATURE,
+                    Gate.HEALTH})
 AUTO_MERGE = STATUS | {Gate.MIN_APPROVALS}
 
 #: states of checks (commit statuses, check runs) as the forge port names them
@@ -148,16 +151,39 @@ def require_checks(names: Sequence[str], checks: Mapping[str, str] | None) -> Ga
     if checks is None:
         return _result(Gate.REQUIRE_CHECKS, GateState.PENDING,
                        "no forge to read the source's checks from")
-    failed = [n for n in names if checks.get(n) not in (None, GREEN, RUNNING)]
+    failed, waiting = _not_green(names, checks)
     if failed:
-        return _result(Gate.REQUIRE_CHECKS, GateState.FAIL,
-                       ", ".join(f"{n} {checks[n]}" for n in failed) + " on the source commit")
-    waiting = [n for n in names if checks.get(n) != GREEN]
+        return _result(Gate.REQUIRE_CHECKS, GateState.FAIL, failed + " on the source commit")
     if waiting:
-        return _result(Gate.REQUIRE_CHECKS, GateState.PENDING,
-                       ", ".join(f"{n} {'running' if checks.get(n) == RUNNING else 'missing'}"
-                                 for n in waiting))
+        return _result(Gate.REQUIRE_CHECKS, GateState.PENDING, waiting)
     return _result(Gate.REQUIRE_CHECKS, GateState.PASS, f"{', '.join(names)} green")
+
+
+def health(source: str, names: Sequence[str], checks: Mapping[str, str] | None) -> GateResult:
+    """Whether ``source`` reports what it runs deployed and healthy: each of its health
+    statuses green on its branch head (a failing one fails, a missing or running one waits)."""
+    if not names:
+        return _result(Gate.HEALTH, GateState.PASS, f"{source} reports no health")
+    if checks is None:
+        return _result(Gate.HEALTH, GateState.PENDING,
+                       f"no forge to read {source}'s health from")
+    failed, waiting = _not_green(names, checks)
+    if failed:
+        return _result(Gate.HEALTH, GateState.FAIL, f"{source} unhealthy: {failed}")
+    if waiting:
+        return _result(Gate.HEALTH, GateState.PENDING,
+                       f"{source} not reported healthy yet: {waiting}")
+    return _result(Gate.HEALTH, GateState.PASS, f"{source} healthy ({', '.join(names)})")
+
+
+def _not_green(names: Sequence[str], checks: Mapping[str, str]) -> tuple[str, str]:
+    """(the failed ones with their states, the running or missing ones), each as words; ""
+    when there are none."""
+    failed = [n for n in names if checks.get(n) not in (None, GREEN, RUNNING)]
+    waiting = [n for n in names if checks.get(n) != GREEN and n not in failed]
+    return (", ".join(f"{n} {checks[n]}" for n in failed),
+            ", ".join(f"{n} {'running' if checks.get(n) == RUNNING else 'missing'}"
+                      for n in waiting))
 
 
 def min_approvals(required: int, approvals: int) -> GateResult:
@@ -206,6 +232,10 @@ class Facts:
     override: bool = False  # /promote
     #: the signature gate as :mod:`promoter.signature_checks` found it; None: not checked
     signature: SignatureGate | None = None
+    #: the source environment's health statuses (``health.statuses``) and their states on its
+    #: branch head (None: nobody could be asked)
+    health: tuple[str, ...] = ()
+    health_checks: Mapping[str, str] | None = None
 
 
 def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, ...]:
@@ -216,7 +246,8 @@ def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, 
             soak(gates.soak, facts.since, now=now, source=facts.source),
             require_checks(gates.require_checks, facts.checks),
             min_approvals(gates.min_approvals, facts.approvals),
-            signature(gates, facts.signature))
+            signature(gates, facts.signature),
+            health(facts.source, facts.health, facts.health_checks))
 
 
 def signature(gates: Gates, found: SignatureGate | None) -> GateResult:

@@ -219,7 +219,9 @@ class _Builder:
                                        gates=self.gates((*at, "gates"), e.get("gates", {})),
                                        commenters=Commenters(**{
                                            k: tuple(v) for k, v in
-                                           e.get("allowed-commenters", {}).items()})))
+                                           e.get("allowed-commenters", {}).items()}),
+                                       health_statuses=tuple(
+                                           e.get("health", {}).get("statuses", ()))))
         return tuple(out)
 
     def duration(self, at: KeyPath, text: str) -> timedelta:

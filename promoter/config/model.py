@@ -189,6 +189,9 @@ class Environment:
     track: bool = False
     gates: Gates = Gates()
     commenters: Commenters = Commenters()
+    #: commit statuses (Argo CD / Flux notification contexts) that must be green on this
+    #: environment's branch head before what it runs is promoted out of it
+    health_statuses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -320,6 +320,7 @@ class _Run:
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    heads_read: dict[str, dict[str, str]] = field(default_factory=dict)  # sha -> statuses
     snap: Snapshots = field(init=False)  # one read, parse and git log per question
 
     def __post_init__(self) -> None:
@@ -438,6 +439,13 @@ class _Run:
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
+        health = self.cfg.environment(src.env).health_statuses
+        health_checks = None
+        if self.forge is not None and health:  # one read per source head, for every image
+            if src_sha not in self.heads_read:
+                self.heads_read[src_sha] = {s.context: s.state.value
+                                            for s in self.forge.statuses(src_sha)}
+            health_checks = self.heads_read[src_sha]
         pr = existing.get(branch_name(self.cfg, env, name))
         # an open PR with this image in it was let in already (by auto or /promote)
         admitted = pr is not None and name in ((render.read_meta(pr.body) or {}).get("images")
@@ -450,7 +458,8 @@ class _Run:
                       override=admitted or (self.override and (self.only is None
                                                                or name in self.only)),
                       signature=self.signatures.gate(env.name, src.ref, src.digest)
-                      if self.signatures is not None and env.gates.signature else None)
+                      if self.signatures is not None and env.gates.signature else None,
+                      health=health, health_checks=health_checks)
         results = gates.evaluate(env.gates, facts, now=self.now)
         decision = Decision.PROMOTE
         if not gates.may_open(results):

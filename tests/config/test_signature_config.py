@@ -106,3 +106,15 @@ def test_without_a_root_only_the_spelling_is_checked() -> None:
     assert cfg.environment("prod").gates.signature == SignaturePolicy(keys=("keys/cosign.pub",))
     with pytest.raises(ConfigError, match="leaves the repository"):
         parse_config(_text("{keys: [a/../../b.pub]}"))
+
+
+def test_health_statuses_of_an_environment() -> None:
+    text = _text("{keys: [k.pub]}").replace(
+        "  - {name: dev, paths: [d]}",
+        "  - {name: dev, paths: [d], health: {statuses: [argocd/api-dev]}}")
+    cfg = parse_config(text)
+    assert cfg.environment("dev").health_statuses == ("argocd/api-dev",)
+    assert cfg.environment("prod").health_statuses == ()
+    for bad in ("{statuses: []}", "{status: [x]}", "{}"):
+        with pytest.raises(ConfigError, match=r"2:\d+: environments\[0\]\.health"):
+            parse_config(text.replace("{statuses: [argocd/api-dev]}", bad))

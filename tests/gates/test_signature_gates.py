@@ -1,4 +1,4 @@
-"""The signature gate among the others: it decides opening and the status, and a gated
+"""The signature and health gates among the others: it decides opening and the status, and a gated
 environment never passes it unchecked; the run's checks ask each digest once and one image's
 registry failure never stops the others (in-memory registry; the real one in
 tests/flows/test_signature_gate_e2e.py)."""
@@ -109,3 +109,14 @@ images: [{repository: registry.example/acme/api}]
     assert (gone.state, gone.detail) == (
         GateState.PENDING, "signature: cannot read signatures: prod: gates.signature: "
         "keys/gone.pub: no such file in the repository")
+
+
+def test_health_without_a_forge_waits_and_without_statuses_passes() -> None:
+    assert gates.health("dev", ("argocd/web-dev",), None).detail == \
+        "health: no forge to read dev's health from"
+    assert gates.health("dev", (), None).passed
+    facts = Facts(source="dev", update=UpdateType.MINOR, health=("argocd/web-dev",),
+                  health_checks={"argocd/web-dev": "error"})
+    results = gates.evaluate(Gates(), facts, now=NOW)
+    assert gates.may_open(results)  # a status gate: the PR opens and shows it
+    assert gates.verdict(results) == (GateState.FAIL, "health: dev unhealthy: argocd/web-dev error")
