@@ -13,6 +13,8 @@ gate                facts                                        decides
 ``soak``            when the version reached the source branch   the status
 ``require-checks``  statuses on the source's commit              the status
 ``min-approvals``   approvals of the promotion PR                auto-merge
+``signature``       the verified cosign signatures of the digest opening, the status
+``health``          statuses on the source's branch head         the status
 ==================  ===========================================  ===================
 
 :func:`may_open` says whether a new pull request may be opened, :func:`verdict` what the
@@ -26,9 +28,13 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from promoter.config import Auto, Gates
 from promoter.versions import UpdateType
+
+if TYPE_CHECKING:  # signature_gate builds on this module's states
+    from promoter.signature_gate import SignatureGate
 
 STATUS_CONTEXT = "promoter/gates"
 _DESCRIPTION_MAX = 140  # GitHub's limit for a commit status description
@@ -41,6 +47,8 @@ class Gate(enum.Enum):
     SOAK = "soak"
     REQUIRE_CHECKS = "require-checks"
     MIN_APPROVALS = "min-approvals"
+    SIGNATURE = "signature"
+    HEALTH = "health"
 
 
 class GateState(enum.Enum):
@@ -65,8 +73,9 @@ class GateResult:
 
 
 #: the gates each decision looks at
-OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD})
-STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS})
+OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD, Gate.SIGNATURE})
+STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS, Gate.SIGNATURE,
+                    Gate.HEALTH})
 AUTO_MERGE = STATUS | {Gate.MIN_APPROVALS}
 
 #: states of checks (commit statuses, check runs) as the forge port names them
@@ -142,16 +151,39 @@ def require_checks(names: Sequence[str], checks: Mapping[str, str] | None) -> Ga
     if checks is None:
         return _result(Gate.REQUIRE_CHECKS, GateState.PENDING,
                        "no forge to read the source's checks from")
-    failed = [n for n in names if checks.get(n) not in (None, GREEN, RUNNING)]
+    failed, waiting = _not_green(names, checks)
     if failed:
-        return _result(Gate.REQUIRE_CHECKS, GateState.FAIL,
-                       ", ".join(f"{n} {checks[n]}" for n in failed) + " on the source commit")
-    waiting = [n for n in names if checks.get(n) != GREEN]
+        return _result(Gate.REQUIRE_CHECKS, GateState.FAIL, failed + " on the source commit")
     if waiting:
-        return _result(Gate.REQUIRE_CHECKS, GateState.PENDING,
-                       ", ".join(f"{n} {'running' if checks.get(n) == RUNNING else 'missing'}"
-                                 for n in waiting))
+        return _result(Gate.REQUIRE_CHECKS, GateState.PENDING, waiting)
     return _result(Gate.REQUIRE_CHECKS, GateState.PASS, f"{', '.join(names)} green")
+
+
+def health(source: str, names: Sequence[str], checks: Mapping[str, str] | None) -> GateResult:
+    """Whether ``source`` reports what it runs deployed and healthy: each of its health
+    statuses green on its branch head (a failing one fails, a missing or running one waits)."""
+    if not names:
+        return _result(Gate.HEALTH, GateState.PASS, f"{source} reports no health")
+    if checks is None:
+        return _result(Gate.HEALTH, GateState.PENDING,
+                       f"no forge to read {source}'s health from")
+    failed, waiting = _not_green(names, checks)
+    if failed:
+        return _result(Gate.HEALTH, GateState.FAIL, f"{source} unhealthy: {failed}")
+    if waiting:
+        return _result(Gate.HEALTH, GateState.PENDING,
+                       f"{source} not reported healthy yet: {waiting}")
+    return _result(Gate.HEALTH, GateState.PASS, f"{source} healthy ({', '.join(names)})")
+
+
+def _not_green(names: Sequence[str], checks: Mapping[str, str]) -> tuple[str, str]:
+    """(the failed ones with their states, the running or missing ones), each as words; ""
+    when there are none."""
+    failed = [n for n in names if checks.get(n) not in (None, GREEN, RUNNING)]
+    waiting = [n for n in names if checks.get(n) != GREEN and n not in failed]
+    return (", ".join(f"{n} {checks[n]}" for n in failed),
+            ", ".join(f"{n} {'running' if checks.get(n) == RUNNING else 'missing'}"
+                      for n in waiting))
 
 
 def min_approvals(required: int, approvals: int) -> GateResult:
@@ -198,6 +230,12 @@ class Facts:
     approvals: int = 0
     held_by: tuple[int, ...] = ()  # open promoter PRs of the target carrying the hold label
     override: bool = False  # /promote
+    #: the signature gate as :mod:`promoter.signature_checks` found it; None: not checked
+    signature: SignatureGate | None = None
+    #: the source environment's health statuses (``health.statuses``) and their states on its
+    #: branch head (None: nobody could be asked)
+    health: tuple[str, ...] = ()
+    health_checks: Mapping[str, str] | None = None
 
 
 def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, ...]:
@@ -207,7 +245,18 @@ def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, 
             hold(gates.hold_label, facts.held_by),
             soak(gates.soak, facts.since, now=now, source=facts.source),
             require_checks(gates.require_checks, facts.checks),
-            min_approvals(gates.min_approvals, facts.approvals))
+            min_approvals(gates.min_approvals, facts.approvals),
+            signature(gates, facts.signature),
+            health(facts.source, facts.health, facts.health_checks))
+
+
+def signature(gates: Gates, found: SignatureGate | None) -> GateResult:
+    """The signature gate: what the check found, pending when it was required and not asked."""
+    if found is not None:
+        return GateResult(gate=Gate.SIGNATURE, state=found.state, detail=found.detail)
+    if gates.signature is None:
+        return _result(Gate.SIGNATURE, GateState.PASS, "not required")
+    return _result(Gate.SIGNATURE, GateState.PENDING, "not checked (no registry was asked)")
 
 
 def _of(results: Iterable[GateResult], which: frozenset[Gate]) -> list[GateResult]:

@@ -20,10 +20,23 @@ status (a pull request opened by hand for an unsigned image shows it failing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from promoter.config import KeylessSigner, SignaturePolicy
+from promoter.errors import InputError
 from promoter.gates import GateState
-from promoter.signing import NO_SIGNATURE, Verification, short_digest
+from promoter.signing import (
+    NO_SIGNATURE,
+    Keyless,
+    PublicKey,
+    Requirement,
+    Verification,
+    load_key,
+    load_roots,
+    pattern,
+    short_digest,
+)
 
 NAME = "signature"
 
@@ -64,3 +77,41 @@ def signature(required: bool, digest: str, verification: Verification | None, *,
         return _result(GateState.FAIL, f"no signature for {short_digest(digest)}")
     return _result(GateState.FAIL, f"not trusted: {verification.reason}")
 
+
+
+# --- what an environment's ``gates.signature`` asks -------------------------------------------
+
+Reader = Callable[[str], bytes | None]  # a repository path -> its bytes, None when missing
+
+
+def requirement(policy: SignaturePolicy, read: Reader) -> Requirement:
+    """The :class:`~promoter.signing.Requirement` of ``policy``, its key and root files read
+    with ``read``; :class:`InputError` naming the file (or the regular expression) that is
+    missing or unusable."""
+    return Requirement(keys=tuple(key_file(p, read) for p in policy.keys),
+                       keyless=tuple(keyless_signer(k, read) for k in policy.keyless),
+                       docker_reference=policy.docker_reference)
+
+
+def key_file(path: str, read: Reader) -> PublicKey:
+    """The public key in the repository file ``path``."""
+    return load_key(path, _file(path, read))
+
+
+def keyless_signer(signer: KeylessSigner, read: Reader) -> Keyless:
+    """The trusted keyless signer ``signer`` describes, its roots and Rekor keys read."""
+    return Keyless(roots=load_roots(signer.roots, _file(signer.roots, read)),
+                   identity=signer.identity,
+                   identity_regexp=pattern("identity-regexp", signer.identity_regexp)
+                   if signer.identity_regexp is not None else None,
+                   issuer=signer.issuer,
+                   issuer_regexp=pattern("issuer-regexp", signer.issuer_regexp)
+                   if signer.issuer_regexp is not None else None,
+                   rekor_keys=tuple(key_file(p, read) for p in signer.rekor_keys))
+
+
+def _file(path: str, read: Reader) -> bytes:
+    data = read(path)
+    if data is None:
+        raise InputError(f"{path}: no such file in the repository")
+    return data

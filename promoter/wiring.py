@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -15,9 +16,10 @@ import click
 from promoter.config import Config, ForgeType, find_config, load_config, read_secret
 from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
-from promoter.gitrepo import GitWorkspace, HttpAuth, cloned
+from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
 from promoter.registry.creds import Credentials, CredentialStore
 from promoter.registry.oci import OciRegistry
+from promoter.signature_checks import SignatureChecks, for_config
 
 ACTIONS_TOKEN_NOTICE = (
     "notice: pull requests opened with the Actions GITHUB_TOKEN do not trigger other "
@@ -81,6 +83,13 @@ def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
     return OciRegistry(credentials=credentials, ca_bundle=cas or None,
                        insecure=[r.host for r in cfg.registries if r.insecure],
                        host_concurrency=concurrency or None, host_rate=rate or None)
+
+
+def signature_checks(cfg: Config, ws: Workspace, environ: Mapping[str, str], *,
+                     now: datetime) -> SignatureChecks | None:
+    """The signature gates' checks, reading the configured registries; None when no
+    environment has a signature gate (nothing to ask)."""
+    return for_config(cfg, ws, lambda: registry(cfg, environ), now=now)
 
 
 def forge(cfg: Config, environ: Mapping[str, str]) -> Forge | None:

@@ -58,7 +58,8 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
                 raise
             forge = None
         report = promote(cfg, ws, forge, source=source, target=target,
-                         images=images or None, dry_run=dry_run, now=when)
+                         images=images or None, dry_run=dry_run, now=when,
+                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=when))
     if output == "json":
         click.echo(dumps(report))
     else:

@@ -92,7 +92,9 @@ def make_runner(repo: str | None, clone: str | None, config: str | None,
                     log.info("delivery=%s poll images=%s ok=%s", job.delivery, names, result.ok)
             elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in
                                                                 cfg.environments}:
-                done = promote(cfg, ws, forge, now=datetime.now(UTC))
+                when = datetime.now(UTC)
+                done = promote(cfg, ws, forge, now=when, signatures=wiring.signature_checks(
+                    cfg, ws, dict(os.environ), now=when))
                 if metrics:
                     metrics.poll_done(0, (r.action for r in done.results), len(done.errors))
                 log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)

@@ -6,6 +6,7 @@ The repository is opened to read, with :func:`promoter.cli.repo.open_repo`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from promoter import wiring
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.render.html import status_html
 from promoter.render.json import dumps
@@ -39,7 +41,9 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
 
     with open_repo(repo, config) as (cfg, ws):
         forge, why = optional_forge(cfg)
-        st = flow.status(cfg, ws, forge, now=datetime.now(UTC), images=images or None)
+        now = datetime.now(UTC)
+        st = flow.status(cfg, ws, forge, now=now, images=images or None,
+                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=now))
     if why:  # a forge without credentials here: the matrix is still worth showing
         click.echo(f"promoter: note: pending pull requests not shown: {why}", err=True)
     if output == "json":

@@ -44,9 +44,11 @@ from promoter.config.model import (
     Group,
     Identity,
     Image,
+    KeylessSigner,
     KeyTarget,
     PullRequests,
     Registry,
+    SignaturePolicy,
     Target,
     _did_you_mean,
     allowed_fields,
@@ -59,6 +61,7 @@ from promoter.edit.model import Kind
 from promoter.errors import ConfigError, InputError, Problem
 from promoter.policy import Order, TagPolicy
 from promoter.refs import ImageRef
+from promoter.signing import load_key, load_roots
 from promoter.versions import Range, UpdateType
 
 __all__ = ["config_problems", "find_config", "load_config", "parse_config"]
@@ -218,7 +221,9 @@ class _Builder:
                                        gates=self.gates((*at, "gates"), e.get("gates", {})),
                                        commenters=Commenters(**{
                                            k: tuple(v) for k, v in
-                                           e.get("allowed-commenters", {}).items()})))
+                                           e.get("allowed-commenters", {}).items()}),
+                                       health_statuses=tuple(
+                                           e.get("health", {}).get("statuses", ()))))
         return tuple(out)
 
     def duration(self, at: KeyPath, text: str) -> timedelta:
@@ -239,7 +244,48 @@ class _Builder:
             min_approvals=g.get("min-approvals", 0),
             freeze=tuple(self.freeze((*at, "freeze", i), w)
                          for i, w in enumerate(g.get("freeze", ()))),
-            hold_label=g.get("hold-label", DEFAULT_HOLD_LABEL))
+            hold_label=g.get("hold-label", DEFAULT_HOLD_LABEL),
+            signature=self.signature((*at, "signature"), g["signature"])
+            if "signature" in g else None)
+
+    def signature(self, at: KeyPath, s: dict[str, Any]) -> SignaturePolicy:
+        """``gates.signature``: key files and keyless signers, each file inside the repository
+        and (with a root) readable as what it is meant to be."""
+        keyless = []
+        for i, k in enumerate(s.get("keyless", ())):
+            where: KeyPath = (*at, "keyless", i)
+            self.exclusive(where, k, ("identity", "identity-regexp"))
+            self.exclusive(where, k, ("issuer", "issuer-regexp"))
+            for key in ("identity-regexp", "issuer-regexp"):
+                if key in k:
+                    self.regex((*where, key), k[key], groups=())
+            keyless.append(KeylessSigner(
+                roots=self.pem((*where, "roots"), k["roots"], certificates=True),
+                identity=k.get("identity"), identity_regexp=k.get("identity-regexp"),
+                issuer=k.get("issuer"), issuer_regexp=k.get("issuer-regexp"),
+                rekor_keys=tuple(self.pem((*where, "rekor-keys", j), p)
+                                 for j, p in enumerate(k.get("rekor-keys", ())))))
+        return SignaturePolicy(keys=tuple(self.pem((*at, "keys", i), p)
+                                          for i, p in enumerate(s.get("keys", ()))),
+                               keyless=tuple(keyless),
+                               docker_reference=s.get("docker-reference"))
+
+    def pem(self, at: KeyPath, text: str, *, certificates: bool = False) -> str:
+        """A repository path to a PEM public key (or certificate bundle); with a root, the file
+        is read and parsed now, so a wrong one is an error at its key, not a refused image."""
+        path = self.path(at, text)
+        if self.root is None:
+            return path
+        try:
+            data = (self.root / path).read_bytes()
+        except OSError as e:
+            raise self.err(at, f"{text!r}: cannot read it ({e.strerror or 'unreadable'})"
+                           ) from None
+        try:
+            (load_roots if certificates else load_key)(path, data)
+        except InputError as e:
+            raise self.err(at, str(e)) from None
+        return path
 
     def freeze(self, at: KeyPath, w: dict[str, Any]) -> FreezeWindow:
         if "start" in w:

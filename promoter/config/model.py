@@ -24,7 +24,8 @@ from promoter.refs import ImageRef
 __all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
            "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget", "Environment",
            "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp", "Group",
-           "IMAGE_FIELDS", "Identity", "Image", "KeyTarget", "PullRequests", "Registry", "Target",
+           "IMAGE_FIELDS", "Identity", "Image", "KeylessSigner", "KeyTarget", "PullRequests",
+           "Registry", "SignaturePolicy", "Target",
            "allowed_fields", "read_secret", "render_template", "template_fields",
            "valid_branch_name"]
 
@@ -141,6 +142,29 @@ class FreezeWindow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeylessSigner:
+    """``gates.signature.keyless[]``: a Fulcio-style root bundle and what the certificate must
+    name (paths relative to the repository root; regular expressions as written)."""
+
+    roots: str
+    identity: str | None = None
+    identity_regexp: str | None = None
+    issuer: str | None = None
+    issuer_regexp: str | None = None
+    rekor_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignaturePolicy:
+    """``gates.signature``: any one of ``keys`` or ``keyless`` signers must have signed the
+    image's digest (and named ``docker_reference``, when set)."""
+
+    keys: tuple[str, ...] = ()  # PEM public key files
+    keyless: tuple[KeylessSigner, ...] = ()
+    docker_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Gates:
     soak: timedelta | None = None
     require_checks: tuple[str, ...] = ()
@@ -148,6 +172,7 @@ class Gates:
     min_approvals: int = 0
     freeze: tuple[FreezeWindow, ...] = ()
     hold_label: str = DEFAULT_HOLD_LABEL
+    signature: SignaturePolicy | None = None
 
     def frozen_at(self, when: datetime) -> FreezeWindow | None:
         return next((w for w in self.freeze if w.covers(when)), None)
@@ -174,6 +199,9 @@ class Environment:
     track: bool = False
     gates: Gates = Gates()
     commenters: Commenters = Commenters()
+    #: commit statuses (Argo CD / Flux notification contexts) that must be green on this
+    #: environment's branch head before what it runs is promoted out of it
+    health_statuses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,9 @@ base that moved on meanwhile is not mistaken for the pull request reverting it. 
 * ``digest``: a pinned digest is the one the registry serves for that tag;
 * ``order``: an environment only receives the version the environment before it runs on the
   base (nothing skips a stage);
-* ``downgrade``: no version goes backwards.
+* ``downgrade``: no version goes backwards;
+* ``signature``: into an environment with a signature gate, the version's digest (the pinned
+  one, else the tag's) is signed as ``gates.signature`` asks (rollbacks included).
 
 A rollback (a pull request labelled ``promoter/rollback``, or a branch named as one) is exempt
 from ``order`` and ``downgrade``. The flow returns a :class:`CheckReport`; posting the commit
@@ -23,6 +25,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from promoter.config import Config, Image
 from promoter.edit.files import is_yaml_name
@@ -31,10 +34,12 @@ from promoter.errors import InputError, PromoterError
 from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import Snapshots, image_paths, same_version
 from promoter.forge import CommitStatus, StatusState
+from promoter.gates import GateState
 from promoter.gitrepo import Workspace
 from promoter.plan import Located
 from promoter.registry import Registry
 from promoter.secrets import redact
+from promoter.signature_checks import SignatureChecks
 from promoter.versions import parse_version
 
 CONTEXT = "promoter/verify"
@@ -49,6 +54,7 @@ class Rule(enum.Enum):
     ORDER = "order"
     DOWNGRADE = "downgrade"
     PARTIAL = "partial"  # an environment's pins of one image left disagreeing
+    SIGNATURE = "signature"  # a gated environment gets an unsigned or wrongly signed image
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,10 +177,13 @@ def _downgrade(image: Image, old: str | None, new: str | None) -> bool:
 
 
 def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, head: str,
-          rollback: bool = False, base_branch: str | None = None) -> CheckReport:
+          rollback: bool = False, base_branch: str | None = None,
+          signatures: SignatureChecks | None = None, now: datetime | None = None
+          ) -> CheckReport:
     """Verify the change ``base``..``head`` (commit SHAs). ``base_branch`` names the branch the
     base commit is the head of (environments on other branches are read at their own heads);
-    ``registry`` None skips the registry rules."""
+    ``registry`` None skips the registry rules (the signature rule among them); ``signatures``
+    (default: read from ``registry`` at ``now``) checks the moves into gated environments."""
     fork = ws.merge_base(base, head) or base
     files = ws.changed_files(fork, head)
     violations = yaml_violations(ws, head, files)
@@ -229,6 +238,14 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
     if registry is not None and moves:
         found, errors = asyncio.run(_in_registry(registry, moves))
         violations.extend(found)
+        gated = [m for m in moves if cfg.environment(m.env).gates.signature is not None
+                 and (m.new_tag or m.new_digest)]
+        if gated:
+            if signatures is None:
+                signatures = SignatureChecks.of(cfg, ws, registry, now=now or datetime.now(UTC))
+            unsigned, unread = _signature_violations(signatures, gated)
+            violations.extend(unsigned)
+            errors.extend(unread)
     return CheckReport(base=base, head=head, fork=fork, rollback=rollback, files=files,
                        moves=tuple(moves), violations=tuple(violations), errors=tuple(errors))
 
@@ -278,6 +295,29 @@ async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violatio
     order = {r: i for i, r in enumerate(Rule)}
     violations.sort(key=lambda v: (order[v.rule], v.message))
     return violations, sorted(errors)
+
+
+def _signature_violations(signatures: SignatureChecks, moves: Sequence[Move]
+                          ) -> tuple[list[Violation], list[str]]:
+    """The signature rule for moves into gated environments, every digest checked at once."""
+    from promoter.refs import ImageRef
+
+    def ask(m: Move) -> tuple[str, ImageRef, str | None]:
+        return (m.env, ImageRef.parse(m.repository).with_tag(m.new_tag), m.new_digest)
+
+    signatures.prefetch(ask(m) for m in moves)
+    violations: list[Violation] = []
+    errors: list[str] = []
+    for m in moves:
+        gate = signatures.gate(*ask(m))
+        if gate.state is GateState.FAIL:
+            violations.append(Violation(rule=Rule.SIGNATURE, image=m.image, env=m.env,
+                                        message=f"{m.image}: {m.new} into {m.env}: "
+                                                f"{gate.detail}"))
+        elif not gate.passed:
+            errors.append(f"{m.image}: could not check the signature of {m.new}: "
+                          f"{gate.detail}")
+    return violations, errors
 
 
 # --- reporting ------------------------------------------------------------------------------------

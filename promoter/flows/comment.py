@@ -43,6 +43,7 @@ from promoter.flows.publish import Proposal, publish
 from promoter.forge import Forge, MergeMethod, Permission, PRState, PullRequest, Reaction
 from promoter.gitrepo import Workspace
 from promoter.secrets import redact
+from promoter.signature_checks import SignatureChecks, for_config
 from promoter.webhooks import CommentEvent as CommentEvent  # the entry points read events
 from promoter.webhooks import github_event as github_event  # through promoter.webhooks'
 from promoter.webhooks import gitlab_note_event as gitlab_note_event  # one walker
@@ -168,6 +169,13 @@ def _merge_this(ctx: _Ctx) -> str:
             "and reviews pass.")
 
 
+def _signatures(ctx: _Ctx, ws: Workspace) -> SignatureChecks | None:
+    """The signature gates' checks, when an environment has one (without a registry they stay
+    pending: nothing unsigned gets in by command)."""
+    return for_config(ctx.cfg, ws, ctx.ports.registry or (lambda: None),
+                      now=ctx.ports.clock())
+
+
 def _promote(ctx: _Ctx, cmd: c.Command) -> str:
     """No arguments (or this PR's environment): merge this PR through auto-merge. Otherwise the
     promote flow, overriding the ``auto`` gate (never the order rule)."""
@@ -187,7 +195,7 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
 
     with _workspace(ctx, "`promote`") as ws:
         report = promote(ctx.cfg, ws, ctx.forge, target=env, images=(image,) if image else None,
-                         now=ctx.ports.clock(), override=True)
+                         now=ctx.ports.clock(), override=True, signatures=_signatures(ctx, ws))
     text = render_text(report).rstrip()
     errors = "".join(f"\nerror: {e}" for e in report.errors)
     return f"\n```text\n{text}{errors}\n```"
@@ -333,7 +341,7 @@ def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
                 ws.fetch()
         if promotion:
             done = promote(ctx.cfg, ws, ctx.forge, target=env, images=images or None,
-                           now=ctx.ports.clock())
+                           now=ctx.ports.clock(), signatures=_signatures(ctx, ws))
             results, errors = done.results, done.errors
         else:
             assert ctx.ports.registry is not None

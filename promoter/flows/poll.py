@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from promoter import ignores, render
@@ -39,6 +40,7 @@ from promoter.refs import ImageRef
 from promoter.registry import Registry
 from promoter.registry.choose import choose
 from promoter.secrets import redact
+from promoter.signature_checks import SignatureChecks
 from promoter.versions import UpdateType
 
 log = logging.getLogger(__name__)
@@ -191,9 +193,13 @@ RegistryFactory = Callable[[], Any]  # an async context manager yielding a Regis
 
 def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
               envs: Sequence[str] | None = None, images: Sequence[str] | None = None,
-              phases: Phases | None = None
+              phases: Phases | None = None, signatures: SignatureChecks | None = None
               ) -> tuple[Plan, tuple[str, ...], tuple[Located, ...]]:
-    """The plan of a poll: (plan, per-image errors, the located images that need nothing)."""
+    """The plan of a poll: (plan, per-image errors, the located images that need nothing).
+
+    A move into an environment with a signature gate is planned only when ``signatures``
+    (by default: read from ``registry``, the keys from the repository) finds the chosen
+    digest signed as configured; otherwise it is skipped, with the gate's words as reason."""
     phases = Phases() if phases is None else phases
     cfg = with_ignores(cfg, ws)
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
@@ -219,6 +225,8 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
             errors.append(choice)
         else:
             moves.append((loc, *choice))
+    with phases.timing("registry"):
+        moves, refused = _signed_only(cfg, ws, registry, moves, signatures)
     sha_by_env = {e.name: ws.branch_head(e.branch) for e in targets}
     plans: list[PullRequestPlan] = []
     for env in targets:
@@ -231,6 +239,7 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
                                 table=render.updates_table)
         plans.extend(plan.pull_requests)
         skipped.extend(plan.skipped)
+    skipped.extend(refused)
     settled = tuple(m[0] for m in moves if not needs_update(m[0], m[1]))
     return Plan(pull_requests=tuple(plans), skipped=tuple(skipped)), tuple(errors), settled
 
@@ -248,6 +257,37 @@ def _hold_untagged(located: Sequence[Located]) -> tuple[list[Located], list[tupl
     return kept, notes
 
 
+Move = tuple[Located, Wanted, UpdateType]
+
+
+def _signed_only(cfg: Config, ws: Workspace, registry: Registry, moves: Sequence[Move],
+                 signatures: SignatureChecks | None
+                 ) -> tuple[list[Move], list[tuple[str, str]]]:
+    """The moves whose target lets them in by signature, and (image, why) for the others;
+    the candidates of gated environments are checked at once, each digest once."""
+    gated = {i for i, m in enumerate(moves) if needs_update(m[0], m[1])
+             and cfg.environment(m[0].env).gates.signature is not None}
+    if not gated:
+        return list(moves), []
+    if signatures is None:
+        signatures = SignatureChecks.of(cfg, ws, registry, now=datetime.now(UTC))
+
+    def ask(m: Move) -> tuple[str, ImageRef, str | None]:
+        return (m[0].env, m[0].image.repository.with_tag(m[1].tag), m[1].digest)
+
+    signatures.prefetch(ask(moves[i]) for i in sorted(gated))
+    kept, refused = [], []
+    for i, m in enumerate(moves):
+        gate = signatures.gate(*ask(m)) if i in gated else None
+        if gate is None or gate.passed:
+            kept.append(m)
+            continue
+        log.warning("image=%s env=%s tag=%s: no pull request: %s", m[0].image.name, m[0].env,
+                    m[1].tag, gate.detail)
+        refused.append((m[0].image.name, f"{m[1].tag} into {m[0].env}: {gate.detail}"))
+    return kept, refused
+
+
 def with_ignores(cfg: Config, ws: Workspace) -> Config:
     """``cfg`` with what ``/promoter ignore`` remembered (``.promoter/ignore.yaml`` on the base
     branch) applied: ignored versions join the policies, ignored images drop out."""
@@ -257,13 +297,14 @@ def with_ignores(cfg: Config, ws: Workspace) -> Config:
 
 def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | None, *,
          dry_run: bool = False, envs: Sequence[str] | None = None,
-         images: Sequence[str] | None = None) -> Report:
+         images: Sequence[str] | None = None,
+         signatures: SignatureChecks | None = None) -> Report:
     """One poll: plan, then (unless ``dry_run``) publish branches and pull requests."""
     phases = Phases()
     with phases.timing("git"):
         ws.fetch()
     plan, errors, settled = make_plan(cfg, ws, registry, envs=envs, images=images,
-                                      phases=phases)
+                                      phases=phases, signatures=signatures)
     if dry_run:
         return Report(plan=plan, errors=errors, phases=phases)
     proposals = [publish.from_plan(cfg, pr) for pr in plan.pull_requests]

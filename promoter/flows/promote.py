@@ -61,6 +61,7 @@ from promoter.plan import (
 )
 from promoter.policy import TagPolicy, update_of
 from promoter.secrets import redact
+from promoter.signature_checks import SignatureChecks
 from promoter.versions import UpdateType, parse_version
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Decision(enum.StrEnum):
     UP_TO_DATE = "up-to-date"  # the target runs it already
     WAITING = "waiting"  # the auto gate holds it back until /promote
     STOPPED = "stopped"  # a hold label or freeze window stops the target
+    REFUSED = "refused"  # the signature gate: unsigned, wrongly signed, or not readable yet
     SKIPPED = "skipped"  # ahead, diverging, not found: see reason
 
 
@@ -280,15 +282,18 @@ def _show(tag: str | None, digest: str | None) -> str:
 
 def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | None = None,
             target: str | None = None, images: Sequence[str] | None = None,
-            dry_run: bool = False, now: datetime, override: bool = False) -> Report:
-    """Promote along the steps asked for (see :func:`select_steps`); ``now`` is the clock."""
+            dry_run: bool = False, now: datetime, override: bool = False,
+            signatures: SignatureChecks | None = None) -> Report:
+    """Promote along the steps asked for (see :func:`select_steps`); ``now`` is the clock;
+    ``signatures`` checks the candidates of environments with a signature gate (without it
+    their gate stays pending and nothing opens there)."""
     steps = select_steps(cfg, source, target)
     if images:
         for name in images:
             cfg.image(name)  # InputError for an unknown name
     ws.fetch()
     out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
-               only=tuple(images) if images else None)
+               only=tuple(images) if images else None, signatures=signatures)
     for src, tgt in steps:
         try:
             out.step(src, tgt)
@@ -309,12 +314,14 @@ class _Run:
     override: bool
     dry_run: bool
     only: tuple[str, ...] | None  # image names asked for
+    signatures: SignatureChecks | None = None
     found: list[ImageStep] = field(default_factory=list)
     plans: list[PullRequestPlan] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    heads_read: dict[str, dict[str, str]] = field(default_factory=dict)  # sha -> statuses
     snap: Snapshots = field(init=False)  # one read, parse and git log per question
 
     def __post_init__(self) -> None:
@@ -335,6 +342,14 @@ class _Run:
         open_prs = self._open_promotions(tgt)
         held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
         existing = {pr.head: pr for pr in open_prs}
+        if self.signatures is not None and tgt.gates.signature is not None:
+            # every candidate's digest at once, before any one image is decided
+            candidates = [(loc, sources[loc.image.name]) for loc in targets
+                          if loc.image.name in sources]
+            self.signatures.prefetch(
+                (tgt.name, have.ref, have.digest) for loc, have in candidates
+                if have.tag is not None and not (loc.tag == have.tag and have.digest
+                                                 in (None, loc.digest)))
 
         steps: list[tuple[ImageStep, Located]] = []
         refused: list[tuple[ImageStep, Located]] = []  # order says no: (step, source)
@@ -431,6 +446,13 @@ class _Run:
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
+        health = self.cfg.environment(src.env).health_statuses
+        health_checks = None
+        if self.forge is not None and health:  # one read per source head, for every image
+            if src_sha not in self.heads_read:
+                self.heads_read[src_sha] = {s.context: s.state.value
+                                            for s in self.forge.statuses(src_sha)}
+            health_checks = self.heads_read[src_sha]
         pr = existing.get(branch_name(self.cfg, env, name))
         # an open PR with this image in it was let in already (by auto or /promote)
         admitted = pr is not None and name in ((render.read_meta(pr.body) or {}).get("images")
@@ -441,14 +463,22 @@ class _Run:
         facts = Facts(source=src.env, update=base.update, since=came.since, checks=checks,
                       approvals=approvals, held_by=held_by,
                       override=admitted or (self.override and (self.only is None
-                                                               or name in self.only)))
+                                                               or name in self.only)),
+                      signature=self.signatures.gate(env.name, src.ref, src.digest)
+                      if self.signatures is not None and env.gates.signature else None,
+                      health=health, health_checks=health_checks)
         results = gates.evaluate(env.gates, facts, now=self.now)
         decision = Decision.PROMOTE
         if not gates.may_open(results):
             blocked = [r for r in results if not r.passed and r.gate in gates.OPENING]
-            decision = Decision.WAITING if all(r.gate is gates.Gate.AUTO for r in blocked) \
-                else Decision.STOPPED
+            kinds = {r.gate for r in blocked}
+            decision = (Decision.WAITING if kinds == {gates.Gate.AUTO} else
+                        Decision.REFUSED if gates.Gate.SIGNATURE in kinds and
+                        not kinds & {gates.Gate.FREEZE, gates.Gate.HOLD} else Decision.STOPPED)
             reason = "; ".join(r.detail for r in blocked)
+            if decision is Decision.REFUSED:
+                log.warning("image=%s %s -> %s: no pull request: %s", name, src.env, env.name,
+                            reason)
         return dataclasses.replace(base, decision=decision, reason=reason, since=came.since,
                                    commit=came.commit, gates=results)
 

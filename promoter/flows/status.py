@@ -15,7 +15,7 @@ go back to a version the previous environment ran earlier.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from promoter import render
@@ -25,7 +25,9 @@ from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
+from promoter.refs import ImageRef
 from promoter.secrets import redact
+from promoter.signature_checks import SignatureChecks
 
 # --- the matrix -----------------------------------------------------------------------------------
 
@@ -52,6 +54,8 @@ class Cell:
     pending: tuple[Pending, ...] = ()
     drift: str | None = None  # the warning, when the version skipped the previous environment
     problems: tuple[str, ...] = ()
+    #: the signature gate's words for the version run here, in an environment with one
+    signature: str | None = None
 
     def age(self, now: datetime) -> timedelta | None:
         return None if self.since is None else max(now - self.since, timedelta(0))
@@ -95,8 +99,11 @@ def pending_prs(cfg: Config, forge: PullRequests) -> dict[tuple[str, str], list[
 
 
 def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datetime,
-           images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT) -> Status:
-    """The matrix of ``cfg``'s images (or those named) x environments at the branch heads."""
+           images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT,
+           signatures: SignatureChecks | None = None) -> Status:
+    """The matrix of ``cfg``'s images (or those named) x environments at the branch heads;
+    with ``signatures``, what the signature gate says of each version a gated environment
+    runs (a refused one is also listed among the cell's problems)."""
     snap = Snapshots(ws)
     errors: list[str] = []
     heads: dict[str, str | None] = {}
@@ -123,10 +130,30 @@ def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datet
                                    pending.get((image.name, env.name), []), limit))
             except PromoterError as e:
                 errors.append(f"{image.name} in {env.name}: {redact(str(e))}")
+    if signatures is not None:
+        cells = _signed(cfg, signatures, cells)
     return Status(generated=now, environments=cfg.env_names,
                   images=tuple(i.name for i in chosen),
                   repositories={i.name: i.repository.name for i in chosen},
                   cells=tuple(cells), errors=tuple(errors), forge=forge is not None)
+
+
+def _signed(cfg: Config, signatures: SignatureChecks, cells: Sequence[Cell]) -> list[Cell]:
+    """``cells`` with the signature gate of each version run in a gated environment, all
+    checked at once."""
+    def ask(c: Cell) -> tuple[str, ImageRef, str | None]:
+        return (c.env, cfg.image(c.image).repository.with_tag(c.tag), c.digest)
+
+    gated = [signatures.required(c.env) and bool(c.tag or c.digest) for c in cells]
+    signatures.prefetch(ask(c) for c, g in zip(cells, gated, strict=True) if g)
+    out = []
+    for c, g in zip(cells, gated, strict=True):
+        if g:
+            gate = signatures.gate(*ask(c))
+            c = replace(c, signature=gate.detail, problems=c.problems + (
+                () if gate.passed else (gate.detail,)))
+        out.append(c)
+    return out
 
 
 def _cell(cfg: Config, snap: Snapshots, image: Image, env: str, head: str,

@@ -100,7 +100,7 @@ def _status(st: status.Status) -> dict[str, Any]:
                 "age_seconds": _seconds(c.age(st.generated)), "commit": c.commit,
                 "pending": [{"number": p.number, "url": p.url, "tag": p.tag,
                              "rollback": p.rollback} for p in c.pending],
-                "drift": c.drift, "problems": list(c.problems)}
+                "drift": c.drift, "problems": list(c.problems), "signature": c.signature}
                 for c in st.cells if c.image == name}}
             for name in st.images],
         "errors": list(st.errors),
