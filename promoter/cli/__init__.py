@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from promoter import __version__
-from promoter.errors import PromoterError
+from promoter.errors import INTERNAL, PromoterError
 from promoter.secrets import RedactingFormatter, redact
 
 # name -> "module:attribute"; one line per command, in the order --help lists them.
@@ -94,5 +94,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             click.echo(redact(traceback.format_exc()), err=True)
         click.echo(f"promoter: unexpected error: {redact(type(e).__name__ + ': ' + str(e))}",
                    err=True)
-        return 3
+        return INTERNAL
     return result if isinstance(result, int) else 0

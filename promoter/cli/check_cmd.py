@@ -6,7 +6,7 @@ What to check: ``--pr N`` (asks the forge for its base branch, head commit and l
 request pipelines: ``CI_MERGE_REQUEST_IID``, ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME``,
 ``CI_COMMIT_SHA``). The checkout needs the history of both (``fetch-depth: 0``).
 
-Exit 0 when every rule holds, 1 on violations, 2 on bad input or when the registry could not
+Exit 0 when every rule holds, 1 on violations, 2 on bad input, 3 when the registry could not
 answer. The Markdown summary is printed (``--output markdown``) or appended to
 ``$GITHUB_STEP_SUMMARY`` when set, either way.
 """
@@ -66,8 +66,8 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
 @click.command("check", epilog=(
     "Without --pr or --base/--head the pull request comes from CI (GitHub Actions "
     "pull_request events, GitLab merge request pipelines). Exit 0 every rule holds, 1 "
-    "violations, 2 bad input or the registry could not answer. The Markdown summary is "
-    "appended to $GITHUB_STEP_SUMMARY when set."))
+    "violations, 2 bad input, 3 the registry could not answer (retry later). The Markdown "
+    "summary is appended to $GITHUB_STEP_SUMMARY when set."))
 @checkout_options
 @click.option("--pr", "pr", type=int, default=None, help="The pull request (merge request) "
               "to check; needs the forge.")

@@ -75,7 +75,11 @@ def common(f: F) -> F:
 def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
               images: tuple[str, ...], *, dry_run: bool, do_poll: bool,
               shard: tuple[int, int] | None = None) -> Report:
-    with session(repo, clone, config) as (cfg, ws):
+    with session(repo, clone, config, forge_token=do_poll and not dry_run) as (cfg, ws):
+        for name in images:
+            cfg.image(name)  # an unknown --image is bad input (in any shard)
+        for name in envs:
+            cfg.environment(name)
         cfg = apply_shard(cfg, shard)
         reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
         if do_poll:
@@ -110,7 +114,7 @@ def plan_cmd(repo: str | None, clone: str | None, config: str | None, envs: tupl
     report = _run_plan(repo, clone, config, envs, images, dry_run=True, do_poll=False,
                        shard=shard)
     _print(report, output, results=False)
-    return 0 if report.ok else 1
+    return report.exit_code
 
 
 @click.command("poll")
@@ -124,4 +128,4 @@ def poll_cmd(repo: str | None, clone: str | None, config: str | None, envs: tupl
     report = _run_plan(repo, clone, config, envs, images, dry_run=dry_run, do_poll=True,
                        shard=shard)
     _print(report, output, results=True)
-    return 0 if report.ok else 1
+    return report.exit_code

@@ -65,5 +65,5 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
         click.echo(text(report), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
-    return 0 if report.ok else 1
+    return report.exit_code
 

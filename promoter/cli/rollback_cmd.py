@@ -1,6 +1,7 @@
 """``promoter rollback ENV``: a pull request restoring the previous version (from the
-environment's git history) or the one named with ``--to``; exit 0 done, 1 when an image could
-not be rolled back, 2 on bad input."""
+environment's git history) or the one named with ``--to``; exit 0 done (without ``--image``:
+every image that ran an earlier version is rolled back, those that did not are named), 1 when
+an image could not be rolled back, 2 on bad input, 3 when the forge did not answer."""
 
 from __future__ import annotations
 
@@ -38,4 +39,4 @@ def rollback(env: str, repo: str | None, config: str | None, image: str | None,
         click.echo(dumps(report))
     else:
         click.echo(text(report), nl=False)
-    return 0 if report.ok else 1
+    return report.exit_code

@@ -33,7 +33,8 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
            out: str | None) -> int:
     """Every image in every environment: version, age, pending pull requests, drift.
 
-    Exit 0, or 1 when something could not be read (listed under problems).
+    Exit 0, 1 when a problem is listed (something could not be read, an image not found),
+    2 on bad input, 3 when the forge did not answer.
     """
     from promoter.flows import status as flow
 
@@ -54,4 +55,4 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
         Path(out).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    return 1 if st.errors else 0
+    return st.exit_code

@@ -4,9 +4,9 @@ The selection is :func:`promoter.registry.choose.choose` (the fewest requests th
 allows); ``--platform`` picks the image of an index whose build time counts, and the best tag
 that has the platform wins.
 
-Exit status: 0 a tag was chosen, 1 no tag matched, 2 an input or registry error (one line on
-stderr, never a secret; with ``--output json`` the JSON is printed all the same, with the
-reason in ``errors``).
+Exit status: 0 a tag was chosen, 1 no tag matched, 2 bad input, 3 a registry that did not
+answer (one line on stderr, never a secret; with ``--output json`` the JSON is printed all
+the same, with the reason in ``errors``).
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: b
     """List IMAGE's tags that the policy accepts, best first, and the chosen one's digest.
 
     Credentials come from docker's config.json (DOCKER_CONFIG or ~/.docker) and the
-    environment. Exit 0 when a tag was chosen, 1 when none matched, 2 on an input or registry
-    error.
+    environment. Exit 0 when a tag was chosen, 1 when none matched, 2 on bad input, 3 when the
+    registry could not answer.
     """
     from promoter.registry.oci import OciRegistry
 

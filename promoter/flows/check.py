@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from promoter.config import Config, Image
 from promoter.edit.files import is_yaml_name
 from promoter.edit.yamlpos import parse_yaml
-from promoter.errors import InputError, PromoterError
+from promoter.errors import InputError, Problem, PromoterError, exit_code
 from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import Snapshots, image_paths, same_version
 from promoter.forge import CommitStatus, StatusState
@@ -90,12 +90,13 @@ class CheckReport:
     files: tuple[str, ...]
     moves: tuple[Move, ...]
     violations: tuple[Violation, ...]
-    errors: tuple[str, ...] = ()  # what could not be checked (a registry that is down)
+    errors: tuple[Problem, ...] = ()  # what could not be checked (a registry that is down)
 
     @property
     def exit_code(self) -> int:
-        """0 all good, 1 violations, 2 something could not be checked."""
-        return 1 if self.violations else 2 if self.errors else 0
+        """0 all good, 1 violations, 3 a registry did not answer (1 when something else
+        could not be checked)."""
+        return 1 if self.violations else exit_code(self.errors)
 
 
 def _short(digest: str | None) -> str:
@@ -225,7 +226,7 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
                     rule=Rule.ORDER, image=image.name, env=env.name,
                     message=f"{image.name}: {env.name} gets {move.new} but {prev.name} runs "
                             f"{runs}: a version enters {env.name} only from {prev.name}"))
-    errors: list[str] = []
+    errors: list[Problem] = []
     if registry is not None and moves:
         found, errors = asyncio.run(_in_registry(registry, moves))
         violations.extend(found)
@@ -234,18 +235,19 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
 
 
 async def _in_registry(registry: Registry, moves: Sequence[Move]
-                       ) -> tuple[list[Violation], list[str]]:
+                       ) -> tuple[list[Violation], list[Problem]]:
     if isinstance(registry, contextlib.AbstractAsyncContextManager):
         async with registry as entered:
             return await _ask(entered, moves)
     return await _ask(registry, moves)
 
 
-async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violation], list[str]]:
+async def _ask(registry: Registry, moves: Sequence[Move]
+               ) -> tuple[list[Violation], list[Problem]]:
     from promoter.refs import ImageRef
 
     violations: list[Violation] = []
-    errors: list[str] = []
+    errors: list[Problem] = []
     asked: dict[tuple[str, str | None, str | None], None] = {}
     for m in moves:
         if m.new_tag or m.new_digest:
@@ -266,7 +268,8 @@ async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violatio
                     rule=Rule.EXISTS, image=who[0].image, env=who[0].env,
                     message=f"{who[0].image}: {shown} ({envs}) is not in the registry"))
             else:
-                errors.append(f"{who[0].image}: could not check {shown}: {text}")
+                errors.append(Problem.of(e, f"{who[0].image}: could not check {shown}",
+                                         image=who[0].image))
             return
         if tag and digest and info.digest != digest:
             violations.append(Violation(
@@ -277,7 +280,7 @@ async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violatio
     await asyncio.gather(*(one(*k) for k in asked))
     order = {r: i for i, r in enumerate(Rule)}
     violations.sort(key=lambda v: (order[v.rule], v.message))
-    return violations, sorted(errors)
+    return violations, sorted(errors, key=str)
 
 
 # --- reporting ------------------------------------------------------------------------------------
@@ -294,7 +297,7 @@ def verify_status(report: CheckReport, *, summary: str | None = None) -> CommitS
         state = StatusState.FAILURE
         description = first + (f" (+{more} more)" if more else "")
     else:
-        state, description = StatusState.ERROR, report.errors[0]
+        state, description = StatusState.ERROR, str(report.errors[0])
     if len(description) > 140:
         description = description[:139] + "\u2026"
     return CommitStatus(context=CONTEXT, state=state, description=description,

@@ -20,12 +20,11 @@ from datetime import datetime, timedelta
 
 from promoter import render
 from promoter.config import Config, Image
-from promoter.errors import PromoterError
+from promoter.errors import Problem, PromoterError, exit_code
 from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
-from promoter.secrets import redact
 
 # --- the matrix -----------------------------------------------------------------------------------
 
@@ -64,8 +63,19 @@ class Status:
     images: tuple[str, ...]
     repositories: Mapping[str, str]  # image name -> registry/repository
     cells: tuple[Cell, ...]
-    errors: tuple[str, ...] = ()
+    errors: tuple[Problem, ...] = ()
     forge: bool = False  # whether pending pull requests were asked for
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """What could not be read, and every cell's problem (``image in env: ...``)."""
+        return self.errors + tuple(Problem(message=f"{c.image} in {c.env}: {p}", image=c.image)
+                                   for c in self.cells for p in c.problems)
+
+    @property
+    def exit_code(self) -> int:
+        """0, 1 when a problem is listed (3 when a forge alone did not answer)."""
+        return exit_code(self.problems)
 
     def cell(self, image: str, env: str) -> Cell | None:
         return next((c for c in self.cells if c.image == image and c.env == env), None)
@@ -98,18 +108,18 @@ def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datet
            images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT) -> Status:
     """The matrix of ``cfg``'s images (or those named) x environments at the branch heads."""
     snap = Snapshots(ws)
-    errors: list[str] = []
+    errors: list[Problem] = []
     heads: dict[str, str | None] = {}
     for env in cfg.environments:
         heads[env.name] = ws.branch_head(env.branch)
         if heads[env.name] is None:
-            errors.append(f"{env.name}: branch {env.branch} does not exist")
+            errors.append(Problem(message=f"{env.name}: branch {env.branch} does not exist"))
     pending: dict[tuple[str, str], list[Pending]] = {}
     if forge is not None:
         try:
             pending = pending_prs(cfg, forge)
         except PromoterError as e:
-            errors.append(f"pending pull requests: {redact(str(e))}")
+            errors.append(Problem.of(e, "pending pull requests"))
     chosen = [cfg.image(n) for n in images] if images else list(cfg.images)
     cells: list[Cell] = []
     for image in chosen:
@@ -122,7 +132,7 @@ def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datet
                 cells.append(_cell(cfg, snap, image, env.name, head, heads, histories,
                                    pending.get((image.name, env.name), []), limit))
             except PromoterError as e:
-                errors.append(f"{image.name} in {env.name}: {redact(str(e))}")
+                errors.append(Problem.of(e, f"{image.name} in {env.name}", image=image.name))
     return Status(generated=now, environments=cfg.env_names,
                   images=tuple(i.name for i in chosen),
                   repositories={i.name: i.repository.name for i in chosen},

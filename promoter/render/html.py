@@ -173,7 +173,7 @@ def status_html(st: Status, *, title: str = "promoter status") -> str:
     stats.append(f'<span class="stat{" alert" if drifts else ""}"><b>{drifts}</b> drift</span>')
     problems = [f"<li><b>{escape(c.image)}</b> in {escape(c.env)}: {escape(p)}</li>"
                 for c in st.cells for p in c.problems]
-    problems += [f"<li>{escape(e)}</li>" for e in st.errors]
+    problems += [f"<li>{escape(str(e))}</li>" for e in st.errors]
     problem_box = (f'<section class="problems"><h2>Problems</h2><ul>{"".join(problems)}</ul>'
                    "</section>") if problems else ""
     when = st.generated.strftime("%Y-%m-%d %H:%M UTC")

@@ -49,7 +49,7 @@ def _pull_request(r: PRResult) -> dict[str, Any]:
 @document.register
 def _poll(report: poll.Report) -> dict[str, Any]:
     return {"pull_requests": [_pull_request(r) for r in report.results],
-            "plan": _plan(report.plan), "errors": list(report.errors),
+            "plan": _plan(report.plan), "errors": [str(e) for e in report.errors],
             "skipped": [{"image": i, "reason": why} for i, why in report.plan.skipped],
             "seconds": {k: round(v, 3) for k, v in report.phases.items()}}
 
@@ -73,14 +73,15 @@ def _promote(report: promote.Report) -> dict[str, Any]:
         "statuses": [{"number": s.number, "sha": s.sha, "state": s.state.value,
                       "description": s.description, "auto_merge": s.auto_merge}
                      for s in report.statuses],
-        "plan": _plan(report.plan), "errors": list(report.errors)}
+        "plan": _plan(report.plan), "errors": [str(e) for e in report.errors]}
 
 
 @document.register
 def _rollback(report: rollback.RollbackReport) -> list[dict[str, Any]]:
     return [{"image": r.image, "env": r.env, "from": r.from_tag, "to": r.to_tag,
              "branch": r.branch, "outcome": r.outcome, "action": r.action,
-             "number": r.number, "url": r.url, "error": r.error} for r in report.results]
+             "number": r.number, "url": r.url, "error": r.error, "note": r.note}
+            for r in report.results]
 
 
 def _seconds(delta: timedelta | None) -> int | None:
@@ -103,7 +104,7 @@ def _status(st: status.Status) -> dict[str, Any]:
                 "drift": c.drift, "problems": list(c.problems)}
                 for c in st.cells if c.image == name}}
             for name in st.images],
-        "errors": list(st.errors),
+        "errors": [str(e) for e in st.errors],
     }
 
 
@@ -117,7 +118,7 @@ def _check(report: check.CheckReport) -> dict[str, Any]:
                    "to_digest": m.new_digest, "files": list(m.files)} for m in report.moves],
         "violations": [{"rule": v.rule.value, "image": v.image, "env": v.env,
                         "message": v.message} for v in report.violations],
-        "errors": list(report.errors)}
+        "errors": [str(e) for e in report.errors]}
 
 
 @document.register
@@ -136,6 +137,6 @@ def _tags(report: TagsReport) -> dict[str, Any]:
         chosen = {"tag": choice.chosen, "digest": choice.digest}
     return {"image": report.image.name, "chosen": chosen,
             "candidates": list(choice.candidates) if choice else [],
-            "errors": list(report.errors),
+            "errors": [str(e) for e in report.errors],
             "too_young": [{"tag": t, "created": c.isoformat()}
                           for t, c in (choice.too_young if choice else ())]}

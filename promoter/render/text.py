@@ -84,7 +84,7 @@ def _rollback(report: rollback.RollbackReport) -> str:
     lines = []
     for r in report.results:
         where = f" #{r.number} {r.url}" if r.number else ""
-        err = f": {r.error}" if r.error else ""
+        err = f": {r.error}" if r.error else f" ({r.note})" if r.note else ""
         action = f" {r.action}" if r.action else ""
         lines.append(f"{r.env}: {r.image} {r.from_tag or '-'} -> {r.to_tag or '-'}: "
                      f"{r.branch}: {r.outcome}{action}{where}{err}")

@@ -83,10 +83,15 @@ def test_every_image_of_the_environment_and_the_ones_without_history(gitops: Git
     with gitops.workspace() as ws:
         report = rollback(gitops.config(), ws, None, env="prod", dry_run=True)
     assert [(r.image, r.outcome, r.from_tag, r.to_tag) for r in report.results] == [
-        ("web", "failed", "1.0.0", None), ("api", "planned", "2.1.0", "2.0.0")]
-    assert report.results[0].error == (
+        ("web", "not-needed", "1.0.0", None), ("api", "planned", "2.1.0", "2.0.0")]
+    assert report.results[0].note == (
         "web: prod ran no other version in its history; name one with --to")
-    assert not report.ok
+    assert report.ok and report.exit_code == 0  # every image that can go back does
+    with gitops.workspace() as ws:  # named alone, the same image is a failure
+        alone = rollback(gitops.config(), ws, None, env="prod", image="web", dry_run=True)
+    assert [(r.outcome, r.error) for r in alone.results] == [
+        ("failed", "web: prod ran no other version in its history; name one with --to")]
+    assert alone.exit_code == 1
     assert '-    newTag: 2.1.0\n+    newTag: 2.0.0' in report.results[1].diff
     assert gitops.git("branch", "--list", "promoter/rollback/*") == ""  # dry run
 
