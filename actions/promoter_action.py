@@ -171,6 +171,15 @@ def pull_requests(result: Any) -> list[dict[str, Any]]:
     return [p for p in prs if isinstance(p, dict) and p.get("outcome") not in ("unchanged",)]
 
 
+def error_line(error: object) -> str:
+    """One envelope error as ``file:line:col: key: message`` (a string as it is)."""
+    if not isinstance(error, dict):
+        return str(error)
+    where = ":".join(str(error[k]) for k in ("file", "line", "column")
+                     if error.get(k) is not None) if error.get("file") else ""
+    return ": ".join(str(p) for p in (where, error.get("key"), error.get("message")) if p)
+
+
 def _cell(value: object) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
@@ -193,7 +202,7 @@ def summary(command: str, code: int, result: Any) -> str:
                 f"`{_cell(p.get('base'))}`)" for p in plan]
     errors = result.get("errors") if isinstance(result, dict) else None
     if errors:
-        out += ["", "Errors:", ""] + [f"- {_cell(e)}" for e in errors]
+        out += ["", "Errors:", ""] + [f"- {_cell(error_line(e))}" for e in errors]
     text = "\n".join(out) + "\n"
     return text if len(text.encode()) < SUMMARY_LIMIT else text[:SUMMARY_LIMIT // 2] + "\n…\n"
 

@@ -7,6 +7,7 @@ Errors from :mod:`promoter.errors` are printed as one redacted line and mapped t
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 import click
 
 from promoter import __version__
-from promoter.errors import INTERNAL, PromoterError
+from promoter.errors import BAD_INPUT, INTERNAL, RETRY, Problem, PromoterError
 from promoter.secrets import RedactingFormatter, redact
 
 # name -> "module:attribute"; one line per command, in the order --help lists them.
@@ -68,18 +69,40 @@ def cli(ctx: click.Context, debug: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
+def _wants_json(args: Sequence[str]) -> bool:
+    """Whether ``--output json`` is among ``args`` (for a usage error click raised before the
+    option itself was read)."""
+    return any(a == "--output=json" or (a == "--output" and nxt == "json")
+               for a, nxt in zip(args, [*args[1:], ""], strict=True))
+
+
+def _envelope(state: dict[str, Any], args: Sequence[str], code: int,
+              problems: Sequence[Problem]) -> None:
+    """The JSON envelope of a command that ended in an error, when JSON was asked for."""
+    if state.get("output", "json" if _wants_json(args) else None) != "json":
+        return
+    from promoter.render.json import dumps  # here: --help stays fast
+
+    command = state.get("command") or next((a for a in args if not a.startswith("-")), "")
+    click.echo(dumps(None, command=command, exit_code=code, errors=problems))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (the one-error-handler of errors.py)."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv) if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    state: dict[str, Any] = {}
     try:
-        result: Any = cli.main(args=list(argv) if argv is not None else None,
-                               prog_name="promoter", standalone_mode=False)
+        result: Any = cli.main(args=args, prog_name="promoter", standalone_mode=False,
+                               obj=state)
     except PromoterError as e:
+        _envelope(state, args, e.exit_code, e.problems)
         click.echo(f"promoter: error: {redact(str(e))}", err=True)
         return e.exit_code
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
+        _envelope(state, args, e.exit_code, (Problem(message=redact(e.format_message())),))
         e.show()
         return e.exit_code
     except click.Abort:
@@ -87,12 +110,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # a path given that is missing, not a folder, not writable...
+        if debug:
+            _traceback()
+        code, message = os_error(e)
+        _envelope(state, args, code, (Problem(message=message, retryable=code == RETRY),))
+        click.echo(f"promoter: error: {message}", err=True)
+        return code
     except Exception as e:  # the last resort: one line, no secrets, traceback only on --debug
         if debug:
-            import traceback
-
-            click.echo(redact(traceback.format_exc()), err=True)
-        click.echo(f"promoter: unexpected error: {redact(type(e).__name__ + ': ' + str(e))}",
+            _traceback()
+        message = f"unexpected error: {redact(type(e).__name__ + ': ' + str(e))}"
+        _envelope(state, args, INTERNAL, (Problem(message=message),))
+        click.echo(f"promoter: {message} (a bug: please report it, with --debug's traceback)",
                    err=True)
         return INTERNAL
     return result if isinstance(result, int) else 0
+
+
+def _traceback() -> None:
+    import traceback
+
+    click.echo(redact(traceback.format_exc()), err=True)
+
+
+_OS_HINTS = {
+    errno.ENOENT: "no such file or directory (does the folder exist?)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder, a file was expected",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "not permitted",
+    errno.EEXIST: "already exists",
+    errno.ENOSPC: "no space left on the device",
+    errno.EROFS: "read-only file system",
+}
+
+
+def os_error(e: OSError) -> tuple[int, str]:
+    """The exit code and one line for an operating-system error no command turned into a
+    PromoterError: bad input (2) naming the path, or retry later (3) for the network."""
+    if isinstance(e, ConnectionError | TimeoutError):
+        return RETRY, f"network: {redact(e.strerror or str(e) or type(e).__name__)}"
+    what = _OS_HINTS.get(e.errno or 0) or (e.strerror or str(e) or "cannot be used").lower()
+    paths = [str(p) for p in (e.filename, e.filename2) if p is not None]
+    where = " -> ".join(paths) if paths else "a file or folder"
+    return BAD_INPUT, redact(f"{where}: {what}")

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import click
 
 from promoter import wiring
+from promoter.cli.output import output_option, print_json
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.errors import InputError, PromoterError
 from promoter.flows.check import CheckReport, is_rollback, verify_status
 from promoter.flows.check import check as run_check
 from promoter.forge import Forge
 from promoter.gitrepo import Workspace
-from promoter.render.json import dumps
 from promoter.render.markdown import markdown
 from promoter.render.text import text
 from promoter.secrets import redact
@@ -75,8 +75,7 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
               help="The branch (or commit) the change goes into.")
 @click.option("--head", "head", default=None, metavar="REF",
               help="The branch (or commit) with the change.")
-@click.option("--output", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True)
+@output_option("text", "json", "markdown")
 def check(repo: str | None, config: str | None, pr: int | None, base: str | None,
           head: str | None, output: str) -> int:
     """Verify the environment changes of a pull request: images exist (digests match), no
@@ -112,7 +111,7 @@ def check(repo: str | None, config: str | None, pr: int | None, base: str | None
     summary = markdown(report)
     _step_summary(summary)
     if output == "json":
-        click.echo(dumps(report))
+        print_json(report, exit_code=report.exit_code)
     else:
         click.echo(summary if output == "markdown" else text(report), nl=False)
     if posted:

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 import click
 
 from promoter import wiring
+from promoter.cli.output import output_option, print_json
 from promoter.cli.repo import repo_options as repo_options  # serve_cmd imports it from here
 from promoter.cli.repo import session as session
 from promoter.config import Config, Group
 from promoter.errors import InputError
 from promoter.flows.poll import Report, make_plan, poll
-from promoter.render.json import dumps
 from promoter.render.markdown import markdown
 from promoter.render.text import text
 
@@ -91,41 +91,39 @@ def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tup
         return Report(plan=plan, errors=errors)
 
 
-def _print(report: Report, output: str, *, results: bool) -> None:
+def _print(report: Report, output: str, *, results: bool) -> int:
     """``plan`` prints the plan alone (its JSON is the plan's); ``poll`` adds the results."""
     shown: object = report if results else report.plan
     if output == "json":
-        click.echo(dumps(shown))
+        print_json(shown, exit_code=report.exit_code, errors=report.problems)
     elif output == "markdown":
         click.echo(markdown(shown), nl=False)
     else:
         click.echo(text(shown), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
+    return report.exit_code
 
 
 @click.command("plan")
 @common
-@click.option("--output", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True)
+@output_option("text", "json", "markdown")
 def plan_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
              images: tuple[str, ...], shard: tuple[int, int] | None, output: str) -> int:
     """Show what the next poll would change, with unified diffs; writes nothing."""
     report = _run_plan(repo, clone, config, envs, images, dry_run=True, do_poll=False,
                        shard=shard)
-    _print(report, output, results=False)
-    return report.exit_code
+    return _print(report, output, results=False)
 
 
 @click.command("poll")
 @common
 @click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option("text", "json")
 def poll_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
              images: tuple[str, ...], shard: tuple[int, int] | None, dry_run: bool,
              output: str) -> int:
     """Pick the best tag for each image, edit the targets, open or update the pull requests."""
     report = _run_plan(repo, clone, config, envs, images, dry_run=dry_run, do_poll=True,
                        shard=shard)
-    _print(report, output, results=True)
-    return report.exit_code
+    return _print(report, output, results=True)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from promoter.cli.output import output_option
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.render.html import status_html
 from promoter.render.json import dumps
@@ -25,8 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.command("status")
 @checkout_options
 @click.option("--image", "images", multiple=True, help="Only these images (config names).")
-@click.option("--output", type=click.Choice(["text", "json", "markdown", "html"]),
-              default="text", show_default=True)
+@output_option("text", "json", "markdown", "html")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
 def status(repo: str | None, config: str | None, images: tuple[str, ...], output: str,
@@ -44,7 +44,7 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
     if why:  # a forge without credentials here: the matrix is still worth showing
         click.echo(f"promoter: note: pending pull requests not shown: {why}", err=True)
     if output == "json":
-        text = dumps(st) + "\n"
+        text = dumps(st, command="status", exit_code=st.exit_code) + "\n"
     elif output == "markdown":
         text = markdown(st)
     elif output == "html":

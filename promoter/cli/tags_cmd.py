@@ -17,11 +17,11 @@ from datetime import timedelta
 
 import click
 
-from promoter.errors import InputError, PromoterError
+from promoter.cli.output import output_option, print_json
+from promoter.errors import InputError, Problem, PromoterError
 from promoter.policy import STRATEGIES, Order, TagPolicy
 from promoter.refs import ImageRef
 from promoter.registry.choose import Choice, TagsReport, choose
-from promoter.render.json import dumps
 from promoter.render.text import text
 from promoter.secrets import redact
 from promoter.versions import UpdateType
@@ -79,8 +79,7 @@ def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Talk plain HTTP to this registry host. Repeatable.")
 @click.option("--min-age", metavar="DURATION", callback=_duration,
               help="Pass over tags whose image was built less than this ago (3d, 12h).")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@output_option("text", "json")
 def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: bool,
          allow: str | None, ignore: tuple[str, ...], order: str, current: str | None,
          max_update: str | None, platform: str | None, insecure: tuple[str, ...],
@@ -107,12 +106,18 @@ def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: b
     except PromoterError as e:
         if output != "json":
             raise
-        click.echo(dumps(TagsReport(image=image, choice=None, errors=(redact(str(e)),))))
+        print_json(TagsReport(image=image, choice=None), exit_code=e.exit_code,
+                   errors=e.problems)
         click.echo(f"promoter: error: {redact(str(e))}", err=True)
         return e.exit_code
     report = TagsReport(image=image, choice=choice)
-    click.echo(dumps(report) if output == "json" else text(report), nl=output == "json")
-    if choice.chosen is None:
-        click.echo(f"promoter: no tag of {image.name} matches the policy", err=True)
-        return 1
-    return 0
+    none = f"no tag of {image.name} matches the policy"
+    code = 1 if choice.chosen is None else 0
+    if output == "json":
+        print_json(report, exit_code=code, errors=(Problem(message=none, image=image.name),)
+                   if code else ())
+    else:
+        click.echo(text(report), nl=False)
+    if code:
+        click.echo(f"promoter: {none}", err=True)
+    return code

@@ -39,6 +39,7 @@ from promoter.versions import parse_version
 
 CONTEXT = "promoter/verify"
 _NOT_FOUND = re.compile(r"^(repository )?not found: ")
+_WHERE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): ")
 _ROLLBACK_BRANCH = re.compile(r"(^|[/_.-])rollback([/_.-]|$)", re.IGNORECASE)
 
 
@@ -91,6 +92,21 @@ class CheckReport:
     moves: tuple[Move, ...]
     violations: tuple[Violation, ...]
     errors: tuple[Problem, ...] = ()  # what could not be checked (a registry that is down)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Each violation (``rule: message``, at the file it is about: the one its message
+        starts with, else the first the image's move touches), then what was not checked."""
+        found = []
+        for v in self.violations:
+            m = _WHERE.match(v.message)
+            files = next((mv.files for mv in self.moves
+                          if (mv.image, mv.env) == (v.image, v.env) and mv.files), ())
+            found.append(Problem(
+                message=f"{v.rule.value}: {v.message}", image=v.image,
+                file=m["file"] if m else files[0] if files else None,
+                line=int(m["line"]) if m else None, column=int(m["col"]) if m else None))
+        return (*found, *self.errors)
 
     @property
     def exit_code(self) -> int:

@@ -57,9 +57,9 @@ def _status(st: status.Status) -> str:
 @markdown.register
 def _check(report: check.CheckReport) -> str:
     """The Markdown for the CI log, the job summary and the check run."""
-    verdict = {0: ":white_check_mark: **promoter check passed**",
-               1: f":x: **promoter check failed**: {len(report.violations)} violation(s)",
-               2: ":warning: **promoter check could not finish**"}[report.exit_code]
+    verdict = (":white_check_mark: **promoter check passed**" if report.exit_code == 0 else
+               f":x: **promoter check failed**: {len(report.violations)} violation(s)"
+               if report.violations else ":warning: **promoter check could not finish**")
     out = [verdict, ""]
     if report.rollback:
         out += ["This change is a rollback: the order and downgrade rules do not apply.", ""]

@@ -14,6 +14,7 @@ import pytest
 
 from promoter.demo.run import write_repo
 from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ, seeded_registry
+from tests.envelope import body
 from tests.serve.worlds import make_world
 from tests.servers.fake_github import FakeGitHub, load_spec
 
@@ -46,8 +47,9 @@ def _run(tmp_path: Path, repo: Path, action: Path = ROOT / "action.yml",
 def test_plan_writes_outputs_and_a_summary(tmp_path: Path, repo: Path) -> None:
     run, summary = _run(tmp_path, repo, command="plan")
     assert run.codes == [0, 0, 0], run.log
-    result = json.loads(run.outputs["result"])
-    assert sorted(pr["branch"] for pr in result) == ["promoter/dev/api", "promoter/dev/web"]
+    result = body(json.loads(run.outputs["result"]), command="plan", exit_code=0)
+    assert sorted(pr["branch"] for pr in result["plan"]) == ["promoter/dev/api",
+                                                             "promoter/dev/web"]
     assert json.loads(run.outputs["pull-requests"]) == []  # a plan opens nothing
     assert run.outputs["exit-code"] == "0"
     text = summary.read_text()

@@ -21,6 +21,7 @@ from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 from promoter.registry.choose import choose
 from promoter.registry.memory import MemoryRegistry
+from tests.envelope import body
 from tests.servers.registry import LocalRegistry, free_port
 from tests.servers.seed import OCI, Seeder, Stats, canonical, digest_of, make_layer
 
@@ -114,7 +115,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code, out, _ = run(capsys, *args, "--output", "json")
-    return code, json.loads(out)
+    doc = json.loads(out)
+    assert doc["exit_code"] == code
+    return code, body(doc, command="tags")
 
 
 # args, repo, chosen, candidates
@@ -182,8 +185,10 @@ def test_nothing_matches(seeded: Seeded, capsys: pytest.CaptureFixture[str]) -> 
     assert (code, out) == (1, "")
     assert err == f"promoter: no tag of {seeded.ref('cli/app')} matches the policy\n"
     code, doc = run_json(capsys, seeded.ref("cli/app"), "--semver", "^3")
+    assert [e["message"] for e in doc.pop("errors")] == [
+        f"no tag of {seeded.ref('cli/app')} matches the policy"]
     assert (code, doc) == (1, {"image": seeded.ref("cli/app"), "chosen": None,
-                               "candidates": [], "errors": [], "too_young": []})
+                               "candidates": [], "too_young": []})
 
 
 def test_platform_skips_tags_without_it(seeded: Seeded,
@@ -213,7 +218,7 @@ def test_input_errors(seeded: Seeded, capsys: pytest.CaptureFixture[str],
     code, out, err = run(capsys, seeded.ref("cli/app"), *args)
     assert (code, out, err) == (2, "", f"promoter: error: {message}\n")
     code, doc = run_json(capsys, seeded.ref("cli/app"), *args)
-    assert (code, doc["errors"], doc["chosen"]) == (2, [message], None)
+    assert (code, [e["message"] for e in doc["errors"]], doc["chosen"]) == (2, [message], None)
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

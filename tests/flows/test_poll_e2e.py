@@ -260,7 +260,7 @@ def test_cli_poll_with_clone_and_plan_json(world: World, capsys: pytest.CaptureF
     assert main(["plan", "--clone", world.clone_url, "--output", "json"]) == 0
     import json
 
-    plan = json.loads(capsys.readouterr().out)
+    plan = json.loads(capsys.readouterr().out)["plan"]
     assert [(p["branch"], [(u["from"], u["to"]) for u in p["updates"]]) for p in plan] == [
         ("promoter/dev/web", [("1.0.0", "1.1.0")])]
     assert world.head("promoter/dev/web") is None  # plan writes nothing

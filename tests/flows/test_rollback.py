@@ -16,6 +16,7 @@ from promoter.flows.check import check, is_rollback
 from promoter.flows.rollback import rollback
 from promoter.flows.status import status
 from promoter.forge.memory import MemoryForge
+from tests.envelope import body
 from tests.flows.test_status import NOW, GitOps, pipeline
 
 
@@ -116,7 +117,7 @@ def test_cli_dry_run_json_and_unknown_environment(gitops: GitOps,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rollback", "staging", "--repo", str(gitops.path), "--image", "web",
                  "--dry-run", "--output", "json"]) == 0
-    [doc] = json.loads(capsys.readouterr().out)
+    [doc] = body(json.loads(capsys.readouterr().out), command="rollback")["rollbacks"]
     assert (doc["from"], doc["to"], doc["outcome"]) == ("1.1.0", "1.0.0", "planned")
     assert main(["rollback", "qa", "--repo", str(gitops.path)]) == 2
     assert "unknown environment 'qa'" in capsys.readouterr().err
