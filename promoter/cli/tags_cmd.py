@@ -18,6 +18,7 @@ from datetime import timedelta
 import click
 
 from promoter.cli.output import output_option, print_json
+from promoter.durations import parse_duration
 from promoter.errors import InputError, Problem, PromoterError
 from promoter.policy import STRATEGIES, Order, TagPolicy
 from promoter.refs import ImageRef
@@ -26,7 +27,6 @@ from promoter.render.text import text
 from promoter.secrets import redact
 from promoter.versions import UpdateType
 
-_DURATION = re.compile(r"^(?:[0-9]+[smhdw])+$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
@@ -39,13 +39,8 @@ def _image(ctx: click.Context, param: click.Parameter, value: str) -> ImageRef:
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None
               ) -> timedelta | None:
-    if value is None:
-        return None
-    if not _DURATION.match(value):
-        raise click.BadParameter(f"{value!r} is not a duration such as 3d, 12h or 1d12h")
-    from promoter.config import parse_duration
-
-    return parse_duration(value)
+    """``--min-age`` in the one duration grammar (:mod:`promoter.durations`)."""
+    return None if value is None else parse_duration(value, key="--min-age")
 
 
 def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -124,6 +124,7 @@ CASES: dict[str, Case] = {
                               prepare=Repo.ghost),
     "poll-dry-bad-input": Case(lambda r: ["poll", "--dry-run", *_r(r), "--image", "nope"],
                                BAD_INPUT),
+    "poll-bad-env": Case(lambda r: ["poll", *_r(r), "--env", "qa"], BAD_INPUT),
     "poll-dry-unreachable": Case(lambda r: ["poll", "--dry-run", *_r(r)], RETRY, dead=True),
     "poll-ok": Case(lambda r: ["poll", *_r(r)], OK),
     "poll-problems": Case(lambda r: ["poll", *_r(r)], PROBLEMS, prepare=Repo.ghost),
