@@ -57,16 +57,29 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="promoter")
 @click.option("--debug", is_flag=True, help="Log debug messages and show tracebacks.")
+@click.option("-q", "--quiet", count=True, help="Errors and warnings only: no progress, no notes.")
+@click.option("-v", "--verbose", count=True, help="More detail (-vv: debug messages).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
-    """promoter: watch registries, edit GitOps files byte-exactly, open promotion PRs."""
+def cli(ctx: click.Context, debug: bool, quiet: int, verbose: int) -> None:
+    """promoter: watch registries, edit GitOps files byte-exactly, open promotion PRs.
+
+    Exit codes, for every command: 0 done, 1 problems found, 2 bad input, 3 retry later (a
+    registry, the forge or the network did not answer), 4 internal error.
+    """
+    import os
+
+    from promoter.console import Console, Verbosity
+
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    verbosity = Verbosity.DEBUG if debug else Verbosity.from_flags(quiet=quiet, verbose=verbose)
+    ctx.obj["console"] = Console.for_stream(sys.stderr, os.environ, verbosity=verbosity)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("promoter")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.setLevel({Verbosity.DEBUG: logging.DEBUG, Verbosity.VERBOSE: logging.INFO,
+                   Verbosity.QUIET: logging.ERROR}.get(verbosity, logging.WARNING))
 
 
 def _wants_json(args: Sequence[str]) -> bool:

@@ -9,12 +9,15 @@ even when the command ends in bad input (2) or a remote that did not answer (3).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from promoter.errors import Problem
 from promoter.render.json import dumps
+
+if TYPE_CHECKING:
+    from promoter.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +49,16 @@ def print_json(result: object | None, *, exit_code: int,
     ctx = click.get_current_context()
     click.echo(dumps(result, command=command_name(ctx), exit_code=exit_code, errors=errors))
     return exit_code
+
+
+def console() -> Console:
+    """The running command's console (``-q``/``-v`` on the group; a plain one outside it)."""
+    import os
+    import sys
+
+    from promoter.console import Console
+
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_root().obj.get("console") if ctx and isinstance(
+        ctx.find_root().obj, dict) else None
+    return found if isinstance(found, Console) else Console.for_stream(sys.stderr, os.environ)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from promoter import wiring
-from promoter.cli.output import output_option, print_json
+from promoter.cli.output import console, output_option, print_json
 from promoter.cli.repo import repo_options as repo_options  # serve_cmd imports it from here
 from promoter.cli.repo import session as session
 from promoter.config import Config, Group
@@ -85,9 +85,10 @@ def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tup
         if do_poll:
             forge = None if dry_run else wiring.forge(cfg, os.environ)
             return poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
-                        images=images or None)
+                        images=images or None, progress=console().progress)
         ws.fetch()
-        plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None)
+        plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None,
+                                    progress=console().progress)
         return Report(plan=plan, errors=errors)
 
 

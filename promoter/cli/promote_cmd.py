@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from promoter import wiring
-from promoter.cli.output import output_option, print_json
+from promoter.cli.output import console, output_option, print_json
 from promoter.cli.poll_cmds import apply_shard, shard_option
 from promoter.cli.repo import repo_options, session
 from promoter.errors import InputError
@@ -58,7 +58,8 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
                 raise
             forge = None
         report = promote(cfg, ws, forge, source=source, target=target,
-                         images=images or None, dry_run=dry_run, now=when)
+                         images=images or None, dry_run=dry_run, now=when,
+                         progress=console().progress)
     if output == "json":
         print_json(report, exit_code=report.exit_code)
     else:

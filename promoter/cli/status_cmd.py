@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from promoter.cli.output import output_option
+from promoter.cli.output import console, output_option
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.render.html import status_html
 from promoter.render.json import dumps
@@ -40,7 +40,8 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
 
     with open_repo(repo, config) as (cfg, ws):
         forge, why = optional_forge(cfg)
-        st = flow.status(cfg, ws, forge, now=datetime.now(UTC), images=images or None)
+        st = flow.status(cfg, ws, forge, now=datetime.now(UTC), images=images or None,
+                         progress=console().progress)
     if why:  # a forge without credentials here: the matrix is still worth showing
         click.echo(f"promoter: note: pending pull requests not shown: {why}", err=True)
     if output == "json":

@@ -34,6 +34,7 @@ from promoter.plan import (
     plan_updates,
 )
 from promoter.policy import TagPolicy, select, update_of
+from promoter.progress import SILENT, Progress, Tracker, quiet
 from promoter.refs import ImageRef
 from promoter.registry import Registry
 from promoter.registry.choose import choose
@@ -79,7 +80,7 @@ class Report:
 
 # --- reading and choosing ---------------------------------------------------------------------
 
-async def choose_all(registry: Registry, located: Sequence[Located]
+async def choose_all(registry: Registry, located: Sequence[Located], progress: Tracker = SILENT
                      ) -> list[tuple[Wanted, UpdateType] | Problem]:
     """For each located image: where the registry and its policy say it should go, or why
     not (a one-line reason). Never raises for one image.
@@ -126,6 +127,7 @@ async def choose_all(registry: Registry, located: Sequence[Located]
         else:
             tag, info = next(iter(result.manifests.items()))
             out[i] = _wanted(located[i], tag, info.digest)
+    progress.advance(len(scanned))
 
     gate = asyncio.Semaphore(16)
 
@@ -159,7 +161,11 @@ async def choose_all(registry: Registry, located: Sequence[Located]
             out[i] = Problem(message=f"{loc.image.name}: no tag matches the policy",
                              image=loc.image.name)
 
-    await asyncio.gather(*(one(i) for i in chosen_one))
+    async def counted(i: int) -> None:
+        await one(i)
+        progress.advance()
+
+    await asyncio.gather(*(counted(i) for i in chosen_one))
     return out
 
 
@@ -185,14 +191,15 @@ def _wanted(loc: Located, tag: str, digest: str | None) -> tuple[Wanted, UpdateT
     return Wanted(tag=tag, digest=digest), update
 
 
-async def _choose_in_loop(registry: Registry, located: Sequence[Located]
+async def _choose_in_loop(registry: Registry, located: Sequence[Located],
+                          progress: Tracker = SILENT
                           ) -> list[tuple[Wanted, UpdateType] | Problem]:
     """:func:`choose_all`, entering the registry's async context (its connection pool) in this
     event loop when it has one."""
     if isinstance(registry, contextlib.AbstractAsyncContextManager):
         async with registry as entered:
-            return await choose_all(entered, located)
-    return await choose_all(registry, located)
+            return await choose_all(entered, located, progress)
+    return await choose_all(registry, located, progress)
 
 
 def _scan_ref(loc: Located) -> ImageRef:
@@ -208,9 +215,10 @@ RegistryFactory = Callable[[], Any]  # an async context manager yielding a Regis
 
 def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
               envs: Sequence[str] | None = None, images: Sequence[str] | None = None,
-              phases: Phases | None = None
+              phases: Phases | None = None, progress: Progress = quiet
               ) -> tuple[Plan, tuple[Problem, ...], tuple[Located, ...]]:
-    """The plan of a poll: (plan, per-image errors, the located images that need nothing)."""
+    """The plan of a poll: (plan, per-image errors, the located images that need nothing);
+    ``progress`` shows the images asked about in the registry."""
     phases = Phases() if phases is None else phases
     cfg = with_ignores(cfg, ws)
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
@@ -228,7 +236,8 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
         errors.extend(Problem(message=f"{loc.image.name} in {loc.env}: {p}", image=loc.image.name)
                       for p in loc.problems if not p.startswith("pins disagree"))
     with phases.timing("registry"):
-        choices = asyncio.run(_choose_in_loop(registry, located))
+        with progress("images scanned", len(located)) as bar:
+            choices = asyncio.run(_choose_in_loop(registry, located, bar))
     moves = []
     for loc, choice in zip(located, choices, strict=True):
         if isinstance(choice, Problem):
@@ -261,21 +270,23 @@ def with_ignores(cfg: Config, ws: Workspace) -> Config:
 
 def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | None, *,
          dry_run: bool = False, envs: Sequence[str] | None = None,
-         images: Sequence[str] | None = None) -> Report:
+         images: Sequence[str] | None = None, progress: Progress = quiet) -> Report:
     """One poll: plan, then (unless ``dry_run``) publish branches and pull requests."""
     phases = Phases()
     with phases.timing("git"):
         ws.fetch()
     plan, errors, settled = make_plan(cfg, ws, registry, envs=envs, images=images,
-                                      phases=phases)
+                                      phases=phases, progress=progress)
     if dry_run:
         return Report(plan=plan, errors=errors, phases=phases)
     proposals = [publish.from_plan(cfg, pr) for pr in plan.pull_requests]
     with phases.timing("git"):
         published = publish.push(ws, proposals, author=cfg.commit.author,
                                  sign_off=cfg.commit.sign_off)
-    with phases.timing("forge"):
+    with phases.timing("forge"), progress("pull requests synced",
+                                                         len(proposals)) as bar:
         results = publish.sync(forge, ws, proposals, published)
+        bar.advance(len(proposals))
         if forge is not None:
             results.extend(publish.close_unneeded(cfg, ws, forge, plan, settled))
     return Report(plan=plan, results=tuple(results), errors=errors, phases=phases)

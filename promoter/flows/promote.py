@@ -59,6 +59,7 @@ from promoter.plan import (
     plan_updates,
 )
 from promoter.policy import TagPolicy, update_of
+from promoter.progress import Progress, quiet
 from promoter.secrets import redact
 from promoter.versions import UpdateType, parse_version
 
@@ -290,7 +291,8 @@ def _show(tag: str | None, digest: str | None) -> str:
 
 def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | None = None,
             target: str | None = None, images: Sequence[str] | None = None,
-            dry_run: bool = False, now: datetime, override: bool = False) -> Report:
+            dry_run: bool = False, now: datetime, override: bool = False,
+            progress: Progress = quiet) -> Report:
     """Promote along the steps asked for (see :func:`select_steps`); ``now`` is the clock."""
     steps = select_steps(cfg, source, target)
     if images:
@@ -299,11 +301,13 @@ def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | No
     ws.fetch()
     out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
                only=tuple(images) if images else None)
-    for src, tgt in steps:
-        try:
-            out.step(src, tgt)
-        except PromoterError as e:
-            out.errors.append(Problem.of(e, f"{src.name} -> {tgt.name}"))
+    with progress("promotion steps", len(steps)) as bar:
+        for src, tgt in steps:
+            try:
+                out.step(src, tgt)
+            except PromoterError as e:
+                out.errors.append(Problem.of(e, f"{src.name} -> {tgt.name}"))
+            bar.advance()
     return Report(steps=tuple((s.name, t.name) for s, t in steps), images=tuple(out.found),
                   plan=Plan(pull_requests=tuple(out.plans), skipped=tuple(out.skipped)),
                   results=tuple(out.results), statuses=tuple(out.statuses),

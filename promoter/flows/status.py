@@ -25,6 +25,7 @@ from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
+from promoter.progress import Progress, quiet
 
 # --- the matrix -----------------------------------------------------------------------------------
 
@@ -105,8 +106,10 @@ def pending_prs(cfg: Config, forge: PullRequests) -> dict[tuple[str, str], list[
 
 
 def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datetime,
-           images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT) -> Status:
-    """The matrix of ``cfg``'s images (or those named) x environments at the branch heads."""
+           images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT,
+           progress: Progress = quiet) -> Status:
+    """The matrix of ``cfg``'s images (or those named) x environments at the branch heads;
+    ``progress`` shows the images read."""
     snap = Snapshots(ws)
     errors: list[Problem] = []
     heads: dict[str, str | None] = {}
@@ -122,17 +125,20 @@ def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datet
             errors.append(Problem.of(e, "pending pull requests"))
     chosen = [cfg.image(n) for n in images] if images else list(cfg.images)
     cells: list[Cell] = []
-    for image in chosen:
-        histories: dict[str, tuple[Run, ...]] = {}
-        for env in cfg.environments:
-            head = heads[env.name]
-            if env.name not in image.environments or head is None:
-                continue
-            try:
-                cells.append(_cell(cfg, snap, image, env.name, head, heads, histories,
-                                   pending.get((image.name, env.name), []), limit))
-            except PromoterError as e:
-                errors.append(Problem.of(e, f"{image.name} in {env.name}", image=image.name))
+    with progress("images read", len(chosen)) as bar:
+        for image in chosen:
+            histories: dict[str, tuple[Run, ...]] = {}
+            for env in cfg.environments:
+                head = heads[env.name]
+                if env.name not in image.environments or head is None:
+                    continue
+                try:
+                    cells.append(_cell(cfg, snap, image, env.name, head, heads, histories,
+                                       pending.get((image.name, env.name), []), limit))
+                except PromoterError as e:
+                    errors.append(Problem.of(e, f"{image.name} in {env.name}",
+                                             image=image.name))
+            bar.advance()
     return Status(generated=now, environments=cfg.env_names,
                   images=tuple(i.name for i in chosen),
                   repositories={i.name: i.repository.name for i in chosen},
