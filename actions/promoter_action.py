@@ -25,9 +25,10 @@ import platform
 import re
 import secrets
 import shlex
-import subprocess
 import shutil
+import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,19 @@ def pull_requests(result: Any) -> list[dict[str, Any]]:
     return [p for p in prs if isinstance(p, dict) and p.get("outcome") not in ("unchanged",)]
 
 
+_ANNOTATION = re.compile(r"^::(error|warning|notice)( [^:\r\n]*)?::[^\r\n]*$")
+
+
+def _only_annotations(text: str) -> str:
+    """The lines of ``text`` that are one annotation command each (nothing else is let out
+    of the fence: no other workflow command, whatever a message held)."""
+    return "".join(line + "\n" for line in text.splitlines() if _ANNOTATION.match(line))
+
+
+_MEANING = {1: "problems found", 2: "bad input", 3: "retry later: a remote did not answer",
+            4: "internal error"}
+
+
 def error_line(error: object) -> str:
     """One envelope error as ``file:line:col: key: message`` (a string as it is)."""
     if not isinstance(error, dict):
@@ -185,7 +199,8 @@ def _cell(value: object) -> str:
 
 
 def summary(command: str, code: int, result: Any) -> str:
-    out = [f"### promoter {command}: {'ok' if code == 0 else f'exit {code}'}", ""]
+    meaning = f" ({_MEANING[code]})" if code in _MEANING else ""
+    out = [f"### promoter {command}: {'ok' if code == 0 else f'exit {code}{meaning}'}", ""]
     if isinstance(result, dict) and "pull_requests" in result:
         prs = result["pull_requests"]
         if prs:
@@ -216,13 +231,21 @@ def run() -> int:
     python = os.environ.get("PROMOTER_PYTHON") or sys.executable
     args = argv()
     workdir = _env("WORKING_DIRECTORY") or os.environ.get("GITHUB_WORKSPACE") or "."
-    proc = subprocess.run([python, "-m", "promoter", *args], cwd=workdir, env=env,
-                          capture_output=True, text=True, check=False)
-    stop = secrets.token_hex(16)  # promoter's output may quote untrusted text: no commands
-    print(f"::stop-commands::{stop}", flush=True)
-    sys.stdout.write(proc.stdout)
-    sys.stdout.write(proc.stderr)
-    print(f"::{stop}::", flush=True)
+    with tempfile.TemporaryDirectory(prefix="promoter-") as tmp:
+        annotations = Path(tmp) / "annotations.txt"
+        env["PROMOTER_ANNOTATIONS"] = str(annotations)
+        proc = subprocess.run([python, "-m", "promoter", *args], cwd=workdir, env=env,
+                              capture_output=True, text=True, check=False)
+        stop = secrets.token_hex(16)  # promoter's output may quote untrusted text: no commands
+        print(f"::stop-commands::{stop}", flush=True)
+        sys.stdout.write(proc.stdout)
+        sys.stdout.write(proc.stderr)
+        print(f"::{stop}::", flush=True)
+        # promoter wrote these itself, escaped (promoter.report.github): outside the fence,
+        # so the runner turns them into annotations on the files and lines they name
+        if annotations.is_file():
+            sys.stdout.write(_only_annotations(annotations.read_text(encoding="utf-8")))
+            sys.stdout.flush()
     try:
         result: Any = json.loads(proc.stdout) if proc.stdout.strip() else None
     except json.JSONDecodeError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -66,8 +67,6 @@ def cli(ctx: click.Context, debug: bool, quiet: int, verbose: int) -> None:
     Exit codes, for every command: 0 done, 1 problems found, 2 bad input, 3 retry later (a
     registry, the forge or the network did not answer), 4 internal error.
     """
-    import os
-
     from promoter.console import Console, Verbosity
 
     ctx.ensure_object(dict)
@@ -92,19 +91,32 @@ def _wants_json(args: Sequence[str]) -> bool:
 def _envelope(state: dict[str, Any], args: Sequence[str], code: int,
               problems: Sequence[Problem]) -> None:
     """The JSON envelope of a command that ended in an error, when JSON was asked for."""
+    command = state.get("command") or next((a for a in args if not a.startswith("-")), "")
+    state.setdefault("command", command)
+    state.setdefault("problems", []).extend(problems)
     if state.get("output", "json" if _wants_json(args) else None) != "json":
         return
     from promoter.render.json import dumps  # here: --help stays fast
 
-    command = state.get("command") or next((a for a in args if not a.startswith("-")), "")
     click.echo(dumps(None, command=command, exit_code=code, errors=problems))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (the one-error-handler of errors.py)."""
+    """Run the CLI; return the exit code (the one-error-handler of errors.py). The problems
+    found are also written as the CI reports the environment asks for
+    (:func:`promoter.cli.output.write_reports`)."""
     args = list(argv) if argv is not None else sys.argv[1:]
-    debug = "--debug" in args
     state: dict[str, Any] = {}
+    code = _main(args, state)
+    if state.get("problems") is not None or state.get("command"):
+        from promoter.cli.output import write_reports
+
+        write_reports(state, os.environ)
+    return code
+
+
+def _main(args: list[str], state: dict[str, Any]) -> int:
+    debug = "--debug" in args
     try:
         result: Any = cli.main(args=args, prog_name="promoter", standalone_mode=False,
                                obj=state)

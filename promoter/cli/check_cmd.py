@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import click
 
 from promoter import wiring
-from promoter.cli.output import output_option, print_json
+from promoter.cli.output import output_option, print_json, record
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.errors import InputError, PromoterError
 from promoter.flows.check import CheckReport, is_rollback, verify_status
@@ -110,9 +110,11 @@ def check(repo: str | None, config: str | None, pr: int | None, base: str | None
         posted = _post(forge, head_sha, report)
     summary = markdown(report)
     _step_summary(summary)
+    record((), checked=report.files)
     if output == "json":
         print_json(report, exit_code=report.exit_code)
     else:
+        record(report.problems)
         click.echo(summary if output == "markdown" else text(report), nl=False)
     if posted:
         click.echo(f"promoter: {posted}", err=True)

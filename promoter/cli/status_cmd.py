@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from promoter.cli.output import console, output_option
+from promoter.cli.output import console, output_option, record
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.render.html import status_html
 from promoter.render.json import dumps
@@ -46,6 +46,7 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
         click.echo(f"promoter: note: pending pull requests not shown: {why}", err=True)
     if output == "json":
         text = dumps(st, command="status", exit_code=st.exit_code) + "\n"
+        record(st.problems)
     elif output == "markdown":
         text = markdown(st)
     elif output == "html":
