@@ -38,6 +38,16 @@ def test_demo_leaves_a_repository_whose_branches_hold_one_line_changes(
 
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2)
+    # what it says to try next works in the repository it left, and says what does not
+    steps = out.split("Try next:\n", 1)[1]
+    assert f"cd {repo}" in steps and "exits 3 (retry later)" in steps
+    tried = [ln.split("#")[0].split() for ln in steps.splitlines()
+             if ln.strip().startswith("promoter ") and ">" not in ln]
+    assert [t[1] for t in tried] == ["status", "config"]
+    for words in tried:
+        assert main([*words[1:], *(["--repo", str(repo)] if words[1] == "status"
+                                   else [str(repo / ".promoter.yaml")])]) == 0, words
+    assert main(["plan", "--repo", str(repo)]) == 3  # as it says
 
 
 def test_local_poll_is_idempotent_and_plan_shows_the_diff(
