@@ -25,6 +25,7 @@ from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
+from promoter.plan import branch_name, slug
 from promoter.progress import Progress, quiet
 
 # --- the matrix -----------------------------------------------------------------------------------
@@ -33,10 +34,11 @@ from promoter.progress import Progress, quiet
 class Pending:
     """An open promoter pull request that moves ``image`` in ``env`` to ``tag``."""
 
-    number: int
+    number: int | None  # None: a local branch (forge.type local), no pull request
     url: str
     tag: str
     rollback: bool = False
+    branch: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +107,32 @@ def pending_prs(cfg: Config, forge: PullRequests) -> dict[tuple[str, str], list[
     return out
 
 
+def local_branches(cfg: Config, ws: Workspace, snap: Snapshots,
+                   images: Sequence[str] | None = None) -> dict[tuple[str, str], list[Pending]]:
+    """Without a forge (``forge.type: local``), promoter's branches are what is pending: the
+    update branch (``pull-requests.branch``) and the rollback branch of each image in each
+    environment, with the version they hold."""
+    from promoter.flows.rollback import BRANCH as ROLLBACK_BRANCH
+
+    out: dict[tuple[str, str], list[Pending]] = {}
+    chosen = [cfg.image(n) for n in images] if images else list(cfg.images)
+    for env in cfg.environments:
+        for image in chosen:
+            if env.name not in image.environments:
+                continue
+            for branch, rollback in ((branch_name(cfg, env, image.name), False),
+                                     (ROLLBACK_BRANCH.format(env=env.name,
+                                                             image=slug(image.name)), True)):
+                sha = ws.branch_head(branch)
+                if sha is None or sha == ws.branch_head(env.branch):
+                    continue
+                tag = snap.locate(image, env.name, sha).tag
+                if tag is not None:
+                    out.setdefault((image.name, env.name), []).append(
+                        Pending(number=None, url="", tag=tag, rollback=rollback, branch=branch))
+    return out
+
+
 def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datetime,
            images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT,
            progress: Progress = quiet) -> Status:
@@ -118,7 +146,9 @@ def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datet
         if heads[env.name] is None:
             errors.append(Problem(message=f"{env.name}: branch {env.branch} does not exist"))
     pending: dict[tuple[str, str], list[Pending]] = {}
-    if forge is not None:
+    if forge is None:
+        pending = local_branches(cfg, ws, snap, images)
+    else:
         try:
             pending = pending_prs(cfg, forge)
         except PromoterError as e:

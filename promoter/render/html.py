@@ -111,7 +111,8 @@ def _card(cell: Cell | None, st: Status) -> str:
     badges = []
     for p in cell.pending:
         kind, label = ("rb", "rollback") if p.rollback else ("pr", "pending")
-        text = f"{label} #{p.number} &rarr; {escape(p.tag)}"
+        which = f"#{p.number}" if p.number else escape(p.branch or "")
+        text = f"{label} {which} &rarr; {escape(p.tag)}"
         if p.url.startswith(("https://", "http://")):  # links from the forge, nothing else
             badges.append(f'<a class="badge {kind}" href="{escape(p.url)}">{text}</a>')
         else:

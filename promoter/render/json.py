@@ -170,7 +170,8 @@ def _status(st: status.Status) -> dict[str, Any]:
                 "since": c.since.isoformat() if c.since else None,
                 "age_seconds": _seconds(c.age(st.generated)), "commit": c.commit,
                 "pending": [{"number": p.number, "url": p.url, "tag": p.tag,
-                             "rollback": p.rollback} for p in c.pending],
+                             "rollback": p.rollback, "branch": p.branch}
+                            for p in c.pending],
                 "drift": c.drift, "problems": list(c.problems)}
                 for c in st.cells if c.image == name}}
             for name in st.images],

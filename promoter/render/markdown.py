@@ -34,7 +34,8 @@ def _status(st: status.Status) -> str:
             return ""
         age = format_age(c.age(st.generated))
         parts = [f"**{version(c)}**" + (f" ({age})" if age else "")]
-        parts += [f"{'rollback' if p.rollback else 'pending'} [#{p.number}]({p.url}) "
+        parts += [f"{'rollback' if p.rollback else 'pending'} "
+                  f"{f'[#{p.number}]({p.url})' if p.number else f'`{p.branch}`'} "
                   f"-> {p.tag}" for p in c.pending]
         if c.drift:
             parts.append(":warning: drift")

@@ -127,7 +127,8 @@ def _status(st: status.Status) -> str:
                 continue
             age = format_age(c.age(st.generated))
             shown = version(c) + (f" ({age})" if age else "")
-            shown += "".join(f" -> {p.tag} #{p.number}" for p in c.pending)
+            shown += "".join(f" -> {p.tag} " + (f"#{p.number}" if p.number else
+                                                 f"({p.branch})") for p in c.pending)
             row.append(shown + (" !" if c.drift else ""))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
