@@ -28,9 +28,10 @@ import platform
 import re
 import secrets
 import shlex
-import subprocess
 import shutil
+import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,7 @@ def docker_argv(ref: str, args: list[str], workdir: str, env: dict[str, str]) ->
     event = env.get("GITHUB_EVENT_PATH")
     if event and os.path.isfile(event):
         mounts += _mount(event, "the event file", readonly=True)
-    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "PROMOTER_ANNOTATIONS"):
         path = env.get(name)
         if path:
             open(path, "a", encoding="utf-8").close()  # docker would make a missing one a folder
@@ -244,12 +245,35 @@ def pull_requests(result: Any) -> list[dict[str, Any]]:
     return [p for p in prs if isinstance(p, dict) and p.get("outcome") not in ("unchanged",)]
 
 
+_ANNOTATION = re.compile(r"^::(error|warning|notice)( [^:\r\n]*)?::[^\r\n]*$")
+
+
+def _only_annotations(text: str) -> str:
+    """The lines of ``text`` that are one annotation command each (nothing else is let out
+    of the fence: no other workflow command, whatever a message held)."""
+    return "".join(line + "\n" for line in text.splitlines() if _ANNOTATION.match(line))
+
+
+_MEANING = {1: "problems found", 2: "bad input", 3: "retry later: a remote did not answer",
+            4: "internal error"}
+
+
+def error_line(error: object) -> str:
+    """One envelope error as ``file:line:col: key: message`` (a string as it is)."""
+    if not isinstance(error, dict):
+        return str(error)
+    where = ":".join(str(error[k]) for k in ("file", "line", "column")
+                     if error.get(k) is not None) if error.get("file") else ""
+    return ": ".join(str(p) for p in (where, error.get("key"), error.get("message")) if p)
+
+
 def _cell(value: object) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
 def summary(command: str, code: int, result: Any) -> str:
-    out = [f"### promoter {command}: {'ok' if code == 0 else f'exit {code}'}", ""]
+    meaning = f" ({_MEANING[code]})" if code in _MEANING else ""
+    out = [f"### promoter {command}: {'ok' if code == 0 else f'exit {code}{meaning}'}", ""]
     if isinstance(result, dict) and "pull_requests" in result:
         prs = result["pull_requests"]
         if prs:
@@ -266,7 +290,7 @@ def summary(command: str, code: int, result: Any) -> str:
                 f"`{_cell(p.get('base'))}`)" for p in plan]
     errors = result.get("errors") if isinstance(result, dict) else None
     if errors:
-        out += ["", "Errors:", ""] + [f"- {_cell(e)}" for e in errors]
+        out += ["", "Errors:", ""] + [f"- {_cell(error_line(e))}" for e in errors]
     text = "\n".join(out) + "\n"
     return text if len(text.encode()) < SUMMARY_LIMIT else text[:SUMMARY_LIMIT // 2] + "\n…\n"
 
@@ -281,17 +305,26 @@ def run() -> int:
     args = argv()
     workdir = os.path.abspath(_env("WORKING_DIRECTORY") or os.environ.get("GITHUB_WORKSPACE")
                               or ".")
-    if ref:
-        command = docker_argv(ref, args, workdir, env)
-    else:
-        command = [os.environ.get("PROMOTER_PYTHON") or sys.executable, "-m", "promoter", *args]
-    proc = subprocess.run(command, cwd=workdir, env=env,
-                          capture_output=True, text=True, check=False)
-    stop = secrets.token_hex(16)  # promoter's output may quote untrusted text: no commands
-    print(f"::stop-commands::{stop}", flush=True)
-    sys.stdout.write(proc.stdout)
-    sys.stdout.write(proc.stderr)
-    print(f"::{stop}::", flush=True)
+    with tempfile.TemporaryDirectory(prefix="promoter-") as tmp:
+        annotations = Path(tmp) / "annotations.txt"
+        env["PROMOTER_ANNOTATIONS"] = str(annotations)
+        if ref:
+            command = docker_argv(ref, args, workdir, env)
+        else:
+            command = [os.environ.get("PROMOTER_PYTHON") or sys.executable, "-m", "promoter",
+                       *args]
+        proc = subprocess.run(command, cwd=workdir, env=env,
+                              capture_output=True, text=True, check=False)
+        stop = secrets.token_hex(16)  # promoter's output may quote untrusted text: no commands
+        print(f"::stop-commands::{stop}", flush=True)
+        sys.stdout.write(proc.stdout)
+        sys.stdout.write(proc.stderr)
+        print(f"::{stop}::", flush=True)
+        # promoter wrote these itself, escaped (promoter.report.github): outside the fence,
+        # so the runner turns them into annotations on the files and lines they name
+        if annotations.is_file():
+            sys.stdout.write(_only_annotations(annotations.read_text(encoding="utf-8")))
+            sys.stdout.flush()
     try:
         result: Any = json.loads(proc.stdout) if proc.stdout.strip() else None
     except json.JSONDecodeError:

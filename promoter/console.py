@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Protocol
+from typing import IO
 
 from rich.console import Console as RichConsole
 from rich.progress import (
@@ -33,6 +33,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from promoter.progress import SILENT, Tracker
 from promoter.secrets import redact
 
 
@@ -69,22 +70,6 @@ def detect(*, isatty: bool, environ: Mapping[str, str]) -> Mode:
     in_ci = _set(environ, "CI") or "GITHUB_ACTIONS" in environ or "GITLAB_CI" in environ
     no_color = environ.get("NO_COLOR", "") != ""  # no-color.org: present and not empty
     return Mode(interactive=terminal and not in_ci, color=terminal and not no_color)
-
-
-class Tracker(Protocol):
-    """One line of the progress display."""
-
-    def advance(self, n: int = 1) -> None: ...
-
-    def update(self, *, total: int | None = None, description: str | None = None) -> None: ...
-
-
-class _Silent:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def update(self, *, total: int | None = None, description: str | None = None) -> None:
-        pass
 
 
 class _Bar:
@@ -170,7 +155,7 @@ class Console:
         when it ends; nothing at all off a terminal, in CI or under ``-q``. Nested calls add a
         line to the display already shown."""
         if not self.mode.interactive or self.verbosity < Verbosity.NORMAL:
-            yield _Silent()
+            yield SILENT
             return
         if self._progress is not None:  # nested: one more line in the same display
             task = self._progress.add_task(redact(description), total=total)

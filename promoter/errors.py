@@ -1,4 +1,18 @@
-"""One exception tree, one exit-code table.
+"""One exception tree, one exit-code table, for every command.
+
+====  =====================================================================================
+exit  meaning
+====  =====================================================================================
+0     done: nothing wrong (changed something, or all was up to date)
+1     problems found: the command ran and reports what is wrong (a check violation, an image
+      that could not be updated, a rolled-back environment with an image that had nothing to
+      go back to, ``set-image``'s image referenced nowhere)
+2     bad input: arguments, a YAML or config file, a path, an unknown ``--image``/``--env``;
+      nothing was changed
+3     retry later: a registry, the forge or the network did not answer (RetryableError and
+      its children, or every problem a command found was one of those); safe to run again
+4     internal error (a bug, please report it): "unexpected error", traceback with --debug
+====  =====================================================================================
 
 ::
 
@@ -7,11 +21,16 @@
         + ConfigError
         + EditError                     2   verification failed; nothing written
       x NotFound                        1   image referenced nowhere (set-image contract)
-      x RetryableError                  2   network/5xx/429 after retries; safe to run again
+      x RetryableError                  3   network/5xx/429 after retries; safe to run again
         + RegistryError
+          + RegistryRefused             2   not found, credentials refused: fix the input
         + ForgeError
       x GitError                        1   push rejected, lease lost
-    (anything else)                     3   "unexpected error", traceback only with --debug
+    (anything else)                     4   "unexpected error", traceback only with --debug
+
+A command that works image by image (``plan``, ``poll``, ``promote``, ``status``, ``check``,
+``rollback``) never lets one image stop the others: it collects a :class:`Problem` per failure
+and :func:`exit_code` turns them into the table's code (1, or 3 when all are retryable).
 
 Every message is one line that names the file/line/key or the image, and never holds a secret:
 the CLI's handler runs it through :func:`promoter.secrets.redact` before printing.
@@ -28,6 +47,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+DONE, PROBLEMS, BAD_INPUT, RETRY, INTERNAL = 0, 1, 2, 3, 4
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
@@ -43,6 +64,23 @@ class Problem:
     column: int | None = None
     key: str | None = None
     image: str | None = None
+    retryable: bool = False  # a remote did not answer: running again may succeed
+
+    @classmethod
+    def of(cls, error: BaseException, context: str = "", *, image: str | None = None
+           ) -> Problem:
+        """The problem ``error`` is (``context: message``), keeping whether it is retryable
+        and, for a :class:`PromoterError` with one located problem, where it is."""
+        from promoter.secrets import redact
+
+        message = redact(str(error))
+        found = error.problems if isinstance(error, PromoterError) else ()
+        one = found[0] if len(found) == 1 and found[0].file else None
+        return cls(message=f"{context}: {message}" if context else message,
+                   file=one.file if one else None, line=one.line if one else None,
+                   column=one.column if one else None, key=one.key if one else None,
+                   image=image or (one.image if one else None),
+                   retryable=getattr(error, "retryable", False) is True)
 
     @property
     def where(self) -> str:
@@ -68,7 +106,8 @@ class PromoterError(Exception):
     :class:`Problem` holding its message.
     """
 
-    exit_code: ClassVar[int] = 3
+    exit_code: ClassVar[int] = INTERNAL
+    retryable: ClassVar[bool] = False  # running again may succeed (a remote did not answer)
 
     def __init__(self, *args: object, problems: Iterable[Problem] = ()) -> None:
         super().__init__(*args)
@@ -76,7 +115,8 @@ class PromoterError(Exception):
 
     @property
     def problems(self) -> tuple[Problem, ...]:
-        return self._problems or (Problem(message=str(self)),)
+        return self._problems or (Problem(message=str(self),
+                                                  retryable=self.retryable),)
 
 
 class InputError(PromoterError):
@@ -102,7 +142,8 @@ class NotFound(PromoterError):
 class RetryableError(PromoterError):
     """A remote failed (network, 5xx, 429) after retries; running again may succeed."""
 
-    exit_code: ClassVar[int] = 2
+    exit_code: ClassVar[int] = 3
+    retryable: ClassVar[bool] = True
 
 
 class RegistryError(RetryableError):
@@ -113,7 +154,25 @@ class ForgeError(RetryableError):
     """GitHub or GitLab could not answer (or refused) a request."""
 
 
+class RegistryRefused(RegistryError):
+    """The registry answered, and said no: not found, credentials refused (401/403). Running
+    again will not help; the reference or the credentials need fixing."""
+
+    exit_code: ClassVar[int] = 2
+    retryable: ClassVar[bool] = False
+
+
 class GitError(PromoterError):
     """A git operation failed (push rejected, lease lost)."""
 
     exit_code: ClassVar[int] = 1
+
+
+
+def exit_code(problems: Iterable[Problem]) -> int:
+    """The exit code of a command that ran and found ``problems``: 0 for none, 3 when every
+    one is retryable (a registry or forge that did not answer), else 1."""
+    found = tuple(problems)
+    if not found:
+        return DONE
+    return RETRY if all(p.retryable for p in found) else PROBLEMS

@@ -6,7 +6,7 @@ What to check: ``--pr N`` (asks the forge for its base branch, head commit and l
 request pipelines: ``CI_MERGE_REQUEST_IID``, ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME``,
 ``CI_COMMIT_SHA``). The checkout needs the history of both (``fetch-depth: 0``).
 
-Exit 0 when every rule holds, 1 on violations, 2 on bad input or when the registry could not
+Exit 0 when every rule holds, 1 on violations, 2 on bad input, 3 when the registry could not
 answer. The Markdown summary is printed (``--output markdown``) or appended to
 ``$GITHUB_STEP_SUMMARY`` when set, either way.
 """
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import click
 
 from promoter import wiring
+from promoter.cli.output import output_option, print_json, record
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.errors import InputError, PromoterError
 from promoter.flows.check import CheckReport, is_rollback, verify_status
 from promoter.flows.check import check as run_check
 from promoter.forge import Forge
 from promoter.gitrepo import Workspace
-from promoter.render.json import dumps
 from promoter.render.markdown import markdown
 from promoter.render.text import text
 from promoter.secrets import redact
@@ -66,8 +66,8 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
 @click.command("check", epilog=(
     "Without --pr or --base/--head the pull request comes from CI (GitHub Actions "
     "pull_request events, GitLab merge request pipelines). Exit 0 every rule holds, 1 "
-    "violations, 2 bad input or the registry could not answer. The Markdown summary is "
-    "appended to $GITHUB_STEP_SUMMARY when set."))
+    "violations, 2 bad input, 3 the registry could not answer (retry later). The Markdown "
+    "summary is appended to $GITHUB_STEP_SUMMARY when set."))
 @checkout_options
 @click.option("--pr", "pr", type=int, default=None, help="The pull request (merge request) "
               "to check; needs the forge.")
@@ -75,8 +75,7 @@ def _rev(ws: Workspace, ref: str, what: str) -> str:
               help="The branch (or commit) the change goes into.")
 @click.option("--head", "head", default=None, metavar="REF",
               help="The branch (or commit) with the change.")
-@click.option("--output", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True)
+@output_option("text", "json", "markdown")
 def check(repo: str | None, config: str | None, pr: int | None, base: str | None,
           head: str | None, output: str) -> int:
     """Verify the environment changes of a pull request: images exist (digests match), no
@@ -111,9 +110,11 @@ def check(repo: str | None, config: str | None, pr: int | None, base: str | None
         posted = _post(forge, head_sha, report)
     summary = markdown(report)
     _step_summary(summary)
+    record((), checked=report.files)
     if output == "json":
-        click.echo(dumps(report))
+        print_json(report, exit_code=report.exit_code)
     else:
+        record(report.problems)
         click.echo(summary if output == "markdown" else text(report), nl=False)
     if posted:
         click.echo(f"promoter: {posted}", err=True)

@@ -22,9 +22,10 @@ from pathlib import Path
 import click
 
 from promoter import wiring
+from promoter.cli.output import output_option, print_json
 from promoter.cli.repo import repo_options, session
 from promoter.config import Config, ForgeType
-from promoter.errors import ForgeError, InputError
+from promoter.errors import ForgeError, InputError, Problem
 from promoter.flows.comment import (
     CommentEvent,
     Outcome,
@@ -35,7 +36,6 @@ from promoter.flows.comment import (
 )
 from promoter.forge import Forge
 from promoter.gitrepo import Workspace
-from promoter.render.json import dumps
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,7 @@ def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -
 @click.option("--mr", type=int, default=None, help="The merge request iid (with --forge gitlab).")
 @click.option("--note-id", type=int, default=None, help="The note id (with --forge gitlab).")
 @repo_options
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@output_option("text", "json")
 def comment(event_path: str | None, forge_kind: str | None, project: str | None,
             mr: int | None, note_id: int | None, repo: str | None, clone: str | None,
             config: str | None, output: str) -> int:
@@ -120,10 +119,11 @@ def comment(event_path: str | None, forge_kind: str | None, project: str | None,
             event = CommentEvent(number=mr, comment_id=note.id, author=note.author,
                                  body=note.body, system=note.system)
         report = run_comment(cfg, ws, forge, event)
+    code = 1 if report.outcome is Outcome.FAILED else 0
     if output == "json":
-        click.echo(dumps(report))
-    else:
-        click.echo(f"{report.outcome.value}{': ' + report.reason if report.reason else ''}")
-        for a in report.answers:
-            click.echo(f"- {a.result.value}: {a.text.splitlines()[0] if a.text else ''}")
-    return 1 if report.outcome is Outcome.FAILED else 0
+        return print_json(report, exit_code=code, errors=(
+            (Problem(message=report.reason or "failed"),) if code else ()))
+    click.echo(f"{report.outcome.value}{': ' + report.reason if report.reason else ''}")
+    for a in report.answers:
+        click.echo(f"- {a.result.value}: {a.text.splitlines()[0] if a.text else ''}")
+    return code

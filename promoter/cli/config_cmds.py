@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from promoter.cli.output import output_option, print_json
 from promoter.config import find_config, load_config, schema_text
 from promoter.errors import ConfigError
 from promoter.secrets import redact
@@ -32,7 +33,8 @@ def config() -> None:
 @click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Repository root that paths in the file are relative to "
                    "(default: the file's folder).")
-def validate(path: Path | None, root: Path | None) -> int:
+@output_option("text", "json")
+def validate(path: Path | None, root: Path | None, output: str) -> int:
     """Check PATH (default: .promoter.yaml in the current directory) and say what it declares.
 
     Every error found is printed, in the order of the file, each as FILE:LINE:COL: KEY:
@@ -43,9 +45,13 @@ def validate(path: Path | None, root: Path | None) -> int:
     try:
         cfg = load_config(path, root=root)
     except ConfigError as e:
+        if output == "json":
+            print_json(None, exit_code=e.exit_code, errors=e.problems)
         for problem in e.problems:
             click.echo(f"promoter: error: {redact(str(problem))}", err=True)
-        return 2
+        return e.exit_code
+    if output == "json":
+        return print_json(cfg, exit_code=0, errors=())
     envs = " -> ".join(e.name + ("*" if e.track else "") for e in cfg.environments)
     click.echo(f"{path}: ok: {len(cfg.images)} image(s); environments {envs} "
                f"(* tracks the registry); forge {cfg.forge.type.value}")

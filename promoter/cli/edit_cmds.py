@@ -1,7 +1,8 @@
 """``promoter find-images`` and ``promoter set-image``: the editing engine on the command line.
 
-Contract (scripts depend on it): ``find-images --output json`` prints a JSON array of objects
-with exactly the keys ``file``, ``line``, ``kind``, ``name``, ``tag``, ``digest``. ``set-image``
+Contract (scripts depend on it): ``find-images --output json`` prints the JSON envelope whose
+``images`` array holds objects with exactly the keys ``file``, ``line``, ``kind``, ``name``,
+``tag``, ``digest`` (a bare array before 0.x's envelope). ``set-image``
 exits 0 when it changed something or all was up to date, 1 when the image is referenced nowhere,
 2 on invalid input; on any error nothing is written. Skipped files and notes go to stderr.
 """
@@ -9,25 +10,20 @@ exits 0 when it changed something or all was up to date, 1 when the image is ref
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Sequence
 
 import click
 
+from promoter.cli.output import output_option, print_json
 from promoter.edit import find_in_paths
 from promoter.edit import set_image as _set_image
-from promoter.edit.model import FileEdit, Problem, Site
+from promoter.edit.model import FileEdit, Problem
+from promoter.render.json import Sites
 
 _HELM_PATH = click.option(
     "--helm-path", "helm_paths", multiple=True, metavar="KEY.PATH",
     help="Also treat this dotted key path in values files as an image (api.image.tag); "
          "repeatable.")
-
-
-def site_json(site: Site) -> dict[str, object]:
-    """One find-images JSON object (the contract's keys, in order)."""
-    return {"file": site.file, "line": site.line, "kind": site.kind.value, "name": site.name,
-            "tag": site.ref.tag, "digest": site.ref.digest}
 
 
 def _warn(problems: Sequence[Problem], notes: Sequence[str] = ()) -> None:
@@ -37,17 +33,17 @@ def _warn(problems: Sequence[Problem], notes: Sequence[str] = ()) -> None:
         click.echo(f"promoter: note: {note}", err=True)
 
 
-@click.command("find-images", epilog="--output json prints an array of objects with the keys "
-               "file, line, kind, name, tag, digest (a stable contract). Files that do not parse "
-               "(Helm templates) are reported on stderr and skipped.")
+@click.command("find-images", epilog="--output json prints one object whose images array holds "
+               "objects with the keys file, line, kind, name, tag, digest (a stable contract). "
+               "Files that do not parse (Helm templates) are reported on stderr and skipped.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option("text", "json")
 @_HELM_PATH
 def find_images(paths: tuple[str, ...], output: str, helm_paths: tuple[str, ...]) -> int:
     """List every image reference promoter can edit in PATHS (files or directories)."""
     sites, problems = find_in_paths(paths, helm_paths=helm_paths)
     if output == "json":
-        click.echo(json.dumps([site_json(s) for s in sites], indent=2))
+        print_json(Sites(sites), exit_code=0, errors=())
     else:
         for s in sites:
             ref = s.name + (f":{s.ref.tag}" if s.ref.tag else "") + (

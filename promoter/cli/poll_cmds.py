@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 import click
 
 from promoter import wiring
+from promoter.cli.output import console, output_option, print_json
 from promoter.cli.repo import repo_options as repo_options  # serve_cmd imports it from here
 from promoter.cli.repo import session as session
 from promoter.config import Config, Group
 from promoter.errors import InputError
 from promoter.flows.poll import Report, make_plan, poll
-from promoter.render.json import dumps
 from promoter.render.markdown import markdown
 from promoter.render.text import text
 
@@ -75,53 +75,56 @@ def common(f: F) -> F:
 def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
               images: tuple[str, ...], *, dry_run: bool, do_poll: bool,
               shard: tuple[int, int] | None = None) -> Report:
-    with session(repo, clone, config) as (cfg, ws):
+    with session(repo, clone, config, forge_token=do_poll and not dry_run) as (cfg, ws):
+        for name in images:
+            cfg.image(name)  # an unknown --image is bad input (in any shard)
+        for name in envs:
+            cfg.environment(name)
         cfg = apply_shard(cfg, shard)
         reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
         if do_poll:
             forge = None if dry_run else wiring.forge(cfg, os.environ)
             return poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
-                        images=images or None)
+                        images=images or None, progress=console().progress)
         ws.fetch()
-        plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None)
+        plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None,
+                                    progress=console().progress)
         return Report(plan=plan, errors=errors)
 
 
-def _print(report: Report, output: str, *, results: bool) -> None:
+def _print(report: Report, output: str, *, results: bool) -> int:
     """``plan`` prints the plan alone (its JSON is the plan's); ``poll`` adds the results."""
     shown: object = report if results else report.plan
     if output == "json":
-        click.echo(dumps(shown))
+        print_json(shown, exit_code=report.exit_code, errors=report.problems)
     elif output == "markdown":
         click.echo(markdown(shown), nl=False)
     else:
         click.echo(text(shown), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
+    return report.exit_code
 
 
 @click.command("plan")
 @common
-@click.option("--output", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True)
+@output_option("text", "json", "markdown")
 def plan_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
              images: tuple[str, ...], shard: tuple[int, int] | None, output: str) -> int:
     """Show what the next poll would change, with unified diffs; writes nothing."""
     report = _run_plan(repo, clone, config, envs, images, dry_run=True, do_poll=False,
                        shard=shard)
-    _print(report, output, results=False)
-    return 0 if report.ok else 1
+    return _print(report, output, results=False)
 
 
 @click.command("poll")
 @common
 @click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option("text", "json")
 def poll_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
              images: tuple[str, ...], shard: tuple[int, int] | None, dry_run: bool,
              output: str) -> int:
     """Pick the best tag for each image, edit the targets, open or update the pull requests."""
     report = _run_plan(repo, clone, config, envs, images, dry_run=dry_run, do_poll=True,
                        shard=shard)
-    _print(report, output, results=True)
-    return 0 if report.ok else 1
+    return _print(report, output, results=True)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import click
 
 from promoter import wiring
+from promoter.cli.output import console, output_option, print_json
 from promoter.cli.poll_cmds import apply_shard, shard_option
 from promoter.cli.repo import repo_options, session
 from promoter.errors import InputError
 from promoter.flows.promote import promote
-from promoter.render.json import dumps
 from promoter.render.text import text
 
 
@@ -35,7 +35,7 @@ def _now(text: str | None) -> datetime:
 @click.option("--dry-run", is_flag=True, help="Evaluate and plan only: push, open, post nothing.")
 @repo_options
 @shard_option
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option("text", "json")
 @click.option("--now", "now", default=None, hidden=True,
               help="Evaluate the gates at this ISO 8601 time instead of the clock's.")
 def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...], dry_run: bool,
@@ -59,12 +59,13 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
             forge = None
         report = promote(cfg, ws, forge, source=source, target=target,
                          images=images or None, dry_run=dry_run, now=when,
-                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=when))
+                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=when),
+                         progress=console().progress)
     if output == "json":
-        click.echo(dumps(report))
+        print_json(report, exit_code=report.exit_code)
     else:
         click.echo(text(report), nl=False)
     for e in report.errors:
         click.echo(f"promoter: {e}", err=True)
-    return 0 if report.ok else 1
+    return report.exit_code
 

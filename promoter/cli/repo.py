@@ -58,9 +58,10 @@ def _token(cfg: Config, *, needed: bool) -> str | None:
 
 
 @contextlib.contextmanager
-def session(repo: str | None, clone: str | None, config: str | None
-            ) -> Iterator[tuple[Config, GitWorkspace]]:
-    """The config and the workspace of ``--repo`` or of a temporary ``--clone``, to change."""
+def session(repo: str | None, clone: str | None, config: str | None, *,
+            forge_token: bool = True) -> Iterator[tuple[Config, GitWorkspace]]:
+    """The config and the workspace of ``--repo`` or of a temporary ``--clone``, to change
+    (``forge_token`` False: to plan, where a missing forge token is no error)."""
     if clone:
         token = os.environ.get("PROMOTER_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
         with wiring.workspace(None, clone, token) as ws:
@@ -68,7 +69,8 @@ def session(repo: str | None, clone: str | None, config: str | None
         return
     root = Path(repo or ".").resolve()
     cfg = wiring.load(root, config)
-    with wiring.workspace(str(root), None, _token(cfg, needed=True), cfg.forge.type) as ws:
+    with wiring.workspace(str(root), None, _token(cfg, needed=forge_token),
+                          cfg.forge.type) as ws:
         yield cfg, ws
 
 

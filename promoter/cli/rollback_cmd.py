@@ -1,6 +1,7 @@
 """``promoter rollback ENV``: a pull request restoring the previous version (from the
-environment's git history) or the one named with ``--to``; exit 0 done, 1 when an image could
-not be rolled back, 2 on bad input."""
+environment's git history) or the one named with ``--to``; exit 0 done (without ``--image``:
+every image that ran an earlier version is rolled back, those that did not are named), 1 when
+an image could not be rolled back, 2 on bad input, 3 when the forge did not answer."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import os
 import click
 
 from promoter import wiring
+from promoter.cli.output import output_option, print_json
 from promoter.cli.repo import checkout_options, open_repo
 from promoter.flows.rollback import rollback as run_rollback
-from promoter.render.json import dumps
 from promoter.render.text import text
 
 
@@ -23,8 +24,7 @@ from promoter.render.text import text
               help="The version to go back to (default: the one the environment ran before).")
 @click.option("--reason", "reason", default="", help="Why; goes into the pull request body.")
 @click.option("--dry-run", is_flag=True, help="Show the change; push nothing, open nothing.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@output_option("text", "json")
 def rollback(env: str, repo: str | None, config: str | None, image: str | None,
              to: str | None, reason: str, dry_run: bool, output: str) -> int:
     """Open a pull request that puts ENV back on the version it ran before (labelled
@@ -35,7 +35,7 @@ def rollback(env: str, repo: str | None, config: str | None, image: str | None,
                               dry_run=dry_run,
                               registry=wiring.registry(cfg, os.environ) if to else None)
     if output == "json":
-        click.echo(dumps(report))
+        return print_json(report, exit_code=report.exit_code)
     else:
         click.echo(text(report), nl=False)
-    return 0 if report.ok else 1
+    return report.exit_code

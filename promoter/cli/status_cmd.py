@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from promoter import wiring
+from promoter.cli.output import console, output_option, record
 from promoter.cli.repo import checkout_options, open_repo, optional_forge
 from promoter.render.html import status_html
 from promoter.render.json import dumps
@@ -27,15 +28,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.command("status")
 @checkout_options
 @click.option("--image", "images", multiple=True, help="Only these images (config names).")
-@click.option("--output", type=click.Choice(["text", "json", "markdown", "html"]),
-              default="text", show_default=True)
+@output_option("text", "json", "markdown", "html")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
 def status(repo: str | None, config: str | None, images: tuple[str, ...], output: str,
            out: str | None) -> int:
     """Every image in every environment: version, age, pending pull requests, drift.
 
-    Exit 0, or 1 when something could not be read (listed under problems).
+    Exit 0, 1 when a problem is listed (something could not be read, an image not found),
+    2 on bad input, 3 when the forge did not answer.
     """
     from promoter.flows import status as flow
 
@@ -43,11 +44,13 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
         forge, why = optional_forge(cfg)
         now = datetime.now(UTC)
         st = flow.status(cfg, ws, forge, now=now, images=images or None,
-                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=now))
+                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=now),
+                         progress=console().progress)
     if why:  # a forge without credentials here: the matrix is still worth showing
         click.echo(f"promoter: note: pending pull requests not shown: {why}", err=True)
     if output == "json":
-        text = dumps(st) + "\n"
+        text = dumps(st, command="status", exit_code=st.exit_code) + "\n"
+        record(st.problems)
     elif output == "markdown":
         text = markdown(st)
     elif output == "html":
@@ -58,4 +61,4 @@ def status(repo: str | None, config: str | None, images: tuple[str, ...], output
         Path(out).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    return 1 if st.errors else 0
+    return st.exit_code

@@ -4,9 +4,9 @@ The selection is :func:`promoter.registry.choose.choose` (the fewest requests th
 allows); ``--platform`` picks the image of an index whose build time counts, and the best tag
 that has the platform wins.
 
-Exit status: 0 a tag was chosen, 1 no tag matched, 2 an input or registry error (one line on
-stderr, never a secret; with ``--output json`` the JSON is printed all the same, with the
-reason in ``errors``).
+Exit status: 0 a tag was chosen, 1 no tag matched, 2 bad input, 3 a registry that did not
+answer (one line on stderr, never a secret; with ``--output json`` the JSON is printed all
+the same, with the reason in ``errors``).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from datetime import timedelta
 
 import click
 
-from promoter.errors import InputError, PromoterError
+from promoter.cli.output import output_option, print_json
+from promoter.durations import parse_duration
+from promoter.errors import InputError, Problem, PromoterError
 from promoter.policy import STRATEGIES, Order, TagPolicy
 from promoter.refs import ImageRef
 from promoter.registry.choose import Choice, TagsReport, choose
-from promoter.render.json import dumps
 from promoter.render.text import text
 from promoter.secrets import redact
 from promoter.versions import UpdateType
 
-_DURATION = re.compile(r"^(?:[0-9]+[smhdw])+$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
@@ -39,13 +39,8 @@ def _image(ctx: click.Context, param: click.Parameter, value: str) -> ImageRef:
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None
               ) -> timedelta | None:
-    if value is None:
-        return None
-    if not _DURATION.match(value):
-        raise click.BadParameter(f"{value!r} is not a duration such as 3d, 12h or 1d12h")
-    from promoter.config import parse_duration
-
-    return parse_duration(value)
+    """``--min-age`` in the one duration grammar (:mod:`promoter.durations`)."""
+    return None if value is None else parse_duration(value, key="--min-age")
 
 
 def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -79,8 +74,7 @@ def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Talk plain HTTP to this registry host. Repeatable.")
 @click.option("--min-age", metavar="DURATION", callback=_duration,
               help="Pass over tags whose image was built less than this ago (3d, 12h).")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@output_option("text", "json")
 def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: bool,
          allow: str | None, ignore: tuple[str, ...], order: str, current: str | None,
          max_update: str | None, platform: str | None, insecure: tuple[str, ...],
@@ -88,8 +82,8 @@ def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: b
     """List IMAGE's tags that the policy accepts, best first, and the chosen one's digest.
 
     Credentials come from docker's config.json (DOCKER_CONFIG or ~/.docker) and the
-    environment. Exit 0 when a tag was chosen, 1 when none matched, 2 on an input or registry
-    error.
+    environment. Exit 0 when a tag was chosen, 1 when none matched, 2 on bad input, 3 when the
+    registry could not answer.
     """
     from promoter.registry.oci import OciRegistry
 
@@ -107,12 +101,18 @@ def tags(image: ImageRef, strategy: str, semver_range: str | None, prerelease: b
     except PromoterError as e:
         if output != "json":
             raise
-        click.echo(dumps(TagsReport(image=image, choice=None, errors=(redact(str(e)),))))
+        print_json(TagsReport(image=image, choice=None), exit_code=e.exit_code,
+                   errors=e.problems)
         click.echo(f"promoter: error: {redact(str(e))}", err=True)
         return e.exit_code
     report = TagsReport(image=image, choice=choice)
-    click.echo(dumps(report) if output == "json" else text(report), nl=output == "json")
-    if choice.chosen is None:
-        click.echo(f"promoter: no tag of {image.name} matches the policy", err=True)
-        return 1
-    return 0
+    none = f"no tag of {image.name} matches the policy"
+    code = 1 if choice.chosen is None else 0
+    if output == "json":
+        print_json(report, exit_code=code, errors=(Problem(message=none, image=image.name),)
+                   if code else ())
+    else:
+        click.echo(text(report), nl=False)
+    if code:
+        click.echo(f"promoter: {none}", err=True)
+    return code

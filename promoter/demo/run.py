@@ -155,4 +155,22 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> Report:
     for e in report.errors:
         echo(f"error: {e}")
     echo(f"The demo repository stays in {repo}; its promoter branches hold the changes.")
+    echo("")
+    for line in next_steps(repo):
+        echo(line)
     return report
+
+
+def next_steps(repo: Path) -> list[str]:
+    """What to try after the demo, in the repository it leaves (its registry has stopped)."""
+    return [
+        "Try next:",
+        f"  cd {repo}",
+        "  git log --oneline --all --graph       # main and the branches promoter pushed",
+        "  promoter status                       # images x environments, from git alone",
+        "  promoter config validate              # the config the demo wrote",
+        "  promoter schema > promoter.schema.json  # for your editor",
+        "The demo's registry has stopped, so `promoter plan` there exits 3 (retry later);",
+        "run `promoter demo` again for a fresh registry and repository, and see README.md",
+        "for your own registry and forge.",
+    ]

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from promoter.config import Config, Image
 from promoter.edit.files import is_yaml_name
 from promoter.edit.yamlpos import parse_yaml
-from promoter.errors import InputError, PromoterError
+from promoter.errors import InputError, Problem, PromoterError, exit_code
 from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import Snapshots, image_paths, same_version
 from promoter.forge import CommitStatus, StatusState
@@ -44,6 +44,7 @@ from promoter.versions import parse_version
 
 CONTEXT = "promoter/verify"
 _NOT_FOUND = re.compile(r"^(repository )?not found: ")
+_WHERE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): ")
 _ROLLBACK_BRANCH = re.compile(r"(^|[/_.-])rollback([/_.-]|$)", re.IGNORECASE)
 
 
@@ -96,12 +97,28 @@ class CheckReport:
     files: tuple[str, ...]
     moves: tuple[Move, ...]
     violations: tuple[Violation, ...]
-    errors: tuple[str, ...] = ()  # what could not be checked (a registry that is down)
+    errors: tuple[Problem, ...] = ()  # what could not be checked (a registry that is down)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Each violation (``rule: message``, at the file it is about: the one its message
+        starts with, else the first the image's move touches), then what was not checked."""
+        found = []
+        for v in self.violations:
+            m = _WHERE.match(v.message)
+            files = next((mv.files for mv in self.moves
+                          if (mv.image, mv.env) == (v.image, v.env) and mv.files), ())
+            found.append(Problem(
+                message=f"{v.rule.value}: {v.message}", image=v.image,
+                file=m["file"] if m else files[0] if files else None,
+                line=int(m["line"]) if m else None, column=int(m["col"]) if m else None))
+        return (*found, *self.errors)
 
     @property
     def exit_code(self) -> int:
-        """0 all good, 1 violations, 2 something could not be checked."""
-        return 1 if self.violations else 2 if self.errors else 0
+        """0 all good, 1 violations, 3 a registry did not answer (1 when something else
+        could not be checked)."""
+        return 1 if self.violations else exit_code(self.errors)
 
 
 def _short(digest: str | None) -> str:
@@ -234,7 +251,7 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
                     rule=Rule.ORDER, image=image.name, env=env.name,
                     message=f"{image.name}: {env.name} gets {move.new} but {prev.name} runs "
                             f"{runs}: a version enters {env.name} only from {prev.name}"))
-    errors: list[str] = []
+    errors: list[Problem] = []
     if registry is not None and moves:
         found, errors = asyncio.run(_in_registry(registry, moves))
         violations.extend(found)
@@ -251,18 +268,19 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
 
 
 async def _in_registry(registry: Registry, moves: Sequence[Move]
-                       ) -> tuple[list[Violation], list[str]]:
+                       ) -> tuple[list[Violation], list[Problem]]:
     if isinstance(registry, contextlib.AbstractAsyncContextManager):
         async with registry as entered:
             return await _ask(entered, moves)
     return await _ask(registry, moves)
 
 
-async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violation], list[str]]:
+async def _ask(registry: Registry, moves: Sequence[Move]
+               ) -> tuple[list[Violation], list[Problem]]:
     from promoter.refs import ImageRef
 
     violations: list[Violation] = []
-    errors: list[str] = []
+    errors: list[Problem] = []
     asked: dict[tuple[str, str | None, str | None], None] = {}
     for m in moves:
         if m.new_tag or m.new_digest:
@@ -283,7 +301,8 @@ async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violatio
                     rule=Rule.EXISTS, image=who[0].image, env=who[0].env,
                     message=f"{who[0].image}: {shown} ({envs}) is not in the registry"))
             else:
-                errors.append(f"{who[0].image}: could not check {shown}: {text}")
+                errors.append(Problem.of(e, f"{who[0].image}: could not check {shown}",
+                                         image=who[0].image))
             return
         if tag and digest and info.digest != digest:
             violations.append(Violation(
@@ -294,12 +313,13 @@ async def _ask(registry: Registry, moves: Sequence[Move]) -> tuple[list[Violatio
     await asyncio.gather(*(one(*k) for k in asked))
     order = {r: i for i, r in enumerate(Rule)}
     violations.sort(key=lambda v: (order[v.rule], v.message))
-    return violations, sorted(errors)
+    return violations, sorted(errors, key=str)
 
 
 def _signature_violations(signatures: SignatureChecks, moves: Sequence[Move]
-                          ) -> tuple[list[Violation], list[str]]:
-    """The signature rule for moves into gated environments, every digest checked at once."""
+                          ) -> tuple[list[Violation], list[Problem]]:
+    """The signature rule for moves into gated environments, every digest checked at once;
+    a signature that could not be read is a problem to retry, not a violation."""
     from promoter.refs import ImageRef
 
     def ask(m: Move) -> tuple[str, ImageRef, str | None]:
@@ -307,7 +327,7 @@ def _signature_violations(signatures: SignatureChecks, moves: Sequence[Move]
 
     signatures.prefetch(ask(m) for m in moves)
     violations: list[Violation] = []
-    errors: list[str] = []
+    errors: list[Problem] = []
     for m in moves:
         gate = signatures.gate(*ask(m))
         if gate.state is GateState.FAIL:
@@ -315,8 +335,9 @@ def _signature_violations(signatures: SignatureChecks, moves: Sequence[Move]
                                         message=f"{m.image}: {m.new} into {m.env}: "
                                                 f"{gate.detail}"))
         elif not gate.passed:
-            errors.append(f"{m.image}: could not check the signature of {m.new}: "
-                          f"{gate.detail}")
+            errors.append(Problem(message=f"{m.image}: could not check the signature of "
+                                          f"{m.new}: {gate.detail}", image=m.image,
+                                  retryable=True))
     return violations, errors
 
 
@@ -334,7 +355,7 @@ def verify_status(report: CheckReport, *, summary: str | None = None) -> CommitS
         state = StatusState.FAILURE
         description = first + (f" (+{more} more)" if more else "")
     else:
-        state, description = StatusState.ERROR, report.errors[0]
+        state, description = StatusState.ERROR, str(report.errors[0])
     if len(description) > 140:
         description = description[:139] + "\u2026"
     return CommitStatus(context=CONTEXT, state=state, description=description,

@@ -350,7 +350,7 @@ def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
             results, errors = polled.results, polled.errors
     mine = [r for r in results if r.branch == ctx.pr.head] or list(results)
     if not mine:
-        return f"nothing to rebuild: {'; '.join(errors) or 'nothing to change'}."
+        return f"nothing to rebuild: {'; '.join(map(str, errors)) or 'nothing to change'}."
     lines = []
     for r in mine:
         where = f" #{r.number}" if r.number else ""

@@ -20,7 +20,7 @@ from typing import Any
 
 from promoter import ignores, render
 from promoter.config import Config
-from promoter.errors import PromoterError
+from promoter.errors import Problem, PromoterError, exit_code
 from promoter.flows import publish
 from promoter.flows.publish import Outcome, PRResult
 from promoter.flows.snapshots import Snapshots
@@ -36,6 +36,7 @@ from promoter.plan import (
     plan_updates,
 )
 from promoter.policy import TagPolicy, select, update_of
+from promoter.progress import SILENT, Progress, Tracker, quiet
 from promoter.refs import ImageRef
 from promoter.registry import Registry
 from promoter.registry.choose import choose
@@ -61,18 +62,29 @@ class Phases(dict[str, float]):
 class Report:
     plan: Plan
     results: tuple[PRResult, ...] = ()
-    errors: tuple[str, ...] = ()  # per-image failures (registry, files)
+    errors: tuple[Problem, ...] = ()  # per-image failures (registry, files)
     phases: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
 
+    @property
+    def exit_code(self) -> int:
+        """0, or 1 (3 when a registry or forge alone is to blame), see :mod:`promoter.errors`."""
+        return exit_code(self.problems)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """The per-image errors and each pull request that could not be published."""
+        return self.errors + tuple(r.problem for r in self.results
+                                   if r.outcome is Outcome.FAILED)
+
 
 # --- reading and choosing ---------------------------------------------------------------------
 
-async def choose_all(registry: Registry, located: Sequence[Located]
-                     ) -> list[tuple[Wanted, UpdateType] | str]:
+async def choose_all(registry: Registry, located: Sequence[Located], progress: Tracker = SILENT
+                     ) -> list[tuple[Wanted, UpdateType] | Problem]:
     """For each located image: where the registry and its policy say it should go, or why
     not (a one-line reason). Never raises for one image.
 
@@ -83,14 +95,15 @@ async def choose_all(registry: Registry, located: Sequence[Located]
     """
     from promoter.registry.scan import scan
 
-    out: list[tuple[Wanted, UpdateType] | str] = [""] * len(located)
+    out: list[tuple[Wanted, UpdateType] | Problem] = [Problem(message="")] * len(located)
     refs = [_scan_ref(loc) for loc in located]
     by_ref: dict[ImageRef, tuple[TagPolicy, str | None]] = {}
     scanned: list[int] = []
     chosen_one: list[int] = []
     for i, loc in enumerate(located):
         if not loc.pins:
-            out[i] = f"{loc.image.name}: not found in {loc.env}"
+            out[i] = Problem(message=f"{loc.image.name}: not found in {loc.env}",
+                             image=loc.image.name)
             continue
         policy = loc.image.policy
         simple = (not policy.needs_created and loc.image.platform is None
@@ -110,12 +123,14 @@ async def choose_all(registry: Registry, located: Sequence[Located]
                          strict=True):
         name = located[i].image.name
         if result.error:
-            out[i] = f"{name}: {result.error}"
+            out[i] = Problem(message=f"{name}: {result.error}", image=name,
+                             retryable=result.retryable)
         elif not result.manifests:
-            out[i] = f"{name}: no tag matches the policy"
+            out[i] = Problem(message=f"{name}: no tag matches the policy", image=name)
         else:
             tag, info = next(iter(result.manifests.items()))
             out[i] = _wanted(located[i], tag, info.digest)
+    progress.advance(len(scanned))
 
     gate = asyncio.Semaphore(16)
 
@@ -126,11 +141,13 @@ async def choose_all(registry: Registry, located: Sequence[Located]
                 choice = await choose(registry, refs[i], loc.image.policy,
                                       current=_current(loc), platform=loc.image.platform)
         except PromoterError as e:
-            out[i] = f"{loc.image.name}: {redact(str(e))}"
+            out[i] = Problem.of(e, loc.image.name, image=loc.image.name)
             return
         except Exception as e:  # one image never stops the others
             log.debug("choose failed", exc_info=True)
-            out[i] = f"{loc.image.name}: unexpected error: {redact(f'{type(e).__name__}: {e}')}"
+            out[i] = Problem(message=f"{loc.image.name}: unexpected error: "
+                                     f"{redact(f'{type(e).__name__}: {e}')}",
+                             image=loc.image.name)
             return
         for tag, built in choice.too_young:
             log.info("image=%s tag=%s waits: built %s, younger than min-age", loc.image.name,
@@ -139,12 +156,19 @@ async def choose_all(registry: Registry, located: Sequence[Located]
             out[i] = _wanted(loc, choice.chosen, choice.digest)
         elif choice.too_young:
             tag, built = choice.too_young[0]
-            out[i] = (f"{loc.image.name}: {tag} and every other candidate are younger than "
-                      f"min-age ({tag} built {built:%Y-%m-%d %H:%M} UTC); waiting")
+            out[i] = Problem(
+                message=f"{loc.image.name}: {tag} and every other candidate are younger than "
+                        f"min-age ({tag} built {built:%Y-%m-%d %H:%M} UTC); waiting",
+                image=loc.image.name)
         else:
-            out[i] = f"{loc.image.name}: no tag matches the policy"
+            out[i] = Problem(message=f"{loc.image.name}: no tag matches the policy",
+                             image=loc.image.name)
 
-    await asyncio.gather(*(one(i) for i in chosen_one))
+    async def counted(i: int) -> None:
+        await one(i)
+        progress.advance()
+
+    await asyncio.gather(*(counted(i) for i in chosen_one))
     return out
 
 
@@ -170,14 +194,15 @@ def _wanted(loc: Located, tag: str, digest: str | None) -> tuple[Wanted, UpdateT
     return Wanted(tag=tag, digest=digest), update
 
 
-async def _choose_in_loop(registry: Registry, located: Sequence[Located]
-                          ) -> list[tuple[Wanted, UpdateType] | str]:
+async def _choose_in_loop(registry: Registry, located: Sequence[Located],
+                          progress: Tracker = SILENT
+                          ) -> list[tuple[Wanted, UpdateType] | Problem]:
     """:func:`choose_all`, entering the registry's async context (its connection pool) in this
     event loop when it has one."""
     if isinstance(registry, contextlib.AbstractAsyncContextManager):
         async with registry as entered:
-            return await choose_all(entered, located)
-    return await choose_all(registry, located)
+            return await choose_all(entered, located, progress)
+    return await choose_all(registry, located, progress)
 
 
 def _scan_ref(loc: Located) -> ImageRef:
@@ -193,9 +218,11 @@ RegistryFactory = Callable[[], Any]  # an async context manager yielding a Regis
 
 def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
               envs: Sequence[str] | None = None, images: Sequence[str] | None = None,
-              phases: Phases | None = None, signatures: SignatureChecks | None = None
-              ) -> tuple[Plan, tuple[str, ...], tuple[Located, ...]]:
-    """The plan of a poll: (plan, per-image errors, the located images that need nothing).
+              phases: Phases | None = None, signatures: SignatureChecks | None = None,
+              progress: Progress = quiet
+              ) -> tuple[Plan, tuple[Problem, ...], tuple[Located, ...]]:
+    """The plan of a poll: (plan, per-image errors, the located images that need nothing);
+    ``progress`` shows the images asked about in the registry.
 
     A move into an environment with a signature gate is planned only when ``signatures``
     (by default: read from ``registry``, the keys from the repository) finds the chosen
@@ -204,24 +231,25 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     cfg = with_ignores(cfg, ws)
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
-    errors: list[str] = []
+    errors: list[Problem] = []
     snap = Snapshots(ws)  # each file at each commit read and parsed once
     with phases.timing("locate"):
         for env in targets:
             sha = ws.branch_head(env.branch)
             if sha is None:
-                errors.append(f"{env.name}: branch {env.branch} does not exist")
+                errors.append(Problem(message=f"{env.name}: branch {env.branch} does not exist"))
                 continue
             located.extend(snap.locate_env(cfg, env.name, sha, images))
     for loc in located:
-        errors.extend(f"{loc.image.name} in {loc.env}: {p}" for p in loc.problems
-                      if not p.startswith("pins disagree"))
+        errors.extend(Problem(message=f"{loc.image.name} in {loc.env}: {p}", image=loc.image.name)
+                      for p in loc.problems if not p.startswith("pins disagree"))
     located, skipped = _hold_untagged(located)
     with phases.timing("registry"):
-        choices = asyncio.run(_choose_in_loop(registry, located))
+        with progress("images scanned", len(located)) as bar:
+            choices = asyncio.run(_choose_in_loop(registry, located, bar))
     moves = []
     for loc, choice in zip(located, choices, strict=True):
-        if isinstance(choice, str):
+        if isinstance(choice, Problem):
             errors.append(choice)
         else:
             moves.append((loc, *choice))
@@ -298,21 +326,23 @@ def with_ignores(cfg: Config, ws: Workspace) -> Config:
 def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | None, *,
          dry_run: bool = False, envs: Sequence[str] | None = None,
          images: Sequence[str] | None = None,
-         signatures: SignatureChecks | None = None) -> Report:
+         signatures: SignatureChecks | None = None, progress: Progress = quiet) -> Report:
     """One poll: plan, then (unless ``dry_run``) publish branches and pull requests."""
     phases = Phases()
     with phases.timing("git"):
         ws.fetch()
     plan, errors, settled = make_plan(cfg, ws, registry, envs=envs, images=images,
-                                      phases=phases, signatures=signatures)
+                                      phases=phases, signatures=signatures, progress=progress)
     if dry_run:
         return Report(plan=plan, errors=errors, phases=phases)
     proposals = [publish.from_plan(cfg, pr) for pr in plan.pull_requests]
     with phases.timing("git"):
         published = publish.push(ws, proposals, author=cfg.commit.author,
                                  sign_off=cfg.commit.sign_off)
-    with phases.timing("forge"):
+    with phases.timing("forge"), progress("pull requests synced",
+                                                         len(proposals)) as bar:
         results = publish.sync(forge, ws, proposals, published)
+        bar.advance(len(proposals))
         if forge is not None:
             results.extend(publish.close_unneeded(cfg, ws, forge, plan, settled))
     return Report(plan=plan, results=tuple(results), errors=errors, phases=phases)

@@ -34,7 +34,7 @@ from typing import Any
 
 from promoter import gates, render
 from promoter.config import Config, Environment, Group
-from promoter.errors import InputError, PromoterError
+from promoter.errors import InputError, Problem, PromoterError, exit_code
 from promoter.flows import publish
 from promoter.flows.publish import Outcome, PRResult
 from promoter.flows.snapshots import History, Snapshots
@@ -60,6 +60,7 @@ from promoter.plan import (
     plan_updates,
 )
 from promoter.policy import TagPolicy, update_of
+from promoter.progress import Progress, quiet
 from promoter.secrets import redact
 from promoter.signature_checks import SignatureChecks
 from promoter.versions import UpdateType, parse_version
@@ -118,11 +119,22 @@ class Report:
     plan: Plan = Plan(pull_requests=())
     results: tuple[PRResult, ...] = ()
     statuses: tuple[StatusPosted, ...] = ()
-    errors: tuple[str, ...] = ()
+    errors: tuple[Problem, ...] = ()
 
     @property
     def ok(self) -> bool:
         return not self.errors and all(r.outcome is not Outcome.FAILED for r in self.results)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """The errors and each pull request that could not be published."""
+        return self.errors + tuple(r.problem for r in self.results
+                                   if r.outcome is Outcome.FAILED)
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 1 (3 when a registry or forge alone is to blame), see :mod:`promoter.errors`."""
+        return exit_code(self.problems)
 
 
 # --- which steps ------------------------------------------------------------------------------
@@ -283,7 +295,7 @@ def _show(tag: str | None, digest: str | None) -> str:
 def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | None = None,
             target: str | None = None, images: Sequence[str] | None = None,
             dry_run: bool = False, now: datetime, override: bool = False,
-            signatures: SignatureChecks | None = None) -> Report:
+            signatures: SignatureChecks | None = None, progress: Progress = quiet) -> Report:
     """Promote along the steps asked for (see :func:`select_steps`); ``now`` is the clock;
     ``signatures`` checks the candidates of environments with a signature gate (without it
     their gate stays pending and nothing opens there)."""
@@ -294,11 +306,13 @@ def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | No
     ws.fetch()
     out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
                only=tuple(images) if images else None, signatures=signatures)
-    for src, tgt in steps:
-        try:
-            out.step(src, tgt)
-        except PromoterError as e:
-            out.errors.append(f"{src.name} -> {tgt.name}: {redact(str(e))}")
+    with progress("promotion steps", len(steps)) as bar:
+        for src, tgt in steps:
+            try:
+                out.step(src, tgt)
+            except PromoterError as e:
+                out.errors.append(Problem.of(e, f"{src.name} -> {tgt.name}"))
+            bar.advance()
     return Report(steps=tuple((s.name, t.name) for s, t in steps), images=tuple(out.found),
                   plan=Plan(pull_requests=tuple(out.plans), skipped=tuple(out.skipped)),
                   results=tuple(out.results), statuses=tuple(out.statuses),
@@ -320,7 +334,7 @@ class _Run:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
     heads_read: dict[str, dict[str, str]] = field(default_factory=dict)  # sha -> statuses
     snap: Snapshots = field(init=False)  # one read, parse and git log per question
 
@@ -369,7 +383,8 @@ class _Run:
                     refused.append((step, src_loc))
             except PromoterError as e:  # one image never stops the others
                 why = redact(str(e))
-                self.errors.append(f"{tgt_loc.image.name} {src.name} -> {tgt.name}: {why}")
+                self.errors.append(Problem.of(e, f"{tgt_loc.image.name} {src.name} -> {tgt.name}",
+                                              image=tgt_loc.image.name))
                 step = ImageStep(image=tgt_loc.image.name, source=src.name, target=tgt.name,
                                  from_tag=tgt_loc.tag, from_digest=tgt_loc.digest,
                                  to_tag=src_loc.tag, to_digest=src_loc.digest,
@@ -502,7 +517,7 @@ class _Run:
             try:
                 self.statuses.append(self._gate_status(result.number, pub.sha, steps))
             except PromoterError as e:
-                self.errors.append(f"{pr.branch}: {redact(str(e))}")
+                self.errors.append(Problem.of(e, pr.branch))
 
     def _gate_status(self, number: int, sha: str, steps: Sequence[ImageStep]) -> StatusPosted:
         assert self.forge is not None
@@ -526,9 +541,10 @@ class _Run:
                     number, method=MergeMethod(self.cfg.pull_requests.merge_method))
             except PromoterError as e:  # e.g. GitHub: nothing left to wait for ("clean")
                 auto_merge = False
-                self.errors.append(f"#{number}: auto-merge: {redact(str(e))} (make "
-                                   f"{gates.STATUS_CONTEXT} a required check so the forge "
-                                   "waits for it)")
+                self.errors.append(Problem(
+                    message=f"#{number}: auto-merge: {redact(str(e))} (make "
+                            f"{gates.STATUS_CONTEXT} a required check so the forge waits for it)",
+                    retryable=e.retryable))
         self.forge.set_status(sha, status)
         return StatusPosted(number=number, sha=sha, state=status.state,
                             description=description, auto_merge=auto_merge)
@@ -550,7 +566,7 @@ class _Run:
                                                   state=_STATUS[state],
                                                   description=description))
             except PromoterError as e:
-                self.errors.append(f"#{pr.number}: {redact(str(e))}")
+                self.errors.append(Problem.of(e, f"#{pr.number}"))
 
 
 def _update(src: Located, tgt: Located) -> UpdateType:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from promoter import render
 from promoter.config import Config, Group, Identity
-from promoter.errors import PromoterError
+from promoter.errors import Problem, PromoterError
 from promoter.forge import MergeMethod, PRState, PullRequest, PullRequests
 from promoter.gitrepo import BranchChange, Published, Workspace, publish_branches
 from promoter.gitrepo import Outcome as Pushed
@@ -98,6 +98,14 @@ class PRResult:
     url: str | None = None
     action: Action = Action.NONE
     error: str | None = None
+    retryable: bool = False  # the error is a forge or remote that did not answer
+
+    @property
+    def problem(self) -> Problem:
+        """The failure as a :class:`~promoter.errors.Problem` (``branch: error``)."""
+        return Problem(message=f"{self.branch}: {self.error or self.outcome.value}",
+                       retryable=self.retryable,
+                       image=next(iter(self.images)) if len(self.images) == 1 else None)
 
 
 def from_plan(cfg: Config, pr: PullRequestPlan, *, extra: str = "",
@@ -199,7 +207,8 @@ def _sync_one(forge: PullRequests | None, ws: Workspace, p: Proposal, pub: Publi
                 ws.delete_branch(p.branch, expect=pub.sha)
             except PromoterError as cleanup:
                 log.warning("branch=%s left behind: %s", p.branch, redact(str(cleanup)))
-        return replace(base, outcome=Outcome.FAILED, error=redact(str(e)))
+        return replace(base, outcome=Outcome.FAILED, error=redact(str(e)),
+                       retryable=e.retryable)
 
 
 def _pull_request(forge: PullRequests, p: Proposal, pub: Published, base: PRResult,
@@ -272,7 +281,8 @@ def close_pull_request(forge: PullRequests, ws: Workspace, *, env: str, pr: Pull
 
 def failed(env: str, branch: str, error: PromoterError) -> PRResult:
     """The result of a branch whose forge or git step raised ``error``."""
-    return PRResult(env=env, branch=branch, outcome=Outcome.FAILED, error=redact(str(error)))
+    return PRResult(env=env, branch=branch, outcome=Outcome.FAILED, error=redact(str(error)),
+                    retryable=error.retryable)
 
 
 def close_unneeded(cfg: Config, ws: Workspace, forge: PullRequests, plan: Plan,

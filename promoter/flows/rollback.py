@@ -16,7 +16,7 @@ from datetime import datetime
 
 from promoter import render
 from promoter.config import Config, Image
-from promoter.errors import InputError
+from promoter.errors import InputError, Problem, exit_code
 from promoter.flows import publish
 from promoter.flows.publish import ROLLBACK_LABEL, Action, Outcome
 from promoter.flows.snapshots import Run, Snapshots, env_history, same_version
@@ -53,6 +53,8 @@ class RollbackResult:
     url: str | None = None
     error: str | None = None
     diff: str = ""
+    note: str | None = None  # why nothing was done when that is no problem
+    retryable: bool = False  # the error is a forge or remote that did not answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +64,22 @@ class RollbackReport:
     @property
     def ok(self) -> bool:
         return all(r.outcome not in (Outcome.FAILED, Outcome.HUMAN) for r in self.results)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Each image that could not be rolled back (or whose branch a person changed)."""
+        return tuple(Problem(message=f"{r.image} in {r.env}: {r.error or r.outcome.value}",
+                             image=r.image, retryable=r.retryable)
+                     for r in self.results if r.outcome in (Outcome.FAILED, Outcome.HUMAN))
+
+    @property
+    def exit_code(self) -> int:
+        """0, 1 when an image could not be rolled back (3 when a forge alone is to blame)."""
+        return exit_code(self.problems)
+
+
+class NothingEarlier(InputError):
+    """The environment's history holds no other version of the image."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,8 +107,8 @@ def choose_target(loc: Located, runs: Sequence[Run], to: str | None) -> Wanted:
     earlier = next((r for r in runs if r.tag and not same_version(r.tag, r.digest, loc.tag,
                                                                   loc.digest)), None)
     if earlier is None or earlier.tag is None:
-        raise InputError(f"{name}: {env} ran no other version in its history; name one with "
-                         "--to")
+        raise NothingEarlier(f"{name}: {env} ran no other version in its history; name one "
+                             "with --to")
     return Wanted(tag=earlier.tag, digest=earlier.digest)
 
 
@@ -100,8 +118,11 @@ def _known(runs: Sequence[Run]) -> str:
 
 
 def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Image],
-                  to: str | None, reason: str) -> list[Planned | RollbackResult]:
-    """A pull request plan per image, or the result saying why there is none."""
+                  to: str | None, reason: str, every: bool = False
+                  ) -> list[Planned | RollbackResult]:
+    """A pull request plan per image, or the result saying why there is none. With
+    ``every`` (the whole environment, no image named), an image that never ran another
+    version is no failure: it is left alone with a note."""
     environment = cfg.environment(env)
     head = ws.branch_head(environment.branch)
     if head is None:
@@ -119,6 +140,13 @@ def plan_rollback(cfg: Config, ws: Workspace, *, env: str, images: Sequence[Imag
         runs = env_history(snap, image, env, head)
         try:
             wanted = choose_target(loc, runs, to)
+        except NothingEarlier as e:
+            out.append(RollbackResult(image=image.name, env=env, from_tag=loc.tag, to_tag=None,
+                                      branch=branch,
+                                      outcome=Outcome.NOT_NEEDED if every else Outcome.FAILED,
+                                      note=str(e) if every else None,
+                                      error=None if every else str(e)))
+            continue
         except InputError as e:
             out.append(RollbackResult(image=image.name, env=env, from_tag=loc.tag, to_tag=to,
                                       branch=branch, outcome=Outcome.FAILED, error=str(e)))
@@ -156,7 +184,7 @@ def rollback(cfg: Config, ws: Workspace, forge: PullRequests | None, *, env: str
         require_tag(registry, chosen[0].repository, to, what="--to")
     ws.fetch()
     planned = plan_rollback(cfg, ws, env=env, images=chosen, to=to,
-                            reason=reason or "not given")
+                            reason=reason or "not given", every=image is None)
     results: list[RollbackResult] = []
     todo: list[tuple[int, publish.Proposal]] = []  # (index in results, what to publish)
     for item in planned:
@@ -175,7 +203,7 @@ def rollback(cfg: Config, ws: Workspace, forge: PullRequests | None, *, env: str
                                 sign_off=cfg.commit.sign_off)
     for (i, _), r in zip(todo, published, strict=True):
         results[i] = replace(results[i], outcome=r.outcome, action=r.action, number=r.number,
-                             url=r.url, error=r.error)
+                             url=r.url, error=r.error, retryable=r.retryable)
     return RollbackReport(results=tuple(results))
 
 

@@ -20,13 +20,14 @@ from datetime import datetime, timedelta
 
 from promoter import render
 from promoter.config import Config, Image
-from promoter.errors import PromoterError
+from promoter.errors import Problem, PromoterError, exit_code
 from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
+from promoter.plan import branch_name, slug
+from promoter.progress import Progress, quiet
 from promoter.refs import ImageRef
-from promoter.secrets import redact
 from promoter.signature_checks import SignatureChecks
 
 # --- the matrix -----------------------------------------------------------------------------------
@@ -35,10 +36,11 @@ from promoter.signature_checks import SignatureChecks
 class Pending:
     """An open promoter pull request that moves ``image`` in ``env`` to ``tag``."""
 
-    number: int
+    number: int | None  # None: a local branch (forge.type local), no pull request
     url: str
     tag: str
     rollback: bool = False
+    branch: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +70,19 @@ class Status:
     images: tuple[str, ...]
     repositories: Mapping[str, str]  # image name -> registry/repository
     cells: tuple[Cell, ...]
-    errors: tuple[str, ...] = ()
+    errors: tuple[Problem, ...] = ()
     forge: bool = False  # whether pending pull requests were asked for
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """What could not be read, and every cell's problem (``image in env: ...``)."""
+        return self.errors + tuple(Problem(message=f"{c.image} in {c.env}: {p}", image=c.image)
+                                   for c in self.cells for p in c.problems)
+
+    @property
+    def exit_code(self) -> int:
+        """0, 1 when a problem is listed (3 when a forge alone did not answer)."""
+        return exit_code(self.problems)
 
     def cell(self, image: str, env: str) -> Cell | None:
         return next((c for c in self.cells if c.image == image and c.env == env), None)
@@ -98,38 +111,70 @@ def pending_prs(cfg: Config, forge: PullRequests) -> dict[tuple[str, str], list[
     return out
 
 
+def local_branches(cfg: Config, ws: Workspace, snap: Snapshots,
+                   images: Sequence[str] | None = None) -> dict[tuple[str, str], list[Pending]]:
+    """Without a forge (``forge.type: local``), promoter's branches are what is pending: the
+    update branch (``pull-requests.branch``) and the rollback branch of each image in each
+    environment, with the version they hold."""
+    from promoter.flows.rollback import BRANCH as ROLLBACK_BRANCH
+
+    out: dict[tuple[str, str], list[Pending]] = {}
+    chosen = [cfg.image(n) for n in images] if images else list(cfg.images)
+    for env in cfg.environments:
+        for image in chosen:
+            if env.name not in image.environments:
+                continue
+            for branch, rollback in ((branch_name(cfg, env, image.name), False),
+                                     (ROLLBACK_BRANCH.format(env=env.name,
+                                                             image=slug(image.name)), True)):
+                sha = ws.branch_head(branch)
+                if sha is None or sha == ws.branch_head(env.branch):
+                    continue
+                tag = snap.locate(image, env.name, sha).tag
+                if tag is not None:
+                    out.setdefault((image.name, env.name), []).append(
+                        Pending(number=None, url="", tag=tag, rollback=rollback, branch=branch))
+    return out
+
+
 def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datetime,
            images: Sequence[str] | None = None, limit: int = HISTORY_LIMIT,
-           signatures: SignatureChecks | None = None) -> Status:
+           signatures: SignatureChecks | None = None, progress: Progress = quiet) -> Status:
     """The matrix of ``cfg``'s images (or those named) x environments at the branch heads;
-    with ``signatures``, what the signature gate says of each version a gated environment
-    runs (a refused one is also listed among the cell's problems)."""
+    ``progress`` shows the images read; with ``signatures``, what the signature gate says of
+    each version a gated environment runs (a refused one is also listed among the cell's
+    problems)."""
     snap = Snapshots(ws)
-    errors: list[str] = []
+    errors: list[Problem] = []
     heads: dict[str, str | None] = {}
     for env in cfg.environments:
         heads[env.name] = ws.branch_head(env.branch)
         if heads[env.name] is None:
-            errors.append(f"{env.name}: branch {env.branch} does not exist")
+            errors.append(Problem(message=f"{env.name}: branch {env.branch} does not exist"))
     pending: dict[tuple[str, str], list[Pending]] = {}
-    if forge is not None:
+    if forge is None:
+        pending = local_branches(cfg, ws, snap, images)
+    else:
         try:
             pending = pending_prs(cfg, forge)
         except PromoterError as e:
-            errors.append(f"pending pull requests: {redact(str(e))}")
+            errors.append(Problem.of(e, "pending pull requests"))
     chosen = [cfg.image(n) for n in images] if images else list(cfg.images)
     cells: list[Cell] = []
-    for image in chosen:
-        histories: dict[str, tuple[Run, ...]] = {}
-        for env in cfg.environments:
-            head = heads[env.name]
-            if env.name not in image.environments or head is None:
-                continue
-            try:
-                cells.append(_cell(cfg, snap, image, env.name, head, heads, histories,
-                                   pending.get((image.name, env.name), []), limit))
-            except PromoterError as e:
-                errors.append(f"{image.name} in {env.name}: {redact(str(e))}")
+    with progress("images read", len(chosen)) as bar:
+        for image in chosen:
+            histories: dict[str, tuple[Run, ...]] = {}
+            for env in cfg.environments:
+                head = heads[env.name]
+                if env.name not in image.environments or head is None:
+                    continue
+                try:
+                    cells.append(_cell(cfg, snap, image, env.name, head, heads, histories,
+                                       pending.get((image.name, env.name), []), limit))
+                except PromoterError as e:
+                    errors.append(Problem.of(e, f"{image.name} in {env.name}",
+                                             image=image.name))
+            bar.advance()
     if signatures is not None:
         cells = _signed(cfg, signatures, cells)
     return Status(generated=now, environments=cfg.env_names,

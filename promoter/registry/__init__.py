@@ -34,6 +34,7 @@ class ScanResult:
     image: ImageRef
     tags: tuple[str, ...] = ()
     error: str | None = None
+    retryable: bool = False  # the error is a registry that did not answer
     manifests: Mapping[str, ManifestInfo] = field(default_factory=dict)
 
 

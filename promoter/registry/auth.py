@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from promoter import secrets
-from promoter.errors import RegistryError
+from promoter.errors import RegistryError, RegistryRefused
 from promoter.registry.creds import Credentials
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def basic_header(creds: Credentials | None) -> str | None:
     return f"Basic {encoded}"
 
 
-class AuthFailed(RegistryError):
+class AuthFailed(RegistryRefused):
     """The registry or its token endpoint refused our credentials (or the lack of them)."""
 
 

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from promoter.errors import RegistryError
+from promoter.errors import RegistryError, RegistryRefused
 from promoter.refs import ImageRef
 from promoter.registry import Enough, ManifestInfo
 from promoter.signing import Signature
@@ -92,7 +92,7 @@ class MemoryRegistry:
             raise RegistryError(self._failures[image.name])
         tags = self._repos.get(image.name)
         if tags is None:
-            raise RegistryError(f"repository not found: {image.name} (NAME_UNKNOWN)")
+            raise RegistryRefused(f"repository not found: {image.name} (NAME_UNKNOWN)")
         return tags
 
     async def list_tags(self, image: ImageRef) -> tuple[str, ...]:
@@ -107,10 +107,10 @@ class MemoryRegistry:
             for info in tags.values():
                 if info.digest == image.digest:
                     return self._answer(info, created, platform, str(image))
-            raise RegistryError(f"not found: {image.name}@{image.digest} (MANIFEST_UNKNOWN)")
+            raise RegistryRefused(f"not found: {image.name}@{image.digest} (MANIFEST_UNKNOWN)")
         tag = image.tag or "latest"
         if tag not in tags:
-            raise RegistryError(f"not found: {image.name}:{tag} (MANIFEST_UNKNOWN)")
+            raise RegistryRefused(f"not found: {image.name}:{tag} (MANIFEST_UNKNOWN)")
         return self._answer(tags[tag], created, platform, f"{image.name}:{tag}")
 
     @staticmethod

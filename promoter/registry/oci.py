@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 import certifi
 import httpx
 
-from promoter.errors import InputError, PromoterError, RegistryError
+from promoter.errors import InputError, PromoterError, RegistryError, RegistryRefused
 from promoter.refs import DOCKER_HUB, ImageRef, is_valid_digest, shorten, tag_problem
 from promoter.registry import ManifestInfo
 from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
@@ -545,9 +545,9 @@ class OciRegistry:
         if status == 404:
             if code == "NAME_UNKNOWN" or (code is None and "/manifests/" not in
                                           response.request.url.path):
-                return RegistryError(f"repository not found: {what}"
+                return RegistryRefused(f"repository not found: {what}"
                                      f" ({code or 404})")
-            return RegistryError(f"not found: {what} ({code or 'MANIFEST_UNKNOWN'})")
+            return RegistryRefused(f"not found: {what} ({code or 'MANIFEST_UNKNOWN'})")
         if status == 403:
             return AuthFailed(f"access denied for {what} (403{' ' + code if code else ''})")
         return RegistryError(f"{what}: {response.url.netloc.decode()} answered {status}"

@@ -70,7 +70,8 @@ async def scan(images: Iterable[ImageRef], registry: Registry, *, pick: Pick | N
                         platform=platform)
         except PromoterError as e:
             return ScanResult(image=image, tags=tags, manifests=manifests,
-                              error=secrets.redact(str(e)))
+                              error=secrets.redact(str(e)),
+                              retryable=e.retryable)
         except Exception as e:  # never let one image stop the others
             log.debug("scan of %s failed", image, exc_info=True)
             return ScanResult(image=image, tags=tags, manifests=manifests,

@@ -111,7 +111,8 @@ def _card(cell: Cell | None, st: Status) -> str:
     badges = []
     for p in cell.pending:
         kind, label = ("rb", "rollback") if p.rollback else ("pr", "pending")
-        text = f"{label} #{p.number} &rarr; {escape(p.tag)}"
+        which = f"#{p.number}" if p.number else escape(p.branch or "")
+        text = f"{label} {which} &rarr; {escape(p.tag)}"
         if p.url.startswith(("https://", "http://")):  # links from the forge, nothing else
             badges.append(f'<a class="badge {kind}" href="{escape(p.url)}">{text}</a>')
         else:
@@ -173,7 +174,7 @@ def status_html(st: Status, *, title: str = "promoter status") -> str:
     stats.append(f'<span class="stat{" alert" if drifts else ""}"><b>{drifts}</b> drift</span>')
     problems = [f"<li><b>{escape(c.image)}</b> in {escape(c.env)}: {escape(p)}</li>"
                 for c in st.cells for p in c.problems]
-    problems += [f"<li>{escape(e)}</li>" for e in st.errors]
+    problems += [f"<li>{escape(str(e))}</li>" for e in st.errors]
     problem_box = (f'<section class="problems"><h2>Problems</h2><ul>{"".join(problems)}</ul>'
                    "</section>") if problems else ""
     when = st.generated.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,26 +1,36 @@
 """``--output json`` of every command: :func:`document` turns a command's result into plain
-data, :func:`dumps` into the text printed. One function per result type, registered on
-:func:`document`; the keys and values are a contract other tools rely on (keep them, extend
-rather than rename)."""
+data, :func:`envelope` wraps it in the one object every command prints, :func:`dumps` into the
+text printed. One function per result type, registered on :func:`document`; the keys and
+values are a contract other tools rely on (keep them, extend rather than rename).
+
+The envelope (``schema_version`` 1)::
+
+    {"schema_version": 1, "command": "plan", "exit_code": 0,
+     ...the command's result under its keys ("plan", "pull_requests", "images", ...),
+     "errors": [{"file", "line", "column", "key", "image", "message", "retryable"}, ...]}
+
+It is printed on stdout whatever the exit code: on bad input (2) or a remote that did not
+answer (3) before any result, the result's keys are absent and ``errors`` says why.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from promoter import commands
+from promoter.config import Config
+from promoter.edit.model import Site
+from promoter.errors import Problem
 from promoter.flows import check, comment, poll, promote, rollback, status
 from promoter.flows.publish import PRResult
 from promoter.plan import Plan
 from promoter.registry.choose import TagsReport
 from promoter.render import unified_diff
-
-
-def dumps(result: object) -> str:
-    """The JSON text of ``result`` (no trailing newline)."""
-    return json.dumps(document(result), indent=2)
 
 
 @functools.singledispatch
@@ -29,8 +39,69 @@ def document(result: object) -> Any:
     raise TypeError(f"no JSON for {type(result).__name__}")
 
 
+SCHEMA_VERSION = 1
+
+
+def envelope(command: str, result: object | None, *, exit_code: int,
+             errors: Sequence[Problem] | None = None) -> dict[str, Any]:
+    """The one JSON object of every command: its result's keys (none for ``result`` None),
+    ``errors`` (``errors``, else what the result found: :func:`problems`) and the schema
+    version."""
+    found = problems(result) if errors is None else tuple(errors)
+    return {"schema_version": SCHEMA_VERSION, "command": command, "exit_code": exit_code,
+            **(document(result) if result is not None else {}),
+            "errors": [_problem(p) for p in found]}
+
+
+def _problem(p: Problem) -> dict[str, Any]:
+    return {**p.as_dict(), "retryable": p.retryable}
+
+
+def problems(result: object) -> tuple[Problem, ...]:
+    """What a command's result found wrong (its ``problems``, else its ``errors``)."""
+    found = getattr(result, "problems", None)
+    if found is None:
+        found = getattr(result, "errors", None) or ()
+    return tuple(p if isinstance(p, Problem) else Problem(message=str(p)) for p in found)
+
+
+def dumps(result: object | None, *, command: str, exit_code: int,
+          errors: Sequence[Problem] | None = None) -> str:
+    """The JSON text of :func:`envelope` (no trailing newline)."""
+    return json.dumps(envelope(command, result, exit_code=exit_code, errors=errors), indent=2)
+
+
+class Sites(tuple[Site, ...]):
+    """``find-images``' result: the references found (``images`` in the envelope)."""
+
+
 @document.register
-def _plan(plan: Plan) -> list[dict[str, Any]]:
+def _sites(sites: Sites) -> dict[str, Any]:
+    return {"images": [site(s) for s in sites]}
+
+
+def site(s: Site) -> dict[str, Any]:
+    """One find-images object (the contract's keys, in order)."""
+    return {"file": s.file, "line": s.line, "kind": s.kind.value, "name": s.name,
+            "tag": s.ref.tag, "digest": s.ref.digest}
+
+
+@document.register
+def _config(cfg: Config) -> dict[str, Any]:
+    return {"file": str(cfg.path) if isinstance(cfg.path, Path) else cfg.path,
+            "images": [i.name for i in cfg.images],
+            "environments": [{"name": e.name, "branch": e.branch, "track": e.track}
+                             for e in cfg.environments],
+            "forge": cfg.forge.type.value}
+
+
+@document.register
+def _plan(plan: Plan) -> dict[str, Any]:
+    return {"plan": _pull_requests(plan),
+            "skipped": [{"image": i, "reason": why} for i, why in plan.skipped]}
+
+
+def _pull_requests(plan: Plan) -> list[dict[str, Any]]:
     return [{
         "env": pr.env, "source_env": pr.source_env, "base": pr.base, "branch": pr.branch,
         "title": pr.title,
@@ -49,8 +120,7 @@ def _pull_request(r: PRResult) -> dict[str, Any]:
 @document.register
 def _poll(report: poll.Report) -> dict[str, Any]:
     return {"pull_requests": [_pull_request(r) for r in report.results],
-            "plan": _plan(report.plan), "errors": list(report.errors),
-            "skipped": [{"image": i, "reason": why} for i, why in report.plan.skipped],
+            **_plan(report.plan),
             "seconds": {k: round(v, 3) for k, v in report.phases.items()}}
 
 
@@ -73,14 +143,15 @@ def _promote(report: promote.Report) -> dict[str, Any]:
         "statuses": [{"number": s.number, "sha": s.sha, "state": s.state.value,
                       "description": s.description, "auto_merge": s.auto_merge}
                      for s in report.statuses],
-        "plan": _plan(report.plan), "errors": list(report.errors)}
+        **_plan(report.plan)}
 
 
 @document.register
-def _rollback(report: rollback.RollbackReport) -> list[dict[str, Any]]:
-    return [{"image": r.image, "env": r.env, "from": r.from_tag, "to": r.to_tag,
+def _rollback(report: rollback.RollbackReport) -> dict[str, Any]:
+    return {"rollbacks": [{"image": r.image, "env": r.env, "from": r.from_tag, "to": r.to_tag,
              "branch": r.branch, "outcome": r.outcome, "action": r.action,
-             "number": r.number, "url": r.url, "error": r.error} for r in report.results]
+             "number": r.number, "url": r.url, "error": r.error, "note": r.note}
+            for r in report.results]}
 
 
 def _seconds(delta: timedelta | None) -> int | None:
@@ -99,11 +170,11 @@ def _status(st: status.Status) -> dict[str, Any]:
                 "since": c.since.isoformat() if c.since else None,
                 "age_seconds": _seconds(c.age(st.generated)), "commit": c.commit,
                 "pending": [{"number": p.number, "url": p.url, "tag": p.tag,
-                             "rollback": p.rollback} for p in c.pending],
+                             "rollback": p.rollback, "branch": p.branch}
+                            for p in c.pending],
                 "drift": c.drift, "problems": list(c.problems), "signature": c.signature}
                 for c in st.cells if c.image == name}}
             for name in st.images],
-        "errors": list(st.errors),
     }
 
 
@@ -116,8 +187,7 @@ def _check(report: check.CheckReport) -> dict[str, Any]:
                    "from": m.old_tag, "to": m.new_tag, "from_digest": m.old_digest,
                    "to_digest": m.new_digest, "files": list(m.files)} for m in report.moves],
         "violations": [{"rule": v.rule.value, "image": v.image, "env": v.env,
-                        "message": v.message} for v in report.violations],
-        "errors": list(report.errors)}
+                        "message": v.message} for v in report.violations]}
 
 
 @document.register
@@ -136,6 +206,5 @@ def _tags(report: TagsReport) -> dict[str, Any]:
         chosen = {"tag": choice.chosen, "digest": choice.digest}
     return {"image": report.image.name, "chosen": chosen,
             "candidates": list(choice.candidates) if choice else [],
-            "errors": list(report.errors),
             "too_young": [{"tag": t, "created": c.isoformat()}
                           for t, c in (choice.too_young if choice else ())]}

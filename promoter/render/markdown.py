@@ -34,7 +34,8 @@ def _status(st: status.Status) -> str:
             return ""
         age = format_age(c.age(st.generated))
         parts = [f"**{version(c)}**" + (f" ({age})" if age else "")]
-        parts += [f"{'rollback' if p.rollback else 'pending'} [#{p.number}]({p.url}) "
+        parts += [f"{'rollback' if p.rollback else 'pending'} "
+                  f"{f'[#{p.number}]({p.url})' if p.number else f'`{p.branch}`'} "
                   f"-> {p.tag}" for p in c.pending]
         if c.drift:
             parts.append(":warning: drift")
@@ -57,9 +58,9 @@ def _status(st: status.Status) -> str:
 @markdown.register
 def _check(report: check.CheckReport) -> str:
     """The Markdown for the CI log, the job summary and the check run."""
-    verdict = {0: ":white_check_mark: **promoter check passed**",
-               1: f":x: **promoter check failed**: {len(report.violations)} violation(s)",
-               2: ":warning: **promoter check could not finish**"}[report.exit_code]
+    verdict = (":white_check_mark: **promoter check passed**" if report.exit_code == 0 else
+               f":x: **promoter check failed**: {len(report.violations)} violation(s)"
+               if report.violations else ":warning: **promoter check could not finish**")
     out = [verdict, ""]
     if report.rollback:
         out += ["This change is a rollback: the order and downgrade rules do not apply.", ""]

@@ -84,7 +84,7 @@ def _rollback(report: rollback.RollbackReport) -> str:
     lines = []
     for r in report.results:
         where = f" #{r.number} {r.url}" if r.number else ""
-        err = f": {r.error}" if r.error else ""
+        err = f": {r.error}" if r.error else f" ({r.note})" if r.note else ""
         action = f" {r.action}" if r.action else ""
         lines.append(f"{r.env}: {r.image} {r.from_tag or '-'} -> {r.to_tag or '-'}: "
                      f"{r.branch}: {r.outcome}{action}{where}{err}")
@@ -127,7 +127,8 @@ def _status(st: status.Status) -> str:
                 continue
             age = format_age(c.age(st.generated))
             shown = version(c) + (f" ({age})" if age else "")
-            shown += "".join(f" -> {p.tag} #{p.number}" for p in c.pending)
+            shown += "".join(f" -> {p.tag} " + (f"#{p.number}" if p.number else
+                                                 f"({p.branch})") for p in c.pending)
             row.append(shown + (" !" if c.drift else ""))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

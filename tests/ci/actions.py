@@ -182,3 +182,45 @@ def seeded_registry() -> Iterator[str]:
             for tag in tags:
                 pusher.push(name, tag)
         yield reg.host
+
+
+@dataclass(frozen=True)
+class Annotation:
+    level: str
+    properties: dict[str, str]
+    message: str
+
+
+_COMMAND = re.compile(r"^::(?P<cmd>[a-z-]+)(?: (?P<props>[^\n]*?))?::(?P<data>.*)$")
+
+
+def _unescape(text: str, *, prop: bool) -> str:
+    pairs = [("%0D", "\r"), ("%0A", "\n")] + ([("%3A", ":"), ("%2C", ",")] if prop else [])
+    for code, ch in [*pairs, ("%25", "%")]:
+        text = text.replace(code, ch)
+    return text
+
+
+def parse_annotations(log: str) -> list[Annotation]:
+    """The annotations a runner makes of ``log``, as it reads workflow commands: nothing
+    between ``::stop-commands::TOKEN`` and ``::TOKEN::``; properties split at ``,``, each at
+    its first ``=``, both unescaped."""
+    found: list[Annotation] = []
+    fence: str | None = None
+    for line in log.splitlines():
+        if fence is not None:
+            if line == f"::{fence}::":
+                fence = None
+            continue
+        m = _COMMAND.match(line)
+        if m is None:
+            continue
+        if m["cmd"] == "stop-commands":
+            fence = m["data"]
+        elif m["cmd"] in ("error", "warning", "notice"):
+            props = dict(p.split("=", 1) for p in (m["props"] or "").split(",") if "=" in p)
+            found.append(Annotation(level=m["cmd"],
+                                    properties={k: _unescape(v, prop=True)
+                                                for k, v in props.items()},
+                                    message=_unescape(m["data"], prop=False)))
+    return found

@@ -18,6 +18,7 @@ import pytest
 
 from tests.ci import fake_docker
 from tests.ci.actions import ROOT, Run, load, run_action, runner_environ
+from tests.envelope import body
 from tests.serve.worlds import make_world
 from tests.servers.fake_github import FakeGitHub
 
@@ -67,19 +68,21 @@ def test_plan_in_the_image_installs_nothing_and_keeps_outputs_and_summary(
     assert run.codes == [0], run.log  # only the run step: no python, key, cache or install
     assert set(run.steps) == {"run"}
     assert not (tmp_path / "runner" / "promoter-venv").exists()
-    result = json.loads(run.outputs["result"])
-    assert sorted(pr["branch"] for pr in result) == ["promoter/dev/api", "promoter/dev/web"]
+    result = body(json.loads(run.outputs["result"]), command="plan", exit_code=0)
+    assert sorted(pr["branch"] for pr in result["plan"]) == ["promoter/dev/api",
+                                                             "promoter/dev/web"]
     assert run.outputs["exit-code"] == "0" and json.loads(run.outputs["pull-requests"]) == []
     summary = tmp_path / "runner" / "summary.md"
     assert summary.read_text().startswith("### promoter plan: ok\n")
     call, inside = _docker(tmp_path)
     out = tmp_path / "runner" / f"output_{_step_index(ROOT / 'action.yml', 'run')}"
     names = ["CI", "GITHUB_ACTIONS", "GITHUB_ACTION_PATH", "GITHUB_OUTPUT",
-             "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN", "GITHUB_WORKSPACE"]
+             "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN", "GITHUB_WORKSPACE", "PROMOTER_ANNOTATIONS"]
+    notes = call["env"]["PROMOTER_ANNOTATIONS"]  # a file of its own, printed after the fence
     assert call["argv"] == [
         "run", "--rm", "--user", _user(), "--workdir", str(repo),
         "--volume", f"{repo}:{repo}", "--volume", f"{out}:{out}",
-        "--volume", f"{summary}:{summary}",
+        "--volume", f"{summary}:{summary}", "--volume", f"{notes}:{notes}",
         *[w for n in names for w in ("--env", n)],
         IMAGE, "plan", "--output", "json"]
     assert TOKEN not in json.dumps(call["argv"])  # the token goes by name only
@@ -158,7 +161,7 @@ def test_comment_in_the_image_reads_the_mounted_event(github: FakeGitHub,
                token=world.token, args=f"--clone {world.clone_url}",
                inputs={"image-env": "FORGE_TOKEN, NOT_SET"})
     assert run.codes == [0], run.log
-    assert json.loads(run.outputs["result"])["outcome"] == "done"
+    assert body(json.loads(run.outputs["result"]))["outcome"] == "done"
     assert "promoter/hold" in github.repos[world.name].pulls[world.number].labels
     call, inside = _docker(tmp_path)
     assert f"{event}:{event}:ro" in call["argv"]

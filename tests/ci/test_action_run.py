@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.actions import ROOT, Run, read_outputs, run_action, runner_environ
+from tests.ci.actions import (
+    ROOT,
+    Run,
+    parse_annotations,
+    read_outputs,
+    run_action,
+    runner_environ,
+)
+from tests.envelope import body
 from tests.serve.worlds import make_world
 from tests.servers.fake_github import FakeGitHub
 
@@ -31,8 +39,9 @@ def _run(tmp_path: Path, repo: Path, action: Path = ROOT / "action.yml",
 def test_plan_writes_outputs_and_a_summary(tmp_path: Path, repo: Path) -> None:
     run, summary = _run(tmp_path, repo, command="plan")
     assert run.codes == [0, 0, 0], run.log
-    result = json.loads(run.outputs["result"])
-    assert sorted(pr["branch"] for pr in result) == ["promoter/dev/api", "promoter/dev/web"]
+    result = body(json.loads(run.outputs["result"]), command="plan", exit_code=0)
+    assert sorted(pr["branch"] for pr in result["plan"]) == ["promoter/dev/api",
+                                                             "promoter/dev/web"]
     assert json.loads(run.outputs["pull-requests"]) == []  # a plan opens nothing
     assert run.outputs["exit-code"] == "0"
     text = summary.read_text()
@@ -92,7 +101,49 @@ def test_promoter_output_cannot_issue_workflow_commands(tmp_path: Path, repo: Pa
     token = lines[start].split("::")[2]
     end = lines.index(f"::{token}::")
     assert any("::set-output::x" in ln for ln in lines[start:end])
-    assert not any("::set-output::x" in ln for ln in lines[:start] + lines[end:])
+    outside = lines[:start] + lines[end + 1:]
+    # outside the fence only promoter's own annotations start with "::" (the path is their
+    # data, never a command of its own)
+    assert not any(ln.startswith("::set-output") for ln in outside)
+    assert all(ln.startswith(("::error ", "::add-mask::")) for ln in outside
+               if ln.startswith("::"))
+    [note] = parse_annotations(run.log)  # the file named, as the runner reads it
+    assert (note.level, note.properties["file"], note.properties["title"]) == (
+        "error", "::set-output::x", "promoter plan")
+
+
+BROKEN = """\
+environments:
+  - name: dev
+    paths: [overlays/dev]
+images:
+  - name: web
+    repository: {host}/demo/web
+    policy: {{semver: "^^1"}}
+  - name: web
+    repository: {host}/demo/api
+forge: {{type: local}}
+"""
+
+
+def test_config_errors_become_annotations_outside_the_fence_and_a_summary(
+        tmp_path: Path, repo: Path, registry: str) -> None:
+    (repo / ".promoter.yaml").write_text(BROKEN.format(host=registry))
+    run, summary = _run(tmp_path, repo, command="plan")
+    assert run.codes[-1] == 2 and run.outputs["exit-code"] == "2"
+    found = parse_annotations(run.log)  # as the runner reads the log
+    config = [a for a in found if a.properties.get("file") == ".promoter.yaml"]
+    assert len(config) >= 2, run.log  # every error in the file, each at its line
+    assert {a.level for a in config} == {"error"}
+    lines = {int(a.properties["line"]) for a in config}
+    assert {7, 8} <= lines, config
+    assert all("col" in a.properties for a in config)
+    assert any("semver" in a.message for a in config)
+    doc = body(json.loads(run.outputs["result"]), command="plan", exit_code=2)
+    assert len(doc["errors"]) == len(config)
+    text = summary.read_text()
+    assert text.startswith("### promoter plan: exit 2 (bad input)\n")
+    assert ".promoter.yaml:7" in text  # what went wrong, and where
 
 
 @pytest.mark.parametrize(("inputs", "error"), [

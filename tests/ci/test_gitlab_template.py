@@ -180,3 +180,37 @@ def test_the_jobs_run_sharded_like_parallel_n(tmp_path: Path) -> None:
         assert sorted(images) == ["api", "web"]
         proc = _bash(lines, repo, _job_env(job, PROMOTER_ARGS="--no-such-option"))
         assert proc.returncode == 2  # promoter's usage error fails the job
+
+
+@pytest.mark.integration
+def test_the_check_job_leaves_code_quality_and_junit_reports(tmp_path: Path) -> None:
+    """The check job on a merge request that moves prod ahead of dev: exit 1, and the
+    artifacts:reports files GitLab reads name the file that breaks the order rule."""
+    import xml.etree.ElementTree as ET
+
+    job = resolve(_jobs(install=False), "promoter-check")
+    assert job["artifacts"]["reports"] == {"codequality": "gl-code-quality-report.json",
+                                           "junit": "promoter-junit.xml"}
+    lines = [ln for ln in script_lines(job) if not ln.startswith("git config --global")]
+    with seeded_registry() as host:
+        repo = tmp_path / "gitops"
+        write_repo(repo, host)
+        git = ["git", "-C", str(repo)]
+        subprocess.run([*git, "checkout", "-qb", "hotfix"], check=True)
+        kust = repo / "overlays/prod/kustomization.yaml"
+        kust.write_text(kust.read_text().replace('newTag: "1.0.0"', 'newTag: "1.0.1"'))
+        subprocess.run([*git, "commit", "-qam", "prod web 1.0.1"], check=True)
+        sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        proc = _bash(lines, repo, _job_env(
+            job, CI_MERGE_REQUEST_IID="7", CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
+            CI_COMMIT_SHA=sha, CI_PROJECT_DIR=str(repo)))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    issues = json.loads((repo / "gl-code-quality-report.json").read_text())
+    assert [(i["location"]["path"], i["severity"]) for i in issues] == [
+        ("overlays/prod/kustomization.yaml", "major")]
+    assert "order" in issues[0]["description"]
+    suite = ET.parse(repo / "promoter-junit.xml").getroot()
+    assert suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["overlays/prod/kustomization.yaml"].find("failure") is not None

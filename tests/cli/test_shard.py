@@ -50,7 +50,7 @@ def test_poll_shards_each_create_only_their_own_branches(
 
 def _planned(repo: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[str]:
     assert main(["plan", "--repo", str(repo), "--output", "json", *extra]) == 0
-    return sorted(u["image"] for pr in json.loads(capsys.readouterr().out)
+    return sorted(u["image"] for pr in json.loads(capsys.readouterr().out)["plan"]
                   for u in pr["updates"])
 
 

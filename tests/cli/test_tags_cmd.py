@@ -21,6 +21,7 @@ from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 from promoter.registry.choose import choose
 from promoter.registry.memory import MemoryRegistry
+from tests.envelope import body
 from tests.servers.registry import LocalRegistry, free_port
 from tests.servers.seed import OCI, Seeder, Stats, canonical, digest_of, make_layer
 
@@ -114,7 +115,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code, out, _ = run(capsys, *args, "--output", "json")
-    return code, json.loads(out)
+    doc = json.loads(out)
+    assert doc["exit_code"] == code
+    return code, body(doc, command="tags")
 
 
 # args, repo, chosen, candidates
@@ -182,8 +185,10 @@ def test_nothing_matches(seeded: Seeded, capsys: pytest.CaptureFixture[str]) -> 
     assert (code, out) == (1, "")
     assert err == f"promoter: no tag of {seeded.ref('cli/app')} matches the policy\n"
     code, doc = run_json(capsys, seeded.ref("cli/app"), "--semver", "^3")
+    assert [e["message"] for e in doc.pop("errors")] == [
+        f"no tag of {seeded.ref('cli/app')} matches the policy"]
     assert (code, doc) == (1, {"image": seeded.ref("cli/app"), "chosen": None,
-                               "candidates": [], "errors": [], "too_young": []})
+                               "candidates": [], "too_young": []})
 
 
 def test_platform_skips_tags_without_it(seeded: Seeded,
@@ -213,7 +218,7 @@ def test_input_errors(seeded: Seeded, capsys: pytest.CaptureFixture[str],
     code, out, err = run(capsys, seeded.ref("cli/app"), *args)
     assert (code, out, err) == (2, "", f"promoter: error: {message}\n")
     code, doc = run_json(capsys, seeded.ref("cli/app"), *args)
-    assert (code, doc["errors"], doc["chosen"]) == (2, [message], None)
+    assert (code, [e["message"] for e in doc["errors"]], doc["chosen"]) == (2, [message], None)
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -234,7 +239,7 @@ def test_unknown_repository(seeded: Seeded, capsys: pytest.CaptureFixture[str]) 
 def test_registry_gone(capsys: pytest.CaptureFixture[str]) -> None:
     ref = f"127.0.0.1:{free_port()}/cli/app"
     code, doc = run_json(capsys, ref, "--insecure-registry", "127.0.0.1")
-    assert (code, doc["chosen"], doc["candidates"]) == (2, None, [])
+    assert (code, doc["chosen"], doc["candidates"]) == (3, None, [])  # retry later
     assert len(doc["errors"]) == 1 and "cannot connect" in str(doc["errors"])
 
 
@@ -358,4 +363,7 @@ def test_min_age_on_the_command_line(seeded: Seeded, capsys: pytest.CaptureFixtu
                          "--min-age", "1d")
     assert (code, doc["chosen"]["tag"], doc["too_young"]) == (0, "1.3.0", [])
     code, _, err = run(capsys, seeded.ref("cli/app"), "--min-age", "soon")
-    assert code == 2 and "'soon' is not a duration" in err
+    assert code == 2 and err.startswith("promoter: error: --min-age: invalid duration 'soon'")
+    code, doc = run_json(capsys, seeded.ref("cli/app", "1.2.3"), "--semver", "^1",
+                         "--min-age", "1.5h")  # the grammar of the config's min-age
+    assert (code, doc["chosen"]["tag"]) == (0, "1.3.0")

@@ -4,23 +4,18 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
 import textwrap
-import time
 from datetime import UTC, datetime
-from fcntl import ioctl
 from pathlib import Path
 
 import pytest
 
 from promoter import secrets
 from promoter.console import Console, Mode, Verbosity, detect
+from tests.console.pty import run_in_pty, terminal_env
 
 SCRIPT = textwrap.dedent("""
     import os, sys, time
@@ -42,42 +37,12 @@ _ESC = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "NO_COLOR", "FORCE_COLOR",
-                        "TERM", "COLUMNS", "LINES")}
-    env.update({"TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}, **extra)
-    return env
-
-
 def _run_in_pty(tmp_path: Path, *args: str, **env: str) -> str:
     script = tmp_path / "progress.py"
     script.write_text(SCRIPT)
-    master, slave = os.openpty()
-    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, str(script), *args], stdin=slave, stdout=slave,
-                            stderr=slave, env=_env(**env), close_fds=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    assert proc.returncode == 0, out.decode(errors="replace")
-    return out.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    code, out = run_in_pty([sys.executable, str(script), *args], terminal_env(**env), timeout=60)
+    assert code == 0, out
+    return out
 
 
 def _plain(out: str) -> str:
@@ -126,7 +91,7 @@ def test_a_pipe_gets_plain_lines_only(tmp_path: Path) -> None:
     script = tmp_path / "progress.py"
     script.write_text(SCRIPT)
     proc = subprocess.run([sys.executable, str(script), "v"], capture_output=True, text=True,
-                          env=_env(), timeout=60, check=True)
+                          env=terminal_env(), timeout=60, check=True)
     assert proc.stdout == ""
     assert proc.stderr == ("starting\n" + "".join(f"scanned img{i}\n" for i in range(5))
                            + "warning: one warning\ndone\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from promoter.cli import main
+from tests.envelope import body
 
 KUSTOMIZATION = """\
 resources:
@@ -52,7 +53,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 def test_find_images_json_contract(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["find-images", str(tree), "--output", "json"]) == 0
     out, err = capsys.readouterr()
-    items = json.loads(out)
+    items = body(json.loads(out), command="find-images", exit_code=0)["images"]
     assert all(list(i) == ["file", "line", "kind", "name", "tag", "digest"] for i in items)
     app = tree / "app"
     assert items == [
@@ -200,7 +201,7 @@ def test_not_utf8_in_directory_is_skipped(tmp_path: Path,
     (tmp_path / "values.yaml").write_text("image: app:1\n")
     assert main(["find-images", str(tmp_path), "--output", "json"]) == 0
     out, err = capsys.readouterr()
-    assert [i["name"] for i in json.loads(out)] == ["app"]
+    assert [i["name"] for i in json.loads(out)["images"]] == ["app"]
     assert err == f"promoter: warning: skipped {tmp_path / 'latin1.yaml'}: not UTF-8 text " \
         "(byte 10)\n"
 

@@ -282,7 +282,7 @@ def test_find_images_names_marker_sites_and_set_image_reaches_them_by_that_name(
     code, out = _cli("find-images", str(root), "--output", "json")
     assert code == 0
     found = {(Path(o["file"]).name, o["line"], o["kind"], o["name"], o["tag"])
-             for o in json.loads(out) if o["kind"] == "marker"}
+             for o in json.loads(out)["images"] if o["kind"] == "marker"}
     assert ("release.yaml", 9, "marker", "flux-system:other", "2.0") in found
     assert ("docker-compose.yml", 5, "marker", "ghcr.io/org/web", "1.4.0") in found
 

@@ -11,6 +11,7 @@ import pytest
 
 from promoter.cli import main
 from promoter.forge import Reaction
+from tests.envelope import body
 from tests.forge import openapi
 from tests.serve.worlds import (
     BOT,
@@ -65,7 +66,8 @@ def test_actions_event_file_from_the_real_example_turns_on_auto_merge(
                                                                     "Ship it\n/promote")))
     code, out, err = run(["comment", "--clone", gh_world.clone_url, "--output", "json"], capsys)
     assert (code, err) == (0, "")
-    assert json.loads(out) == {"outcome": "done", "reason": "", "commands": [{
+    assert body(json.loads(out), command="comment", exit_code=0) == {
+        "errors": [], "outcome": "done", "reason": "", "commands": [{
         "command": "/promote", "result": "done", "text": "auto-merge is on: the forge merges "
         "this pull request once its required checks and reviews pass."}]}
     repo = gh_world.server.repos[gh_world.name]  # type: ignore[union-attr]

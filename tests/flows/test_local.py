@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,26 @@ def test_demo_leaves_a_repository_whose_branches_hold_one_line_changes(
 
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2)
+    # what it says to try next works in the repository it left, and says what does not
+    steps = out.split("Try next:\n", 1)[1]
+    assert f"cd {repo}" in steps and "exits 3 (retry later)" in steps
+    tried = [ln.split("#")[0].split() for ln in steps.splitlines()
+             if ln.strip().startswith("promoter ") and ">" not in ln]
+    assert [t[1] for t in tried] == ["status", "config"]
+    for words in tried:
+        assert main([*words[1:], *(["--repo", str(repo)] if words[1] == "status"
+                                   else [str(repo / ".promoter.yaml")])]) == 0, words
+    assert main(["plan", "--repo", str(repo)]) == 3  # as it says
+    capsys.readouterr()
+    # the local forge's pending changes are promoter's branches, with the version each holds
+    assert main(["status", "--repo", str(repo), "--output", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    pending = {(i["name"], env): [(p["branch"], p["tag"], p["number"]) for p in c["pending"]]
+               for i in doc["images"] for env, c in i["environments"].items() if c["pending"]}
+    assert pending == {("web", "dev"): [("promoter/dev/web", "1.2.1", None)],
+                       ("api", "dev"): [("promoter/dev/api", "1.1.0", None)]}
+    assert main(["status", "--repo", str(repo)]) == 0
+    assert "-> 1.2.1 (promoter/dev/web)" in capsys.readouterr().out
 
 
 def test_local_poll_is_idempotent_and_plan_shows_the_diff(

@@ -260,7 +260,7 @@ def test_cli_poll_with_clone_and_plan_json(world: World, capsys: pytest.CaptureF
     assert main(["plan", "--clone", world.clone_url, "--output", "json"]) == 0
     import json
 
-    plan = json.loads(capsys.readouterr().out)
+    plan = json.loads(capsys.readouterr().out)["plan"]
     assert [(p["branch"], [(u["from"], u["to"]) for u in p["updates"]]) for p in plan] == [
         ("promoter/dev/web", [("1.0.0", "1.1.0")])]
     assert world.head("promoter/dev/web") is None  # plan writes nothing
@@ -284,7 +284,7 @@ def test_unreachable_registry_is_a_clear_error_and_makes_nothing(
     commit_to(world.bare, "main", {".promoter.yaml": text,
                                    "overlays/dev/kustomization.yaml": kust}, message="moved")
     monkeypatch.setenv("PROMOTER_GIT_TOKEN", world.token)
-    assert main(["poll", "--clone", world.clone_url]) == 1
+    assert main(["poll", "--clone", world.clone_url]) == 3  # retry later
     err = capsys.readouterr().err
     assert "web: " in err and dead in err
     assert world.head("promoter/dev/web") is None

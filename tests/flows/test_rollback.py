@@ -16,6 +16,7 @@ from promoter.flows.check import check, is_rollback
 from promoter.flows.rollback import rollback
 from promoter.flows.status import status
 from promoter.forge.memory import MemoryForge
+from tests.envelope import body
 from tests.flows.test_status import NOW, GitOps, pipeline
 
 
@@ -83,10 +84,15 @@ def test_every_image_of_the_environment_and_the_ones_without_history(gitops: Git
     with gitops.workspace() as ws:
         report = rollback(gitops.config(), ws, None, env="prod", dry_run=True)
     assert [(r.image, r.outcome, r.from_tag, r.to_tag) for r in report.results] == [
-        ("web", "failed", "1.0.0", None), ("api", "planned", "2.1.0", "2.0.0")]
-    assert report.results[0].error == (
+        ("web", "not-needed", "1.0.0", None), ("api", "planned", "2.1.0", "2.0.0")]
+    assert report.results[0].note == (
         "web: prod ran no other version in its history; name one with --to")
-    assert not report.ok
+    assert report.ok and report.exit_code == 0  # every image that can go back does
+    with gitops.workspace() as ws:  # named alone, the same image is a failure
+        alone = rollback(gitops.config(), ws, None, env="prod", image="web", dry_run=True)
+    assert [(r.outcome, r.error) for r in alone.results] == [
+        ("failed", "web: prod ran no other version in its history; name one with --to")]
+    assert alone.exit_code == 1
     assert '-    newTag: 2.1.0\n+    newTag: 2.0.0' in report.results[1].diff
     assert gitops.git("branch", "--list", "promoter/rollback/*") == ""  # dry run
 
@@ -111,7 +117,7 @@ def test_cli_dry_run_json_and_unknown_environment(gitops: GitOps,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rollback", "staging", "--repo", str(gitops.path), "--image", "web",
                  "--dry-run", "--output", "json"]) == 0
-    [doc] = json.loads(capsys.readouterr().out)
+    [doc] = body(json.loads(capsys.readouterr().out), command="rollback")["rollbacks"]
     assert (doc["from"], doc["to"], doc["outcome"]) == ("1.1.0", "1.0.0", "planned")
     assert main(["rollback", "qa", "--repo", str(gitops.path)]) == 2
     assert "unknown environment 'qa'" in capsys.readouterr().err

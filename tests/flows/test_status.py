@@ -199,7 +199,7 @@ def test_unknown_branch_is_reported_not_raised(tmp_path: Path) -> None:
     for env in ("dev", "staging", "prod"):
         g.write(env, when=NOW - timedelta(days=1))
     st = _status(g)
-    assert st.errors == ("prod: branch release does not exist",)
+    assert tuple(map(str, st.errors)) == ("prod: branch release does not exist",)
     assert {c.env for c in st.cells} == {"dev", "staging"}
 
 

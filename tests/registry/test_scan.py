@@ -44,7 +44,8 @@ def test_results_in_input_order_with_failures_captured() -> None:
     results = asyncio.run(scan(images, reg, pick=newest))
     assert results == (
         ScanResult(image=images[0],
-                   error="quay.io/acme/other: quay.io answered 500 (after 4 attempts)"),
+                   error="quay.io/acme/other: quay.io answered 500 (after 4 attempts)",
+                   retryable=True),
         ScanResult(image=images[1], tags=("1.0.0", "1.1.0", "2.0.0-rc.1"),
                    manifests={"2.0.0-rc.1": ManifestInfo(
                        digest=rc.digest, media_type="application/vnd.oci.image.manifest.v1+json")}),
