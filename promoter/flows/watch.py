@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from promoter import durations
 from promoter.errors import InputError, PromoterError
 from promoter.secrets import redact
 
 log = logging.getLogger(__name__)
 
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(text: str, *, key: str) -> float:
-    """``90``, ``30s``, ``5m``, ``1h``, ``1d`` or ``1h30m`` as seconds (> 0)."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip().lower())
-    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
-        raise InputError(f"{key}: {text!r} is not a duration like 30s, 5m or 1h")
-    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    """A duration in promoter's one grammar (:mod:`promoter.durations`: ``30s``, ``5m``,
+    ``1h30m``, ``1.5h``, ``1w``) as seconds, longer than zero."""
+    seconds = durations.parse_duration(text.strip(), key=key).total_seconds()
     if seconds <= 0:
         raise InputError(f"{key}: {text!r} must be longer than zero")
     return seconds
