@@ -128,7 +128,22 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
           registry: tuple[str, ...], workers: int, max_queue: int, max_body: int,
           grace: float) -> int:
     """Receive GitHub, GitLab and registry webhooks and run comment commands, promotions and
-    polls of pushed images."""
+    polls of pushed images.
+
+    \b
+    Endpoints:
+      POST /webhooks/github    X-Hub-Signature-256; issue_comment, merged pull_request,
+                               push, GHCR registry_package
+      POST /webhooks/gitlab    X-Gitlab-Token or webhook-signature; Note Hook, merged
+                               Merge Request Hook, Push Hook
+      POST /webhooks/registry  a shared token (Authorization: Bearer, or ?token=);
+                               distribution, Docker Hub and Harbor push notifications
+      GET  /healthz            {"status": "ok", "queued": N, "running": N, ...}
+      GET  /metrics            Prometheus text format
+
+    A verified delivery is answered 202 and queued; a redelivery is 200 duplicate; a full
+    queue is 503 with Retry-After; a body over --max-body is 413.
+    """
     environ = dict(os.environ)
     keys = Secrets(github=read_secrets(environ, github, "--github-secret-env"),
                    gitlab=read_secrets(environ, gitlab, "--gitlab-token-env"),
