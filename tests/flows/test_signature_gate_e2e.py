@@ -250,7 +250,7 @@ def test_status_shows_the_gate_of_what_gated_environments_run(signed_world: Any,
     staging, dev = st.cell("web", "staging"), st.cell("web", "dev")
     assert (staging.signature, staging.problems) == (unsigned, (unsigned,))
     assert dev.signature is None  # dev has no signature gate
-    out = json.loads(dumps(st))
+    out = json.loads(dumps(st, command="status", exit_code=st.exit_code))
     [web] = out["images"]
     assert web["environments"]["staging"]["signature"] == unsigned
 
