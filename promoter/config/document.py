@@ -34,8 +34,10 @@ def schema_text() -> str:
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(schema_text())
+def _validator(name: str = "promoter.schema.json") -> jsonschema.Draft202012Validator:
+    """The validator of a schema shipped in ``promoter/data`` (the config's by default)."""
+    text = resources.files("promoter").joinpath(f"data/{name}").read_text("utf-8")
+    schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
@@ -381,8 +383,16 @@ def _schema_error(doc: _Doc, err: jsonschema.ValidationError) -> Problem:
     return doc.problem(path, msg, key=key)
 
 
-def _check_schema(doc: _Doc) -> None:
-    for err in _validator().iter_errors(doc.data):
+def validated(text: str, file: str, schema: str) -> _Doc:
+    """``text`` composed with positions and checked against the shipped schema ``schema``
+    (the problems found are on the document; the caller raises them with its own)."""
+    doc = _compose(text, file)
+    _check_schema(doc, schema)
+    return doc
+
+
+def _check_schema(doc: _Doc, schema: str = "promoter.schema.json") -> None:
+    for err in _validator(schema).iter_errors(doc.data):
         best = jsonschema.exceptions.best_match([err])
         problem = _schema_error(doc, best)
         doc.problems.append(problem)
