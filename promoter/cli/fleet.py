@@ -39,7 +39,16 @@ R = TypeVar("R", bound=Outcome)
 
 def fleet_options(f: F) -> F:
     """``--repo``/``--clone`` (repeatable), ``--config``, ``--fleet`` and ``--parallel``."""
-    for opt in reversed([
+    return _options(f, parallel=True)
+
+
+def serve_fleet_options(f: F) -> F:
+    """:func:`fleet_options` without ``--parallel`` (``serve`` has ``--workers``)."""
+    return _options(f, parallel=False)
+
+
+def _options(f: F, *, parallel: bool) -> F:
+    options = [
         click.option("--repo", "repo", multiple=True, type=click.Path(file_okay=False),
                      help="The GitOps checkout to work on (default: the current directory); "
                           "more than once for a fleet."),
@@ -54,10 +63,12 @@ def fleet_options(f: F) -> F:
                      envvar="PROMOTER_FLEET", type=click.Path(dir_okay=False),
                      help="A fleet file listing the repositories (and forge organisations "
                           "to discover them in), each with its own .promoter.yaml."),
-        click.option("--parallel", "parallel", type=click.IntRange(min=1), default=4,
-                     show_default=True,
-                     help="In a fleet: how many repositories run at once."),
-    ]):
+    ]
+    if parallel:
+        options.append(click.option("--parallel", "parallel", type=click.IntRange(min=1),
+                                    default=4, show_default=True,
+                                    help="In a fleet: how many repositories run at once."))
+    for opt in reversed(options):
         f = opt(f)
     return f
 

@@ -25,9 +25,12 @@ import click
 
 from promoter import logs, secrets, wiring
 from promoter.cli.comment_cmd import repository_of, run_comment
-from promoter.cli.poll_cmds import repo_options, session
+from promoter.cli.fleet import member_session, resolve, serve_fleet_options, single
+from promoter.cli.poll_cmds import session
 from promoter.config import Config
 from promoter.errors import InputError, PromoterError
+from promoter.fleet import Member
+from promoter.gitrepo import GitWorkspace
 from promoter.metrics import Metrics
 from promoter.refs import ImageRef
 from promoter.serve import MAX_BODY, Dispatcher, Job, JobKind, Receiver, Secrets, start
@@ -64,46 +67,97 @@ def _same_repo(cfg: Config, repo: str) -> bool:
         configured.lower() == repo.lower()
 
 
+def run_job(cfg: Config, ws: GitWorkspace, job: Job, metrics: Metrics | None = None) -> None:
+    """Run one job on an opened repository: a comment command, a promotion after a branch
+    moved, or a poll of the pushed images this repository has."""
+    from promoter.flows.poll import poll
+    from promoter.flows.promote import promote
+
+    forge = wiring.forge(cfg, dict(os.environ))
+    if job.kind is JobKind.COMMENT and job.comment is not None and forge is not None:
+        report = run_comment(cfg, ws, forge, job.comment)
+        log.info("delivery=%s comment outcome=%s", job.delivery, report.outcome.value)
+    elif job.kind is JobKind.POLL:
+        names = matching_images(cfg, job.images)
+        if names:
+            reg = wiring.registry(cfg, dict(os.environ))
+            reg.observer = metrics.registry_request if metrics else None
+            result = poll(cfg, ws, reg, forge, images=names)
+            if metrics:
+                metrics.poll_done(len(names), (r.action for r in result.results),
+                                  len(result.errors))
+            log.info("delivery=%s poll images=%s ok=%s", job.delivery, names, result.ok)
+    elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in cfg.environments}:
+        when = datetime.now(UTC)
+        done = promote(cfg, ws, forge, now=when, signatures=wiring.signature_checks(
+            cfg, ws, dict(os.environ), now=when))
+        if metrics:
+            metrics.poll_done(0, (r.action for r in done.results), len(done.errors))
+        log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)
+
+
 def make_runner(repo: str | None, clone: str | None, config: str | None,
                 metrics: Metrics | None = None) -> Callable[[Job], None]:
     """The function that runs one job against the configured repository."""
     def run(job: Job) -> None:
-        from promoter.flows.poll import poll
-        from promoter.flows.promote import promote
-
         with session(repo, clone, config) as (cfg, ws):
             if not _same_repo(cfg, job.repo):
                 log.info("delivery=%s is for %s, not this repository; ignored", job.delivery,
                          job.repo)
                 return
-            forge = wiring.forge(cfg, dict(os.environ))
-            if job.kind is JobKind.COMMENT and job.comment is not None and forge is not None:
-                report = run_comment(cfg, ws, forge, job.comment)
-                log.info("delivery=%s comment outcome=%s", job.delivery, report.outcome.value)
-            elif job.kind is JobKind.POLL:
-                names = matching_images(cfg, job.images)
-                if names:
-                    reg = wiring.registry(cfg, dict(os.environ))
-                    reg.observer = metrics.registry_request if metrics else None
-                    result = poll(cfg, ws, reg, forge, images=names)
-                    if metrics:
-                        metrics.poll_done(len(names), (r.action for r in result.results),
-                                          len(result.errors))
-                    log.info("delivery=%s poll images=%s ok=%s", job.delivery, names, result.ok)
-            elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in
-                                                                cfg.environments}:
-                when = datetime.now(UTC)
-                done = promote(cfg, ws, forge, now=when, signatures=wiring.signature_checks(
-                    cfg, ws, dict(os.environ), now=when))
-                if metrics:
-                    metrics.poll_done(0, (r.action for r in done.results), len(done.errors))
-                log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)
+            run_job(cfg, ws, job, metrics)
 
     return run
 
 
+def make_fleet_runner(members: Sequence[Member], metrics: Metrics | None = None
+                      ) -> Callable[[Job], None]:
+    """The function that runs one job on the fleet member it is about (by name, as the forge
+    names the repository: ``owner/name``, a GitLab project path), or, for a registry event,
+    on every member that has the pushed image, one after another; a member's failure is
+    logged and the next one runs. Jobs of one member never run at once."""
+    by_name = {m.name.lower(): m for m in members}
+    locks = {m.name: threading.Lock() for m in members}
+
+    def one(member: Member, job: Job) -> bool:
+        with locks[member.name]:
+            try:
+                with member_session(member) as (cfg, ws):
+                    run_job(cfg, ws, job, metrics)
+            except PromoterError as e:
+                log.warning("delivery=%s repository=%s: %s", job.delivery, member.name,
+                            secrets.redact(str(e)))
+                return False
+        return True
+
+    def run(job: Job) -> None:
+        if job.repo:
+            member = by_name.get(job.repo.lower())
+            if member is None:
+                log.info("delivery=%s is for %s, not a repository of the fleet; ignored",
+                         job.delivery, job.repo)
+                return
+            if not one(member, job):
+                raise PromoterError(f"{member.name}: the job failed")
+            return
+        failed = [m.name for m in members if not one(m, job)]  # a registry event: every one
+        if failed:
+            raise PromoterError(f"the job failed in {', '.join(failed)}")
+
+    return run
+
+
+def _one_key(job: Job) -> str:
+    return "repository"
+
+
+def _by_repository(job: Job) -> str:
+    """Jobs of one repository in order; registry events (every repository) among themselves."""
+    return job.repo.lower() or "registry"
+
+
 @click.command("serve")
-@repo_options
+@serve_fleet_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--github-secret-env", "github", multiple=True, metavar="VAR",
@@ -123,7 +177,8 @@ def make_runner(repo: str | None, clone: str | None, config: str | None,
               help="Largest request body in bytes; larger ones are answered 413.")
 @click.option("--grace", type=float, default=30.0, show_default=True,
               help="Seconds queued jobs may take to finish after SIGTERM.")
-def serve(repo: str | None, clone: str | None, config: str | None, host: str, port: int,
+def serve(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
+          fleet: str | None, host: str, port: int,
           github: tuple[str, ...], gitlab: tuple[str, ...], gitlab_signing: tuple[str, ...],
           registry: tuple[str, ...], workers: int, max_queue: int, max_body: int,
           grace: float) -> int:
@@ -143,6 +198,10 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
 
     A verified delivery is answered 202 and queued; a redelivery is 200 duplicate; a full
     queue is 503 with Retry-After; a body over --max-body is 413.
+
+    With --fleet (or --repo/--clone more than once) a delivery runs on the fleet repository
+    it names, a registry push on every repository with the image; jobs of different
+    repositories run side by side on the workers.
     """
     environ = dict(os.environ)
     keys = Secrets(github=read_secrets(environ, github, "--github-secret-env"),
@@ -155,10 +214,17 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
                          "--gitlab-token-env, ...): an open receiver would run anyone's commands")
     logs.service(bool((click.get_current_context().find_root().obj or {}).get("debug")))
     metrics = Metrics()
-    # every job works on the one configured repository (with --repo, on one checkout), and
-    # registry events name no repository: one key for all, so one job at a time, in order
-    dispatcher = Dispatcher(make_runner(repo, clone, config, metrics), workers=workers,
-                            max_queued=max_queue, key=lambda job: "repository",
+    found = resolve(repo, clone, config, fleet)
+    for where, problem in found.problems if found else ():
+        click.echo(f"promoter serve: {where}: {problem}", err=True)
+    if found is None:
+        # every job works on the one configured repository (with --repo, on one checkout),
+        # and registry events name no repository: one key for all, one job at a time
+        runner, key = make_runner(*single(repo, clone), config, metrics), _one_key
+    else:
+        runner, key = make_fleet_runner(found.fleet.members, metrics), _by_repository
+        click.echo(f"promoter serve: {len(found.fleet.members)} repositories", err=True)
+    dispatcher = Dispatcher(runner, workers=workers, max_queued=max_queue, key=key,
                             done=lambda job, ok: metrics.run(job.kind.value, ok, where="job"))
     running = start(Receiver(secrets=keys, dispatcher=dispatcher, metrics=metrics), host, port,
                     max_body=max_body)
