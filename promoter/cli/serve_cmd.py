@@ -8,6 +8,9 @@ flag twice to accept two secrets while rotating one::
 Each job opens the repository the way ``poll`` does (``--repo DIR`` or ``--clone URL``) and runs
 one flow: a comment command, a promotion after a branch moved, or a poll of just the pushed image.
 SIGTERM (or Ctrl-C) stops taking deliveries and lets queued jobs finish within ``--grace``.
+
+With ``--queue redis://HOST:PORT/DB`` serve only receives: jobs go to Redis and ``promoter
+worker`` processes (any number, on any host) run them (:mod:`promoter.queue`).
 ``GET /metrics`` on the same port serves the Prometheus metrics of :mod:`promoter.metrics`; log
 lines carry timestamps (``--log-format json`` for one JSON object per line).
 """
@@ -20,6 +23,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,10 +31,13 @@ from promoter import logs, secrets, wiring
 from promoter.cli.comment_cmd import repository_of, run_comment
 from promoter.cli.poll_cmds import repo_options, session
 from promoter.config import Config
-from promoter.errors import InputError, PromoterError
+from promoter.errors import RETRY, InputError, Problem, PromoterError, RetryableError, exit_code
 from promoter.metrics import Metrics
 from promoter.refs import ImageRef
-from promoter.serve import MAX_BODY, Dispatcher, Job, JobKind, Receiver, Secrets, start
+from promoter.serve import MAX_BODY, Dispatcher, Job, JobKind, JobSink, Receiver, Secrets, start
+
+if TYPE_CHECKING:
+    from promoter.queue import RedisQueue
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,14 @@ def _same_repo(cfg: Config, repo: str) -> bool:
         configured.lower() == repo.lower()
 
 
+def _again_if_remote(problems: tuple[Problem, ...]) -> None:
+    """Raise :class:`RetryableError` when every problem a flow met was a remote that did not
+    answer: the job failed as a whole and running it again may succeed (the queue retries
+    it with a backoff)."""
+    if problems and exit_code(problems) == RETRY:
+        raise RetryableError(f"{len(problems)} problem(s), every one retryable: {problems[0]}")
+
+
 def make_runner(repo: str | None, clone: str | None, config: str | None,
                 metrics: Metrics | None = None) -> Callable[[Job], None]:
     """The function that runs one job against the configured repository."""
@@ -90,6 +105,7 @@ def make_runner(repo: str | None, clone: str | None, config: str | None,
                         metrics.poll_done(len(names), (r.action for r in result.results),
                                           len(result.errors))
                     log.info("delivery=%s poll images=%s ok=%s", job.delivery, names, result.ok)
+                    _again_if_remote(result.problems)
             elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in
                                                                 cfg.environments}:
                 when = datetime.now(UTC)
@@ -98,6 +114,7 @@ def make_runner(repo: str | None, clone: str | None, config: str | None,
                 if metrics:
                     metrics.poll_done(0, (r.action for r in done.results), len(done.errors))
                 log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)
+                _again_if_remote(done.problems)
 
     return run
 
@@ -123,10 +140,16 @@ def make_runner(repo: str | None, clone: str | None, config: str | None,
               help="Largest request body in bytes; larger ones are answered 413.")
 @click.option("--grace", type=float, default=30.0, show_default=True,
               help="Seconds queued jobs may take to finish after SIGTERM.")
+@click.option("--queue", "queue_url", default=None, metavar="redis://HOST:PORT/DB",
+              envvar="PROMOTER_QUEUE",
+              help="Enqueue jobs into Redis for `promoter worker` instead of running them.")
+@click.option("--dedup-ttl", type=click.IntRange(1), default=86_400, show_default=True,
+              help="With --queue: seconds a delivery id is remembered (redeliveries within "
+                   "it are duplicates).")
 def serve(repo: str | None, clone: str | None, config: str | None, host: str, port: int,
           github: tuple[str, ...], gitlab: tuple[str, ...], gitlab_signing: tuple[str, ...],
           registry: tuple[str, ...], workers: int, max_queue: int, max_body: int,
-          grace: float) -> int:
+          grace: float, queue_url: str | None, dedup_ttl: int) -> int:
     """Receive GitHub, GitLab and registry webhooks and run comment commands, promotions and
     polls of pushed images.
 
@@ -143,6 +166,9 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
 
     A verified delivery is answered 202 and queued; a redelivery is 200 duplicate; a full
     queue is 503 with Retry-After; a body over --max-body is 413.
+
+    With --queue, jobs are enqueued into Redis and `promoter worker` runs them; delivery
+    de-duplication is shared by every replica and /healthz answers 503 while Redis does not.
     """
     environ = dict(os.environ)
     keys = Secrets(github=read_secrets(environ, github, "--github-secret-env"),
@@ -155,13 +181,21 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
                          "--gitlab-token-env, ...): an open receiver would run anyone's commands")
     logs.service(bool((click.get_current_context().find_root().obj or {}).get("debug")))
     metrics = Metrics()
-    # every job works on the one configured repository (with --repo, on one checkout), and
-    # registry events name no repository: one key for all, so one job at a time, in order
-    dispatcher = Dispatcher(make_runner(repo, clone, config, metrics), workers=workers,
-                            max_queued=max_queue, key=lambda job: "repository",
-                            done=lambda job, ok: metrics.run(job.kind.value, ok, where="job"))
-    running = start(Receiver(secrets=keys, dispatcher=dispatcher, metrics=metrics), host, port,
-                    max_body=max_body)
+    dispatcher: JobSink
+    if queue_url:
+        sink = redis_queue(queue_url, dedup_ttl=dedup_ttl, max_queued=max_queue)
+        receiver = Receiver(secrets=keys, dispatcher=sink, deliveries=sink.deliveries,
+                            metrics=metrics)
+        dispatcher = sink
+    else:
+        # every job works on the one configured repository (with --repo, on one checkout), and
+        # registry events name no repository: one key for all, so one job at a time, in order
+        dispatcher = Dispatcher(make_runner(repo, clone, config, metrics), workers=workers,
+                                max_queued=max_queue, key=lambda job: "repository",
+                                done=lambda job, ok: metrics.run(job.kind.value, ok,
+                                                                 where="job"))
+        receiver = Receiver(secrets=keys, dispatcher=dispatcher, metrics=metrics)
+    running = start(receiver, host, port, max_body=max_body)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -173,3 +207,14 @@ def serve(repo: str | None, clone: str | None, config: str | None, host: str, po
     if not drained:
         click.echo(f"promoter serve: {dispatcher.queued} job(s) left unfinished", err=True)
     return 0 if drained else 1
+
+
+def redis_queue(url: str, *, dedup_ttl: int, max_queued: int) -> RedisQueue:
+    """The Redis sink of ``--queue``; an :class:`InputError` when the URL is wrong or the
+    ``queue`` extra is not installed."""
+    try:
+        from promoter.queue import RedisQueue, check_url
+    except ImportError as e:
+        raise InputError(f"--queue needs the queue extra (pip install "
+                         f"'gitops-promoter[queue]'): {e.name} is not installed") from None
+    return RedisQueue(check_url(url), dedup_ttl=dedup_ttl, max_queued=max_queued)
