@@ -289,6 +289,20 @@ class RepoLock:
                 log.warning("could not renew a repository lock: %s", type(e).__name__)
 
 
+class _NoTraceOfJobFailed(logging.Filter):
+    """dramatiq logs every failed message with a traceback; a :class:`JobFailed` was logged
+    as one line already (redacted), and its traceback shows nothing but this module."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], JobFailed))
+
+
+def _quiet_failures() -> None:
+    target = logging.getLogger("dramatiq.worker.WorkerThread")
+    if not any(isinstance(f, _NoTraceOfJobFailed) for f in target.filters):
+        target.addFilter(_NoTraceOfJobFailed())
+
+
 def work(url: str, run: Callable[[Job], None], *, stop: threading.Event,
          concurrency: int = 2, key: Callable[[Job], str] = lambda job: job.repo,
          tuning: Tuning = Tuning(), ready: Callable[[], None] = lambda: None) -> None:
@@ -302,7 +316,10 @@ def work(url: str, run: Callable[[Job], None], *, stop: threading.Event,
     actor: dramatiq.Actor[[dict[str, Any]], None]
 
     def job_message(doc: dict[str, Any]) -> None:
-        job = job_from_json(doc)
+        try:
+            job = job_from_json(doc)
+        except InputError as e:
+            raise JobFailed(f"not a promoter job: {e}", retryable=False) from None
         with lock.held(key(job)) as mine:
             if not mine:
                 delay = tuning.busy_delay_ms + random.randint(0, tuning.busy_delay_ms)
@@ -319,6 +336,7 @@ def work(url: str, run: Callable[[Job], None], *, stop: threading.Event,
                 raise JobFailed(line, retryable=_retryable(e)) from None
 
     actor = _declare(broker, job_message)
+    _quiet_failures()
     worker = dramatiq.Worker(broker, worker_threads=concurrency, worker_timeout=tuning.poll_ms)
     worker.start()
     ready()
