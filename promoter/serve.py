@@ -6,6 +6,8 @@
     POST /webhooks/gitlab    X-Gitlab-Token, or GitLab's signed webhooks (webhook-signature)
     POST /webhooks/registry  Docker Hub, Harbor, distribution notifications (a shared token)
     GET  /healthz            {"status": "ok", "queued": N, "running": N, ...}
+                             (--queue: "queue": "redis", "queue_reachable": true; 503 and
+                             "status": "unavailable" while Redis does not answer)
     GET  /metrics            Prometheus text format (:mod:`promoter.metrics`)
 
 A delivery is verified (every configured secret is tried, in constant time, so secrets rotate
@@ -23,6 +25,12 @@ HTTP is :class:`App`, a small ASGI application served by uvicorn (httptools pars
 installed) on an event loop of its own thread (:func:`start`): verification and parsing are
 microseconds of CPU and run on the loop; a body above :data:`OFFLOAD_BODY` is verified on a
 thread so one large delivery never stalls the others.
+
+Where jobs go is a :class:`JobSink`: the in-process :class:`Dispatcher` (the default), or
+:class:`promoter.queue.RedisQueue` (``serve --queue``), which enqueues them into Redis for
+``promoter worker`` processes and keeps the delivery de-duplication there (a :class:`Seen`)
+so every replica shares it. A sink that cannot reach its queue raises :class:`Unavailable`:
+the delivery is answered ``503`` and the sender delivers it again later.
 
 What a job does is the caller's ``run`` function (:mod:`promoter.cli.serve_cmd` wires the
 flows), so this module knows HTTP, secrets and queues only.
@@ -273,7 +281,7 @@ class Dispatcher:
         return len(self._busy)
 
     def health(self) -> dict[str, Any]:
-        return {"queue": "memory"}
+        return {}  # in memory: nothing to reach
 
     def _take(self) -> Job | None:
         with self._cond:
@@ -662,8 +670,9 @@ def start(receiver: Receiver, host: str = "127.0.0.1", port: int = 0, *,
     """Serve in a background thread; stop with :meth:`Running.stop`."""
     metrics = metrics or receiver.metrics
     if metrics is not None:
-        metrics.watch_queue(lambda: receiver.dispatcher.queued,
-                            lambda: receiver.dispatcher.running)
+        metrics.watch_queue(
+            lambda: receiver.dispatcher.queued, lambda: receiver.dispatcher.running,
+            lambda: receiver.dispatcher.health().get("status") != "unavailable")
     app = App(receiver=receiver, max_body=max_body, metrics=metrics)
     listener = serve_asgi(app, host, port, name="promoter-serve")
     return Running(server=Served(listener=listener, receiver=receiver))

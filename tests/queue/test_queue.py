@@ -18,6 +18,7 @@ import redis
 
 from promoter import secrets
 from promoter.errors import InputError, RetryableError
+from promoter.metrics import Metrics
 from promoter.queue import RedisDeliveries, RedisQueue, RepoLock, Tuning, check_url, wait_idle, work
 from promoter.serve import Receiver, Secrets, github_signature, start
 from promoter.webhooks import CommentEvent, Job, JobKind, job_from_json, job_to_json
@@ -175,15 +176,22 @@ def _health(url: str) -> tuple[int, dict[str, object]]:
         return e.code, json.loads(e.read())
 
 
+def _metrics(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+        return str(resp.read().decode())
+
+
 def test_the_receiver_enqueues_dedups_across_replicas_and_answers_503_while_redis_is_down(
         redis_server: LocalRedis) -> None:
     body = json.dumps({"ref": "refs/heads/main", "after": "a" * 40,
                        "repository": {"full_name": "acme/gitops"}}).encode()
     replicas = []
-    for _ in range(2):
+    metrics = Metrics()
+    for i in range(2):
         q = RedisQueue(redis_server.url, tuning=FAST)
         replicas.append(start(Receiver(secrets=Secrets(github=("s3",)), dispatcher=q,
-                                       deliveries=q.deliveries)))
+                                       deliveries=q.deliveries,
+                                       metrics=metrics if i == 0 else None)))
     try:
         a, b = (r.server.url for r in replicas)
         assert _post(a, "d-1", body) == (202, {"status": "queued", "delivery": "d-1",
@@ -195,11 +203,17 @@ def test_the_receiver_enqueues_dedups_across_replicas_and_answers_503_while_redi
         conn = redis.Redis.from_url(redis_server.url)
         (message,) = [json.loads(m) for m in conn.hvals("promoter:jobs.msgs")]
         assert job_from_json(message["args"][0]) == job("d-1")
+        assert "promoter_queue_reachable 1.0" in _metrics(a)
         redis_server.stop()
         assert _post(a, "d-2", body) == (503, {"error": "the queue is unreachable; deliver "
                                                         "again later"})
         status, doc = _health(a)
         assert (status, doc["status"], doc["queue_reachable"]) == (503, "unavailable", False)
+        text = _metrics(a)
+        for line in ("promoter_queue_reachable 0.0",
+                     'promoter_deliveries_total{outcome="queued",source="github"} 1.0',
+                     'promoter_deliveries_total{outcome="unavailable",source="github"} 1.0'):
+            assert line in text, text
     finally:
         for r in replicas:
             r.stop(timeout=5)
