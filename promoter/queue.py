@@ -58,7 +58,7 @@ from dramatiq.broker import Broker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, Retries
 
-from promoter.errors import InputError
+from promoter.errors import InputError, RetryableError
 from promoter.secrets import redact
 from promoter.serve import Stats, Unavailable
 from promoter.webhooks import Job, job_from_json, job_to_json
@@ -78,7 +78,7 @@ def check_url(url: str, flag: str = "--queue") -> str:
     """``url`` when it is ``redis://[:password@]host[:port][/db]`` (or ``rediss://``), else an
     :class:`InputError` saying what is wrong (and never the password)."""
     parts = urlsplit(url)
-    shown = redact(url) if not parts.password else url.replace(parts.password, "***")
+    shown = _shown(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise InputError(f"{flag} {shown}: not a redis:// URL")
     if parts.scheme != "unix" and not parts.hostname:
@@ -91,6 +91,12 @@ def check_url(url: str, flag: str = "--queue") -> str:
     except ValueError:
         raise InputError(f"{flag} {shown}: the port is not a number") from None
     return url
+
+
+def _shown(url: str) -> str:
+    """``url`` without its password."""
+    password = urlsplit(url).password
+    return url.replace(f":{password}@", ":***@") if password else redact(url)
 
 
 def client(url: str) -> redis.Redis:
@@ -310,7 +316,11 @@ def work(url: str, run: Callable[[Job], None], *, stop: threading.Event,
     then the running jobs finish and the prefetched messages go back to the queue. Jobs with
     the same ``key`` never run at the same time on any worker."""
     conn = client(url)
-    conn.ping()
+    try:
+        conn.ping()
+    except redis.RedisError as e:
+        raise RetryableError(f"the queue {_shown(url)} does not answer: "
+                             f"{redact(str(e))}") from None
     broker = _broker(conn, tuning)
     lock = RepoLock(conn, lease_ms=tuning.lease_ms)
     actor: dramatiq.Actor[[dict[str, Any]], None]

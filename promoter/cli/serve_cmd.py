@@ -133,7 +133,8 @@ def make_runner(repo: str | None, clone: str | None, config: str | None,
               help="Variable holding the token registry notifications must send "
                    "(Authorization header, or ?token= for Docker Hub).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Worker threads (jobs of the one repository still run one at a time).")
+              help="Worker threads (jobs of the one repository still run one at a time); "
+                   "with --queue, `promoter worker` runs the jobs instead.")
 @click.option("--max-queue", type=click.IntRange(1), default=1000, show_default=True,
               help="Jobs waiting at most; more are answered 503.")
 @click.option("--max-body", type=click.IntRange(1), default=MAX_BODY, show_default=True,

@@ -217,3 +217,19 @@ def test_the_receiver_enqueues_dedups_across_replicas_and_answers_503_while_redi
     finally:
         for r in replicas:
             r.stop(timeout=5)
+
+
+def test_worker_and_serve_refuse_a_bad_queue_url_and_a_silent_redis_without_the_password(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from promoter.cli import main
+    from tests.servers.registry import free_port
+
+    assert main(["worker", "--queue", "http://:pw-1234567@h/0"]) == 2
+    assert main(["worker", "--queue", f"redis://:pw-1234567@127.0.0.1:{free_port()}/0"]) == 3
+    monkeypatch.setenv("HOOK", "s3cret-hook-value")
+    assert main(["serve", "--queue", "redis://h/zero", "--github-secret-env", "HOOK"]) == 2
+    err = capsys.readouterr().err
+    assert "--queue http://:***@h/0: not a redis:// URL" in err
+    assert ":***@127.0.0.1:" in err and "does not answer" in err
+    assert "--queue redis://h/zero: the database must be a number" in err
+    assert "pw-1234567" not in err
