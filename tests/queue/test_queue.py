@@ -233,3 +233,23 @@ def test_worker_and_serve_refuse_a_bad_queue_url_and_a_silent_redis_without_the_
     assert ":***@127.0.0.1:" in err and "does not answer" in err
     assert "--queue redis://h/zero: the database must be a number" in err
     assert "pw-1234567" not in err
+
+
+def test_a_job_whose_repository_is_locked_waits_for_the_lock_and_then_runs_once(
+        redis_server: LocalRedis, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[float] = []
+    conn = redis.Redis.from_url(redis_server.url)
+    q = RedisQueue(redis_server.url, tuning=FAST)
+    with caplog.at_level(logging.DEBUG, "promoter.queue"), \
+            worker(redis_server.url, lambda j: ran.append(time.monotonic())):
+        with RepoLock(conn, lease_ms=900).held("acme/busy") as mine:  # another worker's job
+            assert mine
+            assert q.submit(job("waits", repo="acme/busy"))
+            time.sleep(1.0)
+            released = time.monotonic()
+            assert ran == []
+            # sent again with a delay (30-60 ms here) each time, not spun on
+            waits = sum("its repository is busy" in r.getMessage() for r in caplog.records)
+            assert 5 <= waits <= 1000 / 30 + 2, waits
+        assert wait_idle(redis_server.url, timeout=10)
+    assert len(ran) == 1 and ran[0] >= released
