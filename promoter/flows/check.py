@@ -241,16 +241,17 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
                     rule=Rule.DOWNGRADE, image=image.name, env=env.name,
                     message=f"{image.name}: {env.name} goes back from {move.old} to {move.new} "
                             "outside a rollback (use promoter rollback)"))
-            prev = cfg.previous(env.name)
-            if prev is None or prev.name not in image.environments:
-                continue
-            there = snap.locate(image, prev.name, at(prev.name))
-            if not same_version(there.tag, there.digest, move.new_tag, move.new_digest):
-                runs = there.tag or _short(there.digest) or "nothing"
-                violations.append(Violation(
-                    rule=Rule.ORDER, image=image.name, env=env.name,
-                    message=f"{image.name}: {env.name} gets {move.new} but {prev.name} runs "
-                            f"{runs}: a version enters {env.name} only from {prev.name}"))
+            sources = [s for s in cfg.sources(env.name) if s.name in image.environments]
+            whence = (sources[0].name if len(sources) == 1 else
+                      f"{', '.join(s.name for s in sources)} (every one of them)")
+            for prev in sources:  # a fan-in: every source must run it
+                there = snap.locate(image, prev.name, at(prev.name))
+                if not same_version(there.tag, there.digest, move.new_tag, move.new_digest):
+                    runs = there.tag or _short(there.digest) or "nothing"
+                    violations.append(Violation(
+                        rule=Rule.ORDER, image=image.name, env=env.name,
+                        message=f"{image.name}: {env.name} gets {move.new} but {prev.name} "
+                                f"runs {runs}: a version enters {env.name} only from {whence}"))
     errors: list[Problem] = []
     if registry is not None and moves:
         found, errors = asyncio.run(_in_registry(registry, moves))
