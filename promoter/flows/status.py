@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from promoter import render
 from promoter.config import Config, Image
 from promoter.errors import Problem, PromoterError, exit_code
-from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.promote import lagging
+from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
 from promoter.gitrepo import Workspace
@@ -80,6 +80,17 @@ class Status:
 
     def sources(self, env: str) -> tuple[str, ...]:
         return next((s for e, s in self.graph if e == env), ())
+
+    @property
+    def linear(self) -> bool:
+        """Whether each environment is promoted from the one before it (no ``from:`` graph)."""
+        order = self.environments
+        return not self.graph or all(self.sources(e) == ((order[i - 1],) if i else ())
+                   for i, e in enumerate(order))
+
+    @property
+    def lagging(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.lagging)
 
     def depth(self, env: str) -> int:
         """0 for an environment without sources, else one more than its deepest source."""

@@ -3,14 +3,17 @@ moves a version only when every source runs it and passed its gates there."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from promoter.config import Config, Identity, parse_config
 from promoter.errors import InputError
+from promoter.flows.comment import CommentEvent, Ports, handle
 from promoter.flows.promote import Decision, Report, lagging, promote, select_steps
-from promoter.forge import CommitStatus, StatusState
+from promoter.forge import CommitStatus, Permission, StatusState
 from promoter.forge.memory import MemoryForge
 from promoter.gitrepo import MemoryWorkspace
 from promoter.plan import Located, Pin
@@ -170,3 +173,29 @@ def _loc(env: str, tag: str | None) -> Located:
 def test_lagging_names_the_sources_behind(tags: tuple[str | None, ...], reason: str) -> None:
     got = lagging([_loc(env, tag) for env, tag in zip("abc", tags, strict=False)])
     assert got.split(";")[0] == reason
+
+
+def test_promote_comment_into_a_fan_in_honours_every_source() -> None:
+    w = World(staging="1.1.0", canary_eu="1.1.0")
+    cfg = _config()
+    w.forge.permissions["alice"] = Permission.WRITE
+    opened = w.run(cfg, target="canary-us").results[0].number or 0
+
+    @contextlib.contextmanager
+    def opener() -> Iterator[MemoryWorkspace]:
+        yield w.ws
+
+    def say(body: str) -> str:
+        cid = w.forge.add_comment(opened, "alice", body).id
+        handle(CommentEvent(number=opened, comment_id=cid, author="alice", body=body), cfg,
+               Ports(forge=w.forge, workspace=opener, registry=None, clock=lambda: w.now))
+        return w.forge.comments(opened)[-1].body
+
+    reply = say("/promote prod")
+    assert "canary-eu, canary-us -> prod: web 1.0.0 skipped: the sources disagree" in reply
+    assert "(canary-us lags)" in reply
+    assert w.forge.find(head="promoter/prod/web", base="main") is None
+    w.merge(opened)  # canary-us catches up
+    reply = say("/promote prod")
+    assert "canary-eu, canary-us -> prod: web 1.0.0 -> 1.1.0 (minor) promote" in reply
+    assert w.forge.find(head="promoter/prod/web", base="main") is not None
