@@ -30,6 +30,7 @@ from promoter.config.model import (
     DEFAULT_HOLD_LABEL,
     IMAGE_FIELDS,
     Auto,
+    Bundle,
     Commenters,
     Commit,
     Config,
@@ -171,9 +172,43 @@ class _Builder:
             pull_requests = self.pull_requests(group)
         with self.collect():
             commit = self.commit(group)
+        bundles: tuple[Bundle, ...] = ()
+        with self.collect():
+            bundles = self.bundles(images)
         return Config(path=self.doc.file, root=str(self.root) if self.root else ".",
                       environments=envs, images=images, registries=registries, forge=forge,
-                      pull_requests=pull_requests, commit=commit)
+                      pull_requests=pull_requests, commit=commit, bundles=bundles)
+
+    # -- bundles -------------------------------------------------------------------------------
+
+    def bundles(self, images: tuple[Image, ...]) -> tuple[Bundle, ...]:
+        """``bundles[]``: known images, each in one bundle at most, names apart from images'
+        (a bundle's name takes an image's place in branch names and titles)."""
+        names = [i.name for i in images]
+        out: list[Bundle] = []
+        owner: dict[str, int] = {}  # image -> the bundle index it is in
+        for i, b in enumerate(self.data.get("bundles", ())):
+            at: KeyPath = ("bundles", i)
+            with self.collect():
+                name = b["name"]
+                if any(o.name == name for o in out):
+                    raise self.err((*at, "name"), f"duplicate bundle {name!r}")
+                if name in names:
+                    raise self.err((*at, "name"), f"{name!r} is an image's name; give the "
+                                   "bundle its own (it names branches and pull requests)")
+                for j, image in enumerate(b["images"]):
+                    if image not in names:
+                        raise self.err((*at, "images", j), f"unknown image {image!r}"
+                                       f"{_did_you_mean(image, names)}")
+                    if image in owner:
+                        first = owner[image]
+                        raise self.err((*at, "images", j), f"{image!r} is in bundle "
+                                       f"{out[first].name!r} already (bundles[{first}]); an "
+                                       "image belongs to one bundle at most")
+                for image in b["images"]:
+                    owner[image] = len(out)
+                out.append(Bundle(name=name, images=tuple(b["images"])))
+        return tuple(out)
 
     # -- paths ---------------------------------------------------------------------------------
 

@@ -21,9 +21,10 @@ from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 
 # the data model of a configuration; promoter.config re-exports exactly these names
-__all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
-           "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget", "Environment",
-           "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp", "Group",
+__all__ = ["Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters",
+           "Commit", "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
+           "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp",
+           "Group",
            "IMAGE_FIELDS", "Identity", "Image", "KeylessSigner", "KeyTarget", "PullRequests",
            "Registry", "SignaturePolicy", "Target",
            "allowed_fields", "read_secret", "render_template", "template_fields",
@@ -271,6 +272,14 @@ class Commit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    """``bundles[]``: images that move as one unit, in one pull request per step (never half)."""
+
+    name: str
+    images: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     path: str  # the config file as given
     root: str  # the repository root paths are relative to
@@ -280,6 +289,16 @@ class Config:
     forge: Forge = Forge()
     pull_requests: PullRequests = PullRequests()
     commit: Commit = Commit()
+    bundles: tuple[Bundle, ...] = ()
+
+    def bundle_of(self, image: str) -> Bundle | None:
+        """The bundle ``image`` belongs to (an image belongs to at most one)."""
+        return next((b for b in self.bundles if image in b.images), None)
+
+    def unit(self, image: str) -> str:
+        """What moves with ``image`` is named by: its bundle's name, else its own."""
+        bundle = self.bundle_of(image)
+        return bundle.name if bundle else image
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:

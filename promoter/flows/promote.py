@@ -58,6 +58,7 @@ from promoter.plan import (
     hold_untagged,
     locate,
     plan_updates,
+    with_bundles,
 )
 from promoter.policy import TagPolicy, update_of
 from promoter.progress import Progress, quiet
@@ -82,6 +83,7 @@ class Decision(enum.StrEnum):
     STOPPED = "stopped"  # a hold label or freeze window stops the target
     REFUSED = "refused"  # the signature gate: unsigned, wrongly signed, or not readable yet
     SKIPPED = "skipped"  # ahead, diverging, not found: see reason
+    BLOCKED = "blocked"  # ready, but another member of its bundle is not: see reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -314,7 +316,7 @@ def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | No
             cfg.image(name)  # InputError for an unknown name
     ws.fetch()
     out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
-               only=tuple(images) if images else None, signatures=signatures)
+               only=with_bundles(cfg, images) if images else None, signatures=signatures)
     with progress("promotion steps", len(steps)) as bar:
         for srcs, tgt in steps:
             try:
@@ -411,6 +413,8 @@ class _Run:
                                               image=tgt_loc.image.name))
                 step = _step_of(src_locs, tgt_loc, decision=Decision.SKIPPED, reason=why)
             steps.append((step, tgt_loc))
+        steps = list(zip(whole_bundles(cfg, [s for s, _ in steps]), [loc for _, loc in steps],
+                         strict=True))
         settled = [loc for s, loc in steps if s.decision == Decision.UP_TO_DATE]
         moves = [(loc, Wanted(tag=s.to_tag or "", digest=s.to_digest, pin=True), s.update)
                  for s, loc in steps if s.decision == Decision.PROMOTE]
@@ -589,6 +593,32 @@ class _Run:
                                                   description=description))
             except PromoterError as e:
                 self.errors.append(Problem.of(e, f"#{pr.number}"))
+
+
+# --- bundles -------------------------------------------------------------------------------
+
+#: what a bundle member may be for the others to move: moving, or there already
+_WHOLE = (Decision.PROMOTE, Decision.UP_TO_DATE)
+
+
+def whole_bundles(cfg: Config, steps: Sequence[ImageStep]) -> list[ImageStep]:
+    """``steps`` (one target) with every bundle whole: when a member cannot move (skipped,
+    waiting, stopped, refused), its bundle's moving members are BLOCKED, naming it. A member
+    running the source's version already counts as moved."""
+    by_image = {s.image: s for s in steps}
+    out = []
+    for step in steps:
+        bundle = cfg.bundle_of(step.image)
+        if bundle is not None and step.decision is Decision.PROMOTE:
+            blockers = [by_image[m] for m in bundle.images
+                        if m in by_image and by_image[m].decision not in _WHOLE]
+            if blockers:
+                why = "; ".join(f"{b.image} is {b.decision.value}"
+                                + (f" ({b.reason})" if b.reason else "") for b in blockers)
+                step = dataclasses.replace(step, decision=Decision.BLOCKED, reason=(
+                    f"bundle {bundle.name} moves whole, and {why}"))
+        out.append(step)
+    return out
 
 
 # --- fan-in -------------------------------------------------------------------------------
