@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +56,7 @@ class Rule(enum.Enum):
     DOWNGRADE = "downgrade"
     PARTIAL = "partial"  # an environment's pins of one image left disagreeing
     SIGNATURE = "signature"  # a gated environment gets an unsigned or wrongly signed image
+    BUNDLE = "bundle"  # some members of a release bundle move, others stay behind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +253,20 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
                         rule=Rule.ORDER, image=image.name, env=env.name,
                         message=f"{image.name}: {env.name} gets {move.new} but {prev.name} "
                                 f"runs {runs}: a version enters {env.name} only from {whence}"))
+
+    def caught_up(image: Image, env: str) -> bool:
+        """Whether ``image`` in ``env`` (at the head) runs what each of its sources runs."""
+        sources = [s for s in cfg.sources(env) if s.name in image.environments]
+        if not sources:
+            return False
+        try:
+            here = snap.locate(image, env, head)
+            return all(same_version(there.tag, there.digest, here.tag, here.digest)
+                       for there in (snap.locate(image, s.name, at(s.name)) for s in sources))
+        except PromoterError:
+            return False
+
+    violations.extend(torn_bundles(cfg, moves, caught_up))
     errors: list[Problem] = []
     if registry is not None and moves:
         found, errors = asyncio.run(_in_registry(registry, moves))
@@ -266,6 +281,27 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
             errors.extend(unread)
     return CheckReport(base=base, head=head, fork=fork, rollback=rollback, files=files,
                        moves=tuple(moves), violations=tuple(violations), errors=tuple(errors))
+
+
+def torn_bundles(cfg: Config, moves: Sequence[Move],
+                 caught_up: Callable[[Image, str], bool]) -> list[Violation]:
+    """A violation per bundle and environment where some members move and others do not
+    (unless ``caught_up(image, env)``: it runs its sources' version already)."""
+    out = []
+    moved = {(m.env, m.image) for m in moves}
+    for env in dict.fromkeys(m.env for m in moves):
+        for bundle in cfg.bundles:
+            going = [i for i in bundle.images if (env, i) in moved]
+            if not going:
+                continue
+            missing = [i for i in bundle.images if (env, i) not in moved
+                       and env in cfg.image(i).environments and not caught_up(cfg.image(i), env)]
+            if missing:
+                out.append(Violation(
+                    rule=Rule.BUNDLE, image=going[0], env=env,
+                    message=f"bundle {bundle.name}: {env} gets {', '.join(going)} but not "
+                            f"{', '.join(missing)}; a bundle moves whole, in one change"))
+    return out
 
 
 async def _in_registry(registry: Registry, moves: Sequence[Move]
