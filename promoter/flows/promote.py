@@ -415,6 +415,9 @@ class _Run:
             steps.append((step, tgt_loc))
         steps = list(zip(whole_bundles(cfg, [s for s, _ in steps]), [loc for _, loc in steps],
                          strict=True))
+        for s, _ in steps:
+            if s.decision is Decision.BLOCKED:
+                log.info("image=%s %s -> %s: %s", s.image, s.source, s.target, s.reason)
         settled = [loc for s, loc in steps if s.decision == Decision.UP_TO_DATE]
         moves = [(loc, Wanted(tag=s.to_tag or "", digest=s.to_digest, pin=True), s.update)
                  for s, loc in steps if s.decision == Decision.PROMOTE]
