@@ -6,11 +6,14 @@ base that moved on meanwhile is not mistaken for the pull request reverting it. 
 * ``yaml``: every touched YAML file parses (Helm templates, with ``{{``, are left alone);
 * ``exists``: every image version the change sets exists in the registry;
 * ``digest``: a pinned digest is the one the registry serves for that tag;
-* ``order``: an environment only receives the version the environment before it runs on the
-  base (nothing skips a stage);
+* ``order``: an environment only receives the version its source runs on the base (the one
+  before it, or every one its ``from:`` names: a fan-in takes what all of them run; nothing
+  skips a stage);
 * ``downgrade``: no version goes backwards;
 * ``signature``: into an environment with a signature gate, the version's digest (the pinned
-  one, else the tag's) is signed as ``gates.signature`` asks (rollbacks included).
+  one, else the tag's) is signed as ``gates.signature`` asks (rollbacks included);
+* ``bundle``: a change that moves some members of a release bundle in an environment moves
+  all of them (a member that runs its sources' version already may stay; rollbacks included).
 
 A rollback (a pull request labelled ``promoter/rollback``, or a branch named as one) is exempt
 from ``order`` and ``downgrade``. The flow returns a :class:`CheckReport`; posting the commit

@@ -1,6 +1,7 @@
 """``promoter promote``: what an environment runs moves to the next one, through gated PRs.
 
-For each step (source, target) of the environment order, or the one asked for:
+For each step of the promotion graph (a target with all of its sources: the one before it in a
+plain list, several for a fan-in), or the one asked for:
 
 1. read both environments' files at their branch heads and locate every image (pure);
 2. compare: a target that already runs the source's tag and digest is settled; one that runs a
@@ -15,6 +16,10 @@ For each step (source, target) of the environment order, or the one asked for:
 5. publish branches and open or update PRs with the poll flow's pieces, the gates in the body;
    then post the ``promoter/gates`` status on each PR head and, when every gate passes and
    ``pull-requests.auto-merge`` is set, turn on the forge's auto-merge.
+
+A fan-in moves an image only when every source runs the same version, each source's gates
+evaluated on its own (:func:`lagging`, :func:`joined`); a release bundle moves whole, in one
+pull request, or not at all (:func:`whole_bundles`).
 
 A hold label or a freeze window stops a step: nothing is pushed or opened for it, and its open
 promotion PRs get a status that says why. A failure in one image or one PR is reported in the
