@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from promoter.charts import same_repository
 from promoter.config import (
     Config,
     DiscoverTarget,
@@ -261,7 +262,7 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
                 if isinstance(target, KeyTarget):
                     ok = _key_matches(site, target.key)
                 else:
-                    ok = (not kinds or site.kind in kinds) and matches(site, wanted)
+                    ok = (not kinds or site.kind in kinds) and _is_of(site, image, wanted)
                 span = site.tag or site.whole or site.digest or site.name_span
                 where = (path, span.start if span else -1)
                 named = isinstance(target, KeyTarget)
@@ -273,6 +274,15 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
     tag, digest = _current(pins, problems)
     return Located(image=image, env=env, pins=tuple(pins), tag=tag, digest=digest,
                    problems=tuple(problems))
+
+
+def _is_of(site: Site, image: Image, wanted: str) -> bool:
+    """Whether a site found by shape pins ``image``: a chart by its name and (where the site
+    names one) its repository, an image by its reference (:func:`promoter.edit.ops.matches`)."""
+    if image.chart is None:
+        return matches(site, wanted)
+    return (site.kind is Kind.CHART and site.name == image.chart.chart
+            and same_repository(site.chart_repo, image.chart))
 
 
 def _current(pins: Sequence[Pin], problems: list[str]) -> tuple[str | None, str | None]:

@@ -17,6 +17,7 @@ from promoter.config import Config, ForgeType, find_config, load_config, read_se
 from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
 from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
+from promoter.registry.charts import ChartRegistry, HttpChartIndex
 from promoter.registry.creds import Credentials, CredentialStore
 from promoter.registry.oci import OciRegistry
 from promoter.signature_checks import SignatureChecks, for_config
@@ -52,9 +53,11 @@ def load(repo_root: Path, config: str | None) -> Config:
     return load_config(path, root=repo_root)
 
 
-def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
+def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry | ChartRegistry:
     """An :class:`OciRegistry` with the config's credentials (by env reference) first, then
-    the usual sources (environment, docker config)."""
+    the usual sources (environment, docker config); wrapped in a :class:`ChartRegistry`
+    (HTTP Helm repositories through an :class:`HttpChartIndex` with the same credentials)
+    when the config has charts."""
     store = CredentialStore(environ)
     configured: dict[str, Credentials] = {}
     for r in cfg.registries:
@@ -80,9 +83,13 @@ def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
                    if r.concurrency is not None}
     rate = {r.host.lower(): r.requests_per_second for r in cfg.registries
             if r.requests_per_second is not None}
-    return OciRegistry(credentials=credentials, ca_bundle=cas or None,
-                       insecure=[r.host for r in cfg.registries if r.insecure],
-                       host_concurrency=concurrency or None, host_rate=rate or None)
+    oci = OciRegistry(credentials=credentials, ca_bundle=cas or None,
+                      insecure=[r.host for r in cfg.registries if r.insecure],
+                      host_concurrency=concurrency or None, host_rate=rate or None)
+    charts = [i.chart for i in cfg.images if i.chart is not None]
+    if not charts:
+        return oci
+    return ChartRegistry(oci, HttpChartIndex(credentials=credentials), charts)
 
 
 def signature_checks(cfg: Config, ws: Workspace, environ: Mapping[str, str], *,

@@ -40,8 +40,9 @@ from promoter.edit.verify import Insertion, verify
 from promoter.errors import EditError
 
 # A file without any of these words (any case: coreImage, FOO_IMAGE) holds nothing a finder
-# could report ("repo": a Helm {repository, tag} or {repo, tag} block under any key).
-SCREEN_WORDS = ("image", "promoter:", "repo")
+# could report ("repo": a Helm {repository, tag} or {repo, tag} block under any key; "chart":
+# a chart version in a HelmRelease, an Argo CD source or kustomize's helmCharts).
+SCREEN_WORDS = ("image", "promoter:", "repo", "chart")
 _SCREEN = re.compile("|".join(SCREEN_WORDS), re.IGNORECASE)
 STR_TAG = "tag:yaml.org,2002:str"
 _KEYS = {

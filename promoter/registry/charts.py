@@ -1,0 +1,265 @@
+"""Helm chart versions behind the registry port.
+
+Two seams:
+
+- :class:`ChartIndex` is the port for HTTP Helm repositories: the versions of one chart, read
+  from the repository's ``index.yaml``. :class:`HttpChartIndex` is the real one (httpx; sends
+  ``If-None-Match`` / ``If-Modified-Since`` when it has validators from an earlier answer and
+  reuses that answer on ``304``; one fetch per repository and run however many charts it
+  holds), :class:`MemoryChartIndex` the in-memory one.
+- :class:`ChartRegistry` is a :class:`~promoter.registry.Registry` over another registry and a
+  chart index: the flows ask it about charts exactly as about images (``list_tags``,
+  ``manifest``). A configured chart's :attr:`~promoter.charts.ChartSource.ref` is answered from
+  the index (HTTP) or from the OCI repository ``host/path/chart`` (its tags, with ``_`` read as
+  ``+``); every other reference goes to the wrapped registry unchanged.
+
+What a chart's "manifest" holds: for an HTTP chart the index entry's ``digest`` (of the
+``.tgz``) and ``created``; for an OCI chart the manifest digest, and ``created`` from the
+config blob when the registry has one (Helm's config has none: an OCI chart then counts as old
+enough for ``min-age``, as an image without a build time does).
+
+Errors: an index that cannot be fetched is a :class:`~promoter.errors.RegistryError` (retry
+later) naming the URL; 401/403/404 and an answer that is not an index are
+:class:`~promoter.errors.RegistryRefused`; an unknown chart or version is RegistryRefused too.
+Credentials (a username and password from the credential store for the repository's host) are
+only sent over HTTPS or to a loopback address, never in a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from promoter.charts import (
+    CHART_MEDIA_TYPE,
+    ChartSource,
+    ChartVersion,
+    parse_index,
+    tag_of_version,
+    version_of_tag,
+)
+from promoter.errors import RegistryError, RegistryRefused
+from promoter.refs import ImageRef
+from promoter.registry import Enough, ManifestInfo, Registry
+from promoter.registry.creds import Credentials
+from promoter.registry.oci import is_loopback
+from promoter.secrets import redact
+from promoter.signing import Signature
+
+MAX_INDEX = 256 * 2**20  # bytes of one index.yaml read at most (large public ones are ~50 MB)
+
+
+class ChartIndex(Protocol):
+    async def versions(self, source: ChartSource) -> tuple[ChartVersion, ...]:
+        """Every version the HTTP repository's index lists for ``source.chart``, in index
+        order. RegistryRefused when the chart is not in the index; RegistryError when the
+        index cannot be read. One repository's index is fetched once per run."""
+        ...
+
+
+class MemoryChartIndex:
+    """In-memory Helm repositories: ``publish(url, chart, version, created=...)``; records
+    each repository asked about in :attr:`calls`."""
+
+    def __init__(self) -> None:
+        self._repos: dict[str, dict[str, list[ChartVersion]]] = {}
+        self.calls: list[str] = []
+
+    def publish(self, repository: str, chart: str, *versions: ChartVersion | str) -> None:
+        entries = self._repos.setdefault(repository.rstrip("/"), {}).setdefault(chart, [])
+        entries.extend(v if isinstance(v, ChartVersion) else ChartVersion(version=v)
+                       for v in versions)
+
+    async def versions(self, source: ChartSource) -> tuple[ChartVersion, ...]:
+        self.calls.append(source.repository)
+        repo = self._repos.get(source.repository)
+        if repo is None:
+            raise RegistryRefused(f"{source.index_url}: answered 404")
+        if source.chart not in repo:
+            raise RegistryRefused(f"{source.index_url}: no chart {source.chart!r} in the index")
+        return tuple(repo[source.chart])
+
+
+@dataclass(slots=True)
+class _Cached:
+    etag: str | None
+    modified: str | None
+    entries: Mapping[str, tuple[ChartVersion, ...]]
+
+
+CredentialSource = Callable[[str], "Credentials | None"]
+
+
+class HttpChartIndex:
+    """The real :class:`ChartIndex`; an async context manager owning one ``httpx.AsyncClient``
+    (``transport`` for tests). ``credentials(host)`` as for the OCI registry; only a username
+    and password are used (Basic auth). :attr:`stats` counts ``index`` fetches and
+    ``not_modified`` answers."""
+
+    def __init__(self, *, credentials: CredentialSource | None = None, timeout: float = 30.0,
+                 verify: Any = True, transport: httpx.AsyncBaseTransport | None = None,
+                 max_body: int = MAX_INDEX) -> None:
+        self._credentials = credentials
+        self._timeout = timeout
+        self._verify = verify
+        self._transport = transport
+        self._max_body = max_body
+        self._client: httpx.AsyncClient | None = None
+        self._cache: dict[str, _Cached] = {}  # url -> the last good answer and its validators
+        self._fetches: dict[str, asyncio.Task[Mapping[str, tuple[ChartVersion, ...]]]] = {}
+        self.stats: dict[str, int] = {"index": 0, "not_modified": 0}
+
+    async def __aenter__(self) -> Self:
+        self._client = httpx.AsyncClient(transport=self._transport, trust_env=False,
+                                         verify=self._verify, follow_redirects=True,
+                                         timeout=self._timeout,
+                                         headers={"User-Agent": "promoter"})
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._fetches.clear()  # a next run asks again, with the validators kept
+
+    async def versions(self, source: ChartSource) -> tuple[ChartVersion, ...]:
+        url = source.index_url
+        task = self._fetches.get(url)
+        if task is None:
+            task = self._fetches[url] = asyncio.ensure_future(self._fetch(url))
+        entries = await asyncio.shield(task)
+        if source.chart not in entries:
+            raise RegistryRefused(f"{url}: no chart {source.chart!r} in the index")
+        return entries[source.chart]
+
+    def _auth(self, url: str) -> httpx.BasicAuth | None:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if self._credentials is None or not (parts.scheme == "https" or is_loopback(host)):
+            return None
+        creds = self._credentials(parts.netloc.lower())
+        if creds is None or not creds.username or not creds.password:
+            return None
+        return httpx.BasicAuth(creds.username, creds.password)
+
+    async def _fetch(self, url: str) -> Mapping[str, tuple[ChartVersion, ...]]:
+        if self._client is None:
+            raise RuntimeError("HttpChartIndex used outside 'async with'")
+        cached = self._cache.get(url)
+        headers: dict[str, str] = {"Accept": "application/x-yaml, text/yaml, */*"}
+        if cached is not None and cached.etag:
+            headers["If-None-Match"] = cached.etag
+        if cached is not None and cached.modified:
+            headers["If-Modified-Since"] = cached.modified
+        self.stats["index"] += 1
+        try:
+            async with self._client.stream("GET", url, headers=headers,
+                                           auth=self._auth(url) or httpx.USE_CLIENT_DEFAULT
+                                           ) as response:
+                if response.status_code == 304 and cached is not None:
+                    self.stats["not_modified"] += 1
+                    return cached.entries
+                if response.status_code in (401, 403, 404):
+                    raise RegistryRefused(f"{url}: answered {response.status_code}")
+                if response.status_code != 200:
+                    raise RegistryError(f"{url}: answered {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self._max_body:
+                        raise RegistryRefused(f"{url}: index larger than {self._max_body} bytes")
+                etag = response.headers.get("ETag")
+                modified = response.headers.get("Last-Modified")
+        except httpx.TransportError as e:
+            raise RegistryError(redact(f"{url}: cannot fetch the index: "
+                                       f"{type(e).__name__}")) from None
+        try:
+            entries = parse_index(bytes(body), url=url)
+        except RegistryError as e:
+            raise RegistryRefused(str(e)) from None
+        if etag or modified:
+            self._cache[url] = _Cached(etag=etag, modified=modified, entries=entries)
+        return entries
+
+
+class ChartRegistry:
+    """A :class:`~promoter.registry.Registry` that answers for ``charts`` (see the module
+    docstring) and passes every other reference to ``inner``. Enters ``inner`` and ``index``
+    when they are async context managers."""
+
+    def __init__(self, inner: Registry, index: ChartIndex, charts: Iterable[ChartSource]
+                 ) -> None:
+        self.inner = inner
+        self.index = index
+        self._charts = {c.ref.name: c for c in charts}
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    @property
+    def observer(self) -> Any:
+        return getattr(self.inner, "observer", None)
+
+    @observer.setter
+    def observer(self, value: Any) -> None:
+        if hasattr(self.inner, "observer"):
+            self.inner.observer = value
+
+    async def __aenter__(self) -> Self:
+        stack = contextlib.AsyncExitStack()
+        for part in (self.inner, self.index):
+            if isinstance(part, contextlib.AbstractAsyncContextManager):
+                entered = await stack.enter_async_context(part)
+                if part is self.inner:
+                    self.inner = entered
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    def _http(self, image: ImageRef) -> ChartSource | None:
+        source = self._charts.get(image.name)
+        return source if source is not None and not source.oci else None
+
+    async def list_tags(self, image: ImageRef) -> tuple[str, ...]:
+        source = self._charts.get(image.name)
+        if source is None:
+            return await self.inner.list_tags(image)
+        if source.oci:
+            return tuple(version_of_tag(t) for t in await self.inner.list_tags(image))
+        return tuple(dict.fromkeys(v.version for v in await self.index.versions(source)))
+
+    async def manifest(self, image: ImageRef, *, created: bool = False,
+                       platform: str | None = None) -> ManifestInfo:
+        source = self._charts.get(image.name)
+        if source is None:
+            return await self.inner.manifest(image, created=created, platform=platform)
+        if source.oci:
+            tag = tag_of_version(image.tag) if image.tag else None
+            return await self.inner.manifest(image.with_tag(tag), created=created)
+        for v in await self.index.versions(source):
+            if v.version == image.tag:
+                return ManifestInfo(digest=v.digest or "", media_type=CHART_MEDIA_TYPE,
+                                    created=v.created)
+        raise RegistryRefused(f"{source.index_url}: no version {image.tag} of chart "
+                              f"{source.chart!r}")
+
+    async def prepare(self, images: Sequence[ImageRef]) -> None:
+        await self.inner.prepare([i for i in images if self._http(i) is None])
+
+    async def signatures(self, image: ImageRef, digest: str, *,
+                         enough: Enough | None = None) -> tuple[Signature, ...]:
+        """The wrapped registry's signatures (charts never reach the signature gate)."""
+        source: Any = self.inner
+        found: tuple[Signature, ...] = await source.signatures(image, digest, enough=enough)
+        return found
