@@ -17,7 +17,7 @@ from promoter.config import Config, ForgeType, find_config, load_config, read_se
 from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
 from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
-from promoter.registry.charts import ChartRegistry, HttpChartIndex
+from promoter.registry.charts import ChartRegistry, HttpChartIndex, IndexCache
 from promoter.registry.creds import Credentials, CredentialStore
 from promoter.registry.oci import OciRegistry
 from promoter.signature_checks import SignatureChecks, for_config
@@ -53,11 +53,12 @@ def load(repo_root: Path, config: str | None) -> Config:
     return load_config(path, root=repo_root)
 
 
-def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry | ChartRegistry:
+def registry(cfg: Config, environ: Mapping[str, str], *, chart_cache: IndexCache | None = None
+             ) -> OciRegistry | ChartRegistry:
     """An :class:`OciRegistry` with the config's credentials (by env reference) first, then
     the usual sources (environment, docker config); wrapped in a :class:`ChartRegistry`
     (HTTP Helm repositories through an :class:`HttpChartIndex` with the same credentials)
-    when the config has charts."""
+    when the config has charts; ``chart_cache`` keeps index answers between calls."""
     store = CredentialStore(environ)
     configured: dict[str, Credentials] = {}
     for r in cfg.registries:
@@ -89,7 +90,8 @@ def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry | ChartRegi
     charts = [i.chart for i in cfg.images if i.chart is not None]
     if not charts:
         return oci
-    return ChartRegistry(oci, HttpChartIndex(credentials=credentials), charts)
+    return ChartRegistry(oci, HttpChartIndex(credentials=credentials, cache=chart_cache),
+                         charts)
 
 
 def signature_checks(cfg: Config, ws: Workspace, environ: Mapping[str, str], *,

@@ -24,6 +24,7 @@ from promoter.cli.poll_cmds import _print, apply_shard, common, session
 from promoter.errors import InputError
 from promoter.flows.watch import Schedule, Tick, parse_duration, parse_jitter, watch
 from promoter.metrics import Metrics
+from promoter.registry.charts import IndexCache
 
 
 @contextlib.contextmanager
@@ -140,6 +141,7 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
     stop = threading.Event()
     logs.service(bool((ctx.find_root().obj or {}).get("debug")))
     metrics, health = Metrics(), Health()
+    chart_cache: IndexCache = {}  # Helm index answers, asked again with their validators
 
     def run_once() -> bool:
         """One ``promoter poll``, its registry requests and results counted."""
@@ -147,7 +149,8 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
 
         with session(repo, clone, config) as (cfg, ws):
             cfg = apply_shard(cfg, shard)
-            reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
+            reg = wiring.registry(cfg, os.environ,  # entered by the flow, in its event loop
+                                  chart_cache=chart_cache)
             reg.observer = metrics.registry_request
             forge = None if dry_run else wiring.forge(cfg, os.environ)
             report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,

@@ -317,7 +317,7 @@ class _Builder:
         env_names = [e if isinstance(e, str) else e.get("name") for e in self.data["environments"]
                      if isinstance(e, str | dict)]
         if not self.data.get("images") and not self.data.get("charts"):
-            raise self.err((), "nothing to promote: give images, charts or both")
+            raise self.err((), "missing required key 'images' (or 'charts', or both)")
         entries: list[tuple[KeyPath, dict[str, Any]]] = [
             (("images", i), raw) for i, raw in enumerate(self.data.get("images", ()))]
         entries += [(("charts", i), raw) for i, raw in enumerate(self.data.get("charts", ()))]

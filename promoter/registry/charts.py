@@ -88,10 +88,17 @@ class MemoryChartIndex:
 
 
 @dataclass(slots=True)
-class _Cached:
+class Cached:
+    """An index answer kept with its validators (``ETag``, ``Last-Modified``)."""
+
     etag: str | None
     modified: str | None
     entries: Mapping[str, tuple[ChartVersion, ...]]
+
+
+IndexCache = dict[str, Cached]
+"""url -> the last good answer: give one to every :class:`HttpChartIndex` of a long-running
+process (``watch``) so that each poll asks with the validators of the one before."""
 
 
 CredentialSource = Callable[[str], "Credentials | None"]
@@ -100,19 +107,20 @@ CredentialSource = Callable[[str], "Credentials | None"]
 class HttpChartIndex:
     """The real :class:`ChartIndex`; an async context manager owning one ``httpx.AsyncClient``
     (``transport`` for tests). ``credentials(host)`` as for the OCI registry; only a username
-    and password are used (Basic auth). :attr:`stats` counts ``index`` fetches and
+    and password are used (Basic auth). ``cache`` keeps answers and validators beyond this
+    object (see :data:`IndexCache`). :attr:`stats` counts ``index`` fetches and
     ``not_modified`` answers."""
 
     def __init__(self, *, credentials: CredentialSource | None = None, timeout: float = 30.0,
                  verify: Any = True, transport: httpx.AsyncBaseTransport | None = None,
-                 max_body: int = MAX_INDEX) -> None:
+                 max_body: int = MAX_INDEX, cache: IndexCache | None = None) -> None:
         self._credentials = credentials
         self._timeout = timeout
         self._verify = verify
         self._transport = transport
         self._max_body = max_body
         self._client: httpx.AsyncClient | None = None
-        self._cache: dict[str, _Cached] = {}  # url -> the last good answer and its validators
+        self._cache: IndexCache = {} if cache is None else cache
         self._fetches: dict[str, asyncio.Task[Mapping[str, tuple[ChartVersion, ...]]]] = {}
         self.stats: dict[str, int] = {"index": 0, "not_modified": 0}
 
@@ -186,7 +194,7 @@ class HttpChartIndex:
         except RegistryError as e:
             raise RegistryRefused(str(e)) from None
         if etag or modified:
-            self._cache[url] = _Cached(etag=etag, modified=modified, entries=entries)
+            self._cache[url] = Cached(etag=etag, modified=modified, entries=entries)
         return entries
 
 
