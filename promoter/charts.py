@@ -111,8 +111,6 @@ def _entry(raw: object) -> ChartVersion | None:
     if not isinstance(raw, Mapping):
         return None
     version = raw.get("version")
-    if isinstance(version, int | float) and not isinstance(version, bool):
-        version = str(version)
     if not isinstance(version, str) or not version.strip() or any(c.isspace() for c in version):
         return None
     digest = raw.get("digest")
@@ -129,7 +127,8 @@ def parse_index(text: str | bytes, *, url: str = "index.yaml"
     out; an index that is not YAML or has no ``entries`` mapping is a :class:`RegistryError`
     naming ``url`` (the repository answered something that is not an index)."""
     try:
-        data: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        # every scalar a string: a version written 1.10 stays "1.10", not the float 1.1
+        data: Any = yaml.load(text, Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
