@@ -52,7 +52,7 @@ class ChartSource:
     @property
     def index_url(self) -> str:
         """The HTTP repository's ``index.yaml``."""
-        return f"{self.repository}/index.yaml"
+        return f"{self.repository.rstrip('/')}/index.yaml"
 
     @property
     def ref(self) -> ImageRef:

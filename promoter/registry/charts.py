@@ -79,7 +79,7 @@ class MemoryChartIndex:
 
     async def versions(self, source: ChartSource) -> tuple[ChartVersion, ...]:
         self.calls.append(source.repository)
-        repo = self._repos.get(source.repository)
+        repo = self._repos.get(source.repository.rstrip("/"))
         if repo is None:
             raise RegistryRefused(f"{source.index_url}: answered 404")
         if source.chart not in repo:
