@@ -32,8 +32,8 @@ def test_chart_yaml_dependencies() -> None:
 
 
 @pytest.mark.parametrize("version", ["~1.2.0", "^2", ">=1.0 <2.0", "1.x", "1.2.X", "*",
-                                     "1.0 || 2.0", "=1.2.3"])
-def test_ranges_are_not_pins(version: str) -> None:
+                                     "1.0 || 2.0", "=1.2.3", "HEAD", "main", "latest"])
+def test_ranges_and_git_revisions_are_not_pins(version: str) -> None:
     text = f"dependencies:\n- name: redis\n  version: '{version}'\n  repository: https://c.example\n"
     assert _charts(text, "Chart.yaml") == []
 

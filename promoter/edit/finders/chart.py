@@ -16,7 +16,9 @@ Shapes (each Site has kind ``chart``, ``name`` the chart's name, ``tag`` the ver
   without ``oci://``);
 - kustomize ``helmCharts[].version`` with ``name`` and ``repo``.
 
-Only exact versions are sites: a range (``~1.2.0``, ``^2``, ``>=1 <2``, ``1.x``, ``*``) lets
+Only exact versions are sites (Helm requires SemVer, so a value not starting with a digit or
+``v`` and a digit, such as an Argo CD ``targetRevision: HEAD``, is a git revision and skipped): a
+range (``~1.2.0``, ``^2``, ``>=1 <2``, ``1.x``, ``*``) lets
 Helm choose and is not pinned, so it is skipped, as is an empty or missing version (there is
 no value to set, and adding one would change what the chart resolves to).
 """
@@ -32,6 +34,7 @@ from promoter.edit.model import Kind, Site
 from promoter.refs import ImageRef
 
 _RANGE = re.compile(r"[\s^~<>=*|]|(^|\.)[xX](\.|$)")
+_VERSION = re.compile(r"v?[0-9]")  # chart versions are SemVer: "HEAD", "main" are git revisions
 _CHART_FILES = frozenset({"Chart.yaml", "Chart.yml"})
 
 
@@ -57,7 +60,7 @@ def _site(yf: yamlpos.YamlFile, *, name: str | None, version: yamlpos.Node | Non
           document: int) -> Site | None:
     written = yamlpos.scalar_value(version)
     if (not name or not isinstance(version, yamlpos.ScalarNode) or yamlpos.is_null(version)
-            or not written or _RANGE.search(written)):
+            or not written or _RANGE.search(written) or not _VERSION.match(written)):
         return None
     if repo is not None and (repo.startswith(("@", "alias:")) or not repo):
         repo = None
