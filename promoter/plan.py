@@ -102,6 +102,7 @@ class ImageUpdate:
     update: UpdateType
     files: tuple[str, ...]
     source: str | None = None  # source repository web URL (changelog links)
+    chart: bool = False  # a Helm chart's version (``charts:``), not an image's tag
 
     @property
     def version(self) -> str:
@@ -405,7 +406,8 @@ def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]
                 image=located.image.name, repository=located.image.repository.name,
                 env=env_name, source_env=source_env, old_tag=located.tag, new_tag=wanted.tag,
                 old_digest=located.digest, new_digest=wanted.digest, update=update,
-                files=tuple(sorted(changes)), source=located.image.source))
+                files=tuple(sorted(changes)), source=located.image.source,
+                chart=located.image.chart is not None))
         try:
             texts = {p: apply_changes(olds[p], p, c) for p, c in per_file.items()}
         except PromoterError as e:  # the images' edits collide (one scalar, two values)

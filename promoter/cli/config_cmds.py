@@ -53,6 +53,8 @@ def validate(path: Path | None, root: Path | None, output: str) -> int:
     if output == "json":
         return print_json(cfg, exit_code=0, errors=())
     envs = " -> ".join(e.name + ("*" if e.track else "") for e in cfg.environments)
-    click.echo(f"{path}: ok: {len(cfg.images)} image(s); environments {envs} "
+    charts = sum(1 for i in cfg.images if i.chart is not None)
+    counted = f"{len(cfg.images) - charts} image(s)" + (f", {charts} chart(s)" if charts else "")
+    click.echo(f"{path}: ok: {counted}; environments {envs} "
                f"(* tracks the registry); forge {cfg.forge.type.value}")
     return 0

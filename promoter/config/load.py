@@ -337,6 +337,9 @@ class _Builder:
                 if chart is not None and platform is not None:
                     raise self.err((*at, "policy", "platform"), "a chart has no platforms; "
                                    "platform is for images", key=True)
+                if chart is not None and policy.strategy == "digest":
+                    raise self.err((*at, "policy", "strategy"), "a chart version has no digest "
+                                   "to follow; digest is for images")
                 if "targets" in raw:
                     targets = []
                     for env, items in raw["targets"].items():
@@ -366,9 +369,9 @@ class _Builder:
         scheme, sep, rest = url.partition("://")
         host = rest.partition("/")[0]
         if not sep or scheme.lower() not in ("oci", "http", "https") or not host or "@" in host:
-            raise self.err((*at, "repository"), f"{url!r} is not a chart repository: give "
-                           "oci://host/path or an http(s):// Helm repository URL (no "
-                           "credentials in it)")
+            raise self.err((*at, "repository"), "not a chart repository: give "  # no echo:
+                           "oci://host/path or an http(s):// Helm repository URL (no "  # it may
+                           "credentials in it)")  # hold a password
         source = ChartSource(chart=str(raw["chart"]), repository=url)
         if ImageRef.try_parse(source.ref.name) is None:
             raise self.err((*at, "repository"), f"{url!r} with chart {source.chart!r} does not "
