@@ -207,3 +207,22 @@ def test_cli_plan_lists_both_charts(world: World, capsys: pytest.CaptureFixture[
                   for p in plan) == [
         ("promoter/dev/ingress", [("ingress", "4.10.0", "4.11.3")]),
         ("promoter/dev/podinfo", [("podinfo", "6.5.0", "6.6.0")])]
+
+
+def test_build_metadata_travels_as_underscore_in_oci_and_plus_in_files(world: World) -> None:
+    """Helm pushes 6.7.0+build.1 as the OCI tag 6.7.0_build.1: the file gets the version."""
+    push_oci_chart(world.registry.url, world.oci.split("/", 1)[1], "podinfo", "6.7.0+build.1")
+    report = world.poll()
+    assert report.ok, report
+    assert world.diff("promoter/dev/podinfo") == [
+        '-      version: "6.5.0"', '+      version: "6.7.0+build.1"',
+        "-    version: 6.5.0", "+    version: 6.7.0+build.1"]
+
+
+def test_an_unreachable_helm_repository_fails_that_chart_only(world: World) -> None:
+    world.helm.__exit__(None, None, None)  # the repository goes away; the OCI chart still moves
+    report = world.poll()
+    assert not report.ok
+    assert [(e.image, e.retryable) for e in report.errors] == [("ingress", True)]
+    assert "index.yaml: cannot fetch the index" in report.errors[0].message
+    assert [(r.branch, r.action) for r in report.results] == [("promoter/dev/podinfo", "opened")]
