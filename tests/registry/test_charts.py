@@ -4,7 +4,7 @@ the real HttpChartIndex against a real HTTP Helm repository (tests/servers/helm.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -135,3 +135,23 @@ def test_credentials_never_go_over_plain_http_to_other_hosts() -> None:
     index = HttpChartIndex(credentials=lambda host: Credentials(username="u", password="p"))
     assert index._auth("http://charts.example.com/index.yaml") is None
     assert index._auth("https://charts.example.com/index.yaml") is not None
+
+
+def test_min_age_and_newest_build_read_the_index_created() -> None:
+    """choose() asks the chart registry for build times: an HTTP chart's ``created``."""
+    from promoter.policy import TagPolicy
+    from promoter.registry.choose import choose
+
+    index = MemoryChartIndex()
+    index.publish(HTTP.repository, "web",
+                  ChartVersion(version="1.0.0", created=datetime(2026, 1, 1, tzinfo=UTC)),
+                  ChartVersion(version="1.1.0", created=datetime(2026, 1, 9, tzinfo=UTC)),
+                  ChartVersion(version="0.5.0", created=datetime(2026, 1, 5, tzinfo=UTC)))
+    charts = ChartRegistry(MemoryRegistry(), index, [HTTP])
+    now = datetime(2026, 1, 10, tzinfo=UTC)
+    young = asyncio.run(choose(charts, HTTP.ref, TagPolicy(strategy="semver",
+                                                           min_age=timedelta(days=3)),
+                               current="0.5.0", now=now))
+    assert (young.chosen, [t for t, _ in young.too_young]) == ("1.0.0", ["1.1.0"])
+    newest = asyncio.run(choose(charts, HTTP.ref, TagPolicy(strategy="newest-build"), now=now))
+    assert newest.chosen == "1.1.0"
