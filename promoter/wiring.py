@@ -90,7 +90,8 @@ def registry(cfg: Config, environ: Mapping[str, str], *, chart_cache: IndexCache
     charts = [i.chart for i in cfg.images if i.chart is not None]
     if not charts:
         return oci
-    return ChartRegistry(oci, HttpChartIndex(credentials=credentials, cache=chart_cache),
+    return ChartRegistry(oci, HttpChartIndex(credentials=credentials, cache=chart_cache,
+                                                  ca_bundle=cas),
                          charts)
 
 

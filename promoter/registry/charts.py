@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -49,7 +50,8 @@ from promoter.errors import RegistryError, RegistryRefused
 from promoter.refs import ImageRef
 from promoter.registry import Enough, ManifestInfo, Registry
 from promoter.registry.creds import Credentials
-from promoter.registry.oci import is_loopback
+from promoter.registry.oci import is_loopback, ssl_context
+from promoter.registry.transport import PoolTransport
 from promoter.secrets import redact
 from promoter.signing import Signature
 
@@ -106,17 +108,21 @@ CredentialSource = Callable[[str], "Credentials | None"]
 
 class HttpChartIndex:
     """The real :class:`ChartIndex`; an async context manager owning one ``httpx.AsyncClient``
-    (``transport`` for tests). ``credentials(host)`` as for the OCI registry; only a username
-    and password are used (Basic auth). ``cache`` keeps answers and validators beyond this
+    over the OCI client's :class:`~promoter.registry.transport.PoolTransport` (``transport``
+    for tests), with ``ca_bundle`` (host -> CA file, as ``registries[].ca-file``) for HTTPS.
+    ``credentials(host)`` as for the OCI registry; only a username and password are used
+    (Basic auth). ``cache`` keeps answers and validators beyond this
     object (see :data:`IndexCache`). :attr:`stats` counts ``index`` fetches and
     ``not_modified`` answers."""
 
     def __init__(self, *, credentials: CredentialSource | None = None, timeout: float = 30.0,
-                 verify: Any = True, transport: httpx.AsyncBaseTransport | None = None,
+                 ca_bundle: Mapping[str, str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
                  max_body: int = MAX_INDEX, cache: IndexCache | None = None) -> None:
         self._credentials = credentials
         self._timeout = timeout
-        self._verify = verify
+        self._ca = dict(ca_bundle or {})  # host[:port] -> CA bundle file (registries[].ca-file)
+        self._ssl: dict[str, ssl.SSLContext] = {}
         self._transport = transport
         self._max_body = max_body
         self._client: httpx.AsyncClient | None = None
@@ -125,11 +131,19 @@ class HttpChartIndex:
         self.stats: dict[str, int] = {"index": 0, "not_modified": 0}
 
     async def __aenter__(self) -> Self:
-        self._client = httpx.AsyncClient(transport=self._transport, trust_env=False,
-                                         verify=self._verify, follow_redirects=True,
-                                         timeout=self._timeout,
-                                         headers={"User-Agent": "promoter"})
+        self._client = httpx.AsyncClient(
+            transport=self._transport or PoolTransport(self._ssl_for), trust_env=False,
+            follow_redirects=True, timeout=self._timeout, headers={"User-Agent": "promoter"})
         return self
+
+    def _ssl_for(self, netloc: str) -> ssl.SSLContext:
+        """The TLS context of an HTTPS ``host[:port]``: its configured CA bundle, else the
+        system's (one context per bundle, made when first needed)."""
+        path = self._ca.get(netloc) or self._ca.get(netloc.lower(), "")
+        ctx = self._ssl.get(path)
+        if ctx is None:
+            ctx = self._ssl[path] = ssl_context(path or None)
+        return ctx
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
