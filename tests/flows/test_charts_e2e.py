@@ -226,3 +226,21 @@ def test_an_unreachable_helm_repository_fails_that_chart_only(world: World) -> N
     assert [(e.image, e.retryable) for e in report.errors] == [("ingress", True)]
     assert "index.yaml: cannot fetch the index" in report.errors[0].message
     assert [(r.branch, r.action) for r in report.results] == [("promoter/dev/podinfo", "opened")]
+
+
+def test_the_signature_gate_is_for_images_charts_pass_it(world: World) -> None:
+    """dev with a signature gate: the (unsigned) charts still get their pull requests; the
+    gate would refuse them if it looked at their digests."""
+    from tests.signing import cosign
+
+    text = world._git("show", "main:.promoter.yaml").replace(
+        "  - {name: dev, paths: [dev]}",
+        "  - {name: dev, paths: [dev], gates: {signature: {keys: [keys/cosign.pub]}}}")
+    world.h.branch("main", {".promoter.yaml": text,
+                            "keys/cosign.pub": cosign.public_pem(cosign.ec_key()).decode()})
+    assert world.config().environment("dev").gates.signature is not None
+    report = world.poll()
+    assert report.ok, report
+    assert report.plan.skipped == ()
+    assert sorted(r.branch for r in report.results) == ["promoter/dev/ingress",
+                                                        "promoter/dev/podinfo"]
