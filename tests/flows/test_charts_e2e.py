@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,11 +16,10 @@ import pytest
 
 from promoter import wiring
 from promoter.cli import main
-from promoter.config import Config, parse_config
 from promoter.flows.poll import Report, poll
 from promoter.flows.promote import Decision, promote
 from promoter.flows.status import status
-from promoter.gitrepo import GitWorkspace, HttpAuth
+from tests.flows.test_promote_e2e import World as PromoteWorld
 from tests.forge.harness import GitHubHarness, GitLabHarness
 from tests.servers.fake_github import FakeGitHub
 from tests.servers.fake_gitlab import FakeGitLab
@@ -98,31 +96,14 @@ forge:
 
 
 @dataclass
-class World:
-    h: GitHubHarness | GitLabHarness
+class World(PromoteWorld):
+    """test_promote_e2e's world (forge harness, clones, git), with chart repositories."""
+
     helm: HelmRepository
     registry: LocalRegistry
     oci: str  # host/path of the OCI charts
-    tmp: Path
 
-    @property
-    def bare(self) -> Path:
-        return self.h.repo.path if isinstance(self.h, GitHubHarness) else self.h.project.bare
-
-    def workspace(self) -> GitWorkspace:
-        user = "oauth2" if self.h.kind == "gitlab" else "x-access-token"
-        return GitWorkspace.clone(f"{self.h.server.url}/{self.h.name}.git",
-                                  self.tmp / f"clone-{next(_n)}",
-                                  auth=HttpAuth(username=user, token=self.h.token))
-
-    def _git(self, *args: str) -> str:
-        return subprocess.run(["git", "--git-dir", str(self.bare), *args], capture_output=True,
-                              text=True, check=True).stdout
-
-    def config(self) -> Config:
-        return parse_config(self._git("show", "main:.promoter.yaml"))
-
-    def poll(self) -> Report:
+    def poll(self) -> Report:  # type: ignore[override]  # the report, not a PR number
         cfg = self.config()
         with self.workspace() as ws:  # the real adapters, as the CLI wires them
             return poll(cfg, ws, wiring.registry(cfg, {}), self.h.forge)
@@ -153,7 +134,7 @@ def world(request: pytest.FixtureRequest, registry: LocalRegistry, tmp_path: Pat
             files[f"{env}/umbrella/Chart.yaml"] = CHART.format(oci=oci, helm=helm.url)
         h.branch("main", files)
         monkeypatch.setenv("FORGE_TOKEN", h.token)
-        yield World(h, helm, registry, oci, tmp_path)
+        yield World(h, oci, {}, tmp_path, helm, registry, oci)
 
 
 def test_poll_opens_a_pr_per_chart_touching_only_version_lines(world: World) -> None:
