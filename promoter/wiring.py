@@ -17,8 +17,9 @@ from promoter.config import Config, ForgeType, find_config, load_config, read_se
 from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
 from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
-from promoter.registry.charts import ChartRegistry, HttpChartIndex, IndexCache
+from promoter.registry.charts import ChartRegistry, HttpChartIndex
 from promoter.registry.creds import Credentials, CredentialStore
+from promoter.registry.httpcache import DiskCache, HttpCache
 from promoter.registry.oci import OciRegistry
 from promoter.signature_checks import SignatureChecks, for_config
 
@@ -53,12 +54,20 @@ def load(repo_root: Path, config: str | None) -> Config:
     return load_config(path, root=repo_root)
 
 
-def registry(cfg: Config, environ: Mapping[str, str], *, chart_cache: IndexCache | None = None
-             ) -> OciRegistry | ChartRegistry:
+def http_cache(environ: Mapping[str, str]) -> HttpCache | None:
+    """The registry answers kept across runs: in ``$PROMOTER_CACHE_DIR/registry`` when that
+    is set, else none."""
+    root = environ.get("PROMOTER_CACHE_DIR")
+    return DiskCache(Path(root) / "registry") if root else None
+
+
+def registry(cfg: Config, environ: Mapping[str, str], *,
+             kept: HttpCache | None = None) -> OciRegistry | ChartRegistry:
     """An :class:`OciRegistry` with the config's credentials (by env reference) first, then
-    the usual sources (environment, docker config); wrapped in a :class:`ChartRegistry`
-    (HTTP Helm repositories through an :class:`HttpChartIndex` with the same credentials)
-    when the config has charts; ``chart_cache`` keeps index answers between calls."""
+    the usual sources (environment, docker config); answers are kept in ``kept`` (default:
+    :func:`http_cache`). Wrapped in a :class:`ChartRegistry` when the config has charts: HTTP
+    Helm repositories through an :class:`HttpChartIndex` with the same credentials, CA
+    bundles and kept answers."""
     store = CredentialStore(environ)
     configured: dict[str, Credentials] = {}
     for r in cfg.registries:
@@ -84,14 +93,15 @@ def registry(cfg: Config, environ: Mapping[str, str], *, chart_cache: IndexCache
                    if r.concurrency is not None}
     rate = {r.host.lower(): r.requests_per_second for r in cfg.registries
             if r.requests_per_second is not None}
+    kept = kept if kept is not None else http_cache(environ)
     oci = OciRegistry(credentials=credentials, ca_bundle=cas or None,
                       insecure=[r.host for r in cfg.registries if r.insecure],
-                      host_concurrency=concurrency or None, host_rate=rate or None)
+                      host_concurrency=concurrency or None, host_rate=rate or None,
+                      http_cache=kept)
     charts = [i.chart for i in cfg.images if i.chart is not None]
     if not charts:
         return oci
-    return ChartRegistry(oci, HttpChartIndex(credentials=credentials, cache=chart_cache,
-                                                  ca_bundle=cas),
+    return ChartRegistry(oci, HttpChartIndex(credentials=credentials, ca_bundle=cas, kept=kept),
                          charts)
 
 

@@ -6,7 +6,8 @@ Two seams:
   from the repository's ``index.yaml``. :class:`HttpChartIndex` is the real one (httpx; sends
   ``If-None-Match`` / ``If-Modified-Since`` when it has validators from an earlier answer and
   reuses that answer on ``304``; one fetch per repository and run however many charts it
-  holds), :class:`MemoryChartIndex` the in-memory one.
+  holds; answers kept as the OCI client keeps its own), :class:`MemoryChartIndex` the
+  in-memory one.
 - :class:`ChartRegistry` is a :class:`~promoter.registry.Registry` over another registry and a
   chart index: the flows ask it about charts exactly as about images (``list_tags``,
   ``manifest``). A configured chart's :attr:`~promoter.charts.ChartSource.ref` is answered from
@@ -31,7 +32,6 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ from promoter.errors import RegistryError, RegistryRefused
 from promoter.refs import ImageRef
 from promoter.registry import Enough, ManifestInfo, Registry
 from promoter.registry.creds import Credentials
+from promoter.registry.httpcache import Cached, HttpCache
 from promoter.registry.oci import is_loopback, ssl_context
 from promoter.registry.transport import PoolTransport
 from promoter.secrets import redact
@@ -89,20 +90,6 @@ class MemoryChartIndex:
         return tuple(repo[source.chart])
 
 
-@dataclass(slots=True)
-class Cached:
-    """An index answer kept with its validators (``ETag``, ``Last-Modified``)."""
-
-    etag: str | None
-    modified: str | None
-    entries: Mapping[str, tuple[ChartVersion, ...]]
-
-
-IndexCache = dict[str, Cached]
-"""url -> the last good answer: give one to every :class:`HttpChartIndex` of a long-running
-process (``watch``) so that each poll asks with the validators of the one before."""
-
-
 CredentialSource = Callable[[str], "Credentials | None"]
 
 
@@ -111,14 +98,15 @@ class HttpChartIndex:
     over the OCI client's :class:`~promoter.registry.transport.PoolTransport` (``transport``
     for tests), with ``ca_bundle`` (host -> CA file, as ``registries[].ca-file``) for HTTPS.
     ``credentials(host)`` as for the OCI registry; only a username and password are used
-    (Basic auth). ``cache`` keeps answers and validators beyond this
-    object (see :data:`IndexCache`). :attr:`stats` counts ``index`` fetches and
-    ``not_modified`` answers."""
+    (Basic auth). ``kept`` keeps answers beyond this object, as the OCI client does
+    (:mod:`promoter.registry.httpcache`: in memory for ``watch``, on disk with
+    ``PROMOTER_CACHE_DIR``); an index larger than its ``MAX_BODY`` is not kept. :attr:`stats`
+    counts ``index`` fetches and ``not_modified`` answers."""
 
     def __init__(self, *, credentials: CredentialSource | None = None, timeout: float = 30.0,
                  ca_bundle: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 max_body: int = MAX_INDEX, cache: IndexCache | None = None) -> None:
+                 max_body: int = MAX_INDEX, kept: HttpCache | None = None) -> None:
         self._credentials = credentials
         self._timeout = timeout
         self._ca = dict(ca_bundle or {})  # host[:port] -> CA bundle file (registries[].ca-file)
@@ -126,7 +114,7 @@ class HttpChartIndex:
         self._transport = transport
         self._max_body = max_body
         self._client: httpx.AsyncClient | None = None
-        self._cache: IndexCache = {} if cache is None else cache
+        self._kept = kept
         self._fetches: dict[str, asyncio.Task[Mapping[str, tuple[ChartVersion, ...]]]] = {}
         self.stats: dict[str, int] = {"index": 0, "not_modified": 0}
 
@@ -175,12 +163,10 @@ class HttpChartIndex:
     async def _fetch(self, url: str) -> Mapping[str, tuple[ChartVersion, ...]]:
         if self._client is None:
             raise RuntimeError("HttpChartIndex used outside 'async with'")
-        cached = self._cache.get(url)
+        cached = self._kept.get(url) if self._kept is not None else None
         headers: dict[str, str] = {"Accept": "application/x-yaml, text/yaml, */*"}
-        if cached is not None and cached.etag:
-            headers["If-None-Match"] = cached.etag
-        if cached is not None and cached.modified:
-            headers["If-Modified-Since"] = cached.modified
+        if cached is not None:
+            headers.update(cached.validators)
         self.stats["index"] += 1
         try:
             async with self._client.stream("GET", url, headers=headers,
@@ -188,7 +174,7 @@ class HttpChartIndex:
                                            ) as response:
                 if response.status_code == 304 and cached is not None:
                     self.stats["not_modified"] += 1
-                    return cached.entries
+                    return _parsed(cached.body, url)
                 if response.status_code in (401, 403, 404):
                     raise RegistryRefused(f"{url}: answered {response.status_code}")
                 if response.status_code != 200:
@@ -198,18 +184,22 @@ class HttpChartIndex:
                     body += chunk
                     if len(body) > self._max_body:
                         raise RegistryRefused(f"{url}: index larger than {self._max_body} bytes")
-                etag = response.headers.get("ETag")
-                modified = response.headers.get("Last-Modified")
+                answer = Cached.keep({k.lower(): v for k, v in response.headers.items()},
+                                     bytes(body))
         except httpx.TransportError as e:
             raise RegistryError(redact(f"{url}: cannot fetch the index: "
                                        f"{type(e).__name__}")) from None
-        try:
-            entries = parse_index(bytes(body), url=url)
-        except RegistryError as e:
-            raise RegistryRefused(str(e)) from None
-        if etag or modified:
-            self._cache[url] = Cached(etag=etag, modified=modified, entries=entries)
+        entries = _parsed(bytes(body), url)
+        if self._kept is not None and answer is not None and answer.validators:
+            self._kept.put(url, answer)
         return entries
+
+
+def _parsed(body: bytes, url: str) -> Mapping[str, tuple[ChartVersion, ...]]:
+    try:
+        return parse_index(body, url=url)
+    except RegistryError as e:  # the repository answered, with something that is no index
+        raise RegistryRefused(str(e)) from None
 
 
 class ChartRegistry:

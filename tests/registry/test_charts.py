@@ -12,8 +12,9 @@ import pytest
 from promoter.charts import CHART_MEDIA_TYPE, ChartSource, ChartVersion
 from promoter.errors import RegistryError, RegistryRefused
 from promoter.refs import ImageRef
-from promoter.registry.charts import ChartRegistry, HttpChartIndex, IndexCache, MemoryChartIndex
+from promoter.registry.charts import ChartRegistry, HttpChartIndex, MemoryChartIndex
 from promoter.registry.creds import Credentials
+from promoter.registry.httpcache import DiskCache, MemoryCache
 from promoter.registry.memory import MemoryRegistry
 from tests.servers.helm import HelmRepository
 
@@ -86,15 +87,15 @@ def test_http_index_once_per_run_then_with_validators(tmp_path: Path) -> None:
         repo.add("db", "2.0.0")
         web = ChartSource(chart="web", repository=repo.url)
         db = ChartSource(chart="db", repository=repo.url + "/")
-        cache: IndexCache = {}
-        first = HttpChartIndex(cache=cache)
+        cache = MemoryCache()
+        first = HttpChartIndex(kept=cache)
         assert asyncio.run(_versions(first, web, db, web)) == [
             ("1.1.0", "1.0.0"), ("2.0.0",), ("1.1.0", "1.0.0")]
         assert first.stats == {"index": 1, "not_modified": 0}
         (headers,) = repo.index_requests()
         assert "If-None-Match" not in headers
 
-        second = HttpChartIndex(cache=cache)  # the next poll of a watch
+        second = HttpChartIndex(kept=cache)  # the next poll of a watch
         assert asyncio.run(_versions(second, web)) == [("1.1.0", "1.0.0")]
         assert second.stats == {"index": 1, "not_modified": 1}
         sent = list(repo.index_requests())[-1]
@@ -102,7 +103,7 @@ def test_http_index_once_per_run_then_with_validators(tmp_path: Path) -> None:
         assert sent["If-Modified-Since"] == "Thu, 01 Jan 2026 00:00:00 GMT"
 
         repo.add("web", "1.2.0")  # the index changes: a full answer again
-        third = HttpChartIndex(cache=cache)
+        third = HttpChartIndex(kept=cache)
         assert asyncio.run(_versions(third, web)) == [("1.2.0", "1.1.0", "1.0.0")]
         assert third.stats == {"index": 1, "not_modified": 0}
 
@@ -155,3 +156,15 @@ def test_min_age_and_newest_build_read_the_index_created() -> None:
     assert (young.chosen, [t for t, _ in young.too_young]) == ("1.0.0", ["1.1.0"])
     newest = asyncio.run(choose(charts, HTTP.ref, TagPolicy(strategy="newest-build"), now=now))
     assert newest.chosen == "1.1.0"
+
+
+def test_http_index_kept_on_disk_between_runs(tmp_path: Path) -> None:
+    """With PROMOTER_CACHE_DIR (a DiskCache), a cron run asks with the last run's validators."""
+    (tmp_path / "charts").mkdir()
+    with HelmRepository(tmp_path / "charts") as repo:
+        repo.add("web", "1.0.0")
+        web = ChartSource(chart="web", repository=repo.url)
+        for _ in range(2):
+            index = HttpChartIndex(kept=DiskCache(tmp_path / "cache"))
+            assert asyncio.run(_versions(index, web)) == [("1.0.0",)]
+        assert index.stats == {"index": 1, "not_modified": 1}
