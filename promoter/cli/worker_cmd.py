@@ -80,6 +80,7 @@ def worker(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
         for where, problem in found.problems:
             click.echo(f"promoter worker: {where}: {problem}", err=True)
         members = found.fleet.members
+        click.echo(f"promoter worker: {len(members)} repositories", err=True)
 
         def key(job: Job) -> str:
             return f"fleet:{job.repo.lower()}"

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import redis
 
+from promoter.demo.push import Pusher
 from promoter.queue import RedisQueue, Tuning, wait_idle
 from promoter.serve import Receiver, Running, Secrets, github_signature, start
 from tests.queue.hook_worker import RUNS, STARTED
@@ -29,7 +30,7 @@ from tests.serve.worlds import BOT, KUST, make_world
 from tests.servers.fake_github import FakeGitHub
 from tests.servers.git_http import commit_to
 from tests.servers.redis_server import LocalRedis
-from tests.servers.registry import stop_process
+from tests.servers.registry import LocalRegistry, stop_process
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -196,3 +197,61 @@ def test_serve_queue_and_worker_processes_promote_and_answer_a_comment(
     assert len(replies) == 1 and replies[0].startswith("@alice\n- `/hold`: on hold")
     assert "Traceback" not in logs and world.token not in logs
     assert "promote ok=True" in logs and "comment outcome=done" in logs
+
+
+def test_fleet_workers_run_each_repository_s_job_and_split_a_registry_push(
+        github: FakeGitHub, redis_server: LocalRedis, tmp_path: Path) -> None:
+    a, b = make_world("github", github), make_world("github", github)
+    github.tokens[a.token] = BOT
+    github.set_permission(b.name, BOT, "write")
+    e = {**env(), "FORGE_TOKEN": a.token, "PROMOTER_GIT_TOKEN": a.token,
+         "HOOK_SECRET": SECRET, "REG_TOKEN": "reg-queue-token"}
+    common = ["--queue", redis_server.url]
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "promoter", "--log-format", "json", "serve", "--port", "0",
+         "--github-secret-env", "HOOK_SECRET", "--registry-token-env", "REG_TOKEN", *common],
+        env=e, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    fleet = ["--clone", a.clone_url, "--clone", b.clone_url]
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "promoter", "--log-format", "json", "worker", *common, *fleet,
+         "--concurrency", "2", "--heartbeat-timeout", "2", "--lock-lease", "2",
+         "--min-backoff", "0.1"],
+        env=e, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for _ in range(2)]
+    try:
+        assert serve.stderr is not None
+        url = serve.stderr.readline().rsplit(" ", 1)[1].strip()
+        for w in workers:
+            assert w.stderr is not None
+            assert "2 repositories" in w.stderr.readline()
+            assert w.stderr.readline().startswith("promoter worker: running jobs")
+        endpoint = {"name": "promoter", "url": f"{url}/webhooks/registry",
+                    "headers": {"Authorization": ["Bearer reg-queue-token"]},
+                    "timeout": "5s", "threshold": 3, "backoff": "1s"}
+        with LocalRegistry("anonymous", notifications=[endpoint]) as reg:
+            web = f"{reg.host}/fleetq/web"
+            for w in (a, b):
+                commit_to(w.bare, "main", {
+                    ".promoter.yaml": f"""\
+environments:
+  - {{name: dev, paths: [dev]}}
+images:
+  - {{name: web, repository: {web}}}
+forge: {{type: github, url: "{github.url}", repository: {w.name}, token-env: FORGE_TOKEN}}
+""", "dev/kustomization.yaml": f"images:\n  - name: {web}\n    newTag: 1.0.0\n"})
+            Pusher(reg.url).push("fleetq/web", "1.3.0")  # one notification, two repositories
+            wait_for(lambda: all(any(p.head == "promoter/dev/web" for p in
+                                     github.pulls_of(w.name)) for w in (a, b)),
+                     timeout=120, what="a PR in each repository of the fleet")
+            assert wait_idle(redis_server.url, timeout=60)
+        for p in (serve, *workers):
+            p.send_signal(signal.SIGTERM)
+        assert [p.wait(timeout=30) for p in (serve, *workers)] == [0, 0, 0]
+        logs = "".join(p.stderr.read() for p in (serve, *workers) if p.stderr)
+    finally:
+        for p in (serve, *workers):
+            stop_process(p)
+    for w in (a, b):
+        assert [p.title for p in github.pulls_of(w.name) if p.head == "promoter/dev/web"] == [
+            "Promote web to 1.3.0 in dev"]
+    assert "split into 2 jobs" in logs
+    assert "Traceback" not in logs and a.token not in logs
