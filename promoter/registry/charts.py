@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
@@ -100,13 +100,17 @@ class HttpChartIndex:
     ``credentials(host)`` as for the OCI registry; only a username and password are used
     (Basic auth). ``kept`` keeps answers beyond this object, as the OCI client does
     (:mod:`promoter.registry.httpcache`: in memory for ``watch``, on disk with
-    ``PROMOTER_CACHE_DIR``); an index larger than its ``MAX_BODY`` is not kept. :attr:`stats`
-    counts ``index`` fetches and ``not_modified`` answers."""
+    ``PROMOTER_CACHE_DIR``); an index larger than its ``MAX_BODY`` is not kept. A ``429``,
+    a ``5xx`` or a transport error is asked again ``retries`` times (after 1 s, 2 s, 4 s...,
+    or the ``Retry-After`` seconds) before it is a RegistryError. :attr:`stats` counts
+    ``index`` fetches and ``not_modified`` answers."""
 
     def __init__(self, *, credentials: CredentialSource | None = None, timeout: float = 30.0,
                  ca_bundle: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 max_body: int = MAX_INDEX, kept: HttpCache | None = None) -> None:
+                 max_body: int = MAX_INDEX, kept: HttpCache | None = None,
+                 retries: int = 3, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+                 ) -> None:
         self._credentials = credentials
         self._timeout = timeout
         self._ca = dict(ca_bundle or {})  # host[:port] -> CA bundle file (registries[].ca-file)
@@ -115,6 +119,8 @@ class HttpChartIndex:
         self._max_body = max_body
         self._client: httpx.AsyncClient | None = None
         self._kept = kept
+        self._retries = max(0, retries)
+        self._sleep = sleep
         self._fetches: dict[str, asyncio.Task[Mapping[str, tuple[ChartVersion, ...]]]] = {}
         self.stats: dict[str, int] = {"index": 0, "not_modified": 0}
 
@@ -161,6 +167,18 @@ class HttpChartIndex:
         return httpx.BasicAuth(creds.username, creds.password)
 
     async def _fetch(self, url: str) -> Mapping[str, tuple[ChartVersion, ...]]:
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._fetch_once(url)
+            except _Again as again:
+                if attempt == self._retries:
+                    n = attempt + 1
+                    raise RegistryError(f"{url}: {again.reason} (after {n} "
+                                        f"attempt{'s' if n != 1 else ''})") from None
+                await self._sleep(again.after if again.after is not None else 2.0 ** attempt)
+        raise AssertionError("unreachable")
+
+    async def _fetch_once(self, url: str) -> Mapping[str, tuple[ChartVersion, ...]]:
         if self._client is None:
             raise RuntimeError("HttpChartIndex used outside 'async with'")
         cached = self._kept.get(url) if self._kept is not None else None
@@ -177,6 +195,9 @@ class HttpChartIndex:
                     return _parsed(cached.body, url)
                 if response.status_code in (401, 403, 404):
                     raise RegistryRefused(f"{url}: answered {response.status_code}")
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise _Again(f"answered {response.status_code}",
+                                 _seconds(response.headers.get("Retry-After")))
                 if response.status_code != 200:
                     raise RegistryError(f"{url}: answered {response.status_code}")
                 body = bytearray()
@@ -187,12 +208,27 @@ class HttpChartIndex:
                 answer = Cached.keep({k.lower(): v for k, v in response.headers.items()},
                                      bytes(body))
         except httpx.TransportError as e:
-            raise RegistryError(redact(f"{url}: cannot fetch the index: "
-                                       f"{type(e).__name__}")) from None
+            raise _Again(redact(f"cannot fetch the index: {type(e).__name__}"), None) from None
         entries = _parsed(bytes(body), url)
         if self._kept is not None and answer is not None and answer.validators:
             self._kept.put(url, answer)
         return entries
+
+
+class _Again(Exception):
+    """An answer worth asking again for: why, and after how many seconds (None: backoff)."""
+
+    def __init__(self, reason: str, after: float | None) -> None:
+        super().__init__(reason)
+        self.reason, self.after = reason, after
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """``Retry-After`` in seconds (at most a minute), when it gives seconds."""
+    try:
+        return min(60.0, max(0.0, float(retry_after))) if retry_after else None
+    except ValueError:
+        return None
 
 
 def _parsed(body: bytes, url: str) -> Mapping[str, tuple[ChartVersion, ...]]:

@@ -19,6 +19,9 @@ from promoter.cli import main
 from promoter.flows.poll import Report, poll
 from promoter.flows.promote import Decision, promote
 from promoter.flows.status import status
+from promoter.registry import Registry
+from promoter.registry.charts import ChartRegistry, HttpChartIndex
+from promoter.registry.oci import OciRegistry
 from tests.flows.test_promote_e2e import World as PromoteWorld
 from tests.forge.harness import GitHubHarness, GitLabHarness
 from tests.servers.fake_github import FakeGitHub
@@ -103,10 +106,11 @@ class World(PromoteWorld):
     registry: LocalRegistry
     oci: str  # host/path of the OCI charts
 
-    def poll(self) -> Report:  # type: ignore[override]  # the report, not a PR number
+    def poll(self, registry: Registry | None = None  # type: ignore[override]
+             ) -> Report:  # the report, not a PR number
         cfg = self.config()
         with self.workspace() as ws:  # the real adapters, as the CLI wires them
-            return poll(cfg, ws, wiring.registry(cfg, {}), self.h.forge)
+            return poll(cfg, ws, registry or wiring.registry(cfg, {}), self.h.forge)
 
     def diff(self, branch: str) -> list[str]:
         out = self._git("diff", "--unified=0", f"main...{branch}")
@@ -202,7 +206,8 @@ def test_build_metadata_travels_as_underscore_in_oci_and_plus_in_files(world: Wo
 
 def test_an_unreachable_helm_repository_fails_that_chart_only(world: World) -> None:
     world.helm.__exit__(None, None, None)  # the repository goes away; the OCI chart still moves
-    report = world.poll()
+    charts = [i.chart for i in world.config().images if i.chart is not None]
+    report = world.poll(ChartRegistry(OciRegistry(), HttpChartIndex(retries=0), charts))
     assert not report.ok
     assert [(e.image, e.retryable) for e in report.errors] == [("ingress", True)]
     assert "index.yaml: cannot fetch the index" in report.errors[0].message

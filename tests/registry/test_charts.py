@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from promoter.charts import CHART_MEDIA_TYPE, ChartSource, ChartVersion
@@ -121,9 +122,16 @@ def test_http_index_basic_auth_and_errors(tmp_path: Path) -> None:
         missing = ChartSource(chart="web", repository=repo.url + "/nope")
         assert asyncio.run(_versions(HttpChartIndex(credentials=creds.get), missing)) == [
             f"{repo.url}/nope/index.yaml: answered 404"]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
     with pytest.raises(RegistryError) as e:
-        asyncio.run(_raise(HttpChartIndex(), web))
-    assert str(e.value) == f"{repo.url}/index.yaml: cannot fetch the index: ConnectError"
+        asyncio.run(_raise(HttpChartIndex(retries=2, sleep=sleep), web))
+    assert str(e.value) == (f"{repo.url}/index.yaml: cannot fetch the index: ConnectError "
+                            "(after 3 attempts)")
+    assert slept == [1.0, 2.0]
     assert not isinstance(e.value, RegistryRefused)  # a repository that is down: retry later
 
 
@@ -168,3 +176,27 @@ def test_http_index_kept_on_disk_between_runs(tmp_path: Path) -> None:
             index = HttpChartIndex(kept=DiskCache(tmp_path / "cache"))
             assert asyncio.run(_versions(index, web)) == [("1.0.0",)]
         assert index.stats == {"index": 1, "not_modified": 1}
+
+
+def test_http_index_asks_again_after_429_and_5xx() -> None:
+    answers = [httpx.Response(503), httpx.Response(429, headers={"Retry-After": "7"}),
+               httpx.Response(200, text="apiVersion: v1\nentries:\n  web:\n  - version: 2.0.0\n")]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return answers.pop(0)
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    index = HttpChartIndex(transport=httpx.MockTransport(handler), sleep=sleep)
+    assert asyncio.run(_versions(index, HTTP)) == [("2.0.0",)]
+    assert seen == ["https://c.example/stable/index.yaml"] * 3
+    assert slept == [1.0, 7.0]
+    answers[:] = [httpx.Response(500)] * 4
+    assert asyncio.run(_versions(HttpChartIndex(transport=httpx.MockTransport(handler),
+                                                sleep=sleep), HTTP)) == [
+        "https://c.example/stable/index.yaml: answered 500 (after 4 attempts)"]
