@@ -210,7 +210,8 @@ def test_an_unreachable_helm_repository_fails_that_chart_only(world: World) -> N
     report = world.poll(ChartRegistry(OciRegistry(), HttpChartIndex(retries=0), charts))
     assert not report.ok
     assert [(e.image, e.retryable) for e in report.errors] == [("ingress", True)]
-    assert "index.yaml: cannot fetch the index" in report.errors[0].message
+    assert report.errors[0].message == (f"ingress: {world.helm.url}/index.yaml: cannot fetch "
+                                        "the index: ConnectError (after 1 attempt)")
     assert [(r.branch, r.action) for r in report.results] == [("promoter/dev/podinfo", "opened")]
 
 
