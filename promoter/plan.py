@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from promoter.charts import same_repository
 from promoter.config import (
     Config,
     DiscoverTarget,
@@ -101,6 +102,7 @@ class ImageUpdate:
     update: UpdateType
     files: tuple[str, ...]
     source: str | None = None  # source repository web URL (changelog links)
+    chart: bool = False  # a Helm chart's version (``charts:``), not an image's tag
 
     @property
     def version(self) -> str:
@@ -261,7 +263,7 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
                 if isinstance(target, KeyTarget):
                     ok = _key_matches(site, target.key)
                 else:
-                    ok = (not kinds or site.kind in kinds) and matches(site, wanted)
+                    ok = (not kinds or site.kind in kinds) and _is_of(site, image, wanted)
                 span = site.tag or site.whole or site.digest or site.name_span
                 where = (path, span.start if span else -1)
                 named = isinstance(target, KeyTarget)
@@ -273,6 +275,15 @@ def locate(image: Image, env: str, files: Sequence[str], read: Reader, *,
     tag, digest = _current(pins, problems)
     return Located(image=image, env=env, pins=tuple(pins), tag=tag, digest=digest,
                    problems=tuple(problems))
+
+
+def _is_of(site: Site, image: Image, wanted: str) -> bool:
+    """Whether a site found by shape pins ``image``: a chart by its name and (where the site
+    names one) its repository, an image by its reference (:func:`promoter.edit.ops.matches`)."""
+    if image.chart is None:
+        return matches(site, wanted)
+    return (site.kind is Kind.CHART and site.name == image.chart.chart
+            and same_repository(site.chart_repo, image.chart))
 
 
 def _current(pins: Sequence[Pin], problems: list[str]) -> tuple[str | None, str | None]:
@@ -414,7 +425,8 @@ def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]
                 image=located.image.name, repository=located.image.repository.name,
                 env=env_name, source_env=source_env, old_tag=located.tag, new_tag=wanted.tag,
                 old_digest=located.digest, new_digest=wanted.digest, update=update,
-                files=tuple(sorted(changes)), source=located.image.source))
+                files=tuple(sorted(changes)), source=located.image.source,
+                chart=located.image.chart is not None))
         try:
             texts = {p: apply_changes(olds[p], p, c) for p, c in per_file.items()}
         except PromoterError as e:  # the images' edits collide (one scalar, two values)

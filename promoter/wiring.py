@@ -17,6 +17,7 @@ from promoter.config import Config, ForgeType, find_config, load_config, read_se
 from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
 from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
+from promoter.registry.charts import ChartRegistry, HttpChartIndex
 from promoter.registry.creds import Credentials, CredentialStore
 from promoter.registry.httpcache import DiskCache, HttpCache
 from promoter.registry.oci import OciRegistry
@@ -61,10 +62,12 @@ def http_cache(environ: Mapping[str, str]) -> HttpCache | None:
 
 
 def registry(cfg: Config, environ: Mapping[str, str], *,
-             kept: HttpCache | None = None) -> OciRegistry:
+             kept: HttpCache | None = None) -> OciRegistry | ChartRegistry:
     """An :class:`OciRegistry` with the config's credentials (by env reference) first, then
     the usual sources (environment, docker config); answers are kept in ``kept`` (default:
-    :func:`http_cache`)."""
+    :func:`http_cache`). Wrapped in a :class:`ChartRegistry` when the config has charts: HTTP
+    Helm repositories through an :class:`HttpChartIndex` with the same credentials, CA
+    bundles and kept answers."""
     store = CredentialStore(environ)
     configured: dict[str, Credentials] = {}
     for r in cfg.registries:
@@ -90,10 +93,16 @@ def registry(cfg: Config, environ: Mapping[str, str], *,
                    if r.concurrency is not None}
     rate = {r.host.lower(): r.requests_per_second for r in cfg.registries
             if r.requests_per_second is not None}
-    return OciRegistry(credentials=credentials, ca_bundle=cas or None,
-                       insecure=[r.host for r in cfg.registries if r.insecure],
-                       host_concurrency=concurrency or None, host_rate=rate or None,
-                       http_cache=kept if kept is not None else http_cache(environ))
+    kept = kept if kept is not None else http_cache(environ)
+    oci = OciRegistry(credentials=credentials, ca_bundle=cas or None,
+                      insecure=[r.host for r in cfg.registries if r.insecure],
+                      host_concurrency=concurrency or None, host_rate=rate or None,
+                      http_cache=kept)
+    charts = [i.chart for i in cfg.images if i.chart is not None]
+    if not charts:
+        return oci
+    return ChartRegistry(oci, HttpChartIndex(credentials=credentials, ca_bundle=cas, kept=kept),
+                         charts)
 
 
 def signature_checks(cfg: Config, ws: Workspace, environ: Mapping[str, str], *,

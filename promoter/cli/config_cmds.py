@@ -56,6 +56,8 @@ def validate(path: Path | None, root: Path | None, output: str) -> int:
     if not cfg.linear:  # a graph: every edge
         envs = "; ".join(f"{', '.join(e.sources) or 'registry'} -> {e.name}"
                          + ("*" if e.track else "") for e in cfg.order())
-    click.echo(f"{path}: ok: {len(cfg.images)} image(s); environments {envs} "
+    charts = sum(1 for i in cfg.images if i.chart is not None)
+    counted = f"{len(cfg.images) - charts} image(s)" + (f", {charts} chart(s)" if charts else "")
+    click.echo(f"{path}: ok: {counted}; environments {envs} "
                f"(* tracks the registry); forge {cfg.forge.type.value}")
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from promoter.charts import ChartSource
 from promoter.config.document import (
     KeyPath,
     _check_no_secrets,
@@ -20,6 +21,7 @@ from promoter.config.document import (
     _Doc,
     decode,
     file_error,
+    format_path,
     problems_error,
 )
 from promoter.config.model import (
@@ -368,22 +370,36 @@ class _Builder:
 
     def images(self, envs: tuple[Environment, ...]) -> tuple[Image, ...]:
         defaults = self.data.get("defaults", {}).get("policy", {})
-        names: dict[str, int] = {}
+        names: dict[str, str] = {}
         out = []
         # every name the file gives, so that an environment with a mistake of its own does not
         # make each image's targets for it "unknown" as well
         env_names = [e if isinstance(e, str) else e.get("name") for e in self.data["environments"]
                      if isinstance(e, str | dict)]
-        for i, raw in enumerate(self.data["images"]):
-            at: KeyPath = ("images", i)
+        if not self.data.get("images") and not self.data.get("charts"):
+            raise self.err((), "missing required key 'images' (or 'charts', or both)")
+        entries: list[tuple[KeyPath, dict[str, Any]]] = [
+            (("images", i), raw) for i, raw in enumerate(self.data.get("images", ()))]
+        entries += [(("charts", i), raw) for i, raw in enumerate(self.data.get("charts", ()))]
+        for at, raw in entries:
+            what = "chart" if at[0] == "charts" else "image"
             with self.collect():
-                repo = self.repository((*at, "repository"), raw["repository"])
-                name = raw.get("name") or repo.repository.rsplit("/", 1)[-1]
+                chart = self.chart(at, raw) if what == "chart" else None
+                repo = (chart.ref if chart is not None else
+                        self.repository((*at, "repository"), raw["repository"]))
+                name = raw.get("name") or (chart.chart if chart is not None
+                                           else repo.repository.rsplit("/", 1)[-1])
                 if name in names:
-                    raise self.err(at, f"duplicate image {name!r} (also images[{names[name]}]); "
+                    raise self.err(at, f"duplicate {what} {name!r} (also {names[name]}); "
                                    "give one a distinct name")
-                names[name] = i
+                names[name] = format_path(at)
                 policy, platform = self.policy(at, raw.get("policy", {}), defaults)
+                if chart is not None and platform is not None:
+                    raise self.err((*at, "policy", "platform"), "a chart has no platforms; "
+                                   "platform is for images", key=True)
+                if chart is not None and policy.strategy == "digest":
+                    raise self.err((*at, "policy", "strategy"), "a chart version has no digest "
+                                   "to follow; digest is for images")
                 if "targets" in raw:
                     targets = []
                     for env, items in raw["targets"].items():
@@ -397,14 +413,30 @@ class _Builder:
                     bare = next((j for j, e in enumerate(envs) if not e.paths), None)
                     if bare is not None:
                         raise self.err(at, f"no targets, and environment {envs[bare].name!r} "
-                                       "has no paths to discover the image in; add targets or "
-                                       f"environments[{bare}].paths")
+                                       f"has no paths to discover the {what} in; add "
+                                       f"targets or environments[{bare}].paths")
                     targets = [(e.name, (DiscoverTarget(paths=e.paths),)) for e in envs]
                 out.append(Image(name=name, repository=repo, policy=policy, platform=platform,
                                  source=raw.get("source"),
                                  targets=tuple(targets), discovered="targets" not in raw,
-                                 include_untagged=raw.get("include-untagged", False)))
+                                 include_untagged=raw.get("include-untagged", False),
+                                 chart=chart))
         return tuple(out)
+
+    def chart(self, at: KeyPath, raw: dict[str, Any]) -> ChartSource:
+        """``charts[i]``'s chart and repository (``oci://host/path`` or ``http(s)://...``)."""
+        url = str(raw["repository"]).strip().rstrip("/")
+        scheme, sep, rest = url.partition("://")
+        host = rest.partition("/")[0]
+        if not sep or scheme.lower() not in ("oci", "http", "https") or not host or "@" in host:
+            raise self.err((*at, "repository"), "not a chart repository: give "  # no echo:
+                           "oci://host/path or an http(s):// Helm repository URL (no "  # it may
+                           "credentials in it)")  # hold a password
+        source = ChartSource(chart=str(raw["chart"]), repository=url)
+        if ImageRef.try_parse(source.ref.name) is None:
+            raise self.err((*at, "repository"), f"{url!r} with chart {source.chart!r} does not "
+                           "make a valid repository path (lower-case letters, digits, . _ -)")
+        return source
 
     def repository(self, at: KeyPath, text: str) -> ImageRef:
         try:

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from promoter import secrets
+from promoter.charts import ChartSource
 from promoter.edit.model import Kind
 from promoter.errors import InputError
 from promoter.policy import TagPolicy
@@ -99,6 +100,9 @@ class Image:
     targets: tuple[tuple[str, tuple[Target, ...]], ...] = ()
     discovered: bool = False  # no explicit targets: found through the environments' paths
     include_untagged: bool = False  # poll/promote may pin references with no tag or digest
+    # a Helm chart (``charts:`` in the file): its versions are the tags, ``repository`` is
+    # ChartSource.ref, and the chart finder's sites are its pins
+    chart: ChartSource | None = None
 
     def targets_for(self, env: str) -> tuple[Target, ...]:
         for name, targets in self.targets:

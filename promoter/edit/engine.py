@@ -40,8 +40,9 @@ from promoter.edit.verify import Insertion, verify
 from promoter.errors import EditError
 
 # A file without any of these words (any case: coreImage, FOO_IMAGE) holds nothing a finder
-# could report ("repo": a Helm {repository, tag} or {repo, tag} block under any key).
-SCREEN_WORDS = ("image", "promoter:", "repo")
+# could report ("repo": a Helm {repository, tag} or {repo, tag} block under any key; "chart":
+# a chart version in a HelmRelease, an Argo CD source or kustomize's helmCharts).
+SCREEN_WORDS = ("image", "promoter:", "repo", "chart")
 _SCREEN = re.compile("|".join(SCREEN_WORDS), re.IGNORECASE)
 STR_TAG = "tag:yaml.org,2002:str"
 _KEYS = {
@@ -69,11 +70,18 @@ def _spans(site: Site) -> Iterator[int]:
 
 def dedupe(sites: Sequence[Site]) -> tuple[Site, ...]:
     """One Site per span: of overlapping sites of different kinds the higher priority wins;
-    same-kind sites that share only a value (an anchor) both stay. File order."""
+    same-kind sites that share only a value (an anchor) both stay. A chart version site stays
+    beside an image site on the same scalar (a Flux ``$imagepolicy`` marker on a HelmRelease's
+    version): charts and images never match each other's configuration. File order."""
     owner: dict[int, Kind] = {}
-    seen: set[tuple[int | None, ...]] = set()
+    seen: set[tuple[object, ...]] = set()
     kept: list[Site] = []
     for site in sorted(sites, key=lambda s: PRIORITY[s.kind]):
+        if site.kind is Kind.CHART:  # a chart version is no image's: it competes with none
+            if (Kind.CHART, _key(site)) not in seen:
+                seen.add((Kind.CHART, _key(site)))
+                kept.append(site)
+            continue
         if _key(site) in seen or any(owner.get(p, site.kind) != site.kind for p in _spans(site)):
             continue
         seen.add(_key(site))

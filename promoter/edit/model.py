@@ -14,6 +14,7 @@ class Kind(enum.Enum):
     MANIFEST = "manifest"
     MARKER = "marker"
     ARGOCD = "argocd"
+    CHART = "chart"  # a Helm chart's version (see promoter.edit.finders.chart)
 
 
 class Field(enum.Enum):
@@ -58,6 +59,9 @@ class Site:
     # patch): that scalar's span, and the same site in the block's own text (see edit.embedded)
     within: Span | None = None
     inner: Site | None = None
+    # a chart version site (Kind.CHART): the chart's repository as the file writes it (None:
+    # the shape names none, e.g. a Flux HelmRelease's sourceRef); ``name`` is the chart's name
+    chart_repo: str | None = None
 
     @property
     def deployed(self) -> ImageRef:

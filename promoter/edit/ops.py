@@ -107,7 +107,10 @@ def find_in_paths(paths: Sequence[str], *, helm_paths: Sequence[str] = ()
 
 
 def matches(site: Site, image: str) -> bool:
-    """Whether ``--image image`` means this site (see the module docstring)."""
+    """Whether ``--image image`` means this site (see the module docstring). A chart version
+    (kind ``chart``) is never an image's, even when the chart has the image's name."""
+    if site.kind is Kind.CHART:
+        return False
     if site.name == image:
         return True
     ref = _parsed(image)

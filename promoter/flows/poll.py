@@ -326,6 +326,7 @@ def _signed_only(cfg: Config, ws: Workspace, registry: Registry, moves: Sequence
     """The moves whose target lets them in by signature, and (image, why) for the others;
     the candidates of gated environments are checked at once, each digest once."""
     gated = {i for i, m in enumerate(moves) if needs_update(m[0], m[1])
+             and m[0].image.chart is None  # the gate is for images; charts pass it by
              and cfg.environment(m[0].env).gates.signature is not None}
     if not gated:
         return list(moves), []

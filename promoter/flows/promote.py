@@ -386,8 +386,8 @@ class _Run:
                           if loc.image.name in sources]
             self.signatures.prefetch(
                 (tgt.name, have.ref, have.digest) for loc, have in candidates
-                if have.tag is not None and not (loc.tag == have.tag and have.digest
-                                                 in (None, loc.digest)))
+                if have.tag is not None and have.image.chart is None
+                and not (loc.tag == have.tag and have.digest in (None, loc.digest)))
 
         steps: list[tuple[ImageStep, Located]] = []
         refused: list[tuple[ImageStep, Located]] = []  # order says no: (step, source)
@@ -514,7 +514,8 @@ class _Run:
                       override=admitted or (self.override and (self.only is None
                                                                or name in self.only)),
                       signature=self.signatures.gate(env.name, src.ref, src.digest)
-                      if self.signatures is not None and env.gates.signature else None,
+                      if self.signatures is not None and env.gates.signature
+                      and src.image.chart is None else None,  # charts: image-only gate
                       health=health, health_checks=health_checks)
         results = gates.evaluate(env.gates, facts, now=self.now)
         decision = Decision.PROMOTE

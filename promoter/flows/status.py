@@ -213,7 +213,8 @@ def _signed(cfg: Config, signatures: SignatureChecks, cells: Sequence[Cell]) -> 
     def ask(c: Cell) -> tuple[str, ImageRef, str | None]:
         return (c.env, cfg.image(c.image).repository.with_tag(c.tag), c.digest)
 
-    gated = [signatures.required(c.env) and bool(c.tag or c.digest) for c in cells]
+    gated = [signatures.required(c.env) and bool(c.tag or c.digest)
+             and cfg.image(c.image).chart is None for c in cells]  # charts: no signatures
     signatures.prefetch(ask(c) for c, g in zip(cells, gated, strict=True) if g)
     out = []
     for c, g in zip(cells, gated, strict=True):

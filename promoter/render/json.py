@@ -89,7 +89,8 @@ def site(s: Site) -> dict[str, Any]:
 @document.register
 def _config(cfg: Config) -> dict[str, Any]:
     return {"file": str(cfg.path) if isinstance(cfg.path, Path) else cfg.path,
-            "images": [i.name for i in cfg.images],
+            "images": [i.name for i in cfg.images if i.chart is None],
+            "charts": [i.name for i in cfg.images if i.chart is not None],
             "environments": [{"name": e.name, "branch": e.branch, "track": e.track,
                               "from": list(e.sources)} for e in cfg.environments],
             "forge": cfg.forge.type.value}
@@ -107,7 +108,8 @@ def _pull_requests(plan: Plan) -> list[dict[str, Any]]:
         "title": pr.title,
         "updates": [{"image": u.image, "repository": u.repository, "from": u.old_tag,
                      "to": u.new_tag, "from_digest": u.old_digest, "to_digest": u.new_digest,
-                     "update": u.update.value, "files": list(u.files)} for u in pr.updates],
+                     "update": u.update.value, "files": list(u.files),
+                     "kind": "chart" if u.chart else "image"} for u in pr.updates],
         "diff": "".join(unified_diff(p, pr.diffs[p], pr.files[p]) for p in sorted(pr.files)),
     } for pr in plan.pull_requests]
 

@@ -86,6 +86,9 @@ def test_the_full_example_loads() -> None:
     assert prod.gates.auto is Auto.PATCH and prod.gates.min_approvals == 2
     assert prod.commenters.users == ("alice",) and prod.commenters.restricted
     assert prod.gates.freeze[0].reason == "year-end freeze"
+    assert cfg.image("podinfo").chart is not None and cfg.image("api").chart is None
+    assert cfg.image("ingress").targets == (
+        ("prod", (FileTarget(file="argocd/ingress.yaml", kind=Kind.CHART),)),)
     api = cfg.image("api")
     assert api.policy.max_update is UpdateType.MINOR
     assert api.policy.ignore == ("*-debug", "/-rc[0-9]+$/")  # from defaults

@@ -42,11 +42,11 @@ CASES = [
         id='root-list'),
     pytest.param(
         BASE + 'pull_requests: {}\n',
-        ".promoter.yaml:6:1: pull_requests: unknown key (did you mean 'pull-requests'?); expected one of version, environments, images, defaults, registries, forge, pull-requests, commit, bundles",
+        ".promoter.yaml:6:1: pull_requests: unknown key (did you mean 'pull-requests'?); expected one of version, environments, images, charts, defaults, registries, forge, pull-requests, commit, bundles",
         id='unknown-top'),
     pytest.param(
         'environments: [dev]\n',
-        ".promoter.yaml:1:1: missing required key 'images'",
+        ".promoter.yaml:1:1: missing required key 'images' (or 'charts', or both)",
         id='missing-images'),
     pytest.param(
         BASE + 'environments: [x]\n',
@@ -238,7 +238,7 @@ CASES = [
         id='env-branch'),
     pytest.param(
         'x-base: &b {file: a}\nenvironments: [dev]\nimages: [{repository: a, targets: {dev: [{<<: *b, kind: x}]}}]\n',
-        ".promoter.yaml:3:57: images[0].targets.dev[0].kind: must be one of kustomize, helm, manifest, marker, argocd (got 'x')",
+        ".promoter.yaml:3:57: images[0].targets.dev[0].kind: must be one of kustomize, helm, manifest, marker, argocd, chart (got 'x')",
         id='merge'),
     pytest.param(
         'a: 1\n---\nb: 2\n',

@@ -16,7 +16,8 @@ import yaml
 from promoter.edit import set_image
 
 DATA = Path(__file__).resolve().parent.parent / "testdata" / "edit"
-CASES = sorted(p.parent for p in DATA.glob("*/*/change.yaml"))
+# chart versions are not set-image's (tests/edit/test_chart_golden.py runs those cases)
+CASES = sorted(p.parent for p in DATA.glob("*/*/change.yaml") if p.parent.parent.name != "chart")
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -8,8 +8,9 @@ De-duplication rule. One scalar may be found by several finders (a ``# promoter:
 manifest's ``image:``, an Argo CD Application's ``kustomize.images`` that also looks like Helm
 values). :func:`promoter.edit.engine.find_sites` keeps **one Site per value span** (the site's
 ``(whole, name_span, tag, digest)`` spans), choosing by :data:`PRIORITY`:
-marker > argocd > kustomize > manifest > helm. A marker wins because the user wrote it for that
-scalar; Helm's heuristics come last because they are the least specific. Two sites with
+marker > argocd > kustomize > manifest > helm > chart. A marker wins because the user wrote it
+for that scalar; Helm's heuristics come last among images because they are the least specific
+(a chart version is never an image's scalar, so its place does not matter). Two sites with
 different spans that share a scalar (an anchor used by two images) are both kept; the engine
 decides about such shared values when it edits (see :mod:`promoter.edit.engine`).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from promoter.edit.finders import argocd, helm, kustomize, manifest, marker
+from promoter.edit.finders import argocd, chart, helm, kustomize, manifest, marker
 from promoter.edit.model import Kind, Site
 from promoter.edit.yamlpos import YamlFile
 
@@ -30,6 +31,7 @@ FINDERS: dict[Kind, Finder] = {
     Kind.KUSTOMIZE: kustomize.find,
     Kind.MANIFEST: manifest.find,
     Kind.HELM: helm.find,
+    Kind.CHART: chart.find,
 }
 
 # Lower wins when two finders report the same span.
@@ -39,4 +41,5 @@ PRIORITY: dict[Kind, int] = {
     Kind.KUSTOMIZE: 2,
     Kind.MANIFEST: 3,
     Kind.HELM: 4,
+    Kind.CHART: 5,
 }
