@@ -120,7 +120,7 @@ def plan_cmd(repo: str | None, clone: str | None, config: str | None, envs: tupl
 @click.command("poll")
 @common
 @click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
-@output_option("text", "json")
+@output_option("text", "json", "markdown")
 def poll_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
              images: tuple[str, ...], shard: tuple[int, int] | None, dry_run: bool,
              output: str) -> int:

@@ -114,7 +114,8 @@ def _pull_requests(plan: Plan) -> list[dict[str, Any]]:
 
 def _pull_request(r: PRResult) -> dict[str, Any]:
     return {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
-            "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
+            "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error,
+            "reason": r.reason}
 
 
 @document.register
