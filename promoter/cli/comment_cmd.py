@@ -70,17 +70,21 @@ def repository_of(cfg: Config) -> str:
             else cfg.forge.project) or ""
 
 
-def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:
-    """One comment, with the real registry, this checkout and the forge's teams and groups
-    (``promoter serve`` runs comments through here too)."""
+def command_ports(cfg: Config, ws: Workspace, forge: Forge) -> Ports:
+    """What comment commands (and the dashboard's boxes) may use: the real registry, this
+    checkout and the forge's teams and groups."""
     @contextlib.contextmanager
     def opener() -> Iterator[Workspace]:
         yield ws
 
-    ports = Ports(forge=forge, workspace=opener,
-                  registry=lambda: wiring.registry(cfg, os.environ),
-                  member_of=member_check(forge))
-    return handle(event, cfg, ports)
+    return Ports(forge=forge, workspace=opener,
+                 registry=lambda: wiring.registry(cfg, os.environ),
+                 member_of=member_check(forge))
+
+
+def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:
+    """One comment (``promoter serve`` runs comments through here too)."""
+    return handle(event, cfg, command_ports(cfg, ws, forge))
 
 
 @click.command("comment")
