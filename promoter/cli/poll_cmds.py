@@ -20,6 +20,7 @@ from promoter.cli.repo import repo_options as repo_options  # serve_cmd imports 
 from promoter.cli.repo import session as session
 from promoter.config import Config, Group
 from promoter.errors import InputError
+from promoter.flows import dashboard
 from promoter.flows.poll import Report, make_plan, poll
 from promoter.render.markdown import markdown
 from promoter.render.text import text
@@ -84,8 +85,11 @@ def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tup
         reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
         if do_poll:
             forge = None if dry_run else wiring.forge(cfg, os.environ)
-            return poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
-                        images=images or None, progress=console().progress)
+            report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
+                          images=images or None, progress=console().progress)
+            if not dry_run:
+                dashboard.refresh(cfg, forge, report)
+            return report
         ws.fetch()
         plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None,
                                     progress=console().progress)

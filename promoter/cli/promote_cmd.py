@@ -12,6 +12,7 @@ from promoter.cli.output import console, output_option, print_json
 from promoter.cli.poll_cmds import apply_shard, shard_option
 from promoter.cli.repo import repo_options, session
 from promoter.errors import InputError
+from promoter.flows import dashboard
 from promoter.flows.promote import promote
 from promoter.render.text import text
 
@@ -61,6 +62,8 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
                          images=images or None, dry_run=dry_run, now=when,
                          signatures=wiring.signature_checks(cfg, ws, os.environ, now=when),
                          progress=console().progress)
+        if not dry_run:
+            dashboard.refresh(cfg, forge, report)
     if output == "json":
         print_json(report, exit_code=report.exit_code)
     else:

@@ -121,15 +121,19 @@ def find(forge: Forge) -> Issue | None:
 
 
 def update(cfg: Config, forge: Forge, report: object | None = None,
-           ran: Sequence[d.Box] = ()) -> Result:
+           ran: Sequence[d.Box] = (), carry: Sequence[d.State] | None = None) -> Result:
     """Render the dashboard and create or rewrite its issue (only when the body changed).
-    Without a ``report`` the waiting, blocked and failed rows of the issue stay (less those of
-    the boxes that ``ran``). Raises what the forge raises."""
+
+    The sections in ``carry`` (default: without a ``report``, the waiting, blocked and failed
+    ones, which only a run knows) keep the issue's rows, less those of the boxes that ``ran``.
+    Raises what the forge raises."""
     if not cfg.dashboard.enabled:
         return Result(outcome=Outcome.DISABLED)
     issue = find(forge)
     rows = tuple(forge_rows(cfg, forge) + report_rows(report))
-    kept = d.carried(issue.body, ran) if issue is not None and report is None else None
+    carry = d.CARRIED if carry is None and report is None else carry or ()
+    kept = {k: v for k, v in d.carried(issue.body, ran).items() if k in carry} \
+        if issue is not None else None
     text = d.body(rows, env_order=cfg.env_names, kept=kept)
     title = cfg.dashboard.title
     if issue is None:

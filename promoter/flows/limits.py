@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from promoter.config import Config
 from promoter.errors import PromoterError
-from promoter.flows.publish import Outcome, PRResult, Proposal
+from promoter.flows.publish import Outcome, Proposal, PRResult
 from promoter.forge import PullRequest, PullRequests
 from promoter.secrets import redact
 
