@@ -130,7 +130,9 @@ def update(cfg: Config, forge: Forge, report: object | None = None,
     if not cfg.dashboard.enabled:
         return Result(outcome=Outcome.DISABLED)
     issue = find(forge)
-    rows = tuple(forge_rows(cfg, forge) + report_rows(report))
+    found = forge_rows(cfg, forge) + report_rows(report)
+    rows = tuple(r for state in d.SECTIONS
+                 for r in d.order([x for x in found if x.state is state], cfg.env_names))
     carry = d.CARRIED if carry is None and report is None else carry or ()
     kept = {k: v for k, v in d.carried(issue.body, ran).items() if k in carry} \
         if issue is not None else None

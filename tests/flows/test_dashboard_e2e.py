@@ -221,3 +221,35 @@ def test_a_tick_by_a_reader_runs_nothing_and_a_tick_by_a_writer_opens_the_pull_r
     body = world.forge().get_issue(board.number).body
     assert "<!-- promoter:poll" not in body and "[x]" not in body
     assert f"<!-- promoter:promote env=dev image=c pr={pr.number} -->" in body
+
+
+def test_cli_poll_reports_waiting_in_json_and_dashboard_keeps_the_issue(
+        world: World, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from promoter.cli import main
+
+    monkeypatch.setenv("PROMOTER_GIT_TOKEN", world.token)
+    url = f"{world.server.url}/{world.name}.git"
+    assert main(["poll", "--clone", url, "--output", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(p["branch"], p["outcome"], p["reason"]) for p in doc["pull_requests"]] == [
+        ("promoter/dev/a", "created", None), ("promoter/dev/b", "created", None),
+        ("promoter/dev/c", "waiting", "max-open 2 reached")]
+    issue = world.forge().find_issue(label=d.LABEL)
+    assert issue is not None and "max-open 2 reached" in issue.body
+
+    writes = len(world.issue_writes())
+    assert main(["dashboard", "--clone", url, "--output", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "unchanged", out
+    assert out["number"] == issue.number
+    assert [(r["state"], r["image"]) for r in out["rows"]] == [
+        ("pending", "a"), ("pending", "b")]
+    assert len(world.issue_writes()) == writes
+    assert world.forge().get_issue(issue.number).body == issue.body  # waiting row kept
+
+    assert main(["poll", "--clone", url, "--output", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "### Waiting\n\n- `promoter/dev/c` (dev): `c` 1.1.0 - max-open 2 reached\n" in md
