@@ -923,27 +923,32 @@ class FakeGitHub(FakeForgeServer):
         p.reviewers.extend(u for u in users if u not in p.reviewers)
         return 201, self.pull(repo, p, "pull-request-simple")
 
-    def _issue(self, repo: Repo, p: Pull) -> dict[str, Any]:
+    def _issue_json(self, repo: Repo, item: Pull | Issue, **extra: Any) -> dict[str, Any]:
+        """The ``issue`` object of a plain issue or of a pull request (``extra`` adds its
+        ``pull_request`` link and draft flag)."""
         r = self._repo_url(repo)
-        n = p.number
+        n = item.number
+        kind = "pull" if isinstance(item, Pull) else "issues"
+        assignees = item.assignees if isinstance(item, Pull) else []
         return self.shaper.shape("issue", {
-            "id": p.id, "node_id": f"I_{p.id}", "number": n, "title": p.title, "body": p.body,
-            "state": p.state, "locked": False, "user": self.user(p.user),
-            "labels": [self.label(repo, x) for x in p.labels],
-            "assignee": self.user(p.assignees[0]) if p.assignees else None,
-            "assignees": [self.user(a) for a in p.assignees], "milestone": None,
+            "id": item.id, "node_id": f"I_{item.id}", "number": n, "title": item.title,
+            "body": item.body, "state": item.state, "locked": False,
+            "user": self.user(item.user), "labels": [self.label(repo, x) for x in item.labels],
+            "assignee": self.user(assignees[0]) if assignees else None,
+            "assignees": [self.user(a) for a in assignees], "milestone": None,
             "comments": sum(1 for c in repo.comments.values() if c.issue == n),
-            "url": f"{r}/issues/{n}", "html_url": f"{self.url}/{repo.full_name}/pull/{n}",
+            "url": f"{r}/issues/{n}", "html_url": f"{self.url}/{repo.full_name}/{kind}/{n}",
             "repository_url": r, "labels_url": f"{r}/issues/{n}/labels{{/name}}",
             "comments_url": f"{r}/issues/{n}/comments", "events_url": f"{r}/issues/{n}/events",
-            "pull_request": {"url": f"{r}/pulls/{n}",
-                             "html_url": f"{self.url}/{repo.full_name}/pull/{n}",
-                             "diff_url": f"{self.url}/{repo.full_name}/pull/{n}.diff",
-                             "patch_url": f"{self.url}/{repo.full_name}/pull/{n}.patch",
-                             "merged_at": p.merged_at},
-            "closed_at": p.closed_at, "created_at": p.created_at, "updated_at": p.updated_at,
-            "author_association": "CONTRIBUTOR", "draft": p.draft,
-            "performed_via_github_app": None})
+            "closed_at": item.closed_at, "created_at": item.created_at,
+            "updated_at": item.updated_at, "performed_via_github_app": None,
+            "author_association": "CONTRIBUTOR" if kind == "pull" else "MEMBER", **extra})
+
+    def _issue(self, repo: Repo, p: Pull) -> dict[str, Any]:
+        n, web = p.number, f"{self.url}/{repo.full_name}/pull/{p.number}"
+        return self._issue_json(repo, p, draft=p.draft, pull_request={
+            "url": f"{self._repo_url(repo)}/pulls/{n}", "html_url": web,
+            "diff_url": f"{web}.diff", "patch_url": f"{web}.patch", "merged_at": p.merged_at})
 
     @staticmethod
     def _next_number(repo: Repo) -> int:
@@ -951,19 +956,7 @@ class FakeGitHub(FakeForgeServer):
                     0]) + 1
 
     def _plain_issue(self, repo: Repo, i: Issue) -> dict[str, Any]:
-        r = self._repo_url(repo)
-        n = i.number
-        return self.shaper.shape("issue", {
-            "id": i.id, "node_id": f"I_{i.id}", "number": n, "title": i.title, "body": i.body,
-            "state": i.state, "locked": False, "user": self.user(i.user),
-            "labels": [self.label(repo, x) for x in i.labels], "assignee": None,
-            "assignees": [], "milestone": None,
-            "comments": sum(1 for c in repo.comments.values() if c.issue == n),
-            "url": f"{r}/issues/{n}", "html_url": f"{self.url}/{repo.full_name}/issues/{n}",
-            "repository_url": r, "labels_url": f"{r}/issues/{n}/labels{{/name}}",
-            "comments_url": f"{r}/issues/{n}/comments", "events_url": f"{r}/issues/{n}/events",
-            "closed_at": i.closed_at, "created_at": i.created_at, "updated_at": i.updated_at,
-            "author_association": "MEMBER", "performed_via_github_app": None})
+        return self._issue_json(repo, i)
 
     def edit_issue(self, full_name: str, number: int, body: str) -> None:
         """Someone edits an issue's body in the web UI (a ticked checkbox)."""
