@@ -98,9 +98,11 @@ def report_rows(report: object | None) -> list[d.Row]:
         return []
     rows = _result_rows(report.results, waiting=d.Action.PROMOTE)
     for step in report.images:
-        if step.decision in (promote.Decision.WAITING, promote.Decision.STOPPED,
-                             promote.Decision.REFUSED):
-            why = "; ".join(g.detail for g in step.gates if not g.passed) or step.reason
+        failing = [g.detail for g in step.gates if not g.passed]
+        # a gate that fails: the step waits, stops, is refused, or its PR waits for the gate
+        if failing or step.decision in (promote.Decision.WAITING, promote.Decision.STOPPED,
+                                        promote.Decision.REFUSED):
+            why = "; ".join(failing) or step.reason
             rows.append(d.Row(state=d.State.BLOCKED, env=step.target, image=step.image,
                               version=step.to_tag or "", reason=why,
                               action=d.Action.PROMOTE
