@@ -253,3 +253,28 @@ def test_cli_poll_reports_waiting_in_json_and_dashboard_keeps_the_issue(
     assert main(["poll", "--clone", url, "--output", "markdown"]) == 0
     md = capsys.readouterr().out
     assert "### Waiting\n\n- `promoter/dev/c` (dev): `c` 1.1.0 - max-open 2 reached\n" in md
+
+
+def test_cli_dashboard_event_runs_a_writers_tick_from_an_actions_event_file(
+        world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    import json
+
+    from promoter.cli import main
+
+    if world.kind != "github":
+        pytest.skip("GitHub Actions event files")
+    _, board = world.poll()
+    assert board.number is not None
+    before = world.forge().get_issue(board.number).body
+    after = before.replace("- [ ] <!-- promoter:poll", "- [x] <!-- promoter:poll")
+    assert isinstance(world.server, FakeGitHub)
+    world.server.edit_issue(world.name, board.number, after)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(_github_edit(world, board.number, "alice", before, after)))
+    monkeypatch.setenv("PROMOTER_GIT_TOKEN", world.token)
+    capsys.readouterr()
+    assert main(["dashboard", "--event", str(event), "--clone",
+                 f"{world.server.url}/{world.name}.git"]) == 0
+    assert capsys.readouterr().out == "done\n- done: promoter/dev/c: created\n"
+    assert world.forge().find(head="promoter/dev/c", base="main") is not None
