@@ -179,7 +179,7 @@ class EditReport:
 def _poll(cfg: Config, ports: comment.Ports, box: d.Box, author: str) -> comment.Answer:
     """A waiting poll row: the same poll, for that environment and image, past the limits."""
     env, image = box.arg("env") or "", box.arg("image") or ""
-    cmd = c.Rebase()
+    cmd = c.Rebase()  # the poll that `rebase` runs for a registry pull request, for the answer
     try:
         cfg.environment(env)
         cfg.image(image)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from promoter.config import Config
@@ -49,7 +49,6 @@ class Budget:
     open_heads: frozenset[tuple[str, str]] = frozenset()
     error: str | None = None
     env_order: tuple[str, ...] = ()
-    opened: list[str] = field(default_factory=list)
 
     @property
     def limited(self) -> bool:
@@ -77,7 +76,6 @@ class Budget:
             if reason is None:
                 self.open_count += 1
                 self.hour_count += 1
-                self.opened.append(p.branch)
             else:
                 held[p.branch] = reason
         waiting = [PRResult(env=p.env, branch=p.branch, outcome=Outcome.WAITING,

@@ -149,3 +149,13 @@ def test_edits_by_bots_or_of_other_issues_are_ignored(world: World) -> None:
         report = dashboard.on_edit(edit, world.cfg, world.ports())
         assert (report.outcome, report.reason) == (dashboard.EditOutcome.IGNORED, why)
     assert len(world.forge.pulls) == 1
+
+
+def test_waiting_is_listed_in_text_and_is_no_failure(world: World) -> None:
+    from promoter.render.text import text
+
+    report = poll(world.cfg, world.ws, world.registry, world.forge)
+    assert report.ok and report.exit_code == 0
+    assert text(report).splitlines()[-2:] == [
+        "dev: promoter/dev/api: created opened #1 https://forge.invalid/acme/gitops/pull/1",
+        "dev: promoter/dev/web: waiting: max-open 1 reached"]
