@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,15 +55,19 @@ def member_check(forge: Forge) -> Callable[[str, str], bool]:
     return member_of
 
 
-def read_event_file(path: str) -> CommentEvent:
-    """The comment in a GitHub ``issue_comment`` event file; InputError naming the file."""
+def read_event_payload(path: str) -> Any:
+    """The JSON of a GitHub Actions event file; InputError naming the file."""
     try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(f"{path}: cannot read the event file: {e.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not JSON: {e}") from None
-    return github_event(payload, what=path)
+
+
+def read_event_file(path: str) -> CommentEvent:
+    """The comment in a GitHub ``issue_comment`` event file; InputError naming the file."""
+    return github_event(read_event_payload(path), what=path)
 
 
 def repository_of(cfg: Config) -> str:

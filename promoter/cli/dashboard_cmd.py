@@ -11,15 +11,13 @@ With ``--event FILE`` (a GitHub ``issues`` event, e.g. ``$GITHUB_EVENT_PATH`` in
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
 from promoter import wiring
-from promoter.cli.comment_cmd import command_ports
+from promoter.cli.comment_cmd import command_ports, read_event_payload
 from promoter.cli.output import output_option, print_json
 from promoter.cli.repo import repo_options, session
 from promoter.dashboard import State
@@ -30,12 +28,7 @@ from promoter.webhooks import IssueEdit, github_issue_edit
 
 
 def _read_edit(path: str) -> IssueEdit | None:
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the event file: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not JSON: {e}") from None
+    payload = read_event_payload(path)
     if not isinstance(payload, dict):
         raise InputError(f"{path}: not an issues event")
     return github_issue_edit(payload, what=path)

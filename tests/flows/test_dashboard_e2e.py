@@ -173,11 +173,7 @@ def world(request: pytest.FixtureRequest, registry: LocalRegistry, pusher: Pushe
     monkeypatch.setenv("FORGE_TOKEN", token)
     start = len(server.recorded)
     yield World(kind, server, name, bare, token, tmp_path)
-    if isinstance(server, FakeGitHub):
-        assert not server.unknown, server.unknown
-        if openapi.available():
-            problems = openapi.validate_all(server.recorded[start:])
-            assert not problems, "\n".join(problems[:10])
+    openapi.assert_github_valid(server, start)
 
 
 def test_max_open_holds_back_the_third_and_the_dashboard_is_kept_in_place(world: World
