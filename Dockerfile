@@ -4,9 +4,10 @@
 #     --build-arg SOURCE=https://github.com/<owner>/promoter -t promoter .
 #   docker run --rm promoter --version
 #
-# Two stages: `build` makes a virtual environment with promoter and its pinned dependencies
-# (constraints/dev.txt); the runtime stage is Debian slim with python3, git and that
-# environment only (no pip, no compiler, no apt lists). tests/packaging replays these stages
+# Two stages: `build` makes a virtual environment with promoter, its queue extra (`promoter
+# worker`, `serve --queue`) and their pinned dependencies (constraints/dev.txt); the runtime
+# stage is Debian slim with python3, git and that environment only (no pip, no compiler, no
+# apt lists). tests/packaging replays these stages
 # into a directory with mmdebstrap + chroot, since no container engine runs there.
 
 ARG DEBIAN=bookworm-slim
@@ -21,7 +22,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN python3 -m venv /opt/promoter \
- && /opt/promoter/bin/pip install --quiet -c /src/constraints/dev.txt /src \
+ && /opt/promoter/bin/pip install --quiet -c /src/constraints/dev.txt "/src[queue]" \
  && /opt/promoter/bin/pip uninstall --quiet --yes pip \
  && find /opt/promoter -name __pycache__ -prune -exec rm -rf {} +
 

@@ -68,11 +68,14 @@ def _values(host: str, env: str, chart: int, images: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def gitops_files(host: str, n: int) -> dict[str, str]:
-    """Every file of the repository except ``.promoter.yaml``: path -> text."""
+def gitops_files(host: str, n: int, *, images: Sequence[int] | None = None) -> dict[str, str]:
+    """Every file of the repository except ``.promoter.yaml``: path -> text (``images``: which
+    image numbers it holds, default the first ``n``)."""
+    ids = list(range(n) if images is None else images)
+    n = len(ids)
     k = round(n * KUSTOMIZE_SHARE)
-    groups = [list(range(s, min(s + PER_FILE, k))) for s in range(0, k, PER_FILE)]
-    charts = [list(range(s, min(s + PER_FILE, n))) for s in range(k, n, PER_FILE)]
+    groups = [ids[s:min(s + PER_FILE, k)] for s in range(0, k, PER_FILE)]
+    charts = [ids[s:min(s + PER_FILE, n)] for s in range(k, n, PER_FILE)]
     files: dict[str, str] = {"README.md": "# GitOps repository for bench_poll.py\n"}
     for env in ENVS:
         for team, images in enumerate(groups):
@@ -84,7 +87,8 @@ def gitops_files(host: str, n: int) -> dict[str, str]:
     return files
 
 
-def config_text(host: str, n: int, *, forge: Mapping[str, str], group: str = "image") -> str:
+def config_text(host: str, n: int, *, forge: Mapping[str, str], group: str = "image",
+                images: Sequence[int] | None = None) -> str:
     """``.promoter.yaml``: every image, dev tracking, ``forge`` as given."""
     lines = ["# bench_poll.py: dev follows the registry; staging and prod wait for promotion.",
              "environments:"]
@@ -92,7 +96,7 @@ def config_text(host: str, n: int, *, forge: Mapping[str, str], group: str = "im
         lines += [f"  - name: {env}",
                   f"    paths: [overlays/{env}, \"charts/*/values-{env}.yaml\"]"]
     lines += ["defaults:", "  policy:", "    semver: \"^1.0\"", "images:"]
-    for i in range(n):
+    for i in range(n) if images is None else images:
         lines += [f"  - name: {image_name(i)}", f"    repository: {host}/bench/{image_name(i)}"]
     lines += ["forge:", *(f"  {k}: {v}" for k, v in forge.items()),
               "pull-requests:", f"  group: {group}", "  labels: [promoter]"]

@@ -46,6 +46,7 @@ class Member:
     path: Path | None = None
     clone: str | None = None
     config: str | None = None  # inside the repository; None: .promoter.yaml or .yml
+    token_env: str | None = None  # the clone's token (None: PROMOTER_GIT_TOKEN, GITHUB_TOKEN)
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.clone is None):
@@ -150,7 +151,8 @@ def parse_fleet(text: str, *, file: str = FLEET_NAMES[0], base: Path | None = No
             continue
         seen[name.lower()] = i
         members.append(Member(name=name, config=config, clone=raw.get("clone"),
-                              path=where / raw["path"] if "path" in raw else None))
+                              path=where / raw["path"] if "path" in raw else None,
+                              token_env=raw.get("token-env")))
     discover: list[Discover] = []
     for i, raw in enumerate(data.get("discover") or ()):
         if raw.get("match") is not None:

@@ -14,9 +14,13 @@ tests and two servers in one process never share counters). The names, all prefi
                                                  manifest_get, manifest_head, blob, token;
                                                  status the HTTP code or "error"
     promoter_registry_request_duration_seconds{host,kind}   a histogram of the same
-    promoter_queue_depth, promoter_jobs_running  serve's queue, read at scrape time
+    promoter_queue_depth, promoter_jobs_running  serve's queue, read at scrape time (with
+                                                 --queue: messages waiting in Redis; 0 running)
+    promoter_queue_reachable                     1 while the queue answers (always 1 in memory)
     promoter_deliveries_total{source,outcome}    webhooks: github, gitlab, registry, unknown;
-                                                 queued, duplicate, ignored, rejected, full
+                                                 queued (enqueued), duplicate (de-duplicated,
+                                                 in Redis with --queue), ignored, rejected,
+                                                 full, unavailable (Redis did not answer)
     promoter_last_run_timestamp_seconds{outcome} when the last ok / failed run ended
     promoter_build_info{version}                 always 1
 
@@ -71,6 +75,8 @@ class Metrics:
                                  registry=r)
         self.jobs_running = Gauge("promoter_jobs_running", "Jobs running now (serve).",
                                   registry=r)
+        self.queue_reachable = Gauge("promoter_queue_reachable",
+                                     "1 while the job queue answers (serve).", registry=r)
         self.deliveries = Counter("promoter_deliveries", "Webhook deliveries received.",
                                   ["source", "outcome"], registry=r)
         self.last_run = Gauge("promoter_last_run_timestamp_seconds",
@@ -110,10 +116,12 @@ class Metrics:
     def delivery(self, source: str, outcome: str) -> None:
         self.deliveries.labels(source=source, outcome=outcome).inc()
 
-    def watch_queue(self, depth: Callable[[], int], running: Callable[[], int]) -> None:
-        """Read the queue's depth and running jobs at each scrape."""
+    def watch_queue(self, depth: Callable[[], int], running: Callable[[], int],
+                    reachable: Callable[[], bool] = lambda: True) -> None:
+        """Read the queue's depth, running jobs and reachability at each scrape."""
         self.queue_depth.set_function(depth)
         self.jobs_running.set_function(running)
+        self.queue_reachable.set_function(lambda: 1.0 if reachable() else 0.0)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -6,6 +6,8 @@
     POST /webhooks/gitlab    X-Gitlab-Token, or GitLab's signed webhooks (webhook-signature)
     POST /webhooks/registry  Docker Hub, Harbor, distribution notifications (a shared token)
     GET  /healthz            {"status": "ok", "queued": N, "running": N, ...}
+                             (--queue: "queue": "redis", "queue_reachable": true; 503 and
+                             "status": "unavailable" while Redis does not answer)
     GET  /metrics            Prometheus text format (:mod:`promoter.metrics`)
 
 A delivery is verified (every configured secret is tried, in constant time, so secrets rotate
@@ -23,6 +25,12 @@ HTTP is :class:`App`, a small ASGI application served by uvicorn (httptools pars
 installed) on an event loop of its own thread (:func:`start`): verification and parsing are
 microseconds of CPU and run on the loop; a body above :data:`OFFLOAD_BODY` is verified on a
 thread so one large delivery never stalls the others.
+
+Where jobs go is a :class:`JobSink`: the in-process :class:`Dispatcher` (the default), or
+:class:`promoter.queue.RedisQueue` (``serve --queue``), which enqueues them into Redis for
+``promoter worker`` processes and keeps the delivery de-duplication there (a :class:`Seen`)
+so every replica shares it. A sink that cannot reach its queue raises :class:`Unavailable`:
+the delivery is answered ``503`` and the sender delivers it again later.
 
 What a job does is the caller's ``run`` function (:mod:`promoter.cli.serve_cmd` wires the
 flows), so this module knows HTTP, secrets and queues only.
@@ -43,7 +51,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
@@ -63,10 +71,10 @@ from promoter.webhooks import (
     registry_pushes,
 )
 
-__all__ = ["App", "Deliveries", "Dispatcher", "Job", "JobKind", "Listener", "Receiver", "Reject",
-           "Running", "Secrets", "StatusApp", "github_job", "github_package", "github_signature",
-           "gitlab_job", "registry_pushes", "serve_asgi", "start", "verify_github",
-           "verify_gitlab_signature"]
+__all__ = ["App", "Deliveries", "Dispatcher", "Job", "JobKind", "JobSink", "Listener", "Receiver",
+           "Reject", "Running", "Secrets", "Seen", "StatusApp", "Unavailable", "github_job",
+           "github_package", "github_signature", "gitlab_job", "registry_pushes", "serve_asgi",
+           "start", "verify_github", "verify_gitlab_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +148,50 @@ def verify_gitlab_signature(keys: tuple[str, ...], headers: Mapping[str, str], b
 
 
 # --- the queue --------------------------------------------------------------------------------
+
+class Unavailable(Exception):
+    """The queue (Redis, in ``serve --queue``) cannot be reached: the delivery is answered
+    ``503`` with ``Retry-After`` and the sender delivers it again."""
+
+
+class Seen(Protocol):
+    """Which deliveries were seen: :class:`Deliveries` in memory, or
+    :class:`promoter.queue.RedisDeliveries` shared through Redis. May raise
+    :class:`Unavailable`."""
+
+    def first_time(self, source: str, delivery: str) -> bool:
+        """True once per (source, delivery); False for every later call."""
+        ...
+
+    def forget(self, source: str, delivery: str) -> None:
+        """Let (source, delivery) run again (its job could not be queued)."""
+        ...
+
+
+class JobSink(Protocol):
+    """Where a receiver puts jobs: :class:`Dispatcher` runs them on threads of this process,
+    :class:`promoter.queue.RedisQueue` enqueues them for ``promoter worker`` processes."""
+
+    stats: Stats
+
+    def submit(self, job: Job) -> bool:
+        """Take ``job``; False when full (answered 503). May raise :class:`Unavailable`."""
+        ...
+
+    @property
+    def queued(self) -> int: ...
+
+    @property
+    def running(self) -> int: ...
+
+    def health(self) -> dict[str, Any]:
+        """Fields ``/healthz`` adds; ``"status": "unavailable"`` makes it answer 503."""
+        ...
+
+    def close(self, *, timeout: float = 30.0) -> bool:
+        """Stop taking jobs; True when none was left unfinished (or unsent)."""
+        ...
+
 
 class Deliveries:
     """The last ``size`` delivery ids seen, per source (bounded memory), thread-safe. Ids are
@@ -228,6 +280,9 @@ class Dispatcher:
     def running(self) -> int:
         return len(self._busy)
 
+    def health(self) -> dict[str, Any]:
+        return {}  # in memory: nothing to reach
+
     def _take(self) -> Job | None:
         with self._cond:
             while not self._ready:
@@ -294,8 +349,8 @@ class Receiver:
     benchmark can call :meth:`receive` directly as well as through :class:`App`."""
 
     secrets: Secrets
-    dispatcher: Dispatcher
-    deliveries: Deliveries = field(default_factory=Deliveries)
+    dispatcher: JobSink
+    deliveries: Seen = field(default_factory=Deliveries)
     clock: Callable[[], float] = time.time
     metrics: Metrics | None = None
 
@@ -324,12 +379,17 @@ class Receiver:
         if job is None:
             stats.ignored += 1
             return 200, {"status": "ignored", "delivery": delivery}, "ignored"
-        if not self.deliveries.first_time(job.source, delivery):
-            stats.duplicates += 1
-            return 200, {"status": "duplicate", "delivery": delivery}, "duplicate"
-        if not self.dispatcher.submit(job):
-            self.deliveries.forget(job.source, delivery)  # a redelivery later may run it
-            return 503, {"error": "the queue is full; deliver again later"}, "full"
+        try:
+            if not self.deliveries.first_time(job.source, delivery):
+                stats.duplicates += 1
+                return 200, {"status": "duplicate", "delivery": delivery}, "duplicate"
+            if not self.dispatcher.submit(job):
+                self.deliveries.forget(job.source, delivery)  # a redelivery later may run it
+                return 503, {"error": "the queue is full; deliver again later"}, "full"
+        except Unavailable as e:
+            self.deliveries.forget(job.source, delivery)
+            log.warning("delivery=%s not queued: %s", delivery, e)
+            return 503, {"error": "the queue is unreachable; deliver again later"}, "unavailable"
         return 202, {"status": "queued", "delivery": delivery, "kind": job.kind.value}, "queued"
 
     def _parse(self, url: Any, headers: Mapping[str, str], body: bytes
@@ -370,7 +430,8 @@ class Receiver:
         s = self.dispatcher.stats
         return {"status": "ok", "queued": self.dispatcher.queued,
                 "running": self.dispatcher.running, "received": s.received, "done": s.done,
-                "failed": s.failed, "duplicates": s.duplicates, "rejected": s.rejected}
+                "failed": s.failed, "duplicates": s.duplicates, "rejected": s.rejected,
+                **self.dispatcher.health()}
 
 
 # --- HTTP (ASGI) ------------------------------------------------------------------------------
@@ -431,7 +492,8 @@ async def status_get(path: str, send: Send, health: Callable[[], Mapping[str, An
                      metrics: Metrics | None) -> None:
     """``GET /healthz`` (and ``/health``) and ``GET /metrics``; 404 for anything else."""
     if path in ("/healthz", "/health"):
-        await answer_json(send, 200, health())
+        doc = health()
+        await answer_json(send, 503 if doc.get("status") == "unavailable" else 200, doc)
     elif path == "/metrics" and metrics is not None:
         await answer(send, 200, metrics.render(), content_type=METRICS_TYPE)
     else:
@@ -608,8 +670,9 @@ def start(receiver: Receiver, host: str = "127.0.0.1", port: int = 0, *,
     """Serve in a background thread; stop with :meth:`Running.stop`."""
     metrics = metrics or receiver.metrics
     if metrics is not None:
-        metrics.watch_queue(lambda: receiver.dispatcher.queued,
-                            lambda: receiver.dispatcher.running)
+        metrics.watch_queue(
+            lambda: receiver.dispatcher.queued, lambda: receiver.dispatcher.running,
+            lambda: receiver.dispatcher.health().get("status") != "unavailable")
     app = App(receiver=receiver, max_body=max_body, metrics=metrics)
     listener = serve_asgi(app, host, port, name="promoter-serve")
     return Running(server=Served(listener=listener, receiver=receiver))

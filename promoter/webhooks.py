@@ -62,9 +62,9 @@ class IssueEdit:
 
 class JobKind(enum.Enum):
     COMMENT = "comment"
-    DASHBOARD = "dashboard"  # the dashboard issue was edited: act on ticked boxes
     PROMOTE = "promote"  # a branch moved (push, merged PR/MR): promote from it
     POLL = "poll"  # a registry has a new tag: poll just that image
+    DASHBOARD = "dashboard"  # the dashboard issue was edited: act on ticked boxes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,3 +301,54 @@ def registry_job(delivery: str, payload: Any) -> Job | None:
     images = registry_pushes(payload)
     return Job(kind=JobKind.POLL, delivery=delivery, source="registry",
                images=images) if images else None
+
+
+# --- a job as JSON (the queue's message body) --------------------------------------------------
+
+def job_to_json(job: Job) -> dict[str, Any]:
+    """``job`` as plain JSON values; :func:`job_from_json` reads it back equal."""
+    c = job.comment
+    return {"kind": job.kind.value, "delivery": job.delivery, "source": job.source,
+            "repo": job.repo, "branch": job.branch, "images": [list(i) for i in job.images],
+            "comment": None if c is None else {
+                "number": c.number, "comment_id": c.comment_id, "author": c.author,
+                "body": c.body, "author_is_bot": c.author_is_bot,
+                "on_pull_request": c.on_pull_request, "edited": c.edited, "system": c.system},
+            "edit": None if job.edit is None else {
+                "number": job.edit.number, "editor": job.edit.editor,
+                "before": job.edit.before, "after": job.edit.after,
+                "editor_is_bot": job.edit.editor_is_bot}}
+
+
+def job_from_json(doc: Any) -> Job:
+    """The :class:`Job` of :func:`job_to_json`; :class:`InputError` naming the field when a
+    message does not have that shape (a message from another version, or not ours)."""
+    kind = need(doc, "kind", str, "job")
+    try:
+        job_kind = JobKind(kind)
+    except ValueError:
+        raise InputError(f"job: kind {kind!r} is not one of "
+                         f"{', '.join(k.value for k in JobKind)}") from None
+    c = at(doc, "comment")
+    comment = None if c is None else CommentEvent(
+        number=need(c, "number", int, "job comment"),
+        comment_id=need(c, "comment_id", int, "job comment"),
+        author=need(c, "author", str, "job comment"), body=need(c, "body", str, "job comment"),
+        author_is_bot=need(c, "author_is_bot", bool, "job comment"),
+        on_pull_request=need(c, "on_pull_request", bool, "job comment"),
+        edited=need(c, "edited", bool, "job comment"),
+        system=need(c, "system", bool, "job comment"))
+    e = at(doc, "edit")  # absent in messages of versions before the dashboard
+    edit = None if e is None else IssueEdit(
+        number=need(e, "number", int, "job edit"), editor=need(e, "editor", str, "job edit"),
+        before=need(e, "before", str, "job edit"), after=need(e, "after", str, "job edit"),
+        editor_is_bot=need(e, "editor_is_bot", bool, "job edit"))
+    branch = at(doc, "branch")
+    images = need(doc, "images", list, "job")
+    if not all(isinstance(i, list) and len(i) == 2 and all(isinstance(s, str) for s in i)
+               for i in images):
+        raise InputError("job: images must be [reference, tag] pairs")
+    return Job(kind=job_kind, delivery=need(doc, "delivery", str, "job"),
+               source=need(doc, "source", str, "job"), repo=need(doc, "repo", str, "job"),
+               comment=comment, edit=edit, branch=branch if isinstance(branch, str) else None,
+               images=tuple((i[0], i[1]) for i in images))

@@ -18,6 +18,7 @@ from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
 from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
 from promoter.registry.creds import Credentials, CredentialStore
+from promoter.registry.httpcache import DiskCache, HttpCache
 from promoter.registry.oci import OciRegistry
 from promoter.signature_checks import SignatureChecks, for_config
 
@@ -52,9 +53,18 @@ def load(repo_root: Path, config: str | None) -> Config:
     return load_config(path, root=repo_root)
 
 
-def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
+def http_cache(environ: Mapping[str, str]) -> HttpCache | None:
+    """The registry answers kept across runs: in ``$PROMOTER_CACHE_DIR/registry`` when that
+    is set, else none."""
+    root = environ.get("PROMOTER_CACHE_DIR")
+    return DiskCache(Path(root) / "registry") if root else None
+
+
+def registry(cfg: Config, environ: Mapping[str, str], *,
+             kept: HttpCache | None = None) -> OciRegistry:
     """An :class:`OciRegistry` with the config's credentials (by env reference) first, then
-    the usual sources (environment, docker config)."""
+    the usual sources (environment, docker config); answers are kept in ``kept`` (default:
+    :func:`http_cache`)."""
     store = CredentialStore(environ)
     configured: dict[str, Credentials] = {}
     for r in cfg.registries:
@@ -82,7 +92,8 @@ def registry(cfg: Config, environ: Mapping[str, str]) -> OciRegistry:
             if r.requests_per_second is not None}
     return OciRegistry(credentials=credentials, ca_bundle=cas or None,
                        insecure=[r.host for r in cfg.registries if r.insecure],
-                       host_concurrency=concurrency or None, host_rate=rate or None)
+                       host_concurrency=concurrency or None, host_rate=rate or None,
+                       http_cache=kept if kept is not None else http_cache(environ))
 
 
 def signature_checks(cfg: Config, ws: Workspace, environ: Mapping[str, str], *,

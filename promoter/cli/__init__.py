@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "config": "promoter.cli.config_cmds:config",
     "comment": "promoter.cli.comment_cmd:comment",
     "serve": "promoter.cli.serve_cmd:serve",
+    "worker": "promoter.cli.worker_cmd:worker",
     "check": "promoter.cli.check_cmd:check",
     "rollback": "promoter.cli.rollback_cmd:rollback",
     "status": "promoter.cli.status_cmd:status",

@@ -15,13 +15,28 @@ from typing import Any, TypeVar
 import click
 
 from promoter import wiring
+from promoter.cli.fleet import (
+    FleetRun,
+    Resolved,
+    fleet_options,
+    member_session,
+    only_known,
+    print_fleet,
+    resolve,
+    single,
+)
 from promoter.cli.output import console, output_option, print_json
 from promoter.cli.repo import repo_options as repo_options  # serve_cmd imports it from here
 from promoter.cli.repo import session as session
 from promoter.config import Config, Group
 from promoter.errors import InputError
+from promoter.fleet import Member
 from promoter.flows import dashboard
+from promoter.flows.fleet import FleetReport
 from promoter.flows.poll import Report, make_plan, poll
+from promoter.gitrepo import GitWorkspace
+from promoter.plan import Plan
+from promoter.registry import Registry
 from promoter.render.markdown import markdown
 from promoter.render.text import text
 
@@ -70,7 +85,7 @@ def common(f: F) -> F:
         click.option("--image", "images", multiple=True, help="Only these images (config names)."),
     ]):
         f = opt(f)
-    return shard_option(repo_options(f))
+    return shard_option(fleet_options(f))
 
 
 def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
@@ -81,19 +96,44 @@ def _run_plan(repo: str | None, clone: str | None, config: str | None, envs: tup
             cfg.image(name)  # an unknown --image is bad input (in any shard)
         for name in envs:
             cfg.environment(name)
-        cfg = apply_shard(cfg, shard)
         reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
-        if do_poll:
-            forge = None if dry_run else wiring.forge(cfg, os.environ)
-            report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
-                          images=images or None, progress=console().progress)
-            if not dry_run:
-                dashboard.refresh(cfg, forge, report)
-            return report
-        ws.fetch()
-        plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None,
-                                    progress=console().progress)
-        return Report(plan=plan, errors=errors)
+        return _plan_or_poll(cfg, ws, reg, envs, images, dry_run=dry_run, do_poll=do_poll,
+                             shard=shard)
+
+
+def _plan_or_poll(cfg: Config, ws: GitWorkspace, reg: Registry, envs: tuple[str, ...],
+                  images: tuple[str, ...], *, dry_run: bool, do_poll: bool,
+                  shard: tuple[int, int] | None) -> Report:
+    cfg = apply_shard(cfg, shard)
+    if do_poll:
+        forge = None if dry_run else wiring.forge(cfg, os.environ)
+        report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
+                      images=images or None, progress=console().progress)
+        if not dry_run:
+            dashboard.refresh(cfg, forge, report)
+        return report
+    ws.fetch()
+    plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None,
+                                progress=console().progress)
+    return Report(plan=plan, errors=errors)
+
+
+def fleet_plan(found: Resolved, envs: tuple[str, ...], images: tuple[str, ...], *, dry_run: bool,
+               do_poll: bool, shard: tuple[int, int] | None, parallel: int,
+               run: FleetRun | None = None) -> FleetReport[Report]:
+    """``plan``/``poll`` on every repository of ``found``, the registry read once per image
+    for all of them; ``--image``/``--env`` apply where a repository has them."""
+    run = FleetRun() if run is None else run
+
+    def one(member: Member) -> Report:
+        with member_session(member, forge_token=do_poll and not dry_run) as (cfg, ws):
+            mine = only_known(images, cfg.image), only_known(envs, cfg.environment)
+            if (images and not mine[0]) or (envs and not mine[1]):
+                return Report(plan=Plan(pull_requests=()))  # it has none of those asked for
+            return _plan_or_poll(cfg, ws, run.registry(cfg), mine[1], mine[0],
+                                 dry_run=dry_run, do_poll=do_poll, shard=shard)
+
+    return run.run(found, one, parallel=parallel)
 
 
 def _print(report: Report, output: str, *, results: bool) -> int:
@@ -113,22 +153,40 @@ def _print(report: Report, output: str, *, results: bool) -> int:
 @click.command("plan")
 @common
 @output_option("text", "json", "markdown")
-def plan_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
-             images: tuple[str, ...], shard: tuple[int, int] | None, output: str) -> int:
+def plan_cmd(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
+             fleet: str | None, parallel: int, envs: tuple[str, ...], images: tuple[str, ...],
+             shard: tuple[int, int] | None, output: str) -> int:
     """Show what the next poll would change, with unified diffs; writes nothing."""
-    report = _run_plan(repo, clone, config, envs, images, dry_run=True, do_poll=False,
-                       shard=shard)
-    return _print(report, output, results=False)
+    return _command(repo, clone, config, fleet, parallel, envs, images, shard, output,
+                    dry_run=True, do_poll=False)
+
+
+def _command(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
+             fleet: str | None, parallel: int, envs: tuple[str, ...], images: tuple[str, ...],
+             shard: tuple[int, int] | None, output: str, *, dry_run: bool,
+             do_poll: bool) -> int:
+    """``plan`` or ``poll`` on one repository, or on the fleet the options name."""
+    found = resolve(repo, clone, config, fleet)
+    if found is not None:
+        return print_fleet(fleet_plan(found, envs, images, dry_run=dry_run, do_poll=do_poll,
+                                      shard=shard, parallel=parallel), output)
+    report = _run_plan(*single(repo, clone), config, envs, images, dry_run=dry_run,
+                       do_poll=do_poll, shard=shard)
+    return _print(report, output, results=do_poll)
 
 
 @click.command("poll")
 @common
 @click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
 @output_option("text", "json", "markdown")
-def poll_cmd(repo: str | None, clone: str | None, config: str | None, envs: tuple[str, ...],
-             images: tuple[str, ...], shard: tuple[int, int] | None, dry_run: bool,
-             output: str) -> int:
-    """Pick the best tag for each image, edit the targets, open or update the pull requests."""
-    report = _run_plan(repo, clone, config, envs, images, dry_run=dry_run, do_poll=True,
-                       shard=shard)
-    return _print(report, output, results=True)
+def poll_cmd(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
+             fleet: str | None, parallel: int, envs: tuple[str, ...], images: tuple[str, ...],
+             shard: tuple[int, int] | None, dry_run: bool, output: str) -> int:
+    """Pick the best tag for each image, edit the targets, open or update the pull requests.
+
+    With --fleet, or --repo/--clone more than once, every repository is polled (its own
+    .promoter.yaml, its own pull requests) and each image is read from its registry once for
+    all of them; one repository's failure never stops the others.
+    """
+    return _command(repo, clone, config, fleet, parallel, envs, images, shard, output,
+                    dry_run=dry_run, do_poll=True)

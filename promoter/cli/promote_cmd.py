@@ -8,12 +8,25 @@ from datetime import UTC, datetime
 import click
 
 from promoter import wiring
+from promoter.cli.fleet import (
+    FleetRun,
+    Resolved,
+    fleet_options,
+    member_session,
+    print_fleet,
+    resolve,
+    single,
+)
 from promoter.cli.output import console, output_option, print_json
 from promoter.cli.poll_cmds import apply_shard, shard_option
-from promoter.cli.repo import repo_options, session
+from promoter.cli.repo import session
+from promoter.config import Config
 from promoter.errors import InputError
+from promoter.fleet import Member
 from promoter.flows import dashboard
-from promoter.flows.promote import promote
+from promoter.flows.fleet import FleetReport
+from promoter.flows.promote import Report, promote
+from promoter.gitrepo import GitWorkspace
 from promoter.render.text import text
 
 
@@ -34,36 +47,33 @@ def _now(text: str | None) -> datetime:
               help="Only the step into this environment (from the one before it).")
 @click.option("--image", "images", multiple=True, help="Only these images (config names).")
 @click.option("--dry-run", is_flag=True, help="Evaluate and plan only: push, open, post nothing.")
-@repo_options
+@fleet_options
 @shard_option
 @output_option("text", "json")
 @click.option("--now", "now", default=None, hidden=True,
               help="Evaluate the gates at this ISO 8601 time instead of the clock's.")
 def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...], dry_run: bool,
-                repo: str | None, clone: str | None, config: str | None,
-                shard: tuple[int, int] | None, output: str, now: str | None) -> int:
+                repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
+                fleet: str | None, parallel: int, shard: tuple[int, int] | None, output: str,
+                now: str | None) -> int:
     """Promote what each environment runs into the next one, through gated pull requests.
 
     Without --from/--to every step of the environment order is walked. A target gets exactly
     its source's tag and digest, never a version ahead of it; the gates of the target
     environment (soak, require-checks, auto, min-approvals, freeze, hold) are shown in the pull
     request and posted as its `promoter/gates` status.
+
+    With --fleet, or --repo/--clone more than once, every repository is promoted in turn (its
+    own config; --from/--to/--image apply where it has them).
     """
     when = _now(now)
-    with session(repo, clone, config) as (cfg, ws):
-        cfg = apply_shard(cfg, shard)
-        try:  # a dry run reads the forge (checks, hold labels) when it can
-            forge = wiring.forge(cfg, os.environ)
-        except InputError:
-            if not dry_run:
-                raise
-            forge = None
-        report = promote(cfg, ws, forge, source=source, target=target,
-                         images=images or None, dry_run=dry_run, now=when,
-                         signatures=wiring.signature_checks(cfg, ws, os.environ, now=when),
-                         progress=console().progress)
-        if not dry_run:
-            dashboard.refresh(cfg, forge, report)
+    found = resolve(repo, clone, config, fleet)
+    if found is not None:
+        return print_fleet(fleet_promote(found, source, target, images, dry_run=dry_run,
+                                         shard=shard, now=when, parallel=parallel), output)
+    with session(*single(repo, clone), config) as (cfg, ws):
+        report = _promote(cfg, ws, source, target, images, dry_run=dry_run, shard=shard,
+                          now=when)
     if output == "json":
         print_json(report, exit_code=report.exit_code)
     else:
@@ -72,3 +82,39 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
         click.echo(f"promoter: {e}", err=True)
     return report.exit_code
 
+
+
+def _promote(cfg: Config, ws: GitWorkspace, source: str | None, target: str | None,
+             images: tuple[str, ...], *, dry_run: bool, shard: tuple[int, int] | None,
+             now: datetime) -> Report:
+    cfg = apply_shard(cfg, shard)
+    try:  # a dry run reads the forge (checks, hold labels) when it can
+        forge = wiring.forge(cfg, os.environ)
+    except InputError:
+        if not dry_run:
+            raise
+        forge = None
+    report = promote(cfg, ws, forge, source=source, target=target, images=images or None,
+                     dry_run=dry_run, now=now,
+                     signatures=wiring.signature_checks(cfg, ws, os.environ, now=now),
+                     progress=console().progress)
+    if not dry_run:
+        dashboard.refresh(cfg, forge, report)
+    return report
+
+
+def fleet_promote(found: Resolved, source: str | None, target: str | None,
+                  images: tuple[str, ...], *, dry_run: bool, shard: tuple[int, int] | None,
+                  now: datetime, parallel: int) -> FleetReport[Report]:
+    """``promote`` on every repository of ``found``; a repository without the environments
+    ``--from``/``--to`` name, or any of the ``--image`` ones, has nothing to do."""
+    def one(member: Member) -> Report:
+        with member_session(member) as (cfg, ws):
+            names = {e.name for e in cfg.environments}
+            mine = tuple(i for i in images if any(x.name == i for x in cfg.images))
+            if ({source, target} - {None}) - names or (images and not mine):
+                return Report(steps=())
+            return _promote(cfg, ws, source, target, mine, dry_run=dry_run, shard=shard,
+                            now=now)
+
+    return FleetRun().run(found, one, parallel=parallel)

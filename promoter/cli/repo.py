@@ -59,11 +59,14 @@ def _token(cfg: Config, *, needed: bool) -> str | None:
 
 @contextlib.contextmanager
 def session(repo: str | None, clone: str | None, config: str | None, *,
-            forge_token: bool = True) -> Iterator[tuple[Config, GitWorkspace]]:
+            forge_token: bool = True, clone_token: str | None = None
+            ) -> Iterator[tuple[Config, GitWorkspace]]:
     """The config and the workspace of ``--repo`` or of a temporary ``--clone``, to change
-    (``forge_token`` False: to plan, where a missing forge token is no error)."""
+    (``forge_token`` False: to plan, where a missing forge token is no error); the clone is
+    authenticated by ``clone_token``, else ``PROMOTER_GIT_TOKEN``, else ``GITHUB_TOKEN``."""
     if clone:
-        token = os.environ.get("PROMOTER_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
+        token = clone_token or os.environ.get("PROMOTER_GIT_TOKEN") or \
+            os.environ.get("GITHUB_TOKEN")
         with wiring.workspace(None, clone, token) as ws:
             yield _config_from_git(ws, config), ws
         return

@@ -20,10 +20,12 @@ from typing import Any
 import click
 
 from promoter import logs, wiring
-from promoter.cli.poll_cmds import _print, apply_shard, common, session
+from promoter.cli.fleet import FleetRun, print_fleet, resolve, single
+from promoter.cli.poll_cmds import _print, apply_shard, common, fleet_plan, session
 from promoter.errors import InputError
 from promoter.flows.watch import Schedule, Tick, parse_duration, parse_jitter, watch
 from promoter.metrics import Metrics
+from promoter.registry.httpcache import MemoryCache
 
 
 @contextlib.contextmanager
@@ -124,14 +126,18 @@ def _listening(listen: str | None, health: Health, metrics: Metrics) -> Iterator
               help="Serve /healthz and /metrics on this address (0.0.0.0:8080, :8080).")
 @click.pass_context
 def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: str,
-              max_runs: int | None, dry_run: bool, listen: str | None, repo: str | None,
-              clone: str | None, config: str | None, envs: tuple[str, ...],
-              images: tuple[str, ...], shard: tuple[int, int] | None) -> int:
+              max_runs: int | None, dry_run: bool, listen: str | None, repo: tuple[str, ...],
+              clone: tuple[str, ...], config: str | None, fleet: str | None, parallel: int,
+              envs: tuple[str, ...], images: tuple[str, ...],
+              shard: tuple[int, int] | None) -> int:
     """Poll on a schedule until SIGTERM or SIGINT, for running promoter as a service.
 
     Each run is `promoter poll` with the same options. A failed run is logged and retried
     with exponential backoff; a signal lets the run in progress finish, then exits 0. After
     --max-runs the exit code is the last poll's (0 ok, 1 failed).
+
+    With --fleet (or --repo/--clone more than once) each run polls every repository, the
+    fleet file read again (and discovery asked again) each run.
     """
     schedule = Schedule(interval=parse_duration(interval, key="--interval"),
                         jitter=parse_jitter(jitter),
@@ -140,15 +146,32 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
     stop = threading.Event()
     logs.service(bool((ctx.find_root().obj or {}).get("debug")))
     metrics, health = Metrics(), Health()
+    # registry answers kept from run to run, revalidated with their ETags
+    kept = wiring.http_cache(os.environ) or MemoryCache()
+
+    def run_fleet_once() -> bool:
+        """One ``promoter poll`` of the fleet, each image read once for every repository."""
+        found = resolve(repo, clone, config, fleet)
+        assert found is not None
+        run = FleetRun(observer=metrics.registry_request, kept=kept)
+        report = fleet_plan(found, envs, images, dry_run=dry_run, do_poll=True, shard=shard,
+                            parallel=parallel, run=run)
+        metrics.poll_done(run.cache.count("tags"), (x.action for r in report.runs
+                                                    if r.result for x in r.result.results),
+                          sum(len(r.problems) for r in report.runs))
+        print_fleet(report, "text")
+        return report.ok
 
     def run_once() -> bool:
         """One ``promoter poll``, its registry requests and results counted."""
         from promoter.flows import dashboard
         from promoter.flows.poll import poll
 
-        with session(repo, clone, config) as (cfg, ws):
+        if fleet is not None or len(repo) + len(clone) > 1:
+            return run_fleet_once()
+        with session(*single(repo, clone), config) as (cfg, ws):
             cfg = apply_shard(cfg, shard)
-            reg = wiring.registry(cfg, os.environ)  # entered by the flow, in its event loop
+            reg = wiring.registry(cfg, os.environ, kept=kept)  # entered in the flow's loop
             reg.observer = metrics.registry_request
             forge = None if dry_run else wiring.forge(cfg, os.environ)
             report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,

@@ -368,6 +368,16 @@ FORGES: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listed:
+    """A repository as a forge lists it under an organisation or group."""
+
+    full_name: str  # owner/name (GitLab: group/.../project)
+    clone_url: str  # HTTPS
+    topics: tuple[str, ...] = ()
+    archived: bool = False
+
+
 def create_or_adopt(forge: PullRequests, create: Callable[[], PullRequest], *, head: str,
                     base: str) -> PullRequest:
     """Run ``create``; when the forge says a pull request for (head, base) already exists

@@ -398,3 +398,27 @@ def open_github(options: forge.ForgeOptions) -> forge.Forge:
         client = Github(auth=auth, lazy=True, **kwargs)
         auth.token  # noqa: B018 - fetch (and register) the first token now, not mid-run
     return GitHubForge(client, options.repo, login=f"{slug}[bot]")
+
+
+def list_repositories(options: forge.ForgeOptions, owner: str) -> tuple[forge.Listed, ...]:
+    """The repositories of the organisation (or, when it is none, the user) ``owner``, for
+    fleet discovery; ``options.repo`` is unused. ForgeError when GitHub cannot be asked."""
+    if not options.token:
+        raise InputError("github discovery: set a token (token-env)")
+    secrets.register(options.token)
+    client = Github(auth=Auth.Token(options.token), lazy=True, **_client_kwargs(options))
+    with _errors(owner, "list repositories"):
+        try:  # one GET /users/{owner} says whether it is an organisation
+            user = client.get_user(owner)
+            kind = user.type
+        except GithubException as exc:
+            if exc.status == 404:  # no such owner: the fleet file is wrong, not GitHub
+                raise InputError(f"github: no organisation or user {owner!r}") from None
+            raise
+        if kind == "Organization":
+            repos = list(client.get_organization(owner).get_repos(type="all"))
+        else:
+            repos = list(user.get_repos(type="owner"))
+        return tuple(forge.Listed(full_name=r.full_name, clone_url=r.clone_url,
+                                  topics=tuple(r.raw_data.get("topics") or ()),
+                                  archived=bool(r.archived)) for r in repos)

@@ -369,8 +369,37 @@ def open_gitlab(options: forge.ForgeOptions) -> forge.Forge:
     """A GitLab forge for project ``options.repo`` (``group/.../project``), token checked once."""
     if not options.token:
         raise InputError("gitlab: set a token (a project, group or personal access token)")
+    return GitLabForge(_client(options), options.repo)
+
+
+def _client(options: forge.ForgeOptions) -> gitlab.Gitlab:
     secrets.register(options.token)
-    client = gitlab.Gitlab(url=(options.url or DEFAULT_URL).rstrip("/"),
-                           private_token=options.token, timeout=options.timeout,
-                           retry_transient_errors=options.retries > 0, keep_base_url=True)
-    return GitLabForge(client, options.repo)
+    return gitlab.Gitlab(url=(options.url or DEFAULT_URL).rstrip("/"),
+                         private_token=options.token, timeout=options.timeout,
+                         retry_transient_errors=options.retries > 0, keep_base_url=True)
+
+
+def list_repositories(options: forge.ForgeOptions, owner: str, *,
+                      topic: str | None = None) -> tuple[forge.Listed, ...]:
+    """The projects of the group ``owner`` and its subgroups (``topic``: only those with it,
+    asked of GitLab), for fleet discovery. ForgeError when GitLab cannot be asked."""
+    if not options.token:
+        raise InputError("gitlab discovery: set a token (token-env)")
+    client = _client(options)
+    query: dict[str, Any] = {"include_subgroups": True, "archived": False}
+    if topic is not None:
+        query["topic"] = topic
+    with _errors(owner, "list projects"):
+        try:
+            projects = list(client.groups.get(owner, lazy=True).projects.list(iterator=True,
+                                                                              **query))
+        except GitlabError as exc:
+            if getattr(exc, "response_code", None) == 404:
+                raise InputError(f"gitlab: no group {owner!r}") from None
+            raise
+        return tuple(forge.Listed(full_name=p.path_with_namespace,
+                                  clone_url=p.http_url_to_repo,
+                                  topics=tuple(getattr(p, "topics", None)
+                                               or getattr(p, "tag_list", None) or ()),
+                                  archived=bool(getattr(p, "archived", False)))
+                     for p in projects)

@@ -65,6 +65,7 @@ from promoter.refs import DOCKER_HUB, ImageRef, is_valid_digest, shorten, tag_pr
 from promoter.registry import ManifestInfo
 from promoter.registry.auth import AuthFailed, HostAuth, repository_scope
 from promoter.registry.creds import Credentials, CredentialStore
+from promoter.registry.httpcache import Cached, HttpCache, immutable
 from promoter.registry.limit import HostLimit
 from promoter.registry.transport import PoolTransport
 
@@ -268,8 +269,10 @@ class OciRegistry:
                  wall_clock: Callable[[], float] = time.time,
                  jitter: Callable[[], float] = random.random,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 observer: RequestObserver | None = None) -> None:
+                 observer: RequestObserver | None = None,
+                 http_cache: HttpCache | None = None) -> None:
         self.observer = observer  # metrics: see RequestObserver
+        self.http_cache = http_cache  # answers kept across runs: see promoter.registry.httpcache
         self._credentials: CredentialSource = credentials or CredentialStore()
         self._insecure = frozenset(h.lower() for h in insecure)
         self._plain_loopback = plain_loopback
@@ -519,15 +522,17 @@ class OciRegistry:
         await self._sleep(self.retry.delay(attempt, self._jitter()))
 
     async def _request(self, image: ImageRef, method: str, path: str, what: str, *,
-                       accept: str | None = None) -> httpx.Response:
+                       accept: str | None = None, extra: Mapping[str, str] | None = None
+                       ) -> httpx.Response:
         """A repository request with auth: the header up front when known, one retry after a
-        ``401`` challenge."""
+        ``401`` challenge (``extra``: more headers, the validators of a kept answer)."""
         h = await self._ping(image.registry, what)
         scope = repository_scope(image.repository)
         authorization = await h.auth.authorize(scope, what)
         url = path if path.startswith(("http://", "https://")) else f"{h.base}{path}"
         for _ in range(2):
             headers = {"Accept": accept} if accept else {}
+            headers.update(extra or {})
             if authorization:
                 headers["Authorization"] = authorization
             request = self.client.build_request(method, url, headers=headers)
@@ -555,21 +560,51 @@ class OciRegistry:
 
     async def _json(self, image: ImageRef, path: str, what: str, *,
                     accept: str | None = None) -> tuple[httpx.Response, Any]:
-        """GET a JSON document; an unreadable body is retried like a transport error."""
+        """GET a JSON document; an unreadable body is retried like a transport error. With an
+        :attr:`http_cache`, a kept content-addressed answer is used without asking and a kept
+        answer with validators is asked about conditionally (``304``: it holds)."""
+        cache, key, kept = self.http_cache, "", None
+        if cache is not None:
+            h = await self._ping(image.registry, what)
+            url = path if path.startswith(("http://", "https://")) else f"{h.base}{path}"
+            key = f"{url} {accept or ''}"
+            kept = cache.get(key)
+            if kept is not None and immutable(url):
+                try:
+                    doc = json.loads(kept.body)
+                    self.stats["cached"] += 1
+                    return httpx.Response(200, headers=kept.headers, content=kept.body,
+                                          request=httpx.Request("GET", url)), doc
+                except (ValueError, UnicodeDecodeError):
+                    kept = None
         attempt = 0
         while True:
-            response = await self._request(image, "GET", path, what, accept=accept)
+            response = await self._request(image, "GET", path, what, accept=accept,
+                                           extra=kept.validators if kept else None)
+            if response.status_code == 304 and kept is not None:
+                self.stats["revalidated"] += 1
+                response = httpx.Response(200, headers=kept.headers, content=kept.body,
+                                          request=response.request)
             if response.status_code != 200:
                 return response, None
             try:
-                return response, json.loads(response.content)
+                doc = json.loads(response.content)
             except (ValueError, UnicodeDecodeError):
+                kept = None  # a kept body that does not parse is asked for again, whole
                 if attempt + 1 >= self.retry.attempts:
                     raise RegistryError(f"{what}: unreadable JSON from "
                                         f"{response.url.netloc.decode()} {_after(attempt + 1)}"
                                         ) from None
                 await self._backoff(attempt)
                 attempt += 1
+                continue
+            if cache is not None and (immutable(key.split(" ", 1)[0])
+                                      or "etag" in response.headers
+                                      or "last-modified" in response.headers):
+                answer = Cached.keep(dict(response.headers), response.content)
+                if answer is not None:
+                    cache.put(key, answer)
+            return response, doc
 
     async def fetch(self, image: ImageRef, path: str, what: str, *,
                     accept: str | None = None) -> Fetched:

@@ -26,7 +26,7 @@ from promoter import commands
 from promoter.config import Config
 from promoter.edit.model import Site
 from promoter.errors import Problem
-from promoter.flows import check, comment, dashboard, poll, promote, rollback, status
+from promoter.flows import check, comment, dashboard, fleet, poll, promote, rollback, status
 from promoter.flows.publish import PRResult
 from promoter.plan import Plan
 from promoter.registry.choose import TagsReport
@@ -219,3 +219,15 @@ def _tags(report: TagsReport) -> dict[str, Any]:
             "candidates": list(choice.candidates) if choice else [],
             "too_young": [{"tag": t, "created": c.isoformat()}
                           for t, c in (choice.too_young if choice else ())]}
+
+
+@document.register
+def _fleet(report: fleet.FleetReport) -> dict[str, Any]:  # type: ignore[type-arg]
+    """A fleet command: each repository's own result (its keys as the single-repository
+    command prints them), its exit code and errors; the registry answers the run shared."""
+    stats = report.registry
+    return {"repositories": [{
+        "name": r.name, "exit_code": r.exit_code, "seconds": round(r.seconds, 3),
+        **(document(r.result) if r.result is not None else {}),
+        "errors": [_problem(p) for p in r.own_problems]} for r in report.runs],
+        "registry": None if stats is None else {"asked": stats.asked, "shared": stats.shared}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
-from promoter.flows import check, poll, promote, rollback, status
+from promoter.flows import check, fleet, poll, promote, rollback, status
 from promoter.flows.promote import Decision
 from promoter.flows.publish import PRResult
 from promoter.plan import Plan
@@ -159,3 +159,23 @@ def _tags(report: TagsReport) -> str:
         return ""
     return "".join(f"{tag}\t{choice.digest}\tchosen\n" if tag == choice.chosen else f"{tag}\n"
                    for tag in choice.candidates)
+
+
+@text.register
+def _fleet(report: fleet.FleetReport) -> str:  # type: ignore[type-arg]
+    """Each repository under its name, then one line for the fleet."""
+    out = []
+    for r in report.runs:
+        out.append(f"== {r.name} ==")
+        if r.failure:
+            out += [f"failed: {p}" for p in r.failure]
+        elif r.result is not None:
+            out.append(text(r.result).rstrip("\n"))
+        out.append("")
+    failed = sum(1 for r in report.runs if r.exit_code)
+    line = f"{len(report.runs)} repositories: {len(report.runs) - failed} ok, {failed} failed"
+    if report.registry is not None and report.registry.asked:
+        line += (f"; registry: {report.registry.asked - report.registry.shared} reads for "
+                 f"{report.registry.asked} asked")
+    out.append(line)
+    return "\n".join(out) + "\n"

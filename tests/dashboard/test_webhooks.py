@@ -3,9 +3,21 @@ dashboard needs it) and GitLab ``Issue Hook`` updates."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from promoter.webhooks import IssueEdit, JobKind, Reject, github_job, gitlab_job
+from promoter.errors import InputError
+from promoter.webhooks import (
+    IssueEdit,
+    Job,
+    JobKind,
+    Reject,
+    github_job,
+    gitlab_job,
+    job_from_json,
+    job_to_json,
+)
 from tests.serve.worlds import example, examples_available
 
 needs_examples = pytest.mark.skipif(not examples_available(),
@@ -68,3 +80,13 @@ def test_gitlab_issue_hook_update_of_the_description_is_a_dashboard_job() -> Non
 def test_gitlab_issue_hooks_without_a_description_edit_are_nothing_to_do(
         hook: dict[str, object]) -> None:
     assert gitlab_job("Issue Hook", "d2", hook) is None
+
+
+def test_a_dashboard_job_survives_the_queues_json_and_a_bad_edit_is_named() -> None:
+    job = Job(kind=JobKind.DASHBOARD, delivery="d3", source="github", repo="acme/gitops",
+              edit=IssueEdit(number=4, editor="alice", before="- [ ] x", after="- [x] x"))
+    assert job_from_json(json.loads(json.dumps(job_to_json(job)))) == job
+    doc = job_to_json(job)
+    doc["edit"]["after"] = 7
+    with pytest.raises(InputError, match="job edit: after is missing or not a str"):
+        job_from_json(doc)

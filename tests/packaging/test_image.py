@@ -99,6 +99,9 @@ def test_the_image_runs_promoter_and_git_as_its_user(image: Stage) -> None:
     assert git.returncode == 0 and git.stdout.startswith("git version "), git.stderr
     who = chroot(image, ["id", "-u"])
     assert who.stdout.strip() == "10001"
+    # the queue extra is in: the worker Deployment (deploy/kubernetes/queue) runs this image
+    queue = chroot(image, ["/opt/promoter/bin/python", "-c", "import promoter.queue"])
+    assert queue.returncode == 0, queue.stderr
     assert image.labels["org.opencontainers.image.version"] == VERSION
     assert image.labels["org.opencontainers.image.source"] == "https://example.com/promoter"
     assert image.expose == ["8080"]

@@ -161,3 +161,59 @@ def test_the_arguments_are_promoter_options(name: str) -> None:
 def test_one_replica_each_replaced_not_rolled() -> None:
     for d in _deployments().values():
         assert d["spec"]["replicas"] == 1 and d["spec"]["strategy"] == {"type": "Recreate"}
+
+
+QUEUE = DEPLOY / "queue"
+
+
+def _queue_kustomization() -> dict[str, Any]:
+    doc = YAML(typ="safe").load((QUEUE / "kustomization.yaml").read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _worker() -> dict[str, Any]:
+    (doc,) = _docs(QUEUE / "worker.yaml")
+    return doc
+
+
+def test_the_queue_overlay_adds_the_worker_and_points_serve_at_redis() -> None:
+    k = _queue_kustomization()
+    assert k["resources"] == ["../", "worker.yaml"]
+    (patch,) = k["patches"]
+    assert patch["target"] == {"kind": "Deployment", "name": "promoter-serve"}
+    (op,) = YAML(typ="safe").load(patch["patch"])
+    serve = _deployments()["promoter-serve"]
+    assert op["path"] == "/spec/template/spec/containers/0/env/-"
+    assert serve["spec"]["template"]["spec"]["containers"][0]["env"]  # the list exists
+    # PROMOTER_QUEUE is the environment variable serve's and worker's --queue read
+    for sub in ("serve", "worker"):
+        command = cli.get_command(click.Context(cli), sub)
+        assert command is not None
+        (queue,) = [p for p in command.params if "--queue" in p.opts]
+        assert queue.envvar == "PROMOTER_QUEUE"
+    assert op["value"] == {"name": "PROMOTER_QUEUE",
+                           "valueFrom": {"secretKeyRef": {"name": "promoter-queue", "key": "url"}}}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_worker_is_valid_for_kubernetes(version: str) -> None:
+    kubernetes_validate.validate(_worker(), version, strict=True)
+
+
+def test_the_worker_runs_restricted_with_secrets_from_references_and_real_options() -> None:
+    spec = _worker()["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["automountServiceAccountToken"] is False
+    c, = spec["containers"]
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]}}
+    for var in c["env"]:
+        if any(w in var["name"] for w in ("TOKEN", "SECRET", "PASSWORD", "KEY", "QUEUE")):
+            assert "value" not in var and set(var["valueFrom"]) == {"secretKeyRef"}, var
+    sub, *args = c["args"]
+    command = cli.get_command(click.Context(cli), sub)
+    assert sub == "worker" and command is not None
+    unknown = {a for a in args if a.startswith("--")} - _options(command)
+    assert not unknown, f"promoter worker has no {unknown}"

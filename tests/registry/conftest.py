@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from promoter.refs import ImageRef
 from promoter.registry.creds import Credentials
 from promoter.registry.oci import OciRegistry, RetryPolicy
 from tests.servers.registry import LocalRegistry
@@ -110,6 +111,11 @@ class Sleeps(list[float]):
     async def __call__(self, seconds: float) -> None:
         self.append(seconds)
         await asyncio.sleep(0)
+
+
+def ref(reg: LocalRegistry, text: str) -> ImageRef:
+    """``text`` (``repo:tag``) on the registry ``reg``."""
+    return ImageRef.parse(f"{reg.host}/{text}")
 
 
 def make_registry(reg: LocalRegistry | None = None, **kw: Any) -> OciRegistry:

@@ -19,14 +19,10 @@ from promoter.registry import ManifestInfo
 from promoter.registry.creds import Credentials
 from promoter.registry.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, OciRegistry
 from promoter.registry.scan import scan
-from tests.registry.conftest import APP_TAGS, PAGE, SERVERS, Seeded, make_registry, run
+from tests.registry.conftest import APP_TAGS, PAGE, SERVERS, Seeded, make_registry, ref, run
 from tests.servers.registry import LocalRegistry, stop_process
 
 pytestmark = pytest.mark.integration
-
-
-def ref(reg: LocalRegistry, text: str) -> ImageRef:
-    return ImageRef.parse(f"{reg.host}/{text}")
 
 
 def test_list_tags_follows_every_page(registry: LocalRegistry, seeded: Seeded) -> None:

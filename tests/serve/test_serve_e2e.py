@@ -5,6 +5,7 @@ its reply; SIGTERM stops it cleanly."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from promoter.cli.serve_cmd import make_runner
+from promoter.cli.serve_cmd import make_fleet_runner, make_runner
 from promoter.demo.push import Pusher
-from promoter.serve import Dispatcher, Receiver, Secrets, github_signature, start
+from promoter.fleet import Member
+from promoter.serve import Dispatcher, Job, JobKind, Receiver, Secrets, github_signature, start
 from tests.serve.worlds import BOT, make_world
 from tests.servers.fake_github import FakeGitHub
 from tests.servers.fake_gitlab import FakeGitLab, hook_headers
@@ -167,3 +169,50 @@ def test_gitlab_note_hook_runs_the_command_once(gitlab: FakeGitLab,
                        "request once its required checks and reviews pass.\n"]
     assert [e[2] for e in project.notes[nid].emoji] == ["eyes"]
     assert dispatcher.stats.duplicates == 1
+
+
+def test_a_fleet_serve_runs_a_registry_push_in_every_repository_with_the_image(
+        github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="promoter.cli.serve_cmd")
+    worlds = [make_world("github", github) for _ in range(3)]
+    for w in worlds:  # one bot token for the fleet
+        github.tokens[worlds[0].token] = BOT
+        github.set_permission(w.name, BOT, "write")
+    monkeypatch.setenv("FORGE_TOKEN", worlds[0].token)
+    monkeypatch.setenv("PROMOTER_GIT_TOKEN", worlds[0].token)
+    members = [Member(name=w.name, clone=w.clone_url) for w in worlds]
+    members.append(Member(name="acme/gone", clone=f"{github.url}/acme/gone.git"))
+    dispatcher = Dispatcher(make_fleet_runner(members), workers=3,
+                            key=lambda job: job.repo.lower() or "registry")
+    running = start(Receiver(secrets=Secrets(registry=("reg-token-2",)), dispatcher=dispatcher))
+    try:
+        endpoint = {"name": "promoter", "url": f"{running.server.url}/webhooks/registry",
+                    "headers": {"Authorization": ["Bearer reg-token-2"]}, "timeout": "5s",
+                    "threshold": 3, "backoff": "1s"}
+        with LocalRegistry("anonymous", notifications=[endpoint]) as reg:
+            web = f"{reg.host}/fleet/web"
+            for w in worlds[:2]:  # the third repository does not pin the image
+                commit_to(w.bare, "main", {
+                    ".promoter.yaml": f"""\
+environments:
+  - {{name: dev, paths: [dev]}}
+images:
+  - {{name: web, repository: {web}}}
+forge: {{type: github, url: "{github.url}", repository: {w.name}, token-env: FORGE_TOKEN}}
+""", "dev/kustomization.yaml": f"images:\n  - name: {web}\n    newTag: 1.0.0\n"})
+            Pusher(reg.url).push("fleet/web", "1.2.0")
+            wait_for(lambda: all(any(p.head == "promoter/dev/web"
+                                     for p in github.pulls_of(w.name)) for w in worlds[:2]))
+            wait_for(lambda: dispatcher.queued == 0 and dispatcher.running == 0)
+        # a comment delivery for a repository outside the fleet runs nothing
+        dispatcher.submit(Job(kind=JobKind.PROMOTE, delivery="d-1", source="github",
+                              repo="other/repo", branch="main"))
+        wait_for(lambda: dispatcher.queued == 0 and dispatcher.running == 0)
+    finally:
+        assert running.stop(timeout=20)
+    assert not any(p.head == "promoter/dev/web" for p in github.pulls_of(worlds[2].name))
+    assert "is for other/repo, not a repository of the fleet; ignored" in caplog.text
+    # the member whose clone fails is that member's failure, logged; the others ran
+    assert "repository=acme/gone" in caplog.text
+    assert dispatcher.stats.failed >= 1

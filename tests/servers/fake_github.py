@@ -237,6 +237,8 @@ class Repo:
     comments: dict[int, IssueComment] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    topics: tuple[str, ...] = ()
+    archived: bool = False
 
     @property
     def full_name(self) -> str:
@@ -278,6 +280,7 @@ class FakeGitHub(FakeForgeServer):
         self.users: dict[str, int] = {}
         self.apps: dict[int, App] = {}
         self.teams: dict[str, set[str]] = {}  # "org/team-slug" -> member logins
+        self.orgs: set[str] = set()  # owners that are organisations (the rest are users)
         self.shaper = Shaper(spec, self.url)
 
     # ---------------------------------------------------------------- setup API (tests) -------
@@ -290,13 +293,19 @@ class FakeGitHub(FakeForgeServer):
             return tok
 
     def add_repo(self, full_name: str, *, files: dict[str, str] | None = None,
-                 default_branch: str = "main") -> Repo:
+                 default_branch: str = "main", topics: tuple[str, ...] = (),
+                 archived: bool = False, org: bool = False) -> Repo:
+        """A repository (a bare git repo with ``files`` on ``default_branch``); ``org``: its
+        owner is an organisation (listed by ``GET /orgs/{org}/repos``)."""
         owner, name = full_name.split("/")
         self.users.setdefault(owner, next(self._ids))
+        if org:
+            self.orgs.add(owner)
         path = self.root / f"{full_name}.git"
         init_bare(path, branch=default_branch, files=files)
         repo = Repo(id=next(self._ids), owner=owner, name=name, path=path,
-                    default_branch=default_branch, collaborators={owner: "admin"})
+                    default_branch=default_branch, collaborators={owner: "admin"},
+                    topics=tuple(topics), archived=archived)
         self.repos[full_name] = repo
         return repo
 
@@ -368,7 +377,8 @@ class FakeGitHub(FakeForgeServer):
             "login": login, "id": uid, "node_id": f"U_{uid}", "gravatar_id": "",
             "url": f"{self.api}/users/{q}", "html_url": f"{self.url}/{q}",
             "avatar_url": f"{self.url}/avatars/u/{uid}",
-            "type": "Bot" if login.endswith("[bot]") else "User", "site_admin": False})
+            "type": "Bot" if login.endswith("[bot]") else
+                    "Organization" if login in self.orgs else "User", "site_admin": False})
 
     def repository(self, repo: Repo, schema: str = "repository") -> dict[str, Any]:
         r = self._repo_url(repo)
@@ -387,7 +397,8 @@ class FakeGitHub(FakeForgeServer):
             "visibility": "private", "has_issues": True,
             "allow_auto_merge": repo.allow_auto_merge,
             "created_at": "2025-01-01T00:00:00Z", "updated_at": _now(), "pushed_at": _now(),
-            "is_template": False, "topics": [], "custom_properties": {},
+            "is_template": False, "topics": list(repo.topics), "archived": repo.archived,
+            "custom_properties": {},
             "web_commit_signoff_required": False,
             "permissions": {"admin": False, "maintain": False, "push": True, "triage": True,
                             "pull": True}})
@@ -537,6 +548,9 @@ class FakeGitHub(FakeForgeServer):
             ("GET", r"^/user$", "users/get-authenticated", self.h_me),
             ("GET", r"^/app$", "apps/get-authenticated", self.h_app),
             ("GET", r"^/users/(?P<login>[^/]+)$", "users/get-by-username", self.h_get_user),
+            ("GET", r"^/orgs/(?P<org>[^/]+)/repos$", "repos/list-for-org", self.h_org_repos),
+            ("GET", r"^/users/(?P<login>[^/]+)/repos$", "repos/list-for-user",
+             self.h_user_repos),
             ("POST", r"^/app/installations/(?P<iid>\d+)/access_tokens$",
              "apps/create-installation-access-token", self.h_access_token),
             ("POST", r"^/graphql$", "graphql", self.h_graphql),
@@ -1158,6 +1172,20 @@ class FakeGitHub(FakeForgeServer):
                  for st in sorted(repo.statuses, key=lambda st: -st["id"]) if st["sha"] == sha]
         return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/commits/{ref}/statuses",
                           items)
+
+    def _owned(self, owner: str) -> list[Json]:
+        return [self.repository(r, "minimal-repository") for r in self.repos.values()
+                if r.owner.lower() == owner.lower()]
+
+    def h_org_repos(self, req: Request, org: str) -> Result:
+        if org not in self.orgs:
+            return self._error(404, "Not Found")
+        return self.paged(req, f"{self.prefix}/orgs/{org}/repos", self._owned(org))
+
+    def h_user_repos(self, req: Request, login: str) -> Result:
+        if login not in self.users:
+            return self._error(404, "Not Found")
+        return self.paged(req, f"{self.prefix}/users/{login}/repos", self._owned(login))
 
     def h_get_user(self, req: Request, login: str) -> Result:
         if login not in self.users:

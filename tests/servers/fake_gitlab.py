@@ -46,7 +46,7 @@ from datetime import datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from tests.servers.git_http import (
     Abort,
@@ -147,6 +147,8 @@ class Project:
     # merge checks: approvals required (approval rules) and "pipelines must succeed"
     required_approvals: int = 0
     only_allow_merge_if_pipeline_succeeds: bool = False
+    topics: tuple[str, ...] = ()
+    archived: bool = False
 
     def resolve(self, ref: str) -> str | None:
         return resolve(self.bare, ref)
@@ -181,14 +183,15 @@ class FakeGitLab(FakeForgeServer):
         self.job_tokens.add(token)
 
     def add_project(self, path: str, *, files: dict[str, str] | None = None,
-                    default_branch: str = "main") -> Project:
+                    default_branch: str = "main", topics: tuple[str, ...] = (),
+                    archived: bool = False) -> Project:
         owner = path.split("/")[0]
         self.users.setdefault(owner, len(self.users) + 1)
         pid = 100 + len(self.projects) + 1
         bare = self.root / f"{path}.git"
         init_bare(bare, branch=default_branch, files=files)
         project = Project(id=pid, path=path, bare=bare, default_branch=default_branch,
-                          members={owner: 50})
+                          members={owner: 50}, topics=tuple(topics), archived=archived)
         self.projects[pid] = project
         return project
 
@@ -268,7 +271,8 @@ class FakeGitLab(FakeForgeServer):
             "ssh_url_to_repo": f"git@127.0.0.1:{p.path}.git", "readme_url": None,
             "namespace": {"id": p.id * 10, "name": ns, "path": ns, "kind": "group",
                           "full_path": ns, "web_url": f"{self.url}/groups/{ns}"},
-            "created_at": _now(), "last_activity_at": _now(), "archived": False,
+            "created_at": _now(), "last_activity_at": _now(), "archived": p.archived,
+            "topics": list(p.topics), "tag_list": list(p.topics),
             "merge_method": "merge", "only_allow_merge_if_pipeline_succeeds": False,
             "_links": {"self": f"{self.url}/api/v4/projects/{p.id}"}}
 
@@ -366,6 +370,8 @@ class FakeGitLab(FakeForgeServer):
             ("GET", mr + r"/notes/(?P<nid>\d+)/award_emoji$", "award_emoji/list",
              self.h_list_awards),
             ("GET", proj + r"/members/all/(?P<uid>\d+)$", "members/all/get", self.h_member),
+            ("GET", r"^/groups/(?P<gid>[^/]+)/projects$", "groups/projects",
+             self.h_group_projects),
             ("GET", r"^/groups/(?P<gid>[^/]+)/members/all/(?P<uid>\d+)$",
              "groups/members/all/get", self.h_group_member),
         ]
@@ -748,6 +754,33 @@ class FakeGitLab(FakeForgeServer):
             return 404, {"message": "404 Not found"}
         return 200, {**self.user(name), "access_level": p.members[name], "created_at": _now(),
                      "expires_at": None, "membership_state": "active"}
+
+    def h_group_projects(self, req: Request, gid: str) -> Result:
+        """The group's projects the caller is a member of (``include_subgroups``, ``topic``
+        and ``archived`` filter them, as GitLab's API does)."""
+        group = unquote(gid)
+        def flag(name: str) -> bool | None:  # Grape's Boolean: true/false, 1/0, any case
+            value = req.query.get(name)
+            return None if value is None else value.lower() in ("true", "1", "yes")
+
+        sub = flag("include_subgroups")
+        topic = req.query.get("topic")
+        archived = flag("archived")
+        found = []
+        for p in self.projects.values():
+            ns = p.path.rpartition("/")[0]
+            if not (ns == group or (sub and ns.startswith(group + "/"))):
+                continue
+            if topic and topic not in p.topics:
+                continue
+            if archived is not None and p.archived != archived:
+                continue
+            if req.login in p.members:
+                found.append(self.project_json(p))
+        if not found and not any(p.path.startswith(group + "/") for p in self.projects.values()):
+            return 404, {"message": "404 Group Not Found"}
+        return self.paged(req, f"/api/v4/groups/{quote(group, safe='')}/projects", found,
+                          default=20)
 
     def h_group_member(self, req: Request, gid: str, uid: str) -> Result:
         """Members of the group or of a parent group (``all``: inherited ones count)."""
