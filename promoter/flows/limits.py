@@ -9,7 +9,7 @@ whose branch already has an open pull request is an update: it never counts and 
 :class:`Budget` is pure (counts in, decisions out) and lives for one run, so a promotion along
 several steps shares one budget; :func:`budget` is the edge that asks the forge for the counts.
 New proposals are admitted in a fixed order - environment order, then image (branch) name - so
-the same ones go first every run; the others are :attr:`~promoter.flows.publish.Outcome.WAITING`
+the same ones go first every run (the branch name breaks ties); the others are :attr:`~promoter.flows.publish.Outcome.WAITING`
 results, pushed nowhere.
 """
 
@@ -69,7 +69,8 @@ class Budget:
             return list(proposals), []
         rank = {name: i for i, name in enumerate(self.env_order)}
         new = sorted((p for p in proposals if (p.branch, p.base) not in self.open_heads),
-                     key=lambda p: (rank.get(p.env, len(rank)), p.branch))
+                     key=lambda p: (rank.get(p.env, len(rank)), sorted(p.images),
+                                    p.branch))
         held: dict[str, str] = {}
         for p in new:
             reason = self._reason()

@@ -159,3 +159,33 @@ def test_waiting_is_listed_in_text_and_is_no_failure(world: World) -> None:
     assert text(report).splitlines()[-2:] == [
         "dev: promoter/dev/api: created opened #1 https://forge.invalid/acme/gitops/pull/1",
         "dev: promoter/dev/web: waiting: max-open 1 reached"]
+
+
+def test_a_held_pull_request_is_a_held_row_and_its_box_unholds_it(world: World) -> None:
+    world.poll()
+    pr = world.forge.find(head="promoter/dev/api", base="main")
+    assert pr is not None
+    world.forge.add_labels(pr.number, ("promoter/hold",))
+    again = world.poll()
+    assert again.outcome is dashboard.Outcome.UPDATED  # rewritten in place, same issue
+    assert [(r.state, r.image, r.action) for r in again.rows if r.image == "api"] == [
+        (d.State.HELD, "api", d.Action.UNHOLD)]
+    assert f"- [ ] <!-- promoter:unhold env=dev image=api pr={pr.number} --> unhold api " \
+           "1.1.0 in dev" in world.issue()
+    report = world.tick("alice", "unhold")
+    assert [a.result for a in report.answers] == [Result.DONE]
+    assert "promoter/hold" not in world.forge.get(pr.number).labels
+    assert "<!-- promoter:promote env=dev image=api" in world.issue()  # pending again
+
+
+def test_a_merged_pull_request_leaves_the_dashboard_and_the_next_one_opens(world: World
+                                                                          ) -> None:
+    world.poll()
+    pr = world.forge.find(head="promoter/dev/api", base="main")
+    assert pr is not None
+    world.ws.branches["main"] = world.ws.branches[pr.head]
+    world.forge.merge(pr.number)
+    board = world.poll()
+    assert board.outcome is dashboard.Outcome.UPDATED
+    assert [(r.state, r.image) for r in board.rows] == [(d.State.PENDING, "web")]
+    assert "max-open" not in world.issue()

@@ -96,3 +96,13 @@ def test_budget_counts_from_the_forge_and_a_forge_failure_makes_new_ones_wait() 
     admitted, waiting = broken.admit([_proposal("dev", "x")])
     assert admitted == []
     assert waiting[0].reason == "limits unknown: memory: owner/repo: list_open: 503 down"
+
+
+def test_order_is_by_image_name_whatever_the_branch_template_makes_of_it() -> None:
+    cfg = _cfg("max-open: 1")
+    renamed = [Proposal(env="dev", branch=f"bump/{n}-{i}", base="main", files={}, message="m",
+                        title="t", body="b", images={n: "1"})
+               for i, n in ((1, "web"), (2, "api"))]
+    admitted, waiting = limits.count(cfg, [], []).admit(renamed)
+    assert [p.images for p in admitted] == [{"api": "1"}]
+    assert [w.images for w in waiting] == [{"web": "1"}]
