@@ -8,9 +8,9 @@ whose branch already has an open pull request is an update: it never counts and 
 
 :class:`Budget` is pure (counts in, decisions out) and lives for one run, so a promotion along
 several steps shares one budget; :func:`budget` is the edge that asks the forge for the counts.
-New proposals are admitted in a fixed order - environment order, then image (branch) name - so
-the same ones go first every run (the branch name breaks ties); the others are :attr:`~promoter.flows.publish.Outcome.WAITING`
-results, pushed nowhere.
+New proposals are admitted in a fixed order - environment order, then image name, the branch
+breaking ties - so the same ones go first every run; the others are
+:attr:`~promoter.flows.publish.Outcome.WAITING` results, pushed nowhere.
 """
 
 from __future__ import annotations
