@@ -243,8 +243,12 @@ def on_edit(edit: IssueEdit, cfg: Config, ports: comment.Ports) -> EditReport:
         if todo is None:
             continue
         cmd, number = todo
-        answers.append(comment.run_for(cfg, ports, author=edit.editor, command=cmd,
-                                       number=number, where=f"dashboard #{issue.number}"))
+        try:
+            answers.append(comment.run_for(cfg, ports, author=edit.editor, command=cmd,
+                                           number=number, where=f"dashboard #{issue.number}"))
+        except PromoterError as e:  # the pull request is gone: one box never stops the others
+            answers.append(comment.Answer(command=cmd, result=comment.Result.FAILED,
+                                          text=f"failed: {redact(str(e))}"))
         ran.append(box)
     for a in answers:
         log.info("dashboard #%s: %s by %s: %s", issue.number, c.describe(a.command),

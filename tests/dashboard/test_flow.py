@@ -189,3 +189,16 @@ def test_a_merged_pull_request_leaves_the_dashboard_and_the_next_one_opens(world
     assert board.outcome is dashboard.Outcome.UPDATED
     assert [(r.state, r.image) for r in board.rows] == [(d.State.PENDING, "web")]
     assert "max-open" not in world.issue()
+
+
+def test_a_box_whose_pull_request_is_gone_fails_alone(world: World) -> None:
+    world.poll()
+    [issue] = world.forge.issues.values()
+    pr = world.forge.find(head="promoter/dev/api", base="main")
+    assert pr is not None
+    del world.forge.pulls[pr.number]  # deleted on the forge since the dashboard was written
+    report = world.tick("alice", "promote")
+    assert [a.result for a in report.answers] == [Result.FAILED]
+    assert report.answers[0].text == (f"failed: memory: acme/gitops: pull request "
+                                      f"#{pr.number} not found")
+    assert "[x]" not in world.issue() and issue.number in world.forge.issues
