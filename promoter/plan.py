@@ -348,12 +348,21 @@ def slug(text: str) -> str:
 
 
 def branch_name(cfg: Config, env: Environment, image: str) -> str:
-    """The deterministic branch of ``image``'s pull request into ``env`` (``image`` is unused
-    when pull requests are grouped per environment)."""
+    """The deterministic branch of ``image``'s pull request into ``env``: its bundle's, when it
+    is in one (``image`` is unused when pull requests are grouped per environment)."""
     values = {"env": env.name, "base": env.branch}
     if cfg.pull_requests.group is Group.IMAGE:
-        values["image"] = slug(image)
+        values["image"] = slug(cfg.unit(image))
     return render_template(cfg.pull_requests.branch, values)
+
+
+def with_bundles(cfg: Config, images: Sequence[str]) -> tuple[str, ...]:
+    """``images`` and the other members of their bundles (a bundle is asked for whole)."""
+    out = dict.fromkeys(images)
+    for name in images:
+        bundle = cfg.bundle_of(name)
+        out.update(dict.fromkeys(bundle.images if bundle else ()))
+    return tuple(out)
 
 
 def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]], *,
@@ -372,7 +381,7 @@ def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]
             continue
         if not needs_update(located, wanted):
             continue
-        key = located.image.name if cfg.pull_requests.group is Group.IMAGE else ""
+        key = cfg.unit(located.image.name) if cfg.pull_requests.group is Group.IMAGE else ""
         groups.setdefault((located.env, key), []).append((located, wanted, update))
 
     plans: list[PullRequestPlan] = []
@@ -381,6 +390,8 @@ def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]
         olds: dict[str, str] = {}
         per_file: dict[str, list[Change]] = {}
         updates: list[ImageUpdate] = []
+        proven: list[tuple[Located, Wanted, UpdateType, dict[str, list[Change]]]] = []
+        broken: dict[str, list[str]] = {}  # bundle -> its members that cannot be edited
         for located, wanted, update in members:
             try:  # each image is proven on its own first, so one bad edit skips only it
                 changes = _changes(located, wanted)
@@ -388,6 +399,14 @@ def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]
                     apply_changes(_old(path, read, olds), path, file_changes)
             except PromoterError as e:
                 skipped.append((located.image.name, str(e)))
+                broken.setdefault(cfg.unit(located.image.name), []).append(located.image.name)
+                continue
+            proven.append((located, wanted, update, changes))
+        for located, wanted, update, changes in proven:
+            unit = cfg.unit(located.image.name)
+            if unit in broken:  # a bundle moves whole or not at all
+                skipped.append((located.image.name, f"bundle {unit}: "
+                                f"{', '.join(broken[unit])} cannot be edited, so no member moves"))
                 continue
             for path, file_changes in changes.items():
                 per_file.setdefault(path, []).extend(file_changes)
@@ -407,6 +426,17 @@ def plan_updates(cfg: Config, moves: Sequence[tuple[Located, Wanted, UpdateType]
         plans.append(_pull_request(cfg, env, source_env, tuple(updates), changed,
                                    {p: olds[p] for p in changed}, table))
     return Plan(pull_requests=tuple(plans), skipped=tuple(skipped))
+
+
+_UPDATE_ORDER = (UpdateType.OTHER, UpdateType.PATCH, UpdateType.MINOR, UpdateType.MAJOR)
+
+
+def _each(updates: Sequence[ImageUpdate], value: Callable[[ImageUpdate], str]) -> str:
+    """One image's value; a bundle's when its members share it, else each member's."""
+    values = [value(u) for u in updates]
+    if len(set(values)) == 1:
+        return values[0]
+    return ", ".join(f"{u.image} {v}" for u, v in zip(updates, values, strict=True))
 
 
 def _old(path: str, read: Reader, olds: dict[str, str]) -> str:
@@ -429,12 +459,13 @@ def _pull_request(cfg: Config, env: Environment, source_env: str | None,
         "count": len(updates), "images": ", ".join(u.image for u in updates),
     }
     if prs.group is Group.IMAGE:
-        values.update({"image": slug(first.image), "version": first.new_tag,
-                       "from": first.old_tag or "", "to": first.new_tag,
-                       "update": first.update.value})
+        values.update({"version": _each(updates, lambda u: u.new_tag),
+                       "from": _each(updates, lambda u: u.old_tag or ""),
+                       "to": _each(updates, lambda u: u.new_tag),
+                       "update": max((u.update for u in updates), key=_UPDATE_ORDER.index).value})
     branch = branch_name(cfg, env, first.image)
     if prs.group is Group.IMAGE:
-        values["image"] = first.image
+        values["image"] = cfg.unit(first.image)
     title = render_template(prs.title, values)
     values["title"] = title
     values["table"] = table(updates) if table else ""

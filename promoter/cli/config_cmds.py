@@ -53,6 +53,9 @@ def validate(path: Path | None, root: Path | None, output: str) -> int:
     if output == "json":
         return print_json(cfg, exit_code=0, errors=())
     envs = " -> ".join(e.name + ("*" if e.track else "") for e in cfg.environments)
+    if not cfg.linear:  # a graph: every edge
+        envs = "; ".join(f"{', '.join(e.sources) or 'registry'} -> {e.name}"
+                         + ("*" if e.track else "") for e in cfg.order())
     click.echo(f"{path}: ok: {len(cfg.images)} image(s); environments {envs} "
                f"(* tracks the registry); forge {cfg.forge.type.value}")
     return 0

@@ -31,6 +31,7 @@ from promoter.config.model import (
     DEFAULT_HOLD_LABEL,
     IMAGE_FIELDS,
     Auto,
+    Bundle,
     Commenters,
     Commit,
     Config,
@@ -175,9 +176,44 @@ class _Builder:
             commit = self.commit(group)
         with self.collect():
             dashboard = self.dashboard()
+        bundles: tuple[Bundle, ...] = ()
+        with self.collect():
+            bundles = self.bundles(images)
         return Config(path=self.doc.file, root=str(self.root) if self.root else ".",
                       environments=envs, images=images, registries=registries, forge=forge,
-                      pull_requests=pull_requests, commit=commit, dashboard=dashboard)
+                      pull_requests=pull_requests, commit=commit, dashboard=dashboard,
+                      bundles=bundles)
+
+    # -- bundles -------------------------------------------------------------------------------
+
+    def bundles(self, images: tuple[Image, ...]) -> tuple[Bundle, ...]:
+        """``bundles[]``: known images, each in one bundle at most, names apart from images'
+        (a bundle's name takes an image's place in branch names and titles)."""
+        names = [i.name for i in images]
+        out: list[Bundle] = []
+        owner: dict[str, int] = {}  # image -> the bundle index it is in
+        for i, b in enumerate(self.data.get("bundles", ())):
+            at: KeyPath = ("bundles", i)
+            with self.collect():
+                name = b["name"]
+                if any(o.name == name for o in out):
+                    raise self.err((*at, "name"), f"duplicate bundle {name!r}")
+                if name in names:
+                    raise self.err((*at, "name"), f"{name!r} is an image's name; give the "
+                                   "bundle its own (it names branches and pull requests)")
+                for j, image in enumerate(b["images"]):
+                    if image not in names:
+                        raise self.err((*at, "images", j), f"unknown image {image!r}"
+                                       f"{_did_you_mean(image, names)}")
+                    if image in owner:
+                        first = owner[image]
+                        raise self.err((*at, "images", j), f"{image!r} is in bundle "
+                                       f"{out[first].name!r} already (bundles[{first}]); an "
+                                       "image belongs to one bundle at most")
+                for image in b["images"]:
+                    owner[image] = len(out)
+                out.append(Bundle(name=name, images=tuple(b["images"])))
+        return tuple(out)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -222,13 +258,38 @@ class _Builder:
                               for j, p in enumerate(e.get("paths", ())))
                 track = bool(e.get("track", False)) if any_track else i == 0
                 out.append(Environment(name=name, branch=branch, paths=paths, track=track,
+                                       sources=_sources(e, items, i),
                                        gates=self.gates((*at, "gates"), e.get("gates", {})),
                                        commenters=Commenters(**{
                                            k: tuple(v) for k, v in
                                            e.get("allowed-commenters", {}).items()}),
                                        health_statuses=tuple(
                                            e.get("health", {}).get("statuses", ()))))
+        with self.collect():
+            self.check_graph(items, out)
         return tuple(out)
+
+    def check_graph(self, items: list[dict[str, Any]], envs: list[Environment]) -> None:
+        """Every ``from:`` names another known environment and the graph has no cycle."""
+        names = [str(e.get("name")) for e in items]
+        for i, e in enumerate(items):
+            given = e.get("from")
+            if given is None:
+                continue
+            at: KeyPath = ("environments", i, "from")
+            for j, source in enumerate([given] if isinstance(given, str) else given):
+                where: KeyPath = at if isinstance(given, str) else (*at, j)
+                if source == e.get("name"):
+                    raise self.err(where, f"{source!r} cannot be promoted from itself")
+                if source not in names:
+                    raise self.err(where, f"unknown environment {source!r}"
+                                   f"{_did_you_mean(source, names)}")
+        cycle = _cycle({e.name: e.sources for e in envs})
+        if cycle:
+            # at a from: in the cycle (without any, the file order itself would be acyclic)
+            first = next(i for i in map(names.index, cycle) if "from" in items[i])
+            raise self.err(("environments", first, "from"),
+                           f"the promotion graph has a cycle: {' -> '.join(cycle)}")
 
     def duration(self, at: KeyPath, text: str) -> timedelta:
         try:
@@ -546,6 +607,43 @@ class _Builder:
                       message=self.template(("commit", "message"), c.get("message", "{title}"),
                                             "message", group),
                       sign_off=c.get("sign-off", False))
+
+
+def _sources(e: Mapping[str, Any], items: list[dict[str, Any]], i: int) -> tuple[str, ...]:
+    """``from:`` as written, else the environment before (none for the first)."""
+    given = e.get("from")
+    if given is not None:
+        return (given,) if isinstance(given, str) else tuple(given)
+    return (str(items[i - 1]["name"]),) if i else ()
+
+
+def _cycle(sources: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A cycle of the graph ``target -> its sources``, written in promotion order and closed
+    (``a -> b -> a``); () when there is none. Depth-first, in the file's order."""
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> tuple[str, ...]:
+        state[name] = 1
+        path.append(name)
+        for s in sources.get(name, ()):
+            if state.get(s) == 1:
+                loop = path[path.index(s):]
+                return (*reversed(loop), loop[-1])  # promotion runs source -> target
+            if s in sources and s not in state:
+                found = visit(s)
+                if found:
+                    return found
+        path.pop()
+        state[name] = 2
+        return ()
+
+    for name in sources:
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return ()
 
 
 def _first_glob_part(parts: tuple[str, ...]) -> int:

@@ -21,11 +21,11 @@ from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 
 # the data model of a configuration; promoter.config re-exports exactly these names
-__all__ = ["Auto", "BRANCH_FIELDS", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters", "Commit",
-           "Config", "DASHBOARD_TITLE", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "Dashboard",
-           "DiscoverTarget", "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow",
-           "Gates", "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image", "KeylessSigner",
-           "KeyTarget", "PullRequests", "Registry", "SignaturePolicy", "Target",
+__all__ = ["Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters",
+           "Commit", "Config", "DASHBOARD_TITLE", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL",
+           "Dashboard", "DiscoverTarget", "Environment", "FileTarget", "Forge", "ForgeType",
+           "FreezeWindow", "Gates", "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image",
+           "KeylessSigner", "KeyTarget", "PullRequests", "Registry", "SignaturePolicy", "Target",
            "allowed_fields", "read_secret", "render_template", "template_fields",
            "valid_branch_name"]
 
@@ -202,6 +202,9 @@ class Environment:
     #: commit statuses (Argo CD / Flux notification contexts) that must be green on this
     #: environment's branch head before what it runs is promoted out of it
     health_statuses: tuple[str, ...] = ()
+    #: the environments it is promoted from (``from:``, else the one before it; the first
+    #: environment has none and follows the registry)
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,6 +284,14 @@ class Commit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    """``bundles[]``: images that move as one unit, in one pull request per step (never half)."""
+
+    name: str
+    images: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     path: str  # the config file as given
     root: str  # the repository root paths are relative to
@@ -291,6 +302,16 @@ class Config:
     pull_requests: PullRequests = PullRequests()
     commit: Commit = Commit()
     dashboard: Dashboard = Dashboard()
+    bundles: tuple[Bundle, ...] = ()
+
+    def bundle_of(self, image: str) -> Bundle | None:
+        """The bundle ``image`` belongs to (an image belongs to at most one)."""
+        return next((b for b in self.bundles if image in b.images), None)
+
+    def unit(self, image: str) -> str:
+        """What moves with ``image`` is named by: its bundle's name, else its own."""
+        bundle = self.bundle_of(image)
+        return bundle.name if bundle else image
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -314,14 +335,53 @@ class Config:
         """The environments that follow the registry."""
         return tuple(e for e in self.environments if e.track)
 
+    def sources(self, env: str) -> tuple[Environment, ...]:
+        """The environments ``env`` is promoted from (``()``: it follows the registry)."""
+        return tuple(self.environment(s) for s in self.environment(env).sources)
+
+    def targets(self, env: str) -> tuple[Environment, ...]:
+        """The environments promoted from ``env``, in topological order."""
+        name = self.environment(env).name
+        return tuple(e for e in self.order() if name in e.sources)
+
+    def order(self) -> tuple[Environment, ...]:
+        """Every environment, each after all of its sources; ties keep the file's order.
+
+        The loader refuses cycles, so every environment is placed."""
+        placed: dict[str, Environment] = {}
+        while len(placed) < len(self.environments):
+            ready = [e for e in self.environments if e.name not in placed
+                     and all(s in placed for s in e.sources)]
+            if not ready:  # a cycle: only a Config built by hand, not by the loader
+                raise InputError("the environments' from: form a cycle")
+            placed[ready[0].name] = ready[0]
+        return tuple(placed.values())
+
+    def depth(self, env: str) -> int:
+        """The length of the longest path from a first environment to ``env`` (0 for one)."""
+        return max((self.depth(s.name) + 1 for s in self.sources(env)), default=0)
+
+    def edges(self) -> tuple[tuple[Environment, Environment], ...]:
+        """(source, target) pairs, by target in topological order, sources as written."""
+        return tuple((s, t) for t in self.order() for s in self.sources(t.name))
+
+    @property
+    def linear(self) -> bool:
+        """Whether the environments are the plain list: each from the one before it."""
+        return all(e.sources == ((self.environments[i - 1].name,) if i else ())
+                   for i, e in enumerate(self.environments))
+
     def previous(self, env: str) -> Environment | None:
-        """The environment before ``env`` in promotion order (None for the first)."""
-        i = self.env_names.index(self.environment(env).name)
-        return self.environments[i - 1] if i else None
+        """The one environment ``env`` is promoted from (None for a first one); InputError
+        for a fan-in, which has several (use :meth:`sources`)."""
+        sources = self.sources(env)
+        if len(sources) > 1:
+            raise InputError(f"{env} is promoted from {', '.join(e.name for e in sources)}")
+        return sources[0] if sources else None
 
     def steps(self) -> tuple[tuple[Environment, Environment], ...]:
-        """(source, target) pairs in promotion order."""
-        return tuple(zip(self.environments, self.environments[1:], strict=False))
+        """(source, target) pairs in promotion order (:meth:`edges`)."""
+        return self.edges()
 
     def registry(self, host: str) -> Registry | None:
         return next((r for r in self.registries if r.host == host), None)

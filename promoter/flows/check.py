@@ -6,11 +6,14 @@ base that moved on meanwhile is not mistaken for the pull request reverting it. 
 * ``yaml``: every touched YAML file parses (Helm templates, with ``{{``, are left alone);
 * ``exists``: every image version the change sets exists in the registry;
 * ``digest``: a pinned digest is the one the registry serves for that tag;
-* ``order``: an environment only receives the version the environment before it runs on the
-  base (nothing skips a stage);
+* ``order``: an environment only receives the version its source runs on the base (the one
+  before it, or every one its ``from:`` names: a fan-in takes what all of them run; nothing
+  skips a stage);
 * ``downgrade``: no version goes backwards;
 * ``signature``: into an environment with a signature gate, the version's digest (the pinned
-  one, else the tag's) is signed as ``gates.signature`` asks (rollbacks included).
+  one, else the tag's) is signed as ``gates.signature`` asks (rollbacks included);
+* ``bundle``: a change that moves some members of a release bundle in an environment moves
+  all of them (a member that runs its sources' version already may stay; rollbacks included).
 
 A rollback (a pull request labelled ``promoter/rollback``, or a branch named as one) is exempt
 from ``order`` and ``downgrade``. The flow returns a :class:`CheckReport`; posting the commit
@@ -23,7 +26,7 @@ import asyncio
 import contextlib
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +59,7 @@ class Rule(enum.Enum):
     DOWNGRADE = "downgrade"
     PARTIAL = "partial"  # an environment's pins of one image left disagreeing
     SIGNATURE = "signature"  # a gated environment gets an unsigned or wrongly signed image
+    BUNDLE = "bundle"  # some members of a release bundle move, others stay behind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,16 +245,31 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
                     rule=Rule.DOWNGRADE, image=image.name, env=env.name,
                     message=f"{image.name}: {env.name} goes back from {move.old} to {move.new} "
                             "outside a rollback (use promoter rollback)"))
-            prev = cfg.previous(env.name)
-            if prev is None or prev.name not in image.environments:
-                continue
-            there = snap.locate(image, prev.name, at(prev.name))
-            if not same_version(there.tag, there.digest, move.new_tag, move.new_digest):
-                runs = there.tag or _short(there.digest) or "nothing"
-                violations.append(Violation(
-                    rule=Rule.ORDER, image=image.name, env=env.name,
-                    message=f"{image.name}: {env.name} gets {move.new} but {prev.name} runs "
-                            f"{runs}: a version enters {env.name} only from {prev.name}"))
+            sources = [s for s in cfg.sources(env.name) if s.name in image.environments]
+            whence = (sources[0].name if len(sources) == 1 else
+                      f"{', '.join(s.name for s in sources)} (every one of them)")
+            for prev in sources:  # a fan-in: every source must run it
+                there = snap.locate(image, prev.name, at(prev.name))
+                if not same_version(there.tag, there.digest, move.new_tag, move.new_digest):
+                    runs = there.tag or _short(there.digest) or "nothing"
+                    violations.append(Violation(
+                        rule=Rule.ORDER, image=image.name, env=env.name,
+                        message=f"{image.name}: {env.name} gets {move.new} but {prev.name} "
+                                f"runs {runs}: a version enters {env.name} only from {whence}"))
+
+    def caught_up(image: Image, env: str) -> bool:
+        """Whether ``image`` in ``env`` (at the head) runs what each of its sources runs."""
+        sources = [s for s in cfg.sources(env) if s.name in image.environments]
+        if not sources:
+            return False
+        try:
+            here = snap.locate(image, env, head)
+            return all(same_version(there.tag, there.digest, here.tag, here.digest)
+                       for there in (snap.locate(image, s.name, at(s.name)) for s in sources))
+        except PromoterError:
+            return False
+
+    violations.extend(torn_bundles(cfg, moves, caught_up))
     errors: list[Problem] = []
     if registry is not None and moves:
         found, errors = asyncio.run(_in_registry(registry, moves))
@@ -265,6 +284,27 @@ def check(cfg: Config, ws: Workspace, registry: Registry | None, *, base: str, h
             errors.extend(unread)
     return CheckReport(base=base, head=head, fork=fork, rollback=rollback, files=files,
                        moves=tuple(moves), violations=tuple(violations), errors=tuple(errors))
+
+
+def torn_bundles(cfg: Config, moves: Sequence[Move],
+                 caught_up: Callable[[Image, str], bool]) -> list[Violation]:
+    """A violation per bundle and environment where some members move and others do not
+    (unless ``caught_up(image, env)``: it runs its sources' version already)."""
+    out = []
+    moved = {(m.env, m.image) for m in moves}
+    for env in dict.fromkeys(m.env for m in moves):
+        for bundle in cfg.bundles:
+            going = [i for i in bundle.images if (env, i) in moved]
+            if not going:
+                continue
+            missing = [i for i in bundle.images if (env, i) not in moved
+                       and env in cfg.image(i).environments and not caught_up(cfg.image(i), env)]
+            if missing:
+                out.append(Violation(
+                    rule=Rule.BUNDLE, image=going[0], env=env,
+                    message=f"bundle {bundle.name}: {env} gets {', '.join(going)} but not "
+                            f"{', '.join(missing)}; a bundle moves whole, in one change"))
+    return out
 
 
 async def _in_registry(registry: Registry, moves: Sequence[Move]

@@ -197,7 +197,7 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
         return _merge_this(ctx)
     if cmd.version is not None:
         raise InputError("promoting a chosen VERSION is not supported; promoter moves what the "
-                         "previous environment runs (use `/rollback ... --to VERSION` to go back)")
+                         "source environments run (use `/rollback ... --to VERSION` to go back)")
     from promoter.flows.promote import promote
     from promoter.render.text import text as render_text
 

@@ -34,6 +34,7 @@ from promoter.plan import (
     hold_untagged,
     needs_update,
     plan_updates,
+    with_bundles,
 )
 from promoter.policy import TagPolicy, select, update_of
 from promoter.progress import SILENT, Progress, Tracker, quiet
@@ -229,6 +230,8 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     digest signed as configured; otherwise it is skipped, with the gate's words as reason."""
     phases = Phases() if phases is None else phases
     cfg = with_ignores(cfg, ws)
+    if images:
+        images = with_bundles(cfg, images)  # a bundle is asked for whole
     targets = [cfg.environment(e) for e in envs] if envs else list(cfg.tracking)
     located: list[Located] = []
     errors: list[Problem] = []
@@ -255,6 +258,8 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
             moves.append((loc, *choice))
     with phases.timing("registry"):
         moves, refused = _signed_only(cfg, ws, registry, moves, signatures)
+    moves, held = whole_bundles(cfg, located, moves)
+    skipped.extend(held)
     sha_by_env = {e.name: ws.branch_head(e.branch) for e in targets}
     plans: list[PullRequestPlan] = []
     for env in targets:
@@ -270,6 +275,33 @@ def make_plan(cfg: Config, ws: Workspace, registry: Registry, *,
     skipped.extend(refused)
     settled = tuple(m[0] for m in moves if not needs_update(m[0], m[1]))
     return Plan(pull_requests=tuple(plans), skipped=tuple(skipped)), tuple(errors), settled
+
+
+def whole_bundles(cfg: Config, located: Sequence[Located], moves: Sequence[Move]
+                  ) -> tuple[list[Move], list[tuple[str, str]]]:
+    """``moves`` without the bundles that cannot move whole: in each environment, a bundle
+    moves only when every member located there has a new version to move to; (image, why)
+    for each member held back, naming the members it waits for."""
+    ready = {(m[0].env, m[0].image.name) for m in moves if needs_update(m[0], m[1])}
+    waiting: dict[tuple[str, str], list[str]] = {}  # (env, bundle) -> members without one
+    for loc in located:
+        bundle = cfg.bundle_of(loc.image.name)
+        if bundle is not None and (loc.env, loc.image.name) not in ready:
+            waiting.setdefault((loc.env, bundle.name), []).append(loc.image.name)
+    kept: list[Move] = []
+    held: list[tuple[str, str]] = []
+    for m in moves:
+        unit = cfg.unit(m[0].image.name)
+        lacking = waiting.get((m[0].env, unit))
+        if lacking and (m[0].env, m[0].image.name) in ready:
+            log.info("image=%s env=%s: bundle %s waits for %s", m[0].image.name, m[0].env, unit,
+                     ", ".join(lacking))
+            held.append((m[0].image.name, f"bundle {unit} moves whole; {', '.join(lacking)} "
+                         f"{'has' if len(lacking) == 1 else 'have'} no new version for "
+                         f"{m[0].env}, so no member moves"))
+        else:
+            kept.append(m)
+    return kept, held
 
 
 def _hold_untagged(located: Sequence[Located]) -> tuple[list[Located], list[tuple[str, str]]]:

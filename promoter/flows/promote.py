@@ -1,6 +1,7 @@
 """``promoter promote``: what an environment runs moves to the next one, through gated PRs.
 
-For each step (source, target) of the environment order, or the one asked for:
+For each step of the promotion graph (a target with all of its sources: the one before it in a
+plain list, several for a fan-in), or the one asked for:
 
 1. read both environments' files at their branch heads and locate every image (pure);
 2. compare: a target that already runs the source's tag and digest is settled; one that runs a
@@ -15,6 +16,10 @@ For each step (source, target) of the environment order, or the one asked for:
 5. publish branches and open or update PRs with the poll flow's pieces, the gates in the body;
    then post the ``promoter/gates`` status on each PR head and, when every gate passes and
    ``pull-requests.auto-merge`` is set, turn on the forge's auto-merge.
+
+A fan-in moves an image only when every source runs the same version, each source's gates
+evaluated on its own (:func:`lagging`, :func:`joined`); a release bundle moves whole, in one
+pull request, or not at all (:func:`whole_bundles`).
 
 A hold label or a freeze window stops a step: nothing is pushed or opened for it, and its open
 promotion PRs get a status that says why. A failure in one image or one PR is reported in the
@@ -37,7 +42,7 @@ from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, Problem, PromoterError, exit_code
 from promoter.flows import limits, publish
 from promoter.flows.publish import Outcome, PRResult
-from promoter.flows.snapshots import History, Snapshots
+from promoter.flows.snapshots import History, Snapshots, same_version
 from promoter.forge import (
     CommitStatus,
     Forge,
@@ -58,6 +63,7 @@ from promoter.plan import (
     hold_untagged,
     locate,
     plan_updates,
+    with_bundles,
 )
 from promoter.policy import TagPolicy, update_of
 from promoter.progress import Progress, quiet
@@ -82,6 +88,7 @@ class Decision(enum.StrEnum):
     STOPPED = "stopped"  # a hold label or freeze window stops the target
     REFUSED = "refused"  # the signature gate: unsigned, wrongly signed, or not readable yet
     SKIPPED = "skipped"  # ahead, diverging, not found: see reason
+    BLOCKED = "blocked"  # ready, but another member of its bundle is not: see reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,28 +146,37 @@ class Report:
 
 # --- which steps ------------------------------------------------------------------------------
 
-def select_steps(cfg: Config, source: str | None, target: str | None
-                 ) -> tuple[tuple[Environment, Environment], ...]:
-    """The (source, target) steps to walk: all of them, the one into ``target``, the one out of
-    ``source``, or exactly ``source`` -> ``target`` when they are neighbours (InputError when
-    they are not: nothing skips a stage, nothing moves backwards)."""
+#: one promotion into a target: its sources (several for a fan-in) and the target
+Step = tuple[tuple[Environment, ...], Environment]
+
+
+def select_steps(cfg: Config, source: str | None, target: str | None) -> tuple[Step, ...]:
+    """The steps to walk, each target with all of its sources (:meth:`Config.sources`): every
+    target in topological order, the one into ``target``, those out of ``source``, or exactly
+    into ``target`` when ``source`` is one of its sources (InputError when it is not: nothing
+    skips a stage, nothing moves backwards). A fan-in target always waits for all sources."""
     if target is not None:
         tgt = cfg.environment(target)
-        prev = cfg.previous(tgt.name)
-        if prev is None:
+        sources = cfg.sources(tgt.name)
+        if not sources:
             raise InputError(f"{tgt.name} is the first environment; nothing is promoted into it "
                              "(it follows the registry)")
-        if source is not None and cfg.environment(source).name != prev.name:
-            raise InputError(f"{tgt.name} is promoted from {prev.name} only, not from {source} "
-                             "(nothing skips a stage or moves backwards; see rollback)")
-        return ((prev, tgt),)
+        if source is not None and cfg.environment(source).name not in tgt.sources:
+            raise InputError(f"{tgt.name} is promoted from {_names(sources)} only, not from "
+                             f"{source} (nothing skips a stage or moves backwards; see rollback)")
+        return ((sources, tgt),)
     if source is not None:
         src = cfg.environment(source)
-        step = tuple(s for s in cfg.steps() if s[0].name == src.name)
+        step = tuple((cfg.sources(t.name), t) for t in cfg.targets(src.name))
         if not step:
-            raise InputError(f"{src.name} is the last environment; there is nothing after it")
+            raise InputError(f"{src.name} is the last environment; there is nothing after it"
+                             if cfg.linear else f"no environment is promoted from {src.name}")
         return step
-    return cfg.steps()
+    return tuple((cfg.sources(t.name), t) for t in cfg.order() if t.sources)
+
+
+def _names(envs: Sequence[Environment]) -> str:
+    return ", ".join(e.name for e in envs)
 
 
 # --- history ----------------------------------------------------------------------------------
@@ -305,15 +321,17 @@ def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | No
             cfg.image(name)  # InputError for an unknown name
     ws.fetch()
     out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
-               only=tuple(images) if images else None, signatures=signatures)
+               only=with_bundles(cfg, images) if images else None, signatures=signatures)
     with progress("promotion steps", len(steps)) as bar:
-        for src, tgt in steps:
+        for srcs, tgt in steps:
             try:
-                out.step(src, tgt)
+                out.step(srcs, tgt)
             except PromoterError as e:
-                out.errors.append(Problem.of(e, f"{src.name} -> {tgt.name}"))
+                out.errors.append(Problem.of(e, f"{'+'.join(s.name for s in srcs)} -> "
+                                                f"{tgt.name}"))
             bar.advance()
-    return Report(steps=tuple((s.name, t.name) for s, t in steps), images=tuple(out.found),
+    return Report(steps=tuple((s.name, t.name) for srcs, t in steps for s in srcs),
+                  images=tuple(out.found),
                   plan=Plan(pull_requests=tuple(out.plans), skipped=tuple(out.skipped)),
                   results=tuple(out.results), statuses=tuple(out.statuses),
                   errors=tuple(out.errors))
@@ -350,24 +368,30 @@ class _Run:
                 limits.budget(self.cfg, self.forge, now=self.now)
         return self.room
 
-    def step(self, src: Environment, tgt: Environment) -> None:
+    def step(self, srcs: Sequence[Environment], tgt: Environment) -> None:
         ws, cfg = self.ws, self.cfg
-        src_sha, tgt_sha = ws.branch_head(src.branch), ws.branch_head(tgt.branch)
-        for env, sha in ((src, src_sha), (tgt, tgt_sha)):
+        heads: dict[str, str] = {}
+        for env in (*srcs, tgt):
+            sha = ws.branch_head(env.branch)
             if sha is None:
                 raise InputError(f"{env.name}: branch {env.branch} does not exist")
-        assert src_sha is not None and tgt_sha is not None
+            heads[env.name] = sha
+        tgt_sha = heads[tgt.name]
+        label = "+".join(s.name for s in srcs)
         # one PR per environment holds every image let in, so a run for one image looks at all
         only = self.only if cfg.pull_requests.group is Group.IMAGE else None
-        sources = {loc.image.name: loc
-                   for loc in self.snap.locate_env(cfg, src.name, src_sha, only)}
+        # image -> where it is in each source that has it (a fan-in: several), in from: order
+        sources: dict[str, list[Located]] = {}
+        for src in srcs:
+            for loc in self.snap.locate_env(cfg, src.name, heads[src.name], only):
+                sources.setdefault(loc.image.name, []).append(loc)
         targets = self.snap.locate_env(cfg, tgt.name, tgt_sha, only)
         open_prs = self._open_promotions(tgt)
         held_by = tuple(pr.number for pr in open_prs if tgt.gates.hold_label in pr.labels)
         existing = {pr.head: pr for pr in open_prs}
         if self.signatures is not None and tgt.gates.signature is not None:
             # every candidate's digest at once, before any one image is decided
-            candidates = [(loc, sources[loc.image.name]) for loc in targets
+            candidates = [(loc, sources[loc.image.name][0]) for loc in targets
                           if loc.image.name in sources]
             self.signatures.prefetch(
                 (tgt.name, have.ref, have.digest) for loc, have in candidates
@@ -377,28 +401,37 @@ class _Run:
         steps: list[tuple[ImageStep, Located]] = []
         refused: list[tuple[ImageStep, Located]] = []  # order says no: (step, source)
         for tgt_loc in targets:
-            src_loc = sources.get(tgt_loc.image.name)
-            if src_loc is None:
-                continue  # the image does not live in the source environment
+            src_locs = sources.get(tgt_loc.image.name)
+            if not src_locs:
+                continue  # the image does not live in any source environment
+            src_loc = src_locs[0]
             tgt_loc, untagged = hold_untagged(tgt_loc)
             self.skipped.extend((tgt_loc.image.name, note) for note in untagged)
             try:
-                step = self._image_step(src_loc, tgt_loc, src_sha, held_by, existing, tgt)
+                lag = lagging(src_locs)
+                if lag:
+                    log.info("image=%s %s -> %s: %s", tgt_loc.image.name, label, tgt.name, lag)
+                    step = _step_of(src_locs, tgt_loc, decision=Decision.SKIPPED, reason=lag)
+                else:
+                    step = joined([self._image_step(s, tgt_loc, heads[s.env], held_by,
+                                                    existing, tgt) for s in src_locs])
                 if untagged and not tgt_loc.pins and src_loc.tag is not None:
                     step = dataclasses.replace(step, reason=(
                         f"{tgt_loc.image.name} has no tag or digest in {tgt.name}; left alone "
                         "(include-untagged: true on the image pins it)"))
-                if step.decision == Decision.SKIPPED:
+                if step.decision == Decision.SKIPPED and not lag:
                     refused.append((step, src_loc))
             except PromoterError as e:  # one image never stops the others
                 why = redact(str(e))
-                self.errors.append(Problem.of(e, f"{tgt_loc.image.name} {src.name} -> {tgt.name}",
+                self.errors.append(Problem.of(e, f"{tgt_loc.image.name} {label} -> {tgt.name}",
                                               image=tgt_loc.image.name))
-                step = ImageStep(image=tgt_loc.image.name, source=src.name, target=tgt.name,
-                                 from_tag=tgt_loc.tag, from_digest=tgt_loc.digest,
-                                 to_tag=src_loc.tag, to_digest=src_loc.digest,
-                                 update=UpdateType.OTHER, decision=Decision.SKIPPED, reason=why)
+                step = _step_of(src_locs, tgt_loc, decision=Decision.SKIPPED, reason=why)
             steps.append((step, tgt_loc))
+        steps = list(zip(whole_bundles(cfg, [s for s, _ in steps]), [loc for _, loc in steps],
+                         strict=True))
+        for s, _ in steps:
+            if s.decision is Decision.BLOCKED:
+                log.info("image=%s %s -> %s: %s", s.image, s.source, s.target, s.reason)
         settled = [loc for s, loc in steps if s.decision == Decision.UP_TO_DATE]
         moves = [(loc, Wanted(tag=s.to_tag or "", digest=s.to_digest, pin=True), s.update)
                  for s, loc in steps if s.decision == Decision.PROMOTE]
@@ -407,7 +440,8 @@ class _Run:
             log.debug("image=%s step=%s->%s from=%s to=%s decision=%s", s.image, s.source,
                       s.target, s.from_tag, s.to_tag, s.decision.value)
         plan = plan_updates(cfg, moves, read=self.snap.reader(tgt_sha),
-                            source_env=src.name, table=render.updates_table)
+                            source_env=", ".join(s.name for s in srcs),
+                            table=render.updates_table)
         self.plans.extend(plan.pull_requests)
         self.skipped.extend(plan.skipped)
         by_image = {s.image: s for s, _ in steps}
@@ -580,6 +614,86 @@ class _Run:
                                                   description=description))
             except PromoterError as e:
                 self.errors.append(Problem.of(e, f"#{pr.number}"))
+
+
+# --- bundles -------------------------------------------------------------------------------
+
+#: what a bundle member may be for the others to move: moving, or there already
+_WHOLE = (Decision.PROMOTE, Decision.UP_TO_DATE)
+
+
+def whole_bundles(cfg: Config, steps: Sequence[ImageStep]) -> list[ImageStep]:
+    """``steps`` (one target) with every bundle whole: when a member cannot move (skipped,
+    waiting, stopped, refused), its bundle's moving members are BLOCKED, naming it. A member
+    running the source's version already counts as moved."""
+    by_image = {s.image: s for s in steps}
+    out = []
+    for step in steps:
+        bundle = cfg.bundle_of(step.image)
+        if bundle is not None and step.decision is Decision.PROMOTE:
+            blockers = [by_image[m] for m in bundle.images
+                        if m in by_image and by_image[m].decision not in _WHOLE]
+            if blockers:
+                why = "; ".join(f"{b.image} is {b.decision.value}"
+                                + (f" ({b.reason})" if b.reason else "") for b in blockers)
+                step = dataclasses.replace(step, decision=Decision.BLOCKED, reason=(
+                    f"bundle {bundle.name} moves whole, and {why}"))
+        out.append(step)
+    return out
+
+
+# --- fan-in -------------------------------------------------------------------------------
+
+def lagging(sources: Sequence[Located]) -> str:
+    """Why a fan-in cannot move ``sources``' image (each source's location of it): "" when
+    every source runs one version (or the image is missing from one: the step says so), else
+    which sources lag behind the newest by the image's policy (or that they disagree)."""
+    found = [s for s in sources if s.pins and s.tag is not None]
+    if len(found) < len(sources) or all(
+            same_version(s.tag, s.digest, found[0].tag, found[0].digest) for s in found):
+        return ""
+    name = found[0].image.name
+    runs = ", ".join(f"{s.env} runs {_show(s.tag, s.digest)}" for s in found)
+    keys = [_key(s.image.policy, s.tag) for s in found]
+    if all(k is not None for k in keys) and len(set(keys)) > 1:
+        newest = max(keys)
+        behind = ", ".join(s.env for s, k in zip(found, keys, strict=True) if k != newest)
+        why = f"{behind} lag{'s' if ',' not in behind else ''}"
+    else:
+        why = "they disagree"
+    return (f"the sources disagree on {name}: {runs} ({why}); it moves only when every "
+            "source runs the same version")
+
+
+def _step_of(sources: Sequence[Located], tgt: Located, *, decision: Decision,
+             reason: str) -> ImageStep:
+    src = sources[0]
+    return ImageStep(image=tgt.image.name, source=", ".join(s.env for s in sources),
+                     target=tgt.env, from_tag=tgt.tag, from_digest=tgt.digest, to_tag=src.tag,
+                     to_digest=src.digest, update=UpdateType.OTHER, decision=decision,
+                     reason=reason)
+
+
+#: which decision of one source stands for a fan-in, worst first
+_WORST = (Decision.SKIPPED, Decision.STOPPED, Decision.REFUSED, Decision.WAITING,
+          Decision.UP_TO_DATE, Decision.PROMOTE)
+
+
+def joined(steps: Sequence[ImageStep]) -> ImageStep:
+    """One image step from the step out of each source (all on one version): it promotes only
+    when the step out of every source does, with every source's gates (soak, health, checks
+    are per source); otherwise the worst decision stands, with each blocking reason."""
+    if len(steps) == 1:
+        return steps[0]
+    worst = min(steps, key=lambda s: _WORST.index(s.decision))
+    reasons = dict.fromkeys(s.reason for s in steps if s.decision is worst.decision
+                            and s.reason)
+    arrived = [s for s in steps if s.since is not None]
+    last = max(arrived, key=lambda s: s.since or datetime.min) if arrived else worst
+    return dataclasses.replace(
+        worst, source=", ".join(s.source for s in steps), reason="; ".join(reasons),
+        since=last.since, commit=last.commit,
+        gates=tuple(dict.fromkeys(r for s in steps for r in s.gates)))
 
 
 def _update(src: Located, tgt: Located) -> UpdateType:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from promoter import render
 from promoter.config import Config, Image
 from promoter.errors import Problem, PromoterError, exit_code
+from promoter.flows.promote import lagging
 from promoter.flows.publish import ROLLBACK_LABEL
 from promoter.flows.snapshots import HISTORY_LIMIT, Run, Snapshots, env_history, same_version
 from promoter.forge import PullRequests
@@ -58,6 +59,8 @@ class Cell:
     problems: tuple[str, ...] = ()
     #: the signature gate's words for the version run here, in an environment with one
     signature: str | None = None
+    #: a fan-in whose sources run different versions of the image: which of them lag
+    lagging: str | None = None
 
     def age(self, now: datetime) -> timedelta | None:
         return None if self.since is None else max(now - self.since, timedelta(0))
@@ -72,6 +75,26 @@ class Status:
     cells: tuple[Cell, ...]
     errors: tuple[Problem, ...] = ()
     forge: bool = False  # whether pending pull requests were asked for
+    #: (environment, its sources) for every environment, in topological order
+    graph: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def sources(self, env: str) -> tuple[str, ...]:
+        return next((s for e, s in self.graph if e == env), ())
+
+    @property
+    def linear(self) -> bool:
+        """Whether each environment is promoted from the one before it (no ``from:`` graph)."""
+        order = self.environments
+        return not self.graph or all(self.sources(e) == ((order[i - 1],) if i else ())
+                   for i, e in enumerate(order))
+
+    @property
+    def lagging(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.lagging)
+
+    def depth(self, env: str) -> int:
+        """0 for an environment without sources, else one more than its deepest source."""
+        return max((self.depth(s) + 1 for s in self.sources(env)), default=0)
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -180,7 +203,8 @@ def status(cfg: Config, ws: Workspace, forge: PullRequests | None, *, now: datet
     return Status(generated=now, environments=cfg.env_names,
                   images=tuple(i.name for i in chosen),
                   repositories={i.name: i.repository.name for i in chosen},
-                  cells=tuple(cells), errors=tuple(errors), forge=forge is not None)
+                  cells=tuple(cells), errors=tuple(errors), forge=forge is not None,
+                  graph=tuple((e.name, e.sources) for e in cfg.order()))
 
 
 def _signed(cfg: Config, signatures: SignatureChecks, cells: Sequence[Cell]) -> list[Cell]:
@@ -212,20 +236,25 @@ def _cell(cfg: Config, snap: Snapshots, image: Image, env: str, head: str,
     current = runs[0] if runs and same_version(runs[0].tag, runs[0].digest, loc.tag,
                                                loc.digest) else None
     drift = None
-    prev = cfg.previous(env)
-    if prev is not None and loc.pins and prev.name in image.environments:
+    sources = [e for e in cfg.sources(env) if e.name in image.environments and loc.pins]
+    for prev in sources:
         prev_head = heads.get(prev.name)
-        if prev_head is not None:
-            if prev.name not in histories:
-                histories[prev.name] = env_history(snap, image, prev.name, prev_head,
-                                                   limit=limit)
-            before = histories[prev.name]
-            if before and not any(same_version(r.tag, r.digest, loc.tag, loc.digest)
-                                  for r in before):
-                drift = (f"{env} runs {loc.tag or loc.digest}, which {prev.name} never ran: "
-                         "changed by hand, not promoted")
+        if prev_head is None:
+            continue
+        if prev.name not in histories:
+            histories[prev.name] = env_history(snap, image, prev.name, prev_head, limit=limit)
+        before = histories[prev.name]
+        if before and not any(same_version(r.tag, r.digest, loc.tag, loc.digest)
+                              for r in before):
+            drift = (f"{env} runs {loc.tag or loc.digest}, which {prev.name} never ran: "
+                     "changed by hand, not promoted")
+            break
+    lag = None
+    if len(sources) > 1:
+        lag = lagging([snap.locate(image, e.name, h) for e in sources
+                       if (h := heads.get(e.name)) is not None]) or None
     return Cell(image=image.name, env=env, tag=loc.tag, digest=loc.digest,
                 since=current.when if current else None,
                 commit=current.since.sha if current else None,
-                pending=tuple(pending), drift=drift, problems=problems)
+                pending=tuple(pending), drift=drift, problems=problems, lagging=lag)
 

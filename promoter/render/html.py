@@ -77,6 +77,17 @@ padding:12px 16px}
 .problems h2{font-size:14px;margin:0 0 6px}
 .problems li{color:var(--muted)}
 footer{color:var(--muted);font-size:12px;padding:0 28px 24px}
+.graph{margin:0 0 22px;background:var(--card);border:1px solid var(--line);border-radius:10px;
+padding:12px 16px}
+.graph h2{font-size:14px;margin:0 0 10px}
+.depths{display:flex;gap:28px;align-items:center}
+.depth{display:flex;flex-direction:column;gap:8px}
+.node{border:1px solid var(--line);border-left:4px solid var(--head);border-radius:8px;
+padding:6px 10px;font-weight:650}
+.node small{display:block;color:var(--muted);font-weight:400;font-size:11.5px}
+.edges{margin:10px 0 0;padding:0;list-style:none;color:var(--muted);font-size:12.5px;
+display:flex;gap:6px 18px;flex-wrap:wrap}
+.colhead small{font-weight:400;text-transform:none;letter-spacing:0;color:var(--muted)}
 .legend{display:flex;gap:18px;flex-wrap:wrap}
 .legend span::before{content:"";display:inline-block;width:10px;height:10px;border-radius:3px;
 margin-right:6px;vertical-align:-1px;background:var(--c)}
@@ -122,6 +133,7 @@ def _card(cell: Cell | None, st: Status) -> str:
              f'<div class="meta">{"".join(meta)}</div>' if meta else "",
              f'<div class="badges">{"".join(badges)}</div>' if badges else "",
              f'<div class="warn">&#9888; {escape(cell.drift)}</div>' if cell.drift else "",
+             f'<div class="warn">&#8987; {escape(cell.lagging)}</div>' if cell.lagging else "",
              "</div>"]
     return "".join(parts)
 
@@ -142,9 +154,29 @@ def _arrow(before: Cell | None, after: Cell | None) -> str:
     return '<div class="arrow ahead"><i>&rarr;</i>ahead</div>'
 
 
+def _graph(st: Status) -> str:
+    """A promotion graph (not a plain line): its environments in columns by depth, each with
+    its sources, and every edge listed."""
+    if st.linear:
+        return ""
+    columns: dict[int, list[str]] = {}
+    for env, sources in st.graph:
+        small = f"<small>from {escape(', '.join(sources))}</small>" if sources else (
+            "<small>follows the registry</small>")
+        columns.setdefault(st.depth(env), []).append(
+            f'<div class="node">{escape(env)}{small}</div>')
+    depths = " ".join(f'<div class="depth">{"".join(nodes)}</div>'
+                      for _, nodes in sorted(columns.items()))
+    edges = "".join(f"<li>{escape(s)} &rarr; {escape(env)}</li>"
+                    for env, sources in st.graph for s in sources)
+    return (f'<section class="graph"><h2>Promotion graph</h2><div class="depths">{depths}'
+            f'</div><ul class="edges">{edges}</ul></section>')
+
+
 def status_html(st: Status, *, title: str = "promoter status") -> str:
-    """The whole page."""
-    envs = st.environments
+    """The whole page: the matrix in topological order (an arrow between two columns only where
+    the second is promoted from the first) and, for a graph, the graph above it."""
+    envs = tuple(e for e, _ in st.graph) or st.environments
     columns = ["minmax(150px,1.1fr)"]
     for i in range(len(envs)):
         columns.append("minmax(170px,1.5fr)")
@@ -152,7 +184,10 @@ def status_html(st: Status, *, title: str = "promoter status") -> str:
             columns.append("56px")
     heads = ['<div class="imagehead">image</div>']
     for i, env in enumerate(envs):
-        heads.append(f'<div class="colhead"><span class="n">{i + 1}</span>{escape(env)}</div>')
+        whence = ("" if st.linear or not st.sources(env) else
+                  f"<small>from {escape(', '.join(st.sources(env)))}</small>")
+        heads.append(f'<div class="colhead"><span class="n">{i + 1}</span>{escape(env)}'
+                     f"{whence}</div>")
         if i + 1 < len(envs):
             heads.append("<div></div>")
     rows = []
@@ -164,7 +199,9 @@ def status_html(st: Status, *, title: str = "promoter status") -> str:
             cell = st.cell(name, env)
             rows.append(f'<div class="slot">{_card(cell, st)}</div>')
             if i + 1 < len(envs):
-                rows.append(_arrow(cell, st.cell(name, envs[i + 1])))
+                rows.append(_arrow(cell, st.cell(name, envs[i + 1]))
+                            if st.linear or env in st.sources(envs[i + 1]) else
+                            '<div class="arrow"></div>')
     pending = sum(len(c.pending) for c in st.cells)
     drifts = len(st.drifts)
     stats = [f'<span class="stat"><b>{len(st.images)}</b> images</span>',
@@ -178,7 +215,8 @@ def status_html(st: Status, *, title: str = "promoter status") -> str:
     problem_box = (f'<section class="problems"><h2>Problems</h2><ul>{"".join(problems)}</ul>'
                    "</section>") if problems else ""
     when = st.generated.strftime("%Y-%m-%d %H:%M UTC")
-    pipeline = " &rarr; ".join(escape(e) for e in envs)
+    pipeline = (" &rarr; ".join(escape(e) for e in envs) if st.linear else
+                f"{len(st.graph)} environments in a promotion graph")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -194,6 +232,7 @@ def status_html(st: Status, *, title: str = "promoter status") -> str:
 <div class="stats">{"".join(stats)}</div>
 </header>
 <main>
+{_graph(st)}
 <div class="grid" style="grid-template-columns:{' '.join(columns)}">
 {"".join(heads)}
 {"".join(rows)}

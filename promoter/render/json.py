@@ -90,8 +90,8 @@ def site(s: Site) -> dict[str, Any]:
 def _config(cfg: Config) -> dict[str, Any]:
     return {"file": str(cfg.path) if isinstance(cfg.path, Path) else cfg.path,
             "images": [i.name for i in cfg.images],
-            "environments": [{"name": e.name, "branch": e.branch, "track": e.track}
-                             for e in cfg.environments],
+            "environments": [{"name": e.name, "branch": e.branch, "track": e.track,
+                              "from": list(e.sources)} for e in cfg.environments],
             "forge": cfg.forge.type.value}
 
 
@@ -174,6 +174,8 @@ def _status(st: status.Status) -> dict[str, Any]:
     return {
         "generated": st.generated.isoformat(),
         "environments": list(st.environments),
+        "graph": [{"name": env, "from": list(sources), "depth": st.depth(env)}
+                  for env, sources in st.graph],
         "images": [{
             "name": name, "repository": st.repositories.get(name),
             "environments": {c.env: {
@@ -183,7 +185,8 @@ def _status(st: status.Status) -> dict[str, Any]:
                 "pending": [{"number": p.number, "url": p.url, "tag": p.tag,
                              "rollback": p.rollback, "branch": p.branch}
                             for p in c.pending],
-                "drift": c.drift, "problems": list(c.problems), "signature": c.signature}
+                "drift": c.drift, "problems": list(c.problems), "signature": c.signature,
+                "lagging": c.lagging}
                 for c in st.cells if c.image == name}}
             for name in st.images],
     }

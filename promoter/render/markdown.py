@@ -57,8 +57,14 @@ def _status(st: status.Status) -> str:
     for name in st.images:
         out.append(f"| `{name}` | " + " | ".join(cell(st.cell(name, e))
                                                   for e in st.environments) + " |")
+    if not st.linear:
+        out += ["", "**Promotion graph**", ""] + [
+            f"- {env} from {', '.join(sources) or 'the registry'}" for env, sources in st.graph]
     if st.drifts:
         out += ["", "**Drift**", ""] + [f"- `{c.image}`: {c.drift}" for c in st.drifts]
+    if st.lagging:
+        out += ["", "**Waiting for a source**", ""] + [
+            f"- `{c.image}` in {c.env}: {c.lagging}" for c in st.lagging]
     problems = [f"- `{c.image}` in {c.env}: {p}" for c in st.cells for p in c.problems]
     problems += [f"- {e}" for e in st.errors]
     if problems:

@@ -134,7 +134,10 @@ def _status(st: status.Status) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
            for r in rows]
+    if not st.linear:
+        out += [f"from: {env} <- {', '.join(sources)}" for env, sources in st.graph if sources]
     out += [f"drift: {c.image}: {c.drift}" for c in st.drifts]
+    out += [f"lagging: {c.image} in {c.env}: {c.lagging}" for c in st.lagging]
     out += [f"problem: {c.image} in {c.env}: {p}" for c in st.cells for p in c.problems]
     out += [f"error: {e}" for e in st.errors]
     return "\n".join(out) + "\n"

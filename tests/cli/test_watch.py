@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -283,3 +284,17 @@ def test_watch_listen_on_a_taken_port_is_one_line(repo: tuple[Path, str],
                      "--listen", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"promoter: error: --listen 127.0.0.1:{port}: "), err
+
+
+@pytest.mark.integration
+def test_watch_over_a_fleet_polls_every_repository_each_run(
+        repo: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    second = tmp_path / "second"
+    shutil.copytree(repo[0], second, symlinks=True)
+    assert main(["watch", "--repo", str(repo[0]), "--repo", str(second), "--dry-run",
+                 "--interval", "1s", "--jitter", "0", "--max-runs", "2"]) == 0
+    out = capsys.readouterr()
+    assert out.out.count(f"== {repo[0].name} ==") == 2 and out.out.count("== second ==") == 2
+    assert out.out.count("web: 1.0.0 -> 1.0.1") == 4
+    assert out.out.count("2 repositories: 2 ok, 0 failed") == 2
+    assert "run 2 ok; stopping" in out.err

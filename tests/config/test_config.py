@@ -105,6 +105,8 @@ def test_the_full_example_loads() -> None:
                                                                            "GHCR_TOKEN")
     assert cfg.forge.app is not None and cfg.forge.app.private_key_env == "PROMOTER_APP_KEY"
     assert cfg.pull_requests.merge_method == "squash" and cfg.commit.sign_off
+    assert [e.name for e in cfg.sources("prod")] == ["staging"] and cfg.linear
+    assert cfg.unit("worker") == "backend" and cfg.bundle_of("cache") is None
     with pytest.raises(InputError, match=r"^unknown environment 'prd' \(did you mean 'prod'\?\)$"):
         cfg.environment("prd")
 

@@ -70,6 +70,23 @@ def test_validate_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           "full.promoter.yaml")]) == 0
 
 
+def test_validate_shows_a_graph_edge_by_edge(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".promoter.yaml").write_text(
+        "environments: [{name: dev, paths: [d]}, {name: eu, from: dev, paths: [e]},\n"
+        "  {name: us, from: dev, paths: [u]}, {name: prod, from: [eu, us], paths: [p]}]\n"
+        "images: [{repository: ghcr.io/acme/api}]\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "validate"]) == 0
+    assert capsys.readouterr().out == (
+        ".promoter.yaml: ok: 1 image(s); environments registry -> dev*; dev -> eu; dev -> us; "
+        "eu, us -> prod (* tracks the registry); forge local\n")
+    assert main(["config", "validate", "--output", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(e["name"], e["from"]) for e in doc["environments"]] == [
+        ("dev", []), ("eu", ["dev"]), ("us", ["dev"]), ("prod", ["eu", "us"])]
+
+
 def test_validate_error_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = tmp_path / ".promoter.yaml"
     conf.write_text("environments: [dev]\nimages:\n  - repository: a\n    targets: "

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from promoter.config import Config, Identity, parse_config
 from promoter.errors import InputError
-from promoter.flows.promote import Arrival, Decision, Report, promote, select_steps
+from promoter.flows.promote import Arrival, Decision, Report, Step, promote, select_steps
 from promoter.forge import CommitStatus, StatusState
 from promoter.forge.memory import MemoryForge
 from promoter.gitrepo import MemoryWorkspace
@@ -146,12 +146,12 @@ def test_soak_keeps_the_status_pending_until_the_clock_passes_it() -> None:
 
 def test_select_steps_keeps_order() -> None:
     cfg = _config()
-    assert [(s.name, t.name) for s, t in select_steps(cfg, None, None)] == [
-        ("dev", "staging"), ("staging", "prod")]
-    assert [(s.name, t.name) for s, t in select_steps(cfg, "staging", None)] == [
-        ("staging", "prod")]
-    assert [(s.name, t.name) for s, t in select_steps(cfg, None, "prod")] == [
-        ("staging", "prod")]
+    def names(steps: tuple[Step, ...]) -> list[tuple[str, str]]:
+        return [("+".join(s.name for s in srcs), t.name) for srcs, t in steps]
+
+    assert names(select_steps(cfg, None, None)) == [("dev", "staging"), ("staging", "prod")]
+    assert names(select_steps(cfg, "staging", None)) == [("staging", "prod")]
+    assert names(select_steps(cfg, None, "prod")) == [("staging", "prod")]
     with pytest.raises(InputError, match="prod is promoted from staging only, not from dev"):
         select_steps(cfg, "dev", "prod")
     with pytest.raises(InputError, match="dev is the first environment"):
