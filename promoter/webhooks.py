@@ -8,8 +8,9 @@ raises :class:`~promoter.errors.InputError` naming the field. :func:`parse_json`
 (JSON or GitHub's form encoding) into a document or a :class:`Reject` (400), also for a document
 nested too deep to parse.
 
-What a delivery asks for is a :class:`Job`: a comment command (:class:`CommentEvent`), a
-promotion after a branch moved, or a poll of images a registry says were pushed.
+What a delivery asks for is a :class:`Job`: a comment command (:class:`CommentEvent`), an
+edit of the dashboard issue (:class:`IssueEdit`: its ticked boxes), a promotion after a branch
+moved, or a poll of images a registry says were pushed.
 """
 
 from __future__ import annotations
@@ -47,10 +48,23 @@ class CommentEvent:
     system: bool = False  # GitLab system notes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueEdit:
+    """An edit of an issue's body (the dashboard's checkboxes): who edited it, before and
+    after."""
+
+    number: int  # GitHub issue number, GitLab issue iid
+    editor: str
+    before: str
+    after: str
+    editor_is_bot: bool = False
+
+
 class JobKind(enum.Enum):
     COMMENT = "comment"
     PROMOTE = "promote"  # a branch moved (push, merged PR/MR): promote from it
     POLL = "poll"  # a registry has a new tag: poll just that image
+    DASHBOARD = "dashboard"  # the dashboard issue was edited: act on ticked boxes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +74,7 @@ class Job:
     source: str  # github, gitlab, registry
     repo: str = ""  # forge repository / project path ("" for registry events)
     comment: CommentEvent | None = None
+    edit: IssueEdit | None = None  # DASHBOARD
     branch: str | None = None  # PROMOTE: the branch that moved
     images: tuple[tuple[str, str], ...] = ()  # POLL: (registry/repository, tag)
 
@@ -136,6 +151,42 @@ def gitlab_note_event(payload: Any, what: str = "Note Hook") -> CommentEvent:
         system=bool(attrs.get("system")))
 
 
+# --- issue edits ------------------------------------------------------------------------------
+
+def github_issue_edit(payload: Any, what: str = "issues event") -> IssueEdit | None:
+    """The body edit of a GitHub ``issues`` ``edited`` payload; None for other actions, other
+    fields, and pull requests."""
+    if payload.get("action") != "edited" or not isinstance(at(payload, "changes.body.from"),
+                                                           str):
+        return None
+    if at(payload, "issue.pull_request"):
+        return None
+    return IssueEdit(number=need(payload, "issue.number", int, what),
+                     editor=need(payload, "sender.login", str, what),
+                     before=at(payload, "changes.body.from"),
+                     after=text(at(payload, "issue.body")),
+                     editor_is_bot=at(payload, "sender.type") == "Bot")
+
+
+def gitlab_issue_edit(payload: Any, what: str = "Issue Hook") -> IssueEdit | None:
+    """The description edit of a GitLab ``Issue Hook`` ``update``; None otherwise."""
+    change = at(payload, "changes.description")
+    if at(payload, "object_attributes.action") != "update" or not isinstance(change, dict):
+        return None
+    return IssueEdit(number=need(payload, "object_attributes.iid", int, what),
+                     editor=need(payload, "user.username", str, what),
+                     before=text(change.get("previous")), after=text(change.get("current")),
+                     editor_is_bot=bool(at(payload, "user.bot")))
+
+
+def _edit(parse: Any, payload: Any, what: str) -> IssueEdit | None:
+    try:
+        edit: IssueEdit | None = parse(payload, what=what)
+    except InputError as e:
+        raise Reject(400, str(e)) from None
+    return edit
+
+
 # --- deliveries into jobs ---------------------------------------------------------------------
 
 def _comment(parse: Any, payload: Any, what: str) -> CommentEvent:
@@ -165,6 +216,9 @@ def github_job(event: str, delivery: str, payload: Any) -> Job | None:
     if event == "issue_comment":
         return job(kind=JobKind.COMMENT,
                    comment=_comment(github_event, payload, f"issue_comment {delivery}"))
+    if event == "issues":
+        edit = _edit(github_issue_edit, payload, f"issues {delivery}")
+        return job(kind=JobKind.DASHBOARD, edit=edit) if edit else None
     if event == "pull_request":
         merged = payload.get("action") == "closed" and at(payload, "pull_request.merged") is True
         return job(kind=JobKind.PROMOTE, branch=text(at(payload, "pull_request.base.ref"))) \
@@ -204,6 +258,9 @@ def gitlab_job(event: str, delivery: str, payload: Any) -> Job | None:
     if event == "Note Hook":
         return job(kind=JobKind.COMMENT,
                    comment=_comment(gitlab_note_event, payload, f"Note Hook {delivery}"))
+    if event == "Issue Hook":
+        edit = _edit(gitlab_issue_edit, payload, f"Issue Hook {delivery}")
+        return job(kind=JobKind.DASHBOARD, edit=edit) if edit else None
     if event == "Merge Request Hook":
         merged = at(payload, "object_attributes.action") == "merge"
         return job(kind=JobKind.PROMOTE,
@@ -256,7 +313,11 @@ def job_to_json(job: Job) -> dict[str, Any]:
             "comment": None if c is None else {
                 "number": c.number, "comment_id": c.comment_id, "author": c.author,
                 "body": c.body, "author_is_bot": c.author_is_bot,
-                "on_pull_request": c.on_pull_request, "edited": c.edited, "system": c.system}}
+                "on_pull_request": c.on_pull_request, "edited": c.edited, "system": c.system},
+            "edit": None if job.edit is None else {
+                "number": job.edit.number, "editor": job.edit.editor,
+                "before": job.edit.before, "after": job.edit.after,
+                "editor_is_bot": job.edit.editor_is_bot}}
 
 
 def job_from_json(doc: Any) -> Job:
@@ -277,6 +338,11 @@ def job_from_json(doc: Any) -> Job:
         on_pull_request=need(c, "on_pull_request", bool, "job comment"),
         edited=need(c, "edited", bool, "job comment"),
         system=need(c, "system", bool, "job comment"))
+    e = at(doc, "edit")  # absent in messages of versions before the dashboard
+    edit = None if e is None else IssueEdit(
+        number=need(e, "number", int, "job edit"), editor=need(e, "editor", str, "job edit"),
+        before=need(e, "before", str, "job edit"), after=need(e, "after", str, "job edit"),
+        editor_is_bot=need(e, "editor_is_bot", bool, "job edit"))
     branch = at(doc, "branch")
     images = need(doc, "images", list, "job")
     if not all(isinstance(i, list) and len(i) == 2 and all(isinstance(s, str) for s in i)
@@ -284,5 +350,5 @@ def job_from_json(doc: Any) -> Job:
         raise InputError("job: images must be [reference, tag] pairs")
     return Job(kind=job_kind, delivery=need(doc, "delivery", str, "job"),
                source=need(doc, "source", str, "job"), repo=need(doc, "repo", str, "job"),
-               comment=comment, branch=branch if isinstance(branch, str) else None,
+               comment=comment, edit=edit, branch=branch if isinstance(branch, str) else None,
                images=tuple((i[0], i[1]) for i in images))

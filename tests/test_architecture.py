@@ -10,6 +10,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "promoter"
 CORE = ["refs.py", "versions.py", "policy.py", "plan.py", "gates.py", "commands.py",
+        "dashboard.py",
         "render/__init__.py", "signing.py", "signature_gate.py", "durations.py", "report",
         "charts.py",
         # the terminal side may import rich (it draws on a stream it is given), nothing else

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "check": "promoter.cli.check_cmd:check",
     "rollback": "promoter.cli.rollback_cmd:rollback",
     "status": "promoter.cli.status_cmd:status",
+    "dashboard": "promoter.cli.dashboard_cmd:dashboard_cmd",
     "watch": "promoter.cli.watch_cmd:watch_cmd",
 }
 

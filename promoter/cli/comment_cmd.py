@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,15 +55,19 @@ def member_check(forge: Forge) -> Callable[[str, str], bool]:
     return member_of
 
 
-def read_event_file(path: str) -> CommentEvent:
-    """The comment in a GitHub ``issue_comment`` event file; InputError naming the file."""
+def read_event_payload(path: str) -> Any:
+    """The JSON of a GitHub Actions event file; InputError naming the file."""
     try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(f"{path}: cannot read the event file: {e.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not JSON: {e}") from None
-    return github_event(payload, what=path)
+
+
+def read_event_file(path: str) -> CommentEvent:
+    """The comment in a GitHub ``issue_comment`` event file; InputError naming the file."""
+    return github_event(read_event_payload(path), what=path)
 
 
 def repository_of(cfg: Config) -> str:
@@ -70,17 +75,21 @@ def repository_of(cfg: Config) -> str:
             else cfg.forge.project) or ""
 
 
-def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:
-    """One comment, with the real registry, this checkout and the forge's teams and groups
-    (``promoter serve`` runs comments through here too)."""
+def command_ports(cfg: Config, ws: Workspace, forge: Forge) -> Ports:
+    """What comment commands (and the dashboard's boxes) may use: the real registry, this
+    checkout and the forge's teams and groups."""
     @contextlib.contextmanager
     def opener() -> Iterator[Workspace]:
         yield ws
 
-    ports = Ports(forge=forge, workspace=opener,
-                  registry=lambda: wiring.registry(cfg, os.environ),
-                  member_of=member_check(forge))
-    return handle(event, cfg, ports)
+    return Ports(forge=forge, workspace=opener,
+                 registry=lambda: wiring.registry(cfg, os.environ),
+                 member_of=member_check(forge))
+
+
+def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:
+    """One comment (``promoter serve`` runs comments through here too)."""
+    return handle(event, cfg, command_ports(cfg, ws, forge))
 
 
 @click.command("comment")

@@ -31,6 +31,7 @@ from promoter.cli.repo import session as session
 from promoter.config import Config, Group
 from promoter.errors import InputError
 from promoter.fleet import Member
+from promoter.flows import dashboard
 from promoter.flows.fleet import FleetReport
 from promoter.flows.poll import Report, make_plan, poll
 from promoter.gitrepo import GitWorkspace
@@ -106,8 +107,11 @@ def _plan_or_poll(cfg: Config, ws: GitWorkspace, reg: Registry, envs: tuple[str,
     cfg = apply_shard(cfg, shard)
     if do_poll:
         forge = None if dry_run else wiring.forge(cfg, os.environ)
-        return poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
-                    images=images or None, progress=console().progress)
+        report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
+                      images=images or None, progress=console().progress)
+        if not dry_run:
+            dashboard.refresh(cfg, forge, report)
+        return report
     ws.fetch()
     plan, errors, _ = make_plan(cfg, ws, reg, envs=envs or None, images=images or None,
                                 progress=console().progress)
@@ -174,7 +178,7 @@ def _command(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
 @click.command("poll")
 @common
 @click.option("--dry-run", is_flag=True, help="Plan only: push nothing, open nothing.")
-@output_option("text", "json")
+@output_option("text", "json", "markdown")
 def poll_cmd(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
              fleet: str | None, parallel: int, envs: tuple[str, ...], images: tuple[str, ...],
              shard: tuple[int, int] | None, dry_run: bool, output: str) -> int:

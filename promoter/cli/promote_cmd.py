@@ -23,6 +23,7 @@ from promoter.cli.repo import session
 from promoter.config import Config
 from promoter.errors import InputError
 from promoter.fleet import Member
+from promoter.flows import dashboard
 from promoter.flows.fleet import FleetReport
 from promoter.flows.promote import Report, promote
 from promoter.gitrepo import GitWorkspace
@@ -93,10 +94,13 @@ def _promote(cfg: Config, ws: GitWorkspace, source: str | None, target: str | No
         if not dry_run:
             raise
         forge = None
-    return promote(cfg, ws, forge, source=source, target=target, images=images or None,
-                   dry_run=dry_run, now=now,
-                   signatures=wiring.signature_checks(cfg, ws, os.environ, now=now),
-                   progress=console().progress)
+    report = promote(cfg, ws, forge, source=source, target=target, images=images or None,
+                     dry_run=dry_run, now=now,
+                     signatures=wiring.signature_checks(cfg, ws, os.environ, now=now),
+                     progress=console().progress)
+    if not dry_run:
+        dashboard.refresh(cfg, forge, report)
+    return report
 
 
 def fleet_promote(found: Resolved, source: str | None, target: str | None,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import click
 
 from promoter import logs, secrets, wiring
-from promoter.cli.comment_cmd import repository_of, run_comment
+from promoter.cli.comment_cmd import command_ports, repository_of, run_comment
 from promoter.cli.fleet import member_session, resolve, serve_fleet_options, single
 from promoter.cli.poll_cmds import session
 from promoter.config import Config
@@ -83,8 +83,9 @@ def _again_if_remote(problems: tuple[Problem, ...]) -> None:
 
 
 def run_job(cfg: Config, ws: GitWorkspace, job: Job, metrics: Metrics | None = None) -> None:
-    """Run one job on an opened repository: a comment command, a promotion after a branch
-    moved, or a poll of the pushed images this repository has."""
+    """Run one job on an opened repository: a comment command, a ticked dashboard box, a
+    promotion after a branch moved, or a poll of the pushed images this repository has."""
+    from promoter.flows import dashboard
     from promoter.flows.poll import poll
     from promoter.flows.promote import promote
 
@@ -92,12 +93,16 @@ def run_job(cfg: Config, ws: GitWorkspace, job: Job, metrics: Metrics | None = N
     if job.kind is JobKind.COMMENT and job.comment is not None and forge is not None:
         report = run_comment(cfg, ws, forge, job.comment)
         log.info("delivery=%s comment outcome=%s", job.delivery, report.outcome.value)
+    elif job.kind is JobKind.DASHBOARD and job.edit is not None and forge is not None:
+        edited = dashboard.on_edit(job.edit, cfg, command_ports(cfg, ws, forge))
+        log.info("delivery=%s dashboard outcome=%s", job.delivery, edited.outcome.value)
     elif job.kind is JobKind.POLL:
         names = matching_images(cfg, job.images)
         if names:
             reg = wiring.registry(cfg, dict(os.environ))
             reg.observer = metrics.registry_request if metrics else None
             result = poll(cfg, ws, reg, forge, images=names)
+            dashboard.refresh(cfg, forge, result)
             if metrics:
                 metrics.poll_done(len(names), (r.action for r in result.results),
                                   len(result.errors))
@@ -107,6 +112,7 @@ def run_job(cfg: Config, ws: GitWorkspace, job: Job, metrics: Metrics | None = N
         when = datetime.now(UTC)
         done = promote(cfg, ws, forge, now=when, signatures=wiring.signature_checks(
             cfg, ws, dict(os.environ), now=when))
+        dashboard.refresh(cfg, forge, done)
         if metrics:
             metrics.poll_done(0, (r.action for r in done.results), len(done.errors))
         log.info("delivery=%s promote ok=%s", job.delivery, not done.errors)
@@ -231,10 +237,11 @@ def serve(repo: tuple[str, ...], clone: tuple[str, ...], config: str | None,
 
     \b
     Endpoints:
-      POST /webhooks/github    X-Hub-Signature-256; issue_comment, merged pull_request,
-                               push, GHCR registry_package
-      POST /webhooks/gitlab    X-Gitlab-Token or webhook-signature; Note Hook, merged
-                               Merge Request Hook, Push Hook
+      POST /webhooks/github    X-Hub-Signature-256; issue_comment, issues edited (the
+                               dashboard's boxes), merged pull_request, push, GHCR
+                               registry_package
+      POST /webhooks/gitlab    X-Gitlab-Token or webhook-signature; Note Hook, Issue Hook
+                               (the dashboard's boxes), merged Merge Request Hook, Push Hook
       POST /webhooks/registry  a shared token (Authorization: Bearer, or ?token=);
                                distribution, Docker Hub and Harbor push notifications
       GET  /healthz            {"status": "ok", "queued": N, "running": N, ...}

@@ -164,6 +164,7 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
 
     def run_once() -> bool:
         """One ``promoter poll``, its registry requests and results counted."""
+        from promoter.flows import dashboard
         from promoter.flows.poll import poll
 
         if fleet is not None or len(repo) + len(clone) > 1:
@@ -175,6 +176,8 @@ def watch_cmd(ctx: click.Context, /, interval: str, jitter: str, backoff_max: st
             forge = None if dry_run else wiring.forge(cfg, os.environ)
             report = poll(cfg, ws, reg, forge, dry_run=dry_run, envs=envs or None,
                           images=images or None)
+            if not dry_run:
+                dashboard.refresh(cfg, forge, report)
             scanned = sum(1 for i in cfg.images if not images or i.name in images)
         metrics.poll_done(scanned, (r.action for r in report.results), len(report.errors))
         _print(report, "text", results=True)

@@ -28,6 +28,7 @@ from promoter.config.model import (
     _DAYS,
     BRANCH_FIELDS,
     CONFIG_NAMES,
+    DASHBOARD_TITLE,
     DEFAULT_AUTHOR,
     DEFAULT_HOLD_LABEL,
     IMAGE_FIELDS,
@@ -36,6 +37,7 @@ from promoter.config.model import (
     Commenters,
     Commit,
     Config,
+    Dashboard,
     DiscoverTarget,
     Environment,
     FileTarget,
@@ -159,7 +161,7 @@ class _Builder:
         envs: tuple[Environment, ...] = ()
         images: tuple[Image, ...] = ()
         registries: tuple[Registry, ...] = ()
-        pull_requests, commit = PullRequests(), Commit()
+        pull_requests, commit, dashboard = PullRequests(), Commit(), Dashboard()
         with self.collect():
             forge = self.forge()
         with self.collect():
@@ -174,12 +176,15 @@ class _Builder:
             pull_requests = self.pull_requests(group)
         with self.collect():
             commit = self.commit(group)
+        with self.collect():
+            dashboard = self.dashboard()
         bundles: tuple[Bundle, ...] = ()
         with self.collect():
             bundles = self.bundles(images)
         return Config(path=self.doc.file, root=str(self.root) if self.root else ".",
                       environments=envs, images=images, registries=registries, forge=forge,
-                      pull_requests=pull_requests, commit=commit, bundles=bundles)
+                      pull_requests=pull_requests, commit=commit, dashboard=dashboard,
+                      bundles=bundles)
 
     # -- bundles -------------------------------------------------------------------------------
 
@@ -616,7 +621,14 @@ class _Builder:
             body=self.template((*at, "body"), p["body"], "body", group) if "body" in p else None,
             draft=p.get("draft", False), auto_merge=p.get("auto-merge", False),
             merge_method=p.get("merge-method", "merge"), group=group,
+            max_open=p.get("max-open", 0), max_per_hour=p.get("max-per-hour", 0),
             **{"labels": default.labels, **lists})
+
+    def dashboard(self) -> Dashboard:
+        d = self.data.get("dashboard", False)
+        if isinstance(d, bool):
+            return Dashboard(enabled=d)
+        return Dashboard(enabled=d.get("enabled", True), title=d.get("title", DASHBOARD_TITLE))
 
     def commit(self, group: Group) -> Commit:
         c: dict[str, Any] = self.data.get("commit", {})

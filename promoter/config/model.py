@@ -23,11 +23,10 @@ from promoter.refs import ImageRef
 
 # the data model of a configuration; promoter.config re-exports exactly these names
 __all__ = ["Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters",
-           "Commit", "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
-           "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp",
-           "Group",
-           "IMAGE_FIELDS", "Identity", "Image", "KeylessSigner", "KeyTarget", "PullRequests",
-           "Registry", "SignaturePolicy", "Target",
+           "Commit", "Config", "DASHBOARD_TITLE", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL",
+           "Dashboard", "DiscoverTarget", "Environment", "FileTarget", "Forge", "ForgeType",
+           "FreezeWindow", "Gates", "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image",
+           "KeylessSigner", "KeyTarget", "PullRequests", "Registry", "SignaturePolicy", "Target",
            "allowed_fields", "read_secret", "render_template", "template_fields",
            "valid_branch_name"]
 
@@ -257,6 +256,19 @@ class PullRequests:
     auto_merge: bool = False
     merge_method: str = "merge"
     group: Group = Group.IMAGE
+    max_open: int = 0  # 0: no limit on promoter's open pull requests
+    max_per_hour: int = 0  # 0: no limit on pull requests opened in the last 60 minutes
+
+
+DASHBOARD_TITLE = "promoter dashboard"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dashboard:
+    """The dashboard issue: off unless ``dashboard: true`` (or ``{title: ...}``)."""
+
+    enabled: bool = False
+    title: str = DASHBOARD_TITLE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,6 +305,7 @@ class Config:
     forge: Forge = Forge()
     pull_requests: PullRequests = PullRequests()
     commit: Commit = Commit()
+    dashboard: Dashboard = Dashboard()
     bundles: tuple[Bundle, ...] = ()
 
     def bundle_of(self, image: str) -> Bundle | None:

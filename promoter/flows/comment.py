@@ -106,9 +106,17 @@ class _Ctx:
     cfg: Config
     ports: Ports
     event: CommentEvent
-    pr: PullRequest
+    pr: PullRequest | None  # None: a command from the dashboard issue, about no pull request
     meta: Mapping[str, Any] | None  # promoter's hidden metadata when promoter opened the PR
     notes: list[str] = field(default_factory=list)
+    where: str = ""  # where the command came from, for commit messages ("#12", "the dashboard")
+
+    @property
+    def this_pr(self) -> PullRequest:
+        """The pull request the command is about; InputError (answered) when there is none."""
+        if self.pr is None:
+            raise InputError("this works only on a pull request")
+        return self.pr
 
     @property
     def forge(self) -> Forge:
@@ -150,7 +158,7 @@ def _target_env(ctx: _Ctx, cmd: c.Command) -> Environment | None:
 
 def _merge_this(ctx: _Ctx) -> str:
     ctx.own_pr()
-    pr = ctx.pr
+    pr = ctx.this_pr
     if not pr.is_open:
         raise InputError(f"this pull request is {pr.state.value}")
     env = ctx.env
@@ -224,7 +232,7 @@ def _rollback(ctx: _Ctx, cmd: c.Command) -> str:
         image = images[0]
     with _workspace(ctx, "`rollback`") as ws:
         report = rollback(ctx.cfg, ws, ctx.forge, env=env, image=image, to=cmd.to,
-                          reason=f"/rollback by @{ctx.event.author} on #{ctx.pr.number}",
+                          reason=f"/rollback by @{ctx.event.author} on {ctx.where}",
                           registry=ctx.ports.registry() if cmd.to and ctx.ports.registry
                           else None)
     return f"\n```text\n{render_text(report).rstrip()}\n```"
@@ -283,9 +291,9 @@ def _hold(ctx: _Ctx, cmd: c.Command) -> str:
     if cmd.env is not None:
         return _hold_env(ctx, cmd.env, hold=True)
     label = _hold_label(ctx)
-    if label in ctx.pr.labels:
+    if label in ctx.this_pr.labels:
         return f"already on hold (label `{label}`)."
-    ctx.forge.add_labels(ctx.pr.number, (label,))
+    ctx.forge.add_labels(ctx.this_pr.number, (label,))
     return f"on hold: label `{label}` added; promoter leaves this pull request alone until " \
            "`/unhold`."
 
@@ -295,9 +303,10 @@ def _unhold(ctx: _Ctx, cmd: c.Command) -> str:
     if cmd.env is not None:
         return _hold_env(ctx, cmd.env, hold=False)
     label = _hold_label(ctx)
-    if label not in ctx.pr.labels:
+    pr = ctx.this_pr
+    if label not in pr.labels:
         return "not on hold."
-    ctx.forge.update(ctx.pr.number, labels=tuple(x for x in ctx.pr.labels if x != label))
+    ctx.forge.update(pr.number, labels=tuple(x for x in pr.labels if x != label))
     return f"released: label `{label}` removed."
 
 
@@ -335,9 +344,9 @@ def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
     images = tuple(meta.get("images") or ())
     with _workspace(ctx, f"`{word}`") as ws:
         if cmd.recreate:
-            head = ws.branch_head(ctx.pr.head)
+            head = ws.branch_head(ctx.this_pr.head)
             if head is not None:
-                ws.delete_branch(ctx.pr.head, expect=head)
+                ws.delete_branch(ctx.this_pr.head, expect=head)
                 ws.fetch()
         if promotion:
             done = promote(ctx.cfg, ws, ctx.forge, target=env, images=images or None,
@@ -348,7 +357,7 @@ def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
             polled = poll(ctx.cfg, ws, ctx.ports.registry(), ctx.forge,
                           envs=(env,) if env else None, images=images or None)
             results, errors = polled.results, polled.errors
-    mine = [r for r in results if r.branch == ctx.pr.head] or list(results)
+    mine = [r for r in results if r.branch == ctx.this_pr.head] or list(results)
     if not mine:
         return f"nothing to rebuild: {'; '.join(map(str, errors)) or 'nothing to change'}."
     lines = []
@@ -388,7 +397,7 @@ def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
                 f"```yaml\n{text}```\n")
         [done] = publish(ws, ctx.forge, [Proposal(
             env="", branch=IGNORE_BRANCH, base=base, files={ignores.PATH: text}, title=title,
-            body=body, message=f"{title}\n\n{c.describe(cmd)} on #{ctx.pr.number} by "
+            body=body, message=f"{title}\n\n{c.describe(cmd)} on {ctx.where} by "
                                f"@{ctx.event.author}")], author=ctx.cfg.commit.author)
     if done.outcome is Published.HUMAN:
         raise InputError(f"{IGNORE_BRANCH} has commits by someone else, so the ignore rule was "
@@ -400,7 +409,7 @@ def _ignore(ctx: _Ctx, cmd: c.Command) -> str:
                  c.IgnoreWhat.MAJOR: f"`{image}` major version of {version}",
                  c.IgnoreWhat.MINOR: f"`{image}` minor version of {version}"}[what]
     closing = ""
-    if ctx.meta is not None and image in images and ctx.pr.is_open:
+    if ctx.meta is not None and image in images and ctx.pr is not None and ctx.pr.is_open:
         ctx.forge.close(ctx.pr.number)
         closing = " This pull request is closed."
     return f"later polls skip {what_text} once #{done.number} is merged ({done.url}).{closing}"
@@ -455,13 +464,13 @@ def handle(event: CommentEvent, cfg: Config, ports: Ports) -> Report:
     if _is_bot(event, forge.me()):
         return Report(outcome=Outcome.IGNORED, reason=f"by a bot ({event.author})")
     forge.react(event.number, event.comment_id, Reaction.EYES)
-    if forge.permission(event.author) < Permission.WRITE:
+    if not authorized(forge, event.author):
         reply = refusal(event.author)
         forge.comment(event.number, reply)
         return Report(outcome=Outcome.REFUSED, reason="no write access", reply=reply)
     pr = forge.get(event.number)
     meta = render.read_meta(pr.body) if pr.author == forge.me() else None
-    ctx = _Ctx(cfg=cfg, ports=ports, event=event, pr=pr, meta=meta)
+    ctx = _Ctx(cfg=cfg, ports=ports, event=event, pr=pr, meta=meta, where=f"#{pr.number}")
     answers = [_run(ctx, cmd) for cmd in cmds]
     reply = _reply(event.author, answers)
     forge.comment(event.number, reply)
@@ -471,6 +480,29 @@ def handle(event: CommentEvent, cfg: Config, ports: Ports) -> Report:
     return Report(outcome=outcome, answers=tuple(answers), reply=reply)
 
 
+def run_for(cfg: Config, ports: Ports, *, author: str, command: c.Command,
+            number: int | None = None, where: str = "the dashboard") -> Answer:
+    """Run one command for ``author`` as if they had commented it on pull request ``number``
+    (None: on no pull request), for the dashboard's checkboxes. The caller has checked write
+    access with :func:`authorized`; the environments' ``allowed-commenters`` apply here."""
+    forge = ports.forge
+    pr = forge.get(number) if number is not None else None
+    meta = render.read_meta(pr.body) if pr is not None and pr.author == forge.me() else None
+    event = CommentEvent(number=number or 0, comment_id=0, author=author, body="")
+    return _run(_Ctx(cfg=cfg, ports=ports, event=event, pr=pr, meta=meta, where=where), command)
+
+
+def allowed_in(cfg: Config, env: str, user: str,
+               member_of: Callable[[str, str], bool] | None) -> bool:
+    """Whether environment ``env``'s ``allowed-commenters`` admit ``user``."""
+    return _allowed(cfg.environment(env), user, member_of)
+
+
+def authorized(forge: Forge, user: str) -> bool:
+    """Whether ``user`` may run promoter commands at all: write access or more."""
+    return forge.permission(user) >= Permission.WRITE
+
+
 def _run(ctx: _Ctx, cmd: c.Command) -> Answer:
     env = _target_env(ctx, cmd)
     if env is not None and not _allowed(env, ctx.event.author, ctx.ports.member_of):
@@ -478,10 +510,12 @@ def _run(ctx: _Ctx, cmd: c.Command) -> Answer:
             f"refused: commands for **{env.name}** are limited to the people its configuration "
             "allows."))
     try:
-        if ctx.pr.state is PRState.CLOSED and isinstance(cmd, c.Rebase):
+        if ctx.pr is not None and ctx.pr.state is PRState.CLOSED and \
+                isinstance(cmd, c.Rebase):
             raise InputError("this pull request is closed")
         text = HANDLERS[type(cmd)](ctx, cmd)
-        if isinstance(cmd, c.Hold | c.Unhold | c.Rebase | c.Ignore | c.Promote):
+        if ctx.pr is not None and isinstance(cmd, c.Hold | c.Unhold | c.Rebase | c.Ignore |
+                                             c.Promote):
             ctx.pr = ctx.forge.get(ctx.pr.number)  # the next command sees what this one did
         return Answer(command=cmd, result=Result.DONE, text=text)
     except InputError as e:

@@ -21,7 +21,7 @@ from typing import Any
 from promoter import ignores, render
 from promoter.config import Config
 from promoter.errors import Problem, PromoterError, exit_code
-from promoter.flows import publish
+from promoter.flows import limits, publish
 from promoter.flows.publish import Outcome, PRResult
 from promoter.flows.snapshots import Snapshots
 from promoter.forge import PullRequests
@@ -359,8 +359,11 @@ def with_ignores(cfg: Config, ws: Workspace) -> Config:
 def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | None, *,
          dry_run: bool = False, envs: Sequence[str] | None = None,
          images: Sequence[str] | None = None,
-         signatures: SignatureChecks | None = None, progress: Progress = quiet) -> Report:
-    """One poll: plan, then (unless ``dry_run``) publish branches and pull requests."""
+         signatures: SignatureChecks | None = None, progress: Progress = quiet,
+         now: datetime | None = None, limit: bool = True) -> Report:
+    """One poll: plan, then (unless ``dry_run``) publish branches and pull requests; new ones
+    beyond ``pull-requests.max-open`` / ``max-per-hour`` (counted at ``now``) wait, unless
+    ``limit`` is off."""
     phases = Phases()
     with phases.timing("git"):
         ws.fetch()
@@ -369,6 +372,11 @@ def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | N
     if dry_run:
         return Report(plan=plan, errors=errors, phases=phases)
     proposals = [publish.from_plan(cfg, pr) for pr in plan.pull_requests]
+    waiting: list[PRResult] = []
+    if limit:
+        with phases.timing("forge"):
+            room = limits.budget(cfg, forge, now=now or datetime.now(UTC))
+        proposals, waiting = room.admit(proposals)
     with phases.timing("git"):
         published = publish.push(ws, proposals, author=cfg.commit.author,
                                  sign_off=cfg.commit.sign_off)
@@ -378,5 +386,6 @@ def poll(cfg: Config, ws: Workspace, registry: Registry, forge: PullRequests | N
         bar.advance(len(proposals))
         if forge is not None:
             results.extend(publish.close_unneeded(cfg, ws, forge, plan, settled))
+    results.extend(waiting)
     return Report(plan=plan, results=tuple(results), errors=errors, phases=phases)
 

@@ -40,7 +40,7 @@ from typing import Any
 from promoter import gates, render
 from promoter.config import Config, Environment, Group
 from promoter.errors import InputError, Problem, PromoterError, exit_code
-from promoter.flows import publish
+from promoter.flows import limits, publish
 from promoter.flows.publish import Outcome, PRResult
 from promoter.flows.snapshots import History, Snapshots, same_version
 from promoter.forge import (
@@ -355,9 +355,18 @@ class _Run:
     errors: list[Problem] = field(default_factory=list)
     heads_read: dict[str, dict[str, str]] = field(default_factory=dict)  # sha -> statuses
     snap: Snapshots = field(init=False)  # one read, parse and git log per question
+    room: limits.Budget | None = None  # counted at the first publish, shared by every step
 
     def __post_init__(self) -> None:
         self.snap = Snapshots(self.ws)
+
+    def _budget(self) -> limits.Budget:
+        """The pull request limits of this run; a command's promotion (``override``) is not
+        limited."""
+        if self.room is None:
+            self.room = limits.Budget(env_order=self.cfg.env_names) if self.override else \
+                limits.budget(self.cfg, self.forge, now=self.now)
+        return self.room
 
     def step(self, srcs: Sequence[Environment], tgt: Environment) -> None:
         ws, cfg = self.ws, self.cfg
@@ -540,11 +549,15 @@ class _Run:
         # auto-merge waits for the gates (see _gate_status)
         proposals = [publish.from_plan(cfg, pr, extra=gates_section(steps), auto_merge=False)
                      for pr, steps in zip(plan.pull_requests, gated, strict=True)]
+        proposals, waiting = self._budget().admit(proposals)
+        self.results.extend(waiting)
+        held = {r.branch for r in waiting}
+        kept = [(pr, steps) for pr, steps in zip(plan.pull_requests, gated, strict=True)
+                if pr.branch not in held]
         published = publish.push(self.ws, proposals, author=cfg.commit.author,
                                  sign_off=cfg.commit.sign_off)
         results = publish.sync(self.forge, self.ws, proposals, published)
-        for pr, pub, steps, result in zip(plan.pull_requests, published, gated, results,
-                                          strict=True):
+        for (pr, steps), pub, result in zip(kept, published, results, strict=True):
             self.results.append(result)
             if (self.forge is None or result.number is None or pub.sha is None
                     or result.outcome is Outcome.HUMAN):

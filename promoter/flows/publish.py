@@ -53,6 +53,7 @@ class Outcome(enum.StrEnum):
     NOT_NEEDED = "not-needed"
     HUMAN = "human"
     CLOSED = "closed"
+    WAITING = "waiting"  # held back by pull-requests.max-open / max-per-hour: nothing pushed
     FAILED = "failed"
 
 
@@ -99,6 +100,7 @@ class PRResult:
     action: Action = Action.NONE
     error: str | None = None
     retryable: bool = False  # the error is a forge or remote that did not answer
+    reason: str | None = None  # why it waits ("max-open 5 reached")
 
     @property
     def problem(self) -> Problem:

@@ -8,7 +8,8 @@ never see a PyGithub or python-gitlab object:
 * :class:`Statuses` - commit statuses (plus a check run with a Markdown summary on GitHub);
 * :class:`Comments` - read comments, react to them, and ask what a user may do (and which
   teams or groups they belong to);
-* :class:`Forge` - all three, which is what :func:`open_forge` returns.
+* :class:`Issues` - find, create, read and rewrite issues (the dashboard issue);
+* :class:`Forge` - all four, which is what :func:`open_forge` returns.
 
 Implementations: :mod:`promoter.forge.github` (PyGithub, GitHub and GitHub Enterprise),
 :mod:`promoter.forge.gitlab` (python-gitlab, gitlab.com and self-managed) and
@@ -42,6 +43,7 @@ import enum
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from promoter.errors import ForgeError, InputError
@@ -75,10 +77,24 @@ class PullRequest:
     draft: bool = False
     auto_merge: bool = False
     same_repo: bool = True  # the head branch is in this repository, not in a fork
+    created_at: datetime | None = None  # when it was opened (UTC), as the forge says
 
     @property
     def is_open(self) -> bool:
         return self.state is PRState.OPEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Issue:
+    """An issue (not a pull request), as promoter sees it; ``labels`` are sorted."""
+
+    number: int
+    url: str
+    title: str
+    body: str
+    is_open: bool = True
+    labels: tuple[str, ...] = ()
+    author: str = ""
 
 
 class StatusState(enum.Enum):
@@ -182,6 +198,11 @@ class PullRequests(Protocol):
         """Every open pull request (into ``base`` when given), newest first, all pages."""
         ...
 
+    def created_since(self, since: datetime) -> tuple[PullRequest, ...]:
+        """Every pull request (open, closed or merged) opened at or after ``since``, newest
+        first; for ``pull-requests.max-per-hour``. Each carries ``created_at``."""
+        ...
+
     def create(self, *, head: str, base: str, title: str, body: str,
                draft: bool = False) -> PullRequest:
         """Open a pull request from the existing branch ``head`` into ``base``.
@@ -283,7 +304,31 @@ class Comments(Protocol):
         ...
 
 
-class Forge(PullRequests, Statuses, Comments, Protocol):
+class Issues(Protocol):
+    """Issues that are not pull requests (GitHub issues, GitLab project issues); the dashboard
+    keeps one per repository."""
+
+    def find_issue(self, *, label: str) -> Issue | None:
+        """The open issue carrying ``label`` with the lowest number, or None (all pages).
+        Never a pull request. No side effects."""
+        ...
+
+    def get_issue(self, number: int) -> Issue:
+        """Issue ``number``; ForgeError when it does not exist."""
+        ...
+
+    def create_issue(self, *, title: str, body: str, labels: tuple[str, ...] = ()) -> Issue:
+        """Open a new issue with ``labels`` (created in the repository when missing)."""
+        ...
+
+    def update_issue(self, number: int, *, title: str | None = None,
+                     body: str | None = None) -> Issue:
+        """Rewrite what is given; sends nothing when nothing would change. Returns the issue as
+        it now is."""
+        ...
+
+
+class Forge(PullRequests, Statuses, Comments, Issues, Protocol):
     """Everything a forge offers promoter. ``kind`` is the key in :data:`FORGES`; ``repo`` the
     repository (``owner/name``) or project path it works on."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -69,7 +70,19 @@ def _convert_pr(pr: Any) -> forge.PullRequest:
         labels=tuple(sorted(label.name for label in pr.labels)),
         author=pr.user.login if pr.user else "", draft=bool(pr.draft),
         auto_merge=pr.auto_merge is not None,
-        same_repo=pr.head.repo is not None and pr.head.repo.full_name == pr.base.repo.full_name)
+        same_repo=pr.head.repo is not None and pr.head.repo.full_name == pr.base.repo.full_name,
+        created_at=_utc(pr.created_at))
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    return None if when is None else when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _convert_issue(issue: Any) -> forge.Issue:
+    return forge.Issue(number=issue.number, url=issue.html_url, title=issue.title,
+                       body=issue.body or "", is_open=issue.state == "open",
+                       labels=tuple(sorted(label.name for label in issue.labels)),
+                       author=issue.user.login if issue.user else "")
 
 
 def _status_state(state: str) -> forge.StatusState:
@@ -113,6 +126,16 @@ class GitHubForge:
             pulls = self._repo.get_pulls(state="open", sort="created", direction="desc",
                                          **kwargs)
             return tuple(_convert_pr(p) for p in pulls)
+
+    def created_since(self, since: datetime) -> tuple[forge.PullRequest, ...]:
+        with _errors(self.repo, "list recent pull requests"):
+            out = []
+            for p in self._repo.get_pulls(state="all", sort="created", direction="desc"):
+                pr = _convert_pr(p)
+                if pr.created_at is None or pr.created_at < since:
+                    break  # newest first: the rest are older
+                out.append(pr)
+            return tuple(out)
 
     def create(self, *, head: str, base: str, title: str, body: str,
                draft: bool = False) -> forge.PullRequest:
@@ -289,6 +312,37 @@ class GitHubForge:
                     return False
                 raise
         return isinstance(data, dict) and data.get("state") == "active"
+
+    # -- Issues --------------------------------------------------------------------------------
+    def find_issue(self, *, label: str) -> forge.Issue | None:
+        with _errors(self.repo, f"find issue labelled {label}"):
+            found = [i for i in self._repo.get_issues(state="open", labels=[label],
+                                                      sort="created", direction="asc")
+                     if i.pull_request is None]
+            return _convert_issue(found[0]) if found else None
+
+    def get_issue(self, number: int) -> forge.Issue:
+        with _errors(self.repo, f"get issue #{number}"):
+            issue = self._repo.get_issue(number)
+            if issue.pull_request is not None:
+                raise ForgeError(f"github: {self.repo}: #{number} is a pull request")
+            return _convert_issue(issue)
+
+    def create_issue(self, *, title: str, body: str, labels: tuple[str, ...] = ()
+                     ) -> forge.Issue:
+        with _errors(self.repo, "create issue"):
+            return _convert_issue(self._repo.create_issue(title=title, body=body,
+                                                          labels=list(labels)))
+
+    def update_issue(self, number: int, *, title: str | None = None,
+                     body: str | None = None) -> forge.Issue:
+        with _errors(self.repo, f"update issue #{number}"):
+            issue = self._repo.get_issue(number)
+            new_title = title if title is not None and title != issue.title else NotSet
+            new_body = body if body is not None and body != (issue.body or "") else NotSet
+            if new_title is not NotSet or new_body is not NotSet:
+                issue.edit(title=new_title, body=new_body)
+            return _convert_issue(issue)
 
 
 class _RegisteredInstallationAuth(Auth.AppInstallationAuth):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import gitlab
@@ -81,7 +82,26 @@ def _convert_mr(mr: Any) -> forge.PullRequest:
         labels=tuple(sorted(mr.labels)), author=(mr.author or {}).get("username", ""),
         draft=draft, auto_merge=bool(getattr(mr, "merge_when_pipeline_succeeds", False)),
         same_repo=getattr(mr, "source_project_id", None) == getattr(mr, "target_project_id",
-                                                                     None))
+                                                                     None),
+        created_at=_when(getattr(mr, "created_at", None)))
+
+
+def _when(text: Any) -> datetime | None:
+    """GitLab's ISO 8601 timestamps (``2026-12-04T02:00:00.000Z``) as aware UTC datetimes."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _convert_issue(issue: Any) -> forge.Issue:
+    return forge.Issue(number=issue.iid, url=issue.web_url, title=issue.title,
+                       body=issue.description or "", is_open=issue.state == "opened",
+                       labels=tuple(sorted(issue.labels)),
+                       author=(issue.author or {}).get("username", ""))
 
 
 def _convert_note(number: int, note: Any) -> forge.Comment:
@@ -139,6 +159,14 @@ class GitLabForge:
             mrs = self._project.mergerequests.list(state="opened", order_by="created_at",
                                                    sort="desc", get_all=True, **kwargs)
             return tuple(_convert_mr(m) for m in mrs)
+
+    def created_since(self, since: datetime) -> tuple[forge.PullRequest, ...]:
+        with _errors(self.repo, "list recent merge requests"):
+            mrs = self._project.mergerequests.list(
+                created_after=since.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                order_by="created_at", sort="desc", get_all=True)
+            return tuple(pr for pr in map(_convert_mr, mrs)
+                         if pr.created_at is not None and pr.created_at >= since)
 
     def create(self, *, head: str, base: str, title: str, body: str,
                draft: bool = False) -> forge.PullRequest:
@@ -306,6 +334,35 @@ class GitLabForge:
             member = self._member(group.members_all, user)
         return member is not None and \
             getattr(member, "membership_state", "active") == "active"
+
+    # -- Issues --------------------------------------------------------------------------------
+    def find_issue(self, *, label: str) -> forge.Issue | None:
+        with _errors(self.repo, f"find issue labelled {label}"):
+            found = self._project.issues.list(state="opened", labels=[label],
+                                              order_by="created_at", sort="asc", get_all=True)
+            return _convert_issue(min(found, key=lambda i: i.iid)) if found else None
+
+    def get_issue(self, number: int) -> forge.Issue:
+        with _errors(self.repo, f"get issue #{number}"):
+            return _convert_issue(self._project.issues.get(number))
+
+    def create_issue(self, *, title: str, body: str, labels: tuple[str, ...] = ()
+                     ) -> forge.Issue:
+        with _errors(self.repo, "create issue"):
+            return _convert_issue(self._project.issues.create(
+                {"title": title, "description": body, "labels": ",".join(labels)}))
+
+    def update_issue(self, number: int, *, title: str | None = None,
+                     body: str | None = None) -> forge.Issue:
+        with _errors(self.repo, f"update issue #{number}"):
+            issue = self._project.issues.get(number)
+            changes = {k: v for k, v, old in (("title", title, issue.title),
+                                              ("description", body, issue.description or ""))
+                       if v is not None and v != old}
+            if changes:
+                self._project.issues.update(number, changes)
+                return _convert_issue(self._project.issues.get(number))
+            return _convert_issue(issue)
 
 
 def open_gitlab(options: forge.ForgeOptions) -> forge.Forge:

@@ -9,7 +9,8 @@ Test helpers that are not part of the port: :meth:`set_branch`, :meth:`merge`,
 :meth:`add_comment` (a comment by someone else), :meth:`approve` (a review by someone else),
 :meth:`fail_next` (the next call of a method raises ForgeError), and the attributes ``labels``,
 ``reviewers``, ``assignees``, ``reactions``, ``approved`` and ``calls`` for assertions
-(``teams`` maps a team or group to its members, for :meth:`member_of`).
+(``teams`` maps a team or group to its members, for :meth:`member_of`; ``clock`` stamps
+``created_at``, so tests can open pull requests "an hour ago"; ``issues`` holds the issues).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from promoter import forge
 from promoter.errors import ForgeError
@@ -47,6 +49,8 @@ class MemoryForge:
         self.calls: list[str] = []
         self._failures: dict[str, list[ForgeError]] = {}
         self._next_id = 1000
+        self.issues: dict[int, forge.Issue] = {}
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- test helpers --------------------------------------------------------------------------
     def set_branch(self, name: str, sha: str) -> None:
@@ -125,6 +129,14 @@ class MemoryForge:
         return tuple(self._fresh(p) for p in sorted(self.pulls.values(), key=lambda p: -p.number)
                      if p.is_open and (base is None or p.base == base))
 
+    def created_since(self, since: datetime) -> tuple[forge.PullRequest, ...]:
+        self._enter("created_since")
+        return tuple(self._fresh(p) for p in sorted(self.pulls.values(), key=lambda p: -p.number)
+                     if p.created_at is not None and p.created_at >= since)
+
+    def _number(self) -> int:
+        return max([*self.pulls, *self.issues, 0]) + 1
+
     def create(self, *, head: str, base: str, title: str, body: str,
                draft: bool = False) -> forge.PullRequest:
         with self._lock:
@@ -139,11 +151,11 @@ class MemoryForge:
             if self._sha(base) is None:
                 raise ForgeError(f"memory: {self.repo}: create pull request: "
                                  f"base branch {base!r} does not exist")
-            number = max([*self.pulls, 0]) + 1
+            number = self._number()
             return self._put(forge.PullRequest(
                 number=number, url=f"{self.url}/{self.repo}/pull/{number}",
                 state=forge.PRState.OPEN, title=title, body=body, head=head, base=base,
-                head_sha=sha, author=self.user, draft=draft))
+                head_sha=sha, author=self.user, draft=draft, created_at=self.clock()))
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
                labels: tuple[str, ...] | None = None) -> forge.PullRequest:
@@ -248,6 +260,47 @@ class MemoryForge:
 
     def member_of(self, user: str, team_or_group: str) -> bool:
         return user in self.teams.get(team_or_group, ())
+
+    # -- Issues --------------------------------------------------------------------------------
+    def find_issue(self, *, label: str) -> forge.Issue | None:
+        self._enter("find_issue")
+        return next((i for n, i in sorted(self.issues.items())
+                     if i.is_open and label in i.labels), None)
+
+    def get_issue(self, number: int) -> forge.Issue:
+        issue = self.issues.get(number)
+        if issue is None:
+            raise ForgeError(f"memory: {self.repo}: issue #{number} not found")
+        return issue
+
+    def create_issue(self, *, title: str, body: str, labels: tuple[str, ...] = ()
+                     ) -> forge.Issue:
+        with self._lock:
+            self._enter("create_issue")
+            number = self._number()
+            self.labels.update(labels)
+            issue = forge.Issue(number=number, url=f"{self.url}/{self.repo}/issues/{number}",
+                                title=title, body=body, labels=tuple(sorted(set(labels))),
+                                author=self.user)
+            self.issues[number] = issue
+            return issue
+
+    def update_issue(self, number: int, *, title: str | None = None,
+                     body: str | None = None) -> forge.Issue:
+        issue = self.get_issue(number)
+        new = dataclasses.replace(issue, title=issue.title if title is None else title,
+                                  body=issue.body if body is None else body)
+        if new == issue:
+            return issue
+        self._enter("update_issue")
+        self.issues[number] = new
+        return new
+
+    def edit_issue_as(self, number: int, body: str) -> forge.Issue:
+        """Someone else rewrites the body (a ticked checkbox); not counted as promoter's call."""
+        issue = dataclasses.replace(self.get_issue(number), body=body)
+        self.issues[number] = issue
+        return issue
 
 
 def open_memory(options: forge.ForgeOptions) -> forge.Forge:

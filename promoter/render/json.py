@@ -26,7 +26,7 @@ from promoter import commands
 from promoter.config import Config
 from promoter.edit.model import Site
 from promoter.errors import Problem
-from promoter.flows import check, comment, fleet, poll, promote, rollback, status
+from promoter.flows import check, comment, dashboard, fleet, poll, promote, rollback, status
 from promoter.flows.publish import PRResult
 from promoter.plan import Plan
 from promoter.registry.choose import TagsReport
@@ -116,7 +116,18 @@ def _pull_requests(plan: Plan) -> list[dict[str, Any]]:
 
 def _pull_request(r: PRResult) -> dict[str, Any]:
     return {"env": r.env, "branch": r.branch, "outcome": r.outcome, "action": r.action,
-            "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error}
+            "number": r.number, "url": r.url, "images": dict(r.images), "error": r.error,
+            "reason": r.reason}
+
+
+@document.register
+def _dashboard(result: dashboard.Result) -> dict[str, Any]:
+    return {"outcome": result.outcome.value, "number": result.number, "url": result.url,
+            "error": result.error,
+            "rows": [{"state": r.state.value, "env": r.env, "image": r.image,
+                      "version": r.version, "reason": r.reason, "number": r.number,
+                      "url": r.url or None, "action": r.action.value if r.action else None}
+                     for r in result.rows]}
 
 
 @document.register

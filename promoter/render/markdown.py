@@ -4,8 +4,10 @@ comment replies: :func:`markdown` turns a command's result into Markdown."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from promoter.flows import check, poll, status
+from promoter.flows.publish import Outcome, PRResult
 from promoter.plan import Plan
 from promoter.render import table_cell
 from promoter.render.text import format_age, plan_text, version
@@ -24,7 +26,16 @@ def _plan(plan: Plan) -> str:
 
 @markdown.register
 def _poll(report: poll.Report) -> str:
-    return plan_text(report.plan, markdown=True)
+    return plan_text(report.plan, markdown=True) + waiting_section(report.results)
+
+
+def waiting_section(results: Sequence[PRResult]) -> str:
+    """The pull requests the limits held back, as a Markdown list ("" when none waits)."""
+    rows = [f"- `{r.branch}` ({r.env}): "
+            + ", ".join(f"`{k}` {v}" for k, v in sorted(r.images.items()))
+            + f" - {table_cell(r.reason or '')}"
+            for r in results if r.outcome is Outcome.WAITING]
+    return "\n### Waiting\n\n" + "\n".join(rows) + "\n" if rows else ""
 
 
 @markdown.register

@@ -48,7 +48,7 @@ text.register(Plan, plan_text)
 def pull_request_line(r: PRResult) -> str:
     """``env: branch: outcome action #N url: error``, what happened to one branch."""
     where = f" #{r.number} {r.url}" if r.number else ""
-    err = f": {r.error}" if r.error else ""
+    err = f": {r.error}" if r.error else f": {r.reason}" if r.reason else ""
     return f"{r.env}: {r.branch}: {r.outcome}{(' ' + r.action) if r.action else ''}{where}{err}"
 
 

@@ -170,6 +170,8 @@ CASES: dict[str, Case] = {
                                       "127.0.0.1"], BAD_INPUT),
     "tags-unreachable": Case(lambda r: ["tags", f"{r.host}/demo/web", "--insecure-registry",
                                         "127.0.0.1"], RETRY, dead=True),
+    # dashboard needs `dashboard: true` (and a forge): the demo has neither
+    "dashboard-bad-input": Case(lambda r: ["dashboard", *_r(r)], BAD_INPUT),
     # find-images and config validate read files alone
     "find-images-ok": Case(lambda r: ["find-images", str(r.path / "overlays")], OK),
     "find-images-bad-input": Case(lambda r: ["find-images", str(r.path / "missing")],

@@ -42,7 +42,7 @@ CASES = [
         id='root-list'),
     pytest.param(
         BASE + 'pull_requests: {}\n',
-        ".promoter.yaml:6:1: pull_requests: unknown key (did you mean 'pull-requests'?); expected one of version, environments, images, charts, defaults, registries, forge, pull-requests, commit, bundles",
+        ".promoter.yaml:6:1: pull_requests: unknown key (did you mean 'pull-requests'?); expected one of version, environments, images, charts, defaults, registries, forge, pull-requests, dashboard, commit, bundles",
         id='unknown-top'),
     pytest.param(
         'environments: [dev]\n',

@@ -102,11 +102,7 @@ def repo(request: pytest.FixtureRequest, registry: LocalRegistry, pusher: Pusher
     monkeypatch.setenv("FORGE_TOKEN", token)
     start = len(server.recorded)
     yield Repo(kind, server, name, bare, token, image, tmp_path)
-    if isinstance(server, FakeGitHub):
-        assert not server.unknown, server.unknown
-        if openapi.available():
-            problems = openapi.validate_all(server.recorded[start:])
-            assert not problems, "\n".join(problems[:10])
+    openapi.assert_github_valid(server, start)
 
 
 def _verify(repo: Repo, sha: str) -> tuple[StatusState, str]:

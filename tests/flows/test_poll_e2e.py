@@ -150,11 +150,7 @@ def world(request: pytest.FixtureRequest, registry: LocalRegistry, pusher: Pushe
     start = len(server.recorded)
     yield World(kind, server, name, bare, token, f"e2e/web{i}", image, pusher, tmp_path,
                 monkeypatch)
-    if isinstance(server, FakeGitHub):
-        assert not server.unknown, server.unknown
-        if openapi.available():
-            problems = openapi.validate_all(server.recorded[start:])
-            assert not problems, "\n".join(problems[:10])
+    openapi.assert_github_valid(server, start)
 
 
 def test_poll_opens_one_pr_with_one_line_diffs_and_second_run_does_nothing(world: World

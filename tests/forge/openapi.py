@@ -145,6 +145,19 @@ def schema_errors(name: str, body: Any) -> list[str]:
             for e in _schema_validator(name).iter_errors(body)]
 
 
+def assert_github_valid(server: object, start: int) -> None:
+    """For a fake GitHub: no unknown endpoint was asked for, and every exchange recorded since
+    ``start`` matches GitHub's OpenAPI description (when it is installed). Other servers pass."""
+    from tests.servers.fake_github import FakeGitHub
+
+    if not isinstance(server, FakeGitHub):
+        return
+    assert not server.unknown, server.unknown
+    if available():
+        problems = validate_all(server.recorded[start:])
+        assert not problems, "\n".join(problems[:10])
+
+
 def validate_all(recorded: list[Recorded]) -> list[str]:
     """Errors for every REST request body and response in ``recorded`` (GraphQL and injected
     faults skipped: a fault answers before the fake knows the operation)."""

@@ -204,6 +204,22 @@ class IssueComment:
 
 
 @dataclass
+class Issue:
+    """An issue that is not a pull request (numbered with the pull requests, as on GitHub)."""
+
+    number: int
+    id: int
+    title: str
+    body: str | None
+    user: str
+    state: str = "open"
+    labels: list[str] = field(default_factory=list)
+    closed_at: str | None = None
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+
+
+@dataclass
 class Repo:
     id: int
     owner: str
@@ -217,6 +233,7 @@ class Repo:
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> role_name
     labels: dict[str, int] = field(default_factory=dict)  # name -> id
     pulls: dict[int, Pull] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
     comments: dict[int, IssueComment] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -566,6 +583,8 @@ class FakeGitHub(FakeForgeServer):
             ("GET", repo + r"/labels$", "issues/list-labels-for-repo", self.h_repo_labels),
             ("POST", repo + r"/labels$", "issues/create-label", self.h_create_label),
             ("GET", repo + r"/labels/(?P<label>[^/]+)$", "issues/get-label", self.h_get_label),
+            ("GET", repo + r"/issues$", "issues/list-for-repo", self.h_list_issues),
+            ("POST", repo + r"/issues$", "issues/create", self.h_create_issue),
             ("GET", repo + r"/issues/(?P<n>\d+)$", "issues/get", self.h_get_issue),
             ("PATCH", repo + r"/issues/(?P<n>\d+)$", "issues/update", self.h_update_issue),
             ("GET", repo + r"/issues/(?P<n>\d+)/comments$", "issues/list-comments",
@@ -822,7 +841,7 @@ class FakeGitHub(FakeForgeServer):
             return self._422(f"A pull request already exists for {repo.owner}:{head}.")
         if repo.resolve(f"refs/heads/{base}") == head_sha:
             return self._422(f"No commits between {base} and {head}")
-        n = max([*repo.pulls, *(c.issue for c in repo.comments.values()), 0]) + 1
+        n = self._next_number(repo)
         assert req.login is not None
         repo.pulls[n] = Pull(number=n, id=next(self._ids), head=head, base=base,
                              title=body.get("title", ""), body=body.get("body"), user=req.login,
@@ -918,33 +937,98 @@ class FakeGitHub(FakeForgeServer):
         p.reviewers.extend(u for u in users if u not in p.reviewers)
         return 201, self.pull(repo, p, "pull-request-simple")
 
-    def _issue(self, repo: Repo, p: Pull) -> dict[str, Any]:
+    def _issue_json(self, repo: Repo, item: Pull | Issue, **extra: Any) -> dict[str, Any]:
+        """The ``issue`` object of a plain issue or of a pull request (``extra`` adds its
+        ``pull_request`` link and draft flag)."""
         r = self._repo_url(repo)
-        n = p.number
+        n = item.number
+        kind = "pull" if isinstance(item, Pull) else "issues"
+        assignees = item.assignees if isinstance(item, Pull) else []
         return self.shaper.shape("issue", {
-            "id": p.id, "node_id": f"I_{p.id}", "number": n, "title": p.title, "body": p.body,
-            "state": p.state, "locked": False, "user": self.user(p.user),
-            "labels": [self.label(repo, x) for x in p.labels],
-            "assignee": self.user(p.assignees[0]) if p.assignees else None,
-            "assignees": [self.user(a) for a in p.assignees], "milestone": None,
+            "id": item.id, "node_id": f"I_{item.id}", "number": n, "title": item.title,
+            "body": item.body, "state": item.state, "locked": False,
+            "user": self.user(item.user), "labels": [self.label(repo, x) for x in item.labels],
+            "assignee": self.user(assignees[0]) if assignees else None,
+            "assignees": [self.user(a) for a in assignees], "milestone": None,
             "comments": sum(1 for c in repo.comments.values() if c.issue == n),
-            "url": f"{r}/issues/{n}", "html_url": f"{self.url}/{repo.full_name}/pull/{n}",
+            "url": f"{r}/issues/{n}", "html_url": f"{self.url}/{repo.full_name}/{kind}/{n}",
             "repository_url": r, "labels_url": f"{r}/issues/{n}/labels{{/name}}",
             "comments_url": f"{r}/issues/{n}/comments", "events_url": f"{r}/issues/{n}/events",
-            "pull_request": {"url": f"{r}/pulls/{n}",
-                             "html_url": f"{self.url}/{repo.full_name}/pull/{n}",
-                             "diff_url": f"{self.url}/{repo.full_name}/pull/{n}.diff",
-                             "patch_url": f"{self.url}/{repo.full_name}/pull/{n}.patch",
-                             "merged_at": p.merged_at},
-            "closed_at": p.closed_at, "created_at": p.created_at, "updated_at": p.updated_at,
-            "author_association": "CONTRIBUTOR", "draft": p.draft,
-            "performed_via_github_app": None})
+            "closed_at": item.closed_at, "created_at": item.created_at,
+            "updated_at": item.updated_at, "performed_via_github_app": None,
+            "author_association": "CONTRIBUTOR" if kind == "pull" else "MEMBER", **extra})
+
+    def _issue(self, repo: Repo, p: Pull) -> dict[str, Any]:
+        n, web = p.number, f"{self.url}/{repo.full_name}/pull/{p.number}"
+        return self._issue_json(repo, p, draft=p.draft, pull_request={
+            "url": f"{self._repo_url(repo)}/pulls/{n}", "html_url": web,
+            "diff_url": f"{web}.diff", "patch_url": f"{web}.patch", "merged_at": p.merged_at})
+
+    @staticmethod
+    def _next_number(repo: Repo) -> int:
+        return max([*repo.pulls, *repo.issues, *(c.issue for c in repo.comments.values()),
+                    0]) + 1
+
+    def _plain_issue(self, repo: Repo, i: Issue) -> dict[str, Any]:
+        return self._issue_json(repo, i)
+
+    def edit_issue(self, full_name: str, number: int, body: str) -> None:
+        """Someone edits an issue's body in the web UI (a ticked checkbox)."""
+        i = self.repos[full_name].issues[number]
+        i.body, i.updated_at = body, _now()
+
+    def h_list_issues(self, req: Request, owner: str, name: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        q = req.query
+        state = q.get("state", "open")
+        wanted = [x for x in q.get("labels", "").split(",") if x]
+        found: list[tuple[str, int, dict[str, Any]]] = []
+        for i in repo.issues.values():
+            if (state == "all" or i.state == state) and all(x in i.labels for x in wanted):
+                found.append((i.created_at, i.number, self._plain_issue(repo, i)))
+        for p in repo.pulls.values():  # GitHub lists pull requests as issues too
+            issue_state = "open" if p.state == "open" else "closed"
+            if (state == "all" or issue_state == state) and all(x in p.labels for x in wanted):
+                found.append((p.created_at, p.number, self._issue(repo, p)))
+        desc = q.get("direction", "desc") == "desc"
+        found.sort(key=lambda f: (f[0], f[1]), reverse=desc)
+        return self.paged(req, f"{self.prefix}/repos/{repo.full_name}/issues",
+                          [f[2] for f in found])
+
+    def h_create_issue(self, req: Request, owner: str, name: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        body = req.body or {}
+        title = body.get("title")
+        if not isinstance(title, str) or not title:
+            return self._422("title is missing", "Issue")
+        assert req.login is not None
+        n = self._next_number(repo)
+        repo.issues[n] = Issue(number=n, id=next(self._ids), title=title,
+                               body=body.get("body"), user=req.login,
+                               labels=list(dict.fromkeys(self._label_names(
+                                   body.get("labels") or []))))
+        return 201, self._plain_issue(repo, repo.issues[n])
 
     def h_get_issue(self, req: Request, owner: str, name: str, n: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        if int(n) in repo.issues:
+            return 200, self._plain_issue(repo, repo.issues[int(n)])
         repo, p = self._need_pull(req, owner, name, n)
         return 200, self._issue(repo, p)
 
     def h_update_issue(self, req: Request, owner: str, name: str, n: str) -> Result:
+        repo = self._need_repo(req, owner, name)
+        plain = repo.issues.get(int(n))
+        if plain is not None:
+            body = req.body or {}
+            for key in ("title", "body"):
+                if key in body:
+                    setattr(plain, key, body[key])
+            if body.get("state") in ("open", "closed"):
+                plain.state = body["state"]
+                plain.closed_at = _now() if plain.state == "closed" else None
+            plain.updated_at = _now()
+            return 200, self._plain_issue(repo, plain)
         repo, p = self._need_pull(req, owner, name, n)
         body = req.body or {}
         if "assignees" in body:

@@ -42,6 +42,7 @@ import itertools
 import time
 import uuid as uuid_module
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ _TRANSITION = {"pending": "enqueue", "running": "run", "success": "succeed", "fa
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _bool(value: Any) -> bool:
@@ -116,6 +121,19 @@ class Note:
 
 
 @dataclass
+class Issue:
+    id: int
+    iid: int
+    title: str
+    description: str
+    author: str
+    state: str = "opened"
+    labels: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+
+
+@dataclass
 class Project:
     id: int
     path: str  # "grp/gitops"
@@ -123,6 +141,7 @@ class Project:
     default_branch: str
     members: dict[str, int] = field(default_factory=dict)  # username -> access level
     mrs: dict[int, MergeRequest] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
     notes: dict[int, Note] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     # merge checks: approvals required (approval rules) and "pipelines must succeed"
@@ -333,6 +352,10 @@ class FakeGitLab(FakeForgeServer):
              "commits/statuses", self.h_list_statuses),
             ("POST", proj + r"/statuses/(?P<sha>[0-9a-f]{40})$", "statuses/create",
              self.h_create_status),
+            ("GET", proj + r"/issues$", "issues/list", self.h_list_issues),
+            ("POST", proj + r"/issues$", "issues/create", self.h_create_issue),
+            ("GET", proj + r"/issues/(?P<iid>\d+)$", "issues/get", self.h_get_issue),
+            ("PUT", proj + r"/issues/(?P<iid>\d+)$", "issues/update", self.h_update_issue),
             ("GET", proj + r"/merge_requests$", "merge_requests/list", self.h_list_mrs),
             ("POST", proj + r"/merge_requests$", "merge_requests/create", self.h_create_mr),
             ("GET", mr + r"$", "merge_requests/get", self.h_get_mr),
@@ -472,11 +495,75 @@ class FakeGitLab(FakeForgeServer):
                if (state == "all" or m.state == state)
                and q.get("source_branch", m.source) == m.source
                and q.get("target_branch", m.target) == m.target
-               and all(x in m.labels for x in _names(q.get("labels", "")))]
+               and all(x in m.labels for x in _names(q.get("labels", "")))
+               and ("created_after" not in q
+                    or _time(m.created_at) >= _time(q["created_after"]))]
         key = "updated_at" if q.get("order_by") == "updated_at" else "created_at"
         out.sort(key=lambda m: (getattr(m, key), m.iid), reverse=q.get("sort", "desc") == "desc")
         return self.paged(req, f"/api/v4/projects/{p.id}/merge_requests",
                           [self.mr_json(p, m) for m in out], default=20)
+
+    # -- issues (the dashboard) -------------------------------------------------------------
+    def issue_json(self, p: Project, i: Issue) -> dict[str, Any]:
+        return {"id": i.id, "iid": i.iid, "project_id": p.id, "title": i.title,
+                "description": i.description, "state": i.state, "created_at": i.created_at,
+                "updated_at": i.updated_at, "closed_at": None, "closed_by": None,
+                "labels": list(i.labels), "milestone": None, "assignees": [],
+                "assignee": None, "author": self.user(i.author), "type": "ISSUE",
+                "user_notes_count": 0, "upvotes": 0, "downvotes": 0, "confidential": False,
+                "discussion_locked": None, "issue_type": "issue",
+                "web_url": f"{self.url}/{p.path}/-/issues/{i.iid}",
+                "references": {"short": f"#{i.iid}", "relative": f"#{i.iid}",
+                               "full": f"{p.path}#{i.iid}"}}
+
+    def edit_issue(self, path: str, iid: int, description: str) -> None:
+        """Someone edits an issue's description in the web UI (a ticked checkbox)."""
+        p = next(x for x in self.projects.values() if x.path == path)
+        p.issues[iid].description, p.issues[iid].updated_at = description, _now()
+
+    def _issue(self, req: Request, pid: str, iid: str) -> tuple[Project, Issue]:
+        p = self._project(req, pid)
+        issue = p.issues.get(int(iid))
+        if issue is None:
+            raise Abort(404, {"message": "404 Not found"})
+        return p, issue
+
+    def h_list_issues(self, req: Request, pid: str) -> Result:
+        p = self._project(req, pid)
+        q = req.query
+        state = q.get("state", "all")
+        out = [i for i in p.issues.values() if (state == "all" or i.state == state)
+               and all(x in i.labels for x in _names(q.get("labels", "")))]
+        out.sort(key=lambda i: (i.created_at, i.iid), reverse=q.get("sort", "desc") == "desc")
+        return self.paged(req, f"/api/v4/projects/{p.id}/issues",
+                          [self.issue_json(p, i) for i in out], default=20)
+
+    def h_create_issue(self, req: Request, pid: str) -> Result:
+        p = self._project(req, pid)
+        body = req.body or {}
+        if not body.get("title"):
+            return 400, {"message": {"title": ["can't be blank"]}}
+        assert req.login is not None
+        iid = max([*p.issues, 0]) + 1
+        p.issues[iid] = Issue(id=next(self._ids), iid=iid, title=body["title"],
+                              description=body.get("description") or "", author=req.login,
+                              labels=list(dict.fromkeys(_names(body.get("labels")))))
+        return 201, self.issue_json(p, p.issues[iid])
+
+    def h_get_issue(self, req: Request, pid: str, iid: str) -> Result:
+        p, issue = self._issue(req, pid, iid)
+        return 200, self.issue_json(p, issue)
+
+    def h_update_issue(self, req: Request, pid: str, iid: str) -> Result:
+        p, issue = self._issue(req, pid, iid)
+        body = req.body or {}
+        for key in ("title", "description"):
+            if key in body:
+                setattr(issue, key, body[key])
+        if body.get("state_event") == "close":
+            issue.state = "closed"
+        issue.updated_at = _now()
+        return 200, self.issue_json(p, issue)
 
     def _user_ids(self, ids: Any) -> list[int]:
         out = [int(i) for i in (ids if isinstance(ids, list) else _names(str(ids)))]
