@@ -115,7 +115,7 @@ def test_readme_workflows_keep_expressions_out_of_scripts() -> None:
                 if "uses" in step and "promoter" in step["uses"]:
                     for value in (step.get("with") or {}).values():
                         assert "github.event" not in str(value)
-    assert triggers == {"schedule", "push", "pull_request", "issue_comment"}
+    assert triggers == {"schedule", "push", "pull_request", "issue_comment", "issues"}
 
 
 INSTALL_STEPS = ("python", "key", "cache", "install")
