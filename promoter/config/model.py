@@ -21,8 +21,8 @@ from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 
 # the data model of a configuration; promoter.config re-exports exactly these names
-__all__ = ["Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters",
-           "Commit", "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
+__all__ = ["ArgoCD", "Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES",
+           "Commenters", "Commit", "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
            "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp",
            "Group",
            "IMAGE_FIELDS", "Identity", "Image", "KeylessSigner", "KeyTarget", "PullRequests",
@@ -193,6 +193,20 @@ class Commenters:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArgoCD:
+    """``health.argocd``: the Argo CD Application that deploys an environment, and how to ask
+    its API server (``url``; the bearer token in the variable ``token_env``; ``ca_file``
+    relative to the repository root)."""
+
+    url: str
+    application: str
+    token_env: str
+    project: str | None = None
+    insecure: bool = False  # TLS without verifying the certificate
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Environment:
     name: str
     branch: str  # the branch its files live on (forge.base-branch unless set)
@@ -206,6 +220,9 @@ class Environment:
     #: the environments it is promoted from (``from:``, else the one before it; the first
     #: environment has none and follows the registry)
     sources: tuple[str, ...] = ()
+    #: the Argo CD Application that must be Synced to this environment's branch head and
+    #: Healthy before what it runs is promoted out of it
+    health_argocd: ArgoCD | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -70,6 +71,11 @@ def _convert_pr(pr: Any) -> forge.PullRequest:
         author=pr.user.login if pr.user else "", draft=bool(pr.draft),
         auto_merge=pr.auto_merge is not None,
         same_repo=pr.head.repo is not None and pr.head.repo.full_name == pr.base.repo.full_name)
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """PyGithub's times, naive in old versions, as aware UTC ones."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 def _status_state(state: str) -> forge.StatusState:
@@ -233,12 +239,14 @@ class GitHubForge:
                          if run.status == "completed" else forge.StatusState.PENDING)
                 latest[run.name] = forge.CommitStatus(context=run.name, state=state,
                                                       description=run.output.title or "",
-                                                      target_url=run.details_url)
+                                                      target_url=run.details_url,
+                                                      updated_at=_utc(run.completed_at))
             for s in commit.get_combined_status().statuses:
                 latest[s.context] = forge.CommitStatus(context=s.context,
                                                        state=_status_state(s.state),
                                                        description=s.description or "",
-                                                       target_url=s.target_url)
+                                                       target_url=s.target_url,
+                                                       updated_at=_utc(s.updated_at))
         return tuple(latest[k] for k in sorted(latest))
 
     # -- Comments ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from promoter import forge
 from promoter.errors import ForgeError
@@ -27,8 +28,10 @@ class MemoryForge:
 
     def __init__(self, repo: str = "owner/repo", *, user: str = "promoter[bot]",
                  resolve: Callable[[str], str | None] | None = None,
-                 url: str = "https://forge.invalid") -> None:
+                 url: str = "https://forge.invalid",
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.repo = repo
+        self.clock = clock  # stamps each status set (``updated_at``); None: no time
         self.user = user
         self.url = url.rstrip("/")
         self._resolve = resolve
@@ -212,7 +215,7 @@ class MemoryForge:
                 and current.target_url == status.target_url and status.summary is None):
             return
         self._enter("set_status")
-        log.append(status)
+        log.append(dataclasses.replace(status, updated_at=self.clock() if self.clock else None))
 
     def statuses(self, sha: str) -> tuple[forge.CommitStatus, ...]:
         self._enter("statuses")
