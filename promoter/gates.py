@@ -222,9 +222,11 @@ def argocd(source: str, head: str, reading: Reading | None) -> GateResult:
         return _result(Gate.ARGOCD, GateState.FAIL,
                        f"{name} sync to {short} {app.operation_phase.lower()}{why}")
     if head not in app.revisions:
-        at = ", ".join(r[:7] for r in app.revisions) or "nothing yet"
-        word = "synced" if app.sync_status == "Synced" else f"{app.sync_status} at"
-        return _result(Gate.ARGOCD, GateState.PENDING, f"{name} {word} {at}, not {short}")
+        at = ", ".join(r[:7] for r in app.revisions)
+        where = (f"{app.sync_status} at no revision yet" if not at else
+                 f"synced to {at}" if app.sync_status == "Synced" else
+                 f"{app.sync_status} at {at}")
+        return _result(Gate.ARGOCD, GateState.PENDING, f"{name} {where}, not {short}")
     if not app.synced_to(head):
         return _result(Gate.ARGOCD, GateState.PENDING, f"{name} {app.sync_status} at {short}")
     if app.health_status in UNHEALTHY:

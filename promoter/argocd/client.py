@@ -10,8 +10,8 @@ once and then raise :class:`~promoter.errors.ArgoCDError` (retryable); 401, 403 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
-from typing import Any, Self
+import ssl
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -30,29 +30,21 @@ _REFUSED = {401: "the token is refused (401)",
 class ArgoCDClient:
     """Ask the Argo CD API server at ``url`` (its web address) with a bearer ``token``.
 
-    ``verify``: True (system CAs), False (``insecure``), or a CA bundle's path (``ca-file``).
-    ``transport`` replaces the network in tests (``httpx.MockTransport``)."""
+    ``verify``: True (certifi's CAs, as httpx has them), False (``insecure``), or an
+    ``ssl.SSLContext`` (one that trusts ``ca-file``). Each question opens and closes its own
+    connection: promote asks once per environment and run. ``transport`` replaces the network
+    in tests (``httpx.MockTransport``)."""
 
-    def __init__(self, url: str, token: str, *, verify: bool | str = True,
+    def __init__(self, url: str, token: str, *, verify: bool | ssl.SSLContext = True,
                  timeout: float = 10.0, retries: int = 1,
                  transport: httpx.BaseTransport | None = None) -> None:
         secrets.register(token)
         self.url = url.rstrip("/")
+        self._token = token
+        self._verify = verify
+        self._timeout = timeout
         self._retries = retries
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, verify=verify,
-                                    headers={"Authorization": f"Bearer {token}",
-                                             "Accept": "application/json"},
-                                    transport=transport, follow_redirects=False)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client.close()
+        self._transport = transport
 
     def application(self, name: str, project: str | None = None) -> AppState:
         where = f"argocd: application {name} on {self.url}"
@@ -71,19 +63,23 @@ class ArgoCDClient:
         return app_state(name, doc)
 
     def _get(self, path: str, params: dict[str, str] | None, where: str) -> httpx.Response:
-        for attempt in range(self._retries + 1):
-            last = attempt == self._retries
-            try:
-                response = self._client.get(path, params=params)
-            except httpx.HTTPError as e:
-                if last:
-                    raise ArgoCDError(f"{where}: cannot reach the server "
-                                      f"({type(e).__name__})") from None
-                log.debug("argocd: %s: %s, asking again", where, type(e).__name__)
-                continue
-            if response.status_code < 500 or last:
-                return response
-            log.debug("argocd: %s: HTTP %d, asking again", where, response.status_code)
+        with httpx.Client(base_url=self.url, timeout=self._timeout, verify=self._verify,
+                          headers={"Authorization": f"Bearer {self._token}",
+                                   "Accept": "application/json"},
+                          transport=self._transport, follow_redirects=False) as client:
+            for attempt in range(self._retries + 1):
+                last = attempt == self._retries
+                try:
+                    response = client.get(path, params=params)
+                except httpx.HTTPError as e:
+                    if last:
+                        raise ArgoCDError(f"{where}: cannot reach the server "
+                                          f"({type(e).__name__})") from None
+                    log.debug("argocd: %s: %s, asking again", where, type(e).__name__)
+                    continue
+                if response.status_code < 500 or last:
+                    return response
+                log.debug("argocd: %s: HTTP %d, asking again", where, response.status_code)
         raise AssertionError("unreachable")  # the loop returns or raises on its last turn
 
 

@@ -79,7 +79,7 @@ def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -
 
     ports = Ports(forge=forge, workspace=opener,
                   registry=lambda: wiring.registry(cfg, os.environ),
-                  member_of=member_check(forge))
+                  member_of=member_check(forge), argocd=wiring.argocd(cfg, os.environ))
     return handle(event, cfg, ports)
 
 

@@ -96,7 +96,7 @@ def _promote(cfg: Config, ws: GitWorkspace, source: str | None, target: str | No
     return promote(cfg, ws, forge, source=source, target=target, images=images or None,
                    dry_run=dry_run, now=now,
                    signatures=wiring.signature_checks(cfg, ws, os.environ, now=now),
-                   progress=console().progress)
+                   argocd=wiring.argocd(cfg, os.environ), progress=console().progress)
 
 
 def fleet_promote(found: Resolved, source: str | None, target: str | None,
