@@ -110,9 +110,9 @@ def argocd(cfg: Config, environ: Mapping[str, str]) -> Connect:
     """Reach an environment's Argo CD Application (``health.argocd``): its token from the
     variable ``token-env`` names (InputError when unset), its CA bundle from the repository."""
     def connect(setting: ArgoCD) -> Applications:
-        name = next(e.name for e in cfg.environments if e.health_argocd == setting)
+        env = next((e.name for e in cfg.environments if e.health_argocd == setting), "?")
         token = read_secret(environ, setting.token_env,
-                            key=f"environments[{name}].health.argocd.token-env") or ""
+                            key=f"environments[{env}].health.argocd.token-env") or ""
         verify: bool | ssl.SSLContext = not setting.insecure
         if setting.ca_file:
             verify = ssl_context(Path(cfg.root) / setting.ca_file)

@@ -32,8 +32,10 @@ from typing import Any, Protocol
 
 from promoter.config import ArgoCD
 from promoter.errors import ArgoCDError, PromoterError
+from promoter.secrets import redact
 
-__all__ = ["AppState", "Applications", "Connect", "Reading", "app_state", "read"]
+__all__ = ["HEALTHY", "SYNCED", "UNHEALTHY", "AppState", "Applications", "Connect", "Reading",
+           "app_state", "read"]
 
 #: Argo CD's health statuses that fail the gate (the rest wait or pass)
 UNHEALTHY = frozenset({"Degraded", "Missing"})
@@ -106,8 +108,6 @@ Connect = Callable[[ArgoCD], Applications]
 
 def read(apps: Applications, name: str, project: str | None = None) -> Reading:
     """Ask ``apps`` for ``name``; a promoter error becomes the reading's one-line ``error``."""
-    from promoter.secrets import redact
-
     try:
         return Reading(app=name, state=apps.application(name, project))
     except PromoterError as e:
