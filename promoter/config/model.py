@@ -22,9 +22,9 @@ from promoter.refs import ImageRef
 
 # the data model of a configuration; promoter.config re-exports exactly these names
 __all__ = ["ArgoCD", "Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES",
-           "Commenters", "Commit", "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL", "DiscoverTarget",
-           "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp",
-           "Group",
+           "Commenters", "Commit", "Config", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL",
+           "DiscoverTarget", "Environment", "FileTarget", "Forge", "ForgeType", "FreezeWindow",
+           "Gates", "GitHubApp", "Group",
            "IMAGE_FIELDS", "Identity", "Image", "KeylessSigner", "KeyTarget", "PullRequests",
            "Registry", "SignaturePolicy", "Target",
            "allowed_fields", "read_secret", "render_template", "template_fields",
