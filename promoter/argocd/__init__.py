@@ -70,6 +70,10 @@ class AppState:
     def synced_to(self, sha: str) -> bool:
         return self.sync_status == SYNCED and sha in self.revisions
 
+    def runs(self, sha: str) -> bool:
+        """Synced to ``sha`` and Healthy: the environment runs that commit."""
+        return self.synced_to(sha) and self.health_status == HEALTHY
+
     @property
     def healthy_at(self) -> datetime | None:
         """Since when the Application runs what it runs, healthy: the later of the last sync

@@ -508,7 +508,7 @@ class _Run:
         source = self.cfg.environment(src.env)
         health, health_checks, healthy_at = self._health_statuses(source, src_sha)
         app = self._application(source, src_sha)
-        if app is not None and app.state is not None and app.state.synced_to(src_sha):
+        if app is not None and app.state is not None and app.state.runs(src_sha):
             at = app.state.healthy_at
             healthy_at = max(healthy_at, at) if healthy_at and at else healthy_at or at
         pr = existing.get(branch_name(self.cfg, env, name))

@@ -56,6 +56,9 @@ def test_an_application_reads_back_as_set(twin: Twin) -> None:
     assert (state.name, state.sync_status, state.revisions, state.health_status,
             state.finished_at) == ("web-dev", "Synced", (HEAD,), "Progressing", DONE)
     assert state.synced_to(HEAD) and not state.synced_to(OLD)
+    assert not state.runs(HEAD)  # synced, still rolling out
+    twin.put("web-dev", revision=HEAD)
+    assert twin.apps.application("web-dev").runs(HEAD)
 
 
 def test_a_multi_source_application_has_each_revision(twin: Twin) -> None:
