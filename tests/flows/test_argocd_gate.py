@@ -185,3 +185,16 @@ def test_the_wiring_reads_the_token_from_its_variable_and_never_shows_it(
     assert report.exit_code == RETRY
     assert "cannot reach the server" in _step(report).reason
     assert token not in caplog.text and token not in repr(report)
+
+
+def test_promote_by_command_does_not_skip_the_gate() -> None:
+    w, argo = World(), MemoryArgoCD()
+    head = w.set("dev", "1.1.0")
+    argo.put("web-dev", revision=head, health="Progressing")
+    report = w.run(_config("    gates: {auto: none}"), target="staging", override=True,
+                   argocd=lambda _: argo)
+    step = _step(report)
+    assert _detail(step, "auto") == "auto: promoted by command"
+    assert (step.decision, step.reason) == (Decision.WAITING,
+                                            f"argocd: app web-dev Progressing at {head[:7]}")
+    assert w.forge.pulls == {}
