@@ -25,6 +25,8 @@ exit  meaning
         + RegistryError
           + RegistryRefused             2   not found, credentials refused: fix the input
         + ForgeError
+        + ArgoCDError                   an Argo CD API server unreachable, 5xx
+          + ArgoCDRefused               2   token refused, no such Application: fix the input
       x GitError                        1   push rejected, lease lost
     (anything else)                     4   "unexpected error", traceback only with --debug
 
@@ -157,6 +159,18 @@ class ForgeError(RetryableError):
 class RegistryRefused(RegistryError):
     """The registry answered, and said no: not found, credentials refused (401/403). Running
     again will not help; the reference or the credentials need fixing."""
+
+    exit_code: ClassVar[int] = 2
+    retryable: ClassVar[bool] = False
+
+
+class ArgoCDError(RetryableError):
+    """An Argo CD API server could not answer a question about an Application."""
+
+
+class ArgoCDRefused(ArgoCDError):
+    """Argo CD answered, and said no: the token is refused (401/403) or the Application does
+    not exist (404). Running again will not help."""
 
     exit_code: ClassVar[int] = 2
     retryable: ClassVar[bool] = False

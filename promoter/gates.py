@@ -11,15 +11,25 @@ gate                facts                                        decides
 ``freeze``          the windows, ``now``                         opening, the status
 ``hold``            open promoter PRs of the env with the label  opening, the status
 ``soak``            when the version reached the source branch   the status
+                    (and when the source became healthy at it)
 ``require-checks``  statuses on the source's commit              the status
 ``min-approvals``   approvals of the promotion PR                auto-merge
 ``signature``       the verified cosign signatures of the digest opening, the status
 ``health``          statuses on the source's branch head         the status
+``argocd``          the source's Argo CD Application             opening, the status
 ==================  ===========================================  ===================
 
 :func:`may_open` says whether a new pull request may be opened, :func:`verdict` what the
 ``promoter/gates`` status says, :func:`may_auto_merge` whether the forge's auto-merge may be
-turned on. Nothing here reads a clock, a forge or git: the caller finds the facts.
+turned on. Nothing here reads a clock, a forge, git or Argo CD: the caller finds the facts.
+
+``health`` and ``argocd`` are two ways of asking whether the source runs what it is promoted
+from: statuses that Argo CD or Flux notifications post on the branch head (a pull request
+opens, its status waits for them), or the Argo CD API itself, which tells the revision the
+Application is synced to. Until that is the branch head, the version is not deployed in the
+source yet, so no new pull request opens for it (one already open is kept, its status saying
+what is missing). With either, the soak counts from when the source became healthy at the
+revision (:func:`healthy_since`), when that is later than the version's arrival.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from promoter.argocd import HEALTHY, UNHEALTHY, Reading
 from promoter.config import Auto, Gates
 from promoter.versions import UpdateType
 
@@ -49,6 +60,7 @@ class Gate(enum.Enum):
     MIN_APPROVALS = "min-approvals"
     SIGNATURE = "signature"
     HEALTH = "health"
+    ARGOCD = "argocd"
 
 
 class GateState(enum.Enum):
@@ -73,9 +85,12 @@ class GateResult:
 
 
 #: the gates each decision looks at
-OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD, Gate.SIGNATURE})
+OPENING = frozenset({Gate.AUTO, Gate.FREEZE, Gate.HOLD, Gate.SIGNATURE, Gate.ARGOCD})
 STATUS = frozenset({Gate.FREEZE, Gate.HOLD, Gate.SOAK, Gate.REQUIRE_CHECKS, Gate.SIGNATURE,
-                    Gate.HEALTH})
+                    Gate.HEALTH, Gate.ARGOCD})
+#: opening gates that hold back only a new pull request: one already open is kept up to date,
+#: its status saying what is missing
+NEW_ONLY = frozenset({Gate.ARGOCD})
 AUTO_MERGE = STATUS | {Gate.MIN_APPROVALS}
 
 #: states of checks (commit statuses, check runs) as the forge port names them
@@ -126,21 +141,25 @@ def auto(mode: Auto, update: UpdateType, *, override: bool = False) -> GateResul
 
 
 def soak(required: timedelta | None, since: datetime | None, *, now: datetime,
-         source: str) -> GateResult:
+         source: str, healthy_at: datetime | None = None) -> GateResult:
     """Whether the version has been on ``source``'s branch for ``required`` (``since``: the time
-    it arrived there; None when history does not tell). Passed, the detail no longer changes
-    with the clock (the PR body shows since when instead)."""
+    it arrived there; None when history does not tell), counted from ``healthy_at`` instead
+    when the source became healthy at it later. Passed, the detail no longer changes with the
+    clock (the PR body shows since when instead)."""
     if required is None:
         return _result(Gate.SOAK, GateState.PASS, "not required")
     if since is None:
         return _result(Gate.SOAK, GateState.PENDING,
                        f"cannot tell since when {source} runs this version")
+    where = f"on {source}"
+    if healthy_at is not None and healthy_at > since:
+        since, where = healthy_at, f"healthy on {source}"
     soaked = max(now - since, timedelta(0))  # a commit "in the future" (clock skew) soaked 0
     if soaked >= required:  # the words stay the same as time goes on: no PR edit per run
-        return _result(Gate.SOAK, GateState.PASS, f"over {duration(required)} on {source}")
+        return _result(Gate.SOAK, GateState.PASS, f"over {duration(required)} {where}")
     return _result(Gate.SOAK, GateState.PENDING,
                    f"{duration(required - soaked, up=True)} left ({duration(soaked)} of "
-                   f"{duration(required)} on {source})")
+                   f"{duration(required)} {where})")
 
 
 def require_checks(names: Sequence[str], checks: Mapping[str, str] | None) -> GateResult:
@@ -174,6 +193,47 @@ def health(source: str, names: Sequence[str], checks: Mapping[str, str] | None) 
         return _result(Gate.HEALTH, GateState.PENDING,
                        f"{source} not reported healthy yet: {waiting}")
     return _result(Gate.HEALTH, GateState.PASS, f"{source} healthy ({', '.join(names)})")
+
+
+def healthy_since(names: Sequence[str], checks: Mapping[str, str] | None,
+                  changed: Mapping[str, datetime | None]) -> datetime | None:
+    """When the last of the health statuses ``names`` turned green (``changed``: context -> when
+    its newest status was posted); None unless all are green and each time is known."""
+    if not names or checks is None or any(checks.get(n) != GREEN for n in names):
+        return None
+    times = [changed.get(n) for n in names]
+    return max(t for t in times if t is not None) if all(times) else None
+
+
+def argocd(source: str, head: str, reading: Reading | None) -> GateResult:
+    """Whether ``source``'s Argo CD Application is Synced to ``head`` (its branch head, what is
+    promoted from) and Healthy. Synced elsewhere, out of sync or progressing waits; Degraded,
+    Missing, or a failed sync of ``head`` fails; an error reading it waits when asking again
+    may help and fails when not (a refused token, an unknown Application)."""
+    if reading is None:
+        return _result(Gate.ARGOCD, GateState.PASS, f"{source} has no Argo CD application")
+    if reading.state is None:
+        state = GateState.PENDING if reading.retryable else GateState.FAIL
+        return _result(Gate.ARGOCD, state, reading.error.removeprefix("argocd: "))
+    app, short = reading.state, head[:7]
+    name = f"app {app.name}"
+    if head in app.operation_revisions and app.operation_phase in ("Failed", "Error"):
+        why = f": {app.operation_message.splitlines()[0][:80]}" if app.operation_message else ""
+        return _result(Gate.ARGOCD, GateState.FAIL,
+                       f"{name} sync to {short} {app.operation_phase.lower()}{why}")
+    if head not in app.revisions:
+        at = ", ".join(r[:7] for r in app.revisions)
+        where = (f"{app.sync_status} at no revision yet" if not at else
+                 f"synced to {at}" if app.sync_status == "Synced" else
+                 f"{app.sync_status} at {at}")
+        return _result(Gate.ARGOCD, GateState.PENDING, f"{name} {where}, not {short}")
+    if not app.synced_to(head):
+        return _result(Gate.ARGOCD, GateState.PENDING, f"{name} {app.sync_status} at {short}")
+    if app.health_status in UNHEALTHY:
+        return _result(Gate.ARGOCD, GateState.FAIL, f"{name} {app.health_status} at {short}")
+    if app.health_status != HEALTHY:
+        return _result(Gate.ARGOCD, GateState.PENDING, f"{name} {app.health_status} at {short}")
+    return _result(Gate.ARGOCD, GateState.PASS, f"{name} Synced to {short} and Healthy")
 
 
 def _not_green(names: Sequence[str], checks: Mapping[str, str]) -> tuple[str, str]:
@@ -236,6 +296,11 @@ class Facts:
     #: branch head (None: nobody could be asked)
     health: tuple[str, ...] = ()
     health_checks: Mapping[str, str] | None = None
+    #: the source's branch head and its Argo CD Application as read (None: it has none)
+    head: str = ""
+    argocd: Reading | None = None
+    #: when the source became healthy at its branch head (statuses or Argo CD), if it is
+    healthy_at: datetime | None = None
 
 
 def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, ...]:
@@ -243,11 +308,13 @@ def evaluate(gates: Gates, facts: Facts, *, now: datetime) -> tuple[GateResult, 
     return (auto(gates.auto, facts.update, override=facts.override),
             freeze(gates, now=now),
             hold(gates.hold_label, facts.held_by),
-            soak(gates.soak, facts.since, now=now, source=facts.source),
+            soak(gates.soak, facts.since, now=now, source=facts.source,
+                 healthy_at=facts.healthy_at),
             require_checks(gates.require_checks, facts.checks),
             min_approvals(gates.min_approvals, facts.approvals),
             signature(gates, facts.signature),
-            health(facts.source, facts.health, facts.health_checks))
+            health(facts.source, facts.health, facts.health_checks),
+            argocd(facts.source, facts.head, facts.argocd))
 
 
 def signature(gates: Gates, found: SignatureGate | None) -> GateResult:
@@ -263,9 +330,11 @@ def _of(results: Iterable[GateResult], which: frozenset[Gate]) -> list[GateResul
     return [r for r in results if r.gate in which]
 
 
-def may_open(results: Iterable[GateResult]) -> bool:
-    """Whether a new promotion pull request may be opened (auto, freeze, hold)."""
-    return all(r.passed for r in _of(results, OPENING))
+def may_open(results: Iterable[GateResult], *, open_already: bool = False) -> bool:
+    """Whether a new promotion pull request may be opened (auto, freeze, hold, signature,
+    argocd); ``open_already``: whether the one already open may be kept up to date (the
+    :data:`NEW_ONLY` gates do not hold that back)."""
+    return all(r.passed for r in _of(results, OPENING - NEW_ONLY if open_already else OPENING))
 
 
 def may_auto_merge(results: Iterable[GateResult]) -> bool:

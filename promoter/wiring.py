@@ -7,20 +7,23 @@ themselves take ports as arguments.
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from promoter.config import Config, ForgeType, find_config, load_config, read_secret
+from promoter.argocd import Applications, Connect
+from promoter.argocd.client import ArgoCDClient
+from promoter.config import ArgoCD, Config, ForgeType, find_config, load_config, read_secret
 from promoter.errors import InputError
 from promoter.forge import Forge, open_forge
 from promoter.gitrepo import GitWorkspace, HttpAuth, Workspace, cloned
 from promoter.registry.charts import ChartRegistry, HttpChartIndex
 from promoter.registry.creds import Credentials, CredentialStore
 from promoter.registry.httpcache import DiskCache, HttpCache
-from promoter.registry.oci import OciRegistry
+from promoter.registry.oci import OciRegistry, ssl_context
 from promoter.signature_checks import SignatureChecks, for_config
 
 ACTIONS_TOKEN_NOTICE = (
@@ -110,6 +113,21 @@ def signature_checks(cfg: Config, ws: Workspace, environ: Mapping[str, str], *,
     """The signature gates' checks, reading the configured registries; None when no
     environment has a signature gate (nothing to ask)."""
     return for_config(cfg, ws, lambda: registry(cfg, environ), now=now)
+
+
+def argocd(cfg: Config, environ: Mapping[str, str]) -> Connect:
+    """Reach an environment's Argo CD Application (``health.argocd``): its token from the
+    variable ``token-env`` names (InputError when unset), its CA bundle from the repository."""
+    def connect(setting: ArgoCD) -> Applications:
+        env = next((e.name for e in cfg.environments if e.health_argocd == setting), "?")
+        token = read_secret(environ, setting.token_env,
+                            key=f"environments[{env}].health.argocd.token-env") or ""
+        verify: bool | ssl.SSLContext = not setting.insecure
+        if setting.ca_file:
+            verify = ssl_context(Path(cfg.root) / setting.ca_file)
+        return ArgoCDClient(setting.url, token, verify=verify)
+
+    return connect
 
 
 def forge(cfg: Config, environ: Mapping[str, str]) -> Forge | None:

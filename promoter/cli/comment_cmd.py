@@ -84,7 +84,7 @@ def command_ports(cfg: Config, ws: Workspace, forge: Forge) -> Ports:
 
     return Ports(forge=forge, workspace=opener,
                  registry=lambda: wiring.registry(cfg, os.environ),
-                 member_of=member_check(forge))
+                 member_of=member_check(forge), argocd=wiring.argocd(cfg, os.environ))
 
 
 def run_comment(cfg: Config, ws: Workspace, forge: Forge, event: CommentEvent) -> Report:

@@ -60,8 +60,10 @@ def promote_cmd(source: str | None, target: str | None, images: tuple[str, ...],
 
     Without --from/--to every step of the environment order is walked. A target gets exactly
     its source's tag and digest, never a version ahead of it; the gates of the target
-    environment (soak, require-checks, auto, min-approvals, freeze, hold) are shown in the pull
-    request and posted as its `promoter/gates` status.
+    environment (soak, require-checks, auto, min-approvals, freeze, hold) and the source's
+    health (statuses, its Argo CD Application) are shown in the pull request and posted as its
+    `promoter/gates` status. No pull request opens while the source's Argo CD Application is
+    not Synced to its branch head and Healthy.
 
     With --fleet, or --repo/--clone more than once, every repository is promoted in turn (its
     own config; --from/--to/--image apply where it has them).
@@ -97,7 +99,7 @@ def _promote(cfg: Config, ws: GitWorkspace, source: str | None, target: str | No
     report = promote(cfg, ws, forge, source=source, target=target, images=images or None,
                      dry_run=dry_run, now=now,
                      signatures=wiring.signature_checks(cfg, ws, os.environ, now=now),
-                     progress=console().progress)
+                     argocd=wiring.argocd(cfg, os.environ), progress=console().progress)
     if not dry_run:
         dashboard.refresh(cfg, forge, report)
     return report

@@ -111,7 +111,7 @@ def run_job(cfg: Config, ws: GitWorkspace, job: Job, metrics: Metrics | None = N
     elif job.kind is JobKind.PROMOTE and job.branch in {e.branch for e in cfg.environments}:
         when = datetime.now(UTC)
         done = promote(cfg, ws, forge, now=when, signatures=wiring.signature_checks(
-            cfg, ws, dict(os.environ), now=when))
+            cfg, ws, dict(os.environ), now=when), argocd=wiring.argocd(cfg, dict(os.environ)))
         dashboard.refresh(cfg, forge, done)
         if metrics:
             metrics.poll_done(0, (r.action for r in done.results), len(done.errors))

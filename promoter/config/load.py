@@ -32,6 +32,7 @@ from promoter.config.model import (
     DEFAULT_AUTHOR,
     DEFAULT_HOLD_LABEL,
     IMAGE_FIELDS,
+    ArgoCD,
     Auto,
     Bundle,
     Commenters,
@@ -266,7 +267,10 @@ class _Builder:
                                            k: tuple(v) for k, v in
                                            e.get("allowed-commenters", {}).items()}),
                                        health_statuses=tuple(
-                                           e.get("health", {}).get("statuses", ()))))
+                                           e.get("health", {}).get("statuses", ())),
+                                       health_argocd=self.argocd(
+                                           (*at, "health", "argocd"),
+                                           e.get("health", {}).get("argocd"))))
         with self.collect():
             self.check_graph(items, out)
         return tuple(out)
@@ -292,6 +296,17 @@ class _Builder:
             first = next(i for i in map(names.index, cycle) if "from" in items[i])
             raise self.err(("environments", first, "from"),
                            f"the promotion graph has a cycle: {' -> '.join(cycle)}")
+
+    def argocd(self, at: KeyPath, a: Mapping[str, Any] | None) -> ArgoCD | None:
+        if a is None:
+            return None
+        ca = self.path((*at, "ca-file"), a["ca-file"]) if "ca-file" in a else None
+        if ca is not None and a.get("insecure"):
+            raise self.err((*at, "insecure"), "give either ca-file or insecure, not both",
+                           key=True)
+        return ArgoCD(url=a["url"].rstrip("/"), application=a["application"],
+                      token_env=a["token-env"], project=a.get("project"),
+                      insecure=bool(a.get("insecure", False)), ca_file=ca)
 
     def duration(self, at: KeyPath, text: str) -> timedelta:
         try:

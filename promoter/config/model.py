@@ -22,13 +22,13 @@ from promoter.policy import TagPolicy
 from promoter.refs import ImageRef
 
 # the data model of a configuration; promoter.config re-exports exactly these names
-__all__ = ["Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES", "Commenters",
-           "Commit", "Config", "DASHBOARD_TITLE", "DEFAULT_AUTHOR", "DEFAULT_HOLD_LABEL",
-           "Dashboard", "DiscoverTarget", "Environment", "FileTarget", "Forge", "ForgeType",
-           "FreezeWindow", "Gates", "GitHubApp", "Group", "IMAGE_FIELDS", "Identity", "Image",
-           "KeylessSigner", "KeyTarget", "PullRequests", "Registry", "SignaturePolicy", "Target",
-           "allowed_fields", "read_secret", "render_template", "template_fields",
-           "valid_branch_name"]
+__all__ = ["ArgoCD", "Auto", "BRANCH_FIELDS", "Bundle", "COMMON_FIELDS", "CONFIG_NAMES",
+           "Commenters", "Commit", "Config", "DASHBOARD_TITLE", "DEFAULT_AUTHOR",
+           "DEFAULT_HOLD_LABEL", "Dashboard", "DiscoverTarget", "Environment", "FileTarget",
+           "Forge", "ForgeType", "FreezeWindow", "Gates", "GitHubApp", "Group", "IMAGE_FIELDS",
+           "Identity", "Image", "KeylessSigner", "KeyTarget", "PullRequests", "Registry",
+           "SignaturePolicy", "Target", "allowed_fields", "read_secret", "render_template",
+           "template_fields", "valid_branch_name"]
 
 CONFIG_NAMES = (".promoter.yaml", ".promoter.yml")
 DEFAULT_AUTHOR = "promoter <promoter@noreply.invalid>"
@@ -196,6 +196,20 @@ class Commenters:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArgoCD:
+    """``health.argocd``: the Argo CD Application that deploys an environment, and how to ask
+    its API server (``url``; the bearer token in the variable ``token_env``; ``ca_file``
+    relative to the repository root)."""
+
+    url: str
+    application: str
+    token_env: str
+    project: str | None = None
+    insecure: bool = False  # TLS without verifying the certificate
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Environment:
     name: str
     branch: str  # the branch its files live on (forge.base-branch unless set)
@@ -209,6 +223,9 @@ class Environment:
     #: the environments it is promoted from (``from:``, else the one before it; the first
     #: environment has none and follows the registry)
     sources: tuple[str, ...] = ()
+    #: the Argo CD Application that must be Synced to this environment's branch head and
+    #: Healthy before what it runs is promoted out of it
+    health_argocd: ArgoCD | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

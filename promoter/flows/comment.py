@@ -36,6 +36,7 @@ from typing import Any, TypeAlias
 
 from promoter import commands as c
 from promoter import ignores, render
+from promoter.argocd import Connect
 from promoter.config import Config, Environment
 from promoter.errors import ForgeError, GitError, InputError, PromoterError
 from promoter.flows.publish import Outcome as Published
@@ -99,6 +100,7 @@ class Ports:
     registry: Callable[[], Any] | None = None
     member_of: Callable[[str, str], bool] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    argocd: Connect | None = None  # the environments' Argo CD Applications (health.argocd)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -203,7 +205,8 @@ def _promote(ctx: _Ctx, cmd: c.Command) -> str:
 
     with _workspace(ctx, "`promote`") as ws:
         report = promote(ctx.cfg, ws, ctx.forge, target=env, images=(image,) if image else None,
-                         now=ctx.ports.clock(), override=True, signatures=_signatures(ctx, ws))
+                         now=ctx.ports.clock(), override=True, signatures=_signatures(ctx, ws),
+                         argocd=ctx.ports.argocd)
     text = render_text(report).rstrip()
     errors = "".join(f"\nerror: {e}" for e in report.errors)
     return f"\n```text\n{text}{errors}\n```"
@@ -350,7 +353,8 @@ def _rebase(ctx: _Ctx, cmd: c.Command) -> str:
                 ws.fetch()
         if promotion:
             done = promote(ctx.cfg, ws, ctx.forge, target=env, images=images or None,
-                           now=ctx.ports.clock(), signatures=_signatures(ctx, ws))
+                           now=ctx.ports.clock(), signatures=_signatures(ctx, ws),
+                           argocd=ctx.ports.argocd)
             results, errors = done.results, done.errors
         else:
             assert ctx.ports.registry is not None

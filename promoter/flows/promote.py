@@ -10,7 +10,8 @@ plain list, several for a fan-in), or the one asked for:
 3. gather the gates' facts: when the version reached the source's branch (git history: the
    commit that first set the source's files to it, and the commit that brought it onto the
    branch's first-parent line, e.g. a merge), the checks on that commit, the hold label on the
-   target's open promoter PRs, approvals, the clock (``now``, injected);
+   target's open promoter PRs, approvals, the source's health on its branch head (statuses,
+   its Argo CD Application through ``argocd``), the clock (``now``, injected);
 4. evaluate the gates (:mod:`promoter.gates`, pure); plan the edits that set the target to
    exactly the source's tag and digest (:func:`promoter.plan.plan_updates`);
 5. publish branches and open or update PRs with the poll flow's pieces, the gates in the body;
@@ -38,7 +39,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from promoter import gates, render
-from promoter.config import Config, Environment, Group
+from promoter.argocd import Applications, Connect, Reading, read
+from promoter.config import ArgoCD, Config, Environment, Group
 from promoter.errors import InputError, Problem, PromoterError, exit_code
 from promoter.flows import limits, publish
 from promoter.flows.publish import Outcome, PRResult
@@ -84,7 +86,8 @@ class Decision(enum.StrEnum):
 
     PROMOTE = "promote"  # a PR sets the target to the source's version
     UP_TO_DATE = "up-to-date"  # the target runs it already
-    WAITING = "waiting"  # the auto gate holds it back until /promote
+    WAITING = "waiting"  # the auto gate holds it back until /promote, or the source's Argo CD
+    # application is not Synced to its branch head and Healthy yet
     STOPPED = "stopped"  # a hold label or freeze window stops the target
     REFUSED = "refused"  # the signature gate: unsigned, wrongly signed, or not readable yet
     SKIPPED = "skipped"  # ahead, diverging, not found: see reason
@@ -311,17 +314,21 @@ def _show(tag: str | None, digest: str | None) -> str:
 def promote(cfg: Config, ws: Workspace, forge: Forge | None, *, source: str | None = None,
             target: str | None = None, images: Sequence[str] | None = None,
             dry_run: bool = False, now: datetime, override: bool = False,
-            signatures: SignatureChecks | None = None, progress: Progress = quiet) -> Report:
+            signatures: SignatureChecks | None = None, argocd: Connect | None = None,
+            progress: Progress = quiet) -> Report:
     """Promote along the steps asked for (see :func:`select_steps`); ``now`` is the clock;
     ``signatures`` checks the candidates of environments with a signature gate (without it
-    their gate stays pending and nothing opens there)."""
+    their gate stays pending and nothing opens there); ``argocd`` reaches the Argo CD
+    Applications of environments with ``health.argocd`` (without it their gate stays
+    pending and nothing is promoted out of them)."""
     steps = select_steps(cfg, source, target)
     if images:
         for name in images:
             cfg.image(name)  # InputError for an unknown name
     ws.fetch()
     out = _Run(cfg=cfg, ws=ws, forge=forge, now=now, override=override, dry_run=dry_run,
-               only=with_bundles(cfg, images) if images else None, signatures=signatures)
+               only=with_bundles(cfg, images) if images else None, signatures=signatures,
+               argocd=argocd)
     with progress("promotion steps", len(steps)) as bar:
         for srcs, tgt in steps:
             try:
@@ -347,13 +354,16 @@ class _Run:
     dry_run: bool
     only: tuple[str, ...] | None  # image names asked for
     signatures: SignatureChecks | None = None
+    argocd: Connect | None = None
     found: list[ImageStep] = field(default_factory=list)
     plans: list[PullRequestPlan] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     results: list[PRResult] = field(default_factory=list)
     statuses: list[StatusPosted] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
-    heads_read: dict[str, dict[str, str]] = field(default_factory=dict)  # sha -> statuses
+    heads_read: dict[str, tuple[CommitStatus, ...]] = field(default_factory=dict)  # by sha
+    apps_read: dict[tuple[str, str], Reading] = field(default_factory=dict)  # (env, sha)
+    apps: dict[ArgoCD, Applications] = field(default_factory=dict)
     snap: Snapshots = field(init=False)  # one read, parse and git log per question
     room: limits.Budget | None = None  # counted at the first publish, shared by every step
 
@@ -504,13 +514,12 @@ class _Run:
         checks = None
         if self.forge is not None and came.commit is not None and env.gates.require_checks:
             checks = {s.context: s.state.value for s in self.forge.statuses(came.commit)}
-        health = self.cfg.environment(src.env).health_statuses
-        health_checks = None
-        if self.forge is not None and health:  # one read per source head, for every image
-            if src_sha not in self.heads_read:
-                self.heads_read[src_sha] = {s.context: s.state.value
-                                            for s in self.forge.statuses(src_sha)}
-            health_checks = self.heads_read[src_sha]
+        source = self.cfg.environment(src.env)
+        health, health_checks, healthy_at = self._health_statuses(source, src_sha)
+        app = self._application(source, src_sha)
+        if app is not None and app.state is not None and app.state.runs(src_sha):
+            at = app.state.healthy_at
+            healthy_at = max(healthy_at, at) if healthy_at and at else healthy_at or at
         pr = existing.get(branch_name(self.cfg, env, name))
         # an open PR with this image in it was let in already (by auto or /promote)
         admitted = pr is not None and name in ((render.read_meta(pr.body) or {}).get("images")
@@ -525,13 +534,15 @@ class _Run:
                       signature=self.signatures.gate(env.name, src.ref, src.digest)
                       if self.signatures is not None and env.gates.signature
                       and src.image.chart is None else None,  # charts: image-only gate
-                      health=health, health_checks=health_checks)
+                      health=health, health_checks=health_checks, head=src_sha, argocd=app,
+                      healthy_at=healthy_at)
         results = gates.evaluate(env.gates, facts, now=self.now)
         decision = Decision.PROMOTE
-        if not gates.may_open(results):
-            blocked = [r for r in results if not r.passed and r.gate in gates.OPENING]
+        if not gates.may_open(results, open_already=admitted):
+            opening = gates.OPENING - gates.NEW_ONLY if admitted else gates.OPENING
+            blocked = [r for r in results if not r.passed and r.gate in opening]
             kinds = {r.gate for r in blocked}
-            decision = (Decision.WAITING if kinds == {gates.Gate.AUTO} else
+            decision = (Decision.WAITING if kinds <= {gates.Gate.AUTO, gates.Gate.ARGOCD} else
                         Decision.REFUSED if gates.Gate.SIGNATURE in kinds and
                         not kinds & {gates.Gate.FREEZE, gates.Gate.HOLD} else Decision.STOPPED)
             reason = "; ".join(r.detail for r in blocked)
@@ -540,6 +551,48 @@ class _Run:
                             reason)
         return dataclasses.replace(base, decision=decision, reason=reason, since=came.since,
                                    commit=came.commit, gates=results)
+
+    def _health_statuses(self, env: Environment, sha: str
+                         ) -> tuple[tuple[str, ...], dict[str, str] | None, datetime | None]:
+        """(``env``'s health statuses, context -> state on ``sha``, when the last of them turned
+        green); read once per head for every image."""
+        names = env.health_statuses
+        if self.forge is None or not names:
+            return names, None, None
+        if sha not in self.heads_read:
+            self.heads_read[sha] = self.forge.statuses(sha)
+        found = self.heads_read[sha]
+        checks = {s.context: s.state.value for s in found}
+        return names, checks, gates.healthy_since(names, checks,
+                                                  {s.context: s.updated_at for s in found})
+
+    def _application(self, env: Environment, sha: str) -> Reading | None:
+        """What ``env``'s Argo CD Application reports, asked once per head (None: it has
+        none). A failure to ask is the reading's error, and a problem of the run."""
+        setting = env.health_argocd
+        if setting is None:
+            return None
+        key = (env.name, sha)
+        if key in self.apps_read:
+            return self.apps_read[key]
+        if self.argocd is None:
+            reading = Reading(app=setting.application, retryable=True,
+                              error=f"application {setting.application}: no Argo CD client "
+                                    "to ask")
+        else:
+            try:
+                if setting not in self.apps:
+                    self.apps[setting] = self.argocd(setting)
+                reading = read(self.apps[setting], setting.application, setting.project)
+            except PromoterError as e:  # the token's variable unset, say
+                reading = Reading(app=setting.application, error=redact(str(e)),
+                                  retryable=e.retryable)
+            if reading.state is None:
+                log.warning("env=%s %s", env.name, reading.error)
+                self.errors.append(Problem(message=f"{env.name}: {reading.error}",
+                                           retryable=reading.retryable))
+        self.apps_read[key] = reading
+        return reading
 
     # -- publishing ------------------------------------------------------------------------
 

@@ -113,6 +113,10 @@ class CommitStatus:
 
     ``summary`` (Markdown) is published as a check run of the same name on GitHub; GitLab has no
     place for it and ignores it. Statuses read back never carry a summary.
+
+    ``updated_at`` is only read back (setting ignores it): when the forge recorded this state
+    (GitHub: the status's ``updated_at``, a check run's ``completed_at``; GitLab:
+    ``finished_at``, else ``created_at``); None where the forge does not say.
     """
 
     context: str
@@ -120,6 +124,7 @@ class CommitStatus:
     description: str = ""
     target_url: str | None = None
     summary: str | None = None
+    updated_at: datetime | None = None
 
 
 class Permission(enum.IntEnum):

@@ -74,15 +74,16 @@ def _convert_pr(pr: Any) -> forge.PullRequest:
         created_at=_utc(pr.created_at))
 
 
-def _utc(when: datetime | None) -> datetime | None:
-    return None if when is None else when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _convert_issue(issue: Any) -> forge.Issue:
     return forge.Issue(number=issue.number, url=issue.html_url, title=issue.title,
                        body=issue.body or "", is_open=issue.state == "open",
                        labels=tuple(sorted(label.name for label in issue.labels)),
                        author=issue.user.login if issue.user else "")
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """PyGithub's times, naive in old versions, as aware UTC ones."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 def _status_state(state: str) -> forge.StatusState:
@@ -256,12 +257,14 @@ class GitHubForge:
                          if run.status == "completed" else forge.StatusState.PENDING)
                 latest[run.name] = forge.CommitStatus(context=run.name, state=state,
                                                       description=run.output.title or "",
-                                                      target_url=run.details_url)
+                                                      target_url=run.details_url,
+                                                      updated_at=_utc(run.completed_at))
             for s in commit.get_combined_status().statuses:
                 latest[s.context] = forge.CommitStatus(context=s.context,
                                                        state=_status_state(s.state),
                                                        description=s.description or "",
-                                                       target_url=s.target_url)
+                                                       target_url=s.target_url,
+                                                       updated_at=_utc(s.updated_at))
         return tuple(latest[k] for k in sorted(latest))
 
     # -- Comments ------------------------------------------------------------------------------

@@ -71,6 +71,17 @@ def _errors(repo: str, operation: str) -> Iterator[None]:
                          ) from exc
 
 
+def _time(text: object) -> datetime | None:
+    """An ISO 8601 time from the API (``...Z`` or with an offset); None when absent."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _convert_mr(mr: Any) -> forge.PullRequest:
     """python-gitlab ProjectMergeRequest -> neutral PullRequest."""
     title = mr.title
@@ -285,7 +296,9 @@ class GitLabForge:
             latest = self._raw_statuses(sha)
         return tuple(forge.CommitStatus(context=name,
                                         state=_READ.get(s.status, forge.StatusState.FAILURE),
-                                        description=s.description or "", target_url=s.target_url)
+                                        description=s.description or "", target_url=s.target_url,
+                                        updated_at=_time(getattr(s, "finished_at", None)
+                                                         or getattr(s, "created_at", None)))
                      for name, s in sorted(latest.items()))
 
     # -- Comments ------------------------------------------------------------------------------

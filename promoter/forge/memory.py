@@ -29,8 +29,12 @@ class MemoryForge:
 
     def __init__(self, repo: str = "owner/repo", *, user: str = "promoter[bot]",
                  resolve: Callable[[str], str | None] | None = None,
-                 url: str = "https://forge.invalid") -> None:
+                 url: str = "https://forge.invalid",
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.repo = repo
+        # stamps each status set (``updated_at``; None: no time) and each pull request
+        # created (``created_at``; None: the real clock)
+        self.clock = clock
         self.user = user
         self.url = url.rstrip("/")
         self._resolve = resolve
@@ -50,7 +54,6 @@ class MemoryForge:
         self._failures: dict[str, list[ForgeError]] = {}
         self._next_id = 1000
         self.issues: dict[int, forge.Issue] = {}
-        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- test helpers --------------------------------------------------------------------------
     def set_branch(self, name: str, sha: str) -> None:
@@ -155,7 +158,8 @@ class MemoryForge:
             return self._put(forge.PullRequest(
                 number=number, url=f"{self.url}/{self.repo}/pull/{number}",
                 state=forge.PRState.OPEN, title=title, body=body, head=head, base=base,
-                head_sha=sha, author=self.user, draft=draft, created_at=self.clock()))
+                head_sha=sha, author=self.user, draft=draft,
+                created_at=(self.clock or _now)()))
 
     def update(self, number: int, *, title: str | None = None, body: str | None = None,
                labels: tuple[str, ...] | None = None) -> forge.PullRequest:
@@ -224,7 +228,7 @@ class MemoryForge:
                 and current.target_url == status.target_url and status.summary is None):
             return
         self._enter("set_status")
-        log.append(status)
+        log.append(dataclasses.replace(status, updated_at=self.clock() if self.clock else None))
 
     def statuses(self, sha: str) -> tuple[forge.CommitStatus, ...]:
         self._enter("statuses")
@@ -310,3 +314,7 @@ def open_memory(options: forge.ForgeOptions) -> forge.Forge:
 
 def _check(forge: MemoryForge) -> forge.Forge:  # mypy proves MemoryForge satisfies the port
     return forge
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

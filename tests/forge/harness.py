@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ class MemoryHarness(Harness):
     kind = "memory"
 
     def __init__(self) -> None:
-        self.mem = MemoryForge("acme/gitops", user=BOT)
+        self.mem = MemoryForge("acme/gitops", user=BOT, clock=lambda: datetime.now(UTC))
         self.mem.set_branch("main", "0" * 40)
         self.forge = self.mem
 

@@ -8,8 +8,10 @@ cannot drift from the real clients.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -221,11 +223,23 @@ def test_statuses_newest_per_context(harness: Harness) -> None:
                                        description="red", target_url="https://ci.invalid/1"))
     forge.set_status(sha, CommitStatus(context="promoter/gates", state=StatusState.SUCCESS,
                                        description="all gates pass"))
-    assert forge.statuses(sha) == (
+    read = forge.statuses(sha)
+    assert [dataclasses.replace(s, updated_at=None) for s in read] == [
         CommitStatus(context="ci/build", state=StatusState.FAILURE, description="red",
                      target_url="https://ci.invalid/1"),
         CommitStatus(context="promoter/gates", state=StatusState.SUCCESS,
-                     description="all gates pass"))
+                     description="all gates pass")]
+
+
+def test_statuses_tell_when_they_were_set(harness: Harness) -> None:
+    """The health gate's soak counts from when the last health status turned green."""
+    sha = harness.branch("promoter/dev/app", {"a": "1"})
+    before = datetime.now(UTC).replace(microsecond=0)
+    harness.forge.set_status(sha, CommitStatus(context="argocd/web-dev",
+                                               state=StatusState.SUCCESS))
+    [status] = harness.forge.statuses(sha)
+    assert status.updated_at is not None
+    assert before - timedelta(seconds=1) <= status.updated_at <= datetime.now(UTC)
 
 
 def test_set_status_twice_sends_it_once(harness: Harness) -> None:
