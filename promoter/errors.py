@@ -156,6 +156,15 @@ class ForgeError(RetryableError):
     """GitHub or GitLab could not answer (or refused) a request."""
 
 
+class ForgeRefused(ForgeError):
+    """The forge answered, and said no: the token is refused (401), lacks the permission (403
+    that is no rate limit) or the repository, owner or object does not exist (404). Running
+    again will not help; the config or the credentials need fixing."""
+
+    exit_code: ClassVar[int] = 2
+    retryable: ClassVar[bool] = False
+
+
 class RegistryRefused(RegistryError):
     """The registry answered, and said no: not found, credentials refused (401/403). Running
     again will not help; the reference or the credentials need fixing."""

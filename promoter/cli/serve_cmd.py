@@ -167,7 +167,7 @@ def make_fleet_runner(members: Sequence[Member], metrics: Metrics | None = None
                 failed.append((m.name, e))
         if failed:
             names = ", ".join(n for n, _ in failed)
-            if all(isinstance(e, RetryableError) for _, e in failed):
+            if all(e.retryable for _, e in failed):
                 raise RetryableError(f"the job failed in {names}")
             raise PromoterError(f"the job failed in {names}")
 

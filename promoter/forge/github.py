@@ -27,7 +27,7 @@ from github.GithubObject import NotSet
 from github.GithubRetry import GithubRetry
 
 from promoter import forge, secrets
-from promoter.errors import ForgeError, InputError
+from promoter.errors import ForgeError, ForgeRefused, InputError
 
 DEFAULT_URL = "https://api.github.com"
 GITHUB_ACTIONS_BOT = "github-actions[bot]"
@@ -54,8 +54,24 @@ def _errors(repo: str, operation: str) -> Iterator[None]:
     try:
         yield
     except (GithubException, requests.RequestException, AssertionError) as exc:
-        raise ForgeError(secrets.redact(f"github: {repo}: {operation}: {_message(exc)}")[:500]
-                         ) from exc
+        kind = ForgeRefused if _refused(exc) else ForgeError
+        raise kind(secrets.redact(f"github: {repo}: {operation}: {_message(exc)}")[:500]
+                   ) from exc
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether GitHub said no for good (401, 404, a 403 that is no rate limit) rather than
+    failing to answer: running again would not help."""
+    if not isinstance(exc, GithubException):
+        return False
+    if exc.status in (401, 404):
+        return True
+    if exc.status != 403:
+        return False
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    limited = headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers or \
+        "rate limit" in _message(exc).lower()
+    return not limited
 
 
 def _convert_pr(pr: Any) -> forge.PullRequest:

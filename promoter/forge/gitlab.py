@@ -25,7 +25,7 @@ import requests
 from gitlab.exceptions import GitlabError
 
 from promoter import forge, secrets
-from promoter.errors import ForgeError, InputError
+from promoter.errors import ForgeError, ForgeRefused, InputError
 
 DEFAULT_URL = "https://gitlab.com"
 _DRAFT = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s+-|\[wip\]|wip:)\s*", re.I)
@@ -67,8 +67,10 @@ def _errors(repo: str, operation: str) -> Iterator[None]:
     try:
         yield
     except (GitlabError, requests.RequestException) as exc:
-        raise ForgeError(secrets.redact(f"gitlab: {repo}: {operation}: {_message(exc)}")[:500]
-                         ) from exc
+        refused = isinstance(exc, GitlabError) and exc.response_code in (401, 403, 404)
+        kind = ForgeRefused if refused else ForgeError  # GitLab limits rates with 429
+        raise kind(secrets.redact(f"gitlab: {repo}: {operation}: {_message(exc)}")[:500]
+                   ) from exc
 
 
 def _time(text: object) -> datetime | None:

@@ -190,6 +190,10 @@ def _as_nobody(args: list[str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="needs root and setpriv to act as another user")
 def test_another_user_cannot_replace_a_file_they_may_not_write_or_own() -> None:
+    seen = _as_nobody(["--version"])
+    if seen.returncode != 0 and "No module named promoter" in seen.stderr:
+        pytest.skip("nobody cannot read this checkout (a directory above it is closed to "
+                    "other users)")
     with tempfile.TemporaryDirectory() as d:  # pytest's own directory is closed to nobody
         _check_as_nobody(Path(d))
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from promoter import secrets
-from promoter.errors import ForgeError, RetryableError
+from promoter.errors import ForgeError, ForgeRefused
 from promoter.forge import (
     CommitStatus,
     MergeMethod,
@@ -131,7 +131,28 @@ def test_a_wrong_token_is_a_one_line_error_without_the_token(gh_fake: FakeGitHub
         open_forge("github", repo="acme/private", url=gh_fake.url,
                    token="ghp_definitely_wrong_0123", retries=0, throttle=False)
     assert "401" in str(info.value) and "ghp_definitely_wrong_0123" not in str(info.value)
-    assert isinstance(info.value, RetryableError)
+    # GitHub answered and said no: fix the token (2), running again will not help
+    assert isinstance(info.value, ForgeRefused)
+    assert (info.value.exit_code, info.value.retryable) == (2, False)
+
+
+def test_a_rate_limited_403_is_retryable_a_permission_403_is_not(gh_fake: FakeGitHub) -> None:
+    token = gh_fake.add_user(BOT, token="ghp-test-token-403")
+    gh_fake.add_repo("acme/limited")
+    gh_fake.set_permission("acme/limited", BOT, "write")
+    gh_fake.fail_next("GET", r"/repos/acme/limited$", status=403,
+                      body={"message": "API rate limit exceeded for user."},
+                      headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"})
+    with pytest.raises(ForgeError) as limited:
+        open_forge("github", repo="acme/limited", url=gh_fake.url, token=token, retries=0,
+                   throttle=False).list_open()
+    assert not isinstance(limited.value, ForgeRefused) and limited.value.retryable
+    gh_fake.fail_next("GET", r"/repos/acme/limited$", status=403,
+                      body={"message": "Resource not accessible by integration"})
+    with pytest.raises(ForgeRefused) as denied:
+        open_forge("github", repo="acme/limited", url=gh_fake.url, token=token, retries=0,
+                   throttle=False).list_open()
+    assert denied.value.exit_code == 2
 
 
 def test_an_unknown_repository_is_not_found(gh_fake: FakeGitHub) -> None:

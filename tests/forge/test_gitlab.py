@@ -10,7 +10,7 @@ from pathlib import Path
 import gitlab as gitlab_sdk
 import pytest
 
-from promoter.errors import ForgeError
+from promoter.errors import ForgeError, ForgeRefused
 from promoter.forge import CommitStatus, PRState, StatusState, open_forge
 from tests.forge.harness import BOT, GitLabHarness
 from tests.servers.fake_gitlab import FakeGitLab, hook_headers
@@ -139,6 +139,7 @@ def test_no_token_is_an_input_error_and_a_bad_one_a_forge_error(gl_fake: FakeGit
     with pytest.raises(ForgeError) as info:
         open_forge("gitlab", repo=h.name, url=gl_fake.url, token="glpat-wrong-0123", retries=0)
     assert "401" in str(info.value) and "glpat-wrong-0123" not in str(info.value)
+    assert isinstance(info.value, ForgeRefused) and not info.value.retryable
 
 
 def test_unknown_endpoints_answer_501_and_are_recorded(gl_fake: FakeGitLab) -> None:
