@@ -12,15 +12,23 @@ values, every quoting style), ``forge: local``.
   the union is the N images; the registry answers are shared across the fleet
   (:mod:`promoter.registry.shared`);
 * ``fleet, unshared``: the same fleet with a fresh cache per repository, as R separate jobs
-  would run (what the sharing saves).
+  would run (what the sharing saves);
+* ``fleet, next run``: the fleet again with the answers a run before kept
+  (:mod:`promoter.registry.httpcache`, as ``watch`` keeps them in memory and
+  ``PROMOTER_CACHE_DIR`` on disk): content-addressed answers are not asked again, manifests
+  by tag are asked with their ETag. It saves requests when a policy reads manifests and image
+  configs (``--policy newest-build``); ``semver`` asks one manifest HEAD per image, which no
+  validator makes cheaper.
 
 Every variant runs through the CLI's own fleet function (``fleet_plan``), ``--parallel`` at a
 time; registry requests are counted by the registry client's observer (every HTTP exchange,
 token and ping included). Figures: median wall seconds of ``--rounds`` rounds (interleaved)
 and requests, each as a ratio to ``one repo``. The exit status is 1 when a plan is not the
-expected one (every image planned once per repository holding it).
+expected one (``semver``: every image planned once per repository holding it;
+``newest-build``: every fleet variant plans the same pull requests).
 
     python benchmarks/bench_fleet.py [--images 1000] [--repos 50] [--overlap 1] [--rounds 3]
+                                     [--policy semver|newest-build]
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from promoter.cli.poll_cmds import fleet_plan  # noqa: E402
 from promoter.config import Config  # noqa: E402
 from promoter.fleet import Fleet, Member  # noqa: E402
 from promoter.registry import Registry  # noqa: E402
+from promoter.registry.httpcache import MemoryCache  # noqa: E402
 from promoter.registry.shared import RunCache, Shared  # noqa: E402
 from tests.servers.registry import LocalRegistry  # noqa: E402
 
@@ -68,13 +77,20 @@ class Unshared(FleetRun):
         return Shared(shared.inner, RunCache(), scope=shared.scope)
 
 
-def make_repos(root: Path, host: str, n: int, repos: int, overlap: int
+def _config(host: str, n: int, policy: str, images: Sequence[int] | None = None) -> str:
+    text = config_text(host, n, forge={"type": "local"}, images=images)
+    if policy == "newest-build":  # every 1.x tag's build time: manifests and config blobs
+        text = text.replace('    semver: "^1.0"', '    strategy: newest-build\n'
+                                                     '    allow: "^1\\\\.[0-9]+\\\\.[0-9]+$"')
+    return text
+
+
+def make_repos(root: Path, host: str, n: int, repos: int, overlap: int, policy: str
                ) -> tuple[Path, list[Path], list[int]]:
     """The one-repo checkout, the fleet's checkouts, and how many images each fleet repo
     holds."""
     single = root / "one"
-    write_repo(single, {**gitops_files(host, n),
-                        ".promoter.yaml": config_text(host, n, forge={"type": "local"})})
+    write_repo(single, {**gitops_files(host, n), ".promoter.yaml": _config(host, n, policy)})
     step = max(1, n // repos)
     size = min(n, step * overlap)
     paths, sizes = [], []
@@ -82,21 +98,20 @@ def make_repos(root: Path, host: str, n: int, repos: int, overlap: int
         ids = sorted({(r * step + t) % n for t in range(size)})
         path = root / f"fleet-{r:03d}"
         write_repo(path, {**gitops_files(host, len(ids), images=ids),
-                          ".promoter.yaml": config_text(host, len(ids), forge={"type": "local"},
-                                                        images=ids)})
+                          ".promoter.yaml": _config(host, len(ids), policy, ids)})
         paths.append(path)
         sizes.append(len(ids))
     return single, paths, sizes
 
 
-def run(paths: Sequence[Path], parallel: int, kind: type[FleetRun]
-        ) -> tuple[float, int, int]:
+def run(paths: Sequence[Path], parallel: int, kind: type[FleetRun],
+        kept: MemoryCache | None = None) -> tuple[float, int, int]:
     """(wall seconds, registry requests, pull requests planned) of one fleet ``plan``."""
     counter = Counter()
     found = Resolved(fleet=Fleet(members=tuple(Member(name=p.name, path=p) for p in paths)))
     start = time.perf_counter()
     report = fleet_plan(found, (), (), dry_run=True, do_poll=False, shard=None,
-                        parallel=parallel, run=kind(observer=counter))
+                        parallel=parallel, run=kind(observer=counter, kept=kept))
     wall = time.perf_counter() - start
     bad = [r for r in report.runs if r.exit_code]
     if bad:
@@ -114,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tags", type=int, default=10, help="tags per registry repository")
     p.add_argument("--parallel", type=int, default=4)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--policy", choices=("semver", "newest-build"), default="semver")
     p.add_argument("--work", type=Path, default=default_work(), help="seeded stores kept here")
     p.add_argument("--json", type=Path, help="write the figures here")
     args = p.parse_args(argv)
@@ -125,19 +141,25 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with LocalRegistry("anonymous", storage=store.path) as reg:
         single, fleet, sizes = make_repos(home, reg.host, args.images, args.repos,
-                                          args.overlap)
+                                          args.overlap, args.policy)
         print(f"{args.repos} repositories of {min(sizes)}-{max(sizes)} images "
               f"({sum(sizes)} pins of {args.images} images), one of {args.images}; "
               f"{args.tags} tags each, --parallel {args.parallel}", file=sys.stderr)
         run([single], 1, FleetRun)  # warm-up: registry caches, imports
-        variants = {"one repo": ([single], FleetRun, args.images),
-                    "fleet": (fleet, FleetRun, sum(sizes)),
-                    "fleet, unshared": (fleet, Unshared, sum(sizes))}
+        kept = MemoryCache()
+        run(fleet, args.parallel, FleetRun, kept)  # the run before "next run"
+        variants = {"one repo": ([single], FleetRun, args.images, None),
+                    "fleet": (fleet, FleetRun, sum(sizes), None),
+                    "fleet, unshared": (fleet, Unshared, sum(sizes), None),
+                    "fleet, next run": (fleet, FleetRun, sum(sizes), kept)}
         walls: dict[str, list[float]] = {k: [] for k in variants}
+        planned_by: dict[int, int] = {}  # newest-build: every fleet variant plans alike
         reqs: dict[str, int] = {}
         for _ in range(args.rounds):
-            for name, (paths, kind, expected) in variants.items():
-                wall, n, planned = run(paths, args.parallel, kind)
+            for name, (paths, kind, expected, cache) in variants.items():
+                wall, n, planned = run(paths, args.parallel, kind, cache)
+                if args.policy == "newest-build":  # some images already run their newest
+                    expected = planned_by.setdefault(len(paths), planned)
                 if planned != expected:
                     print(f"{name}: {planned} pull requests planned, expected {expected}",
                           file=sys.stderr)
@@ -145,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 walls[name].append(wall)
                 reqs[name] = n
     base_wall, base_reqs = median(walls["one repo"]), reqs["one repo"]
+    print(f"policy {args.policy}")
     print(f"{'variant':<18}{'wall s':>9}{'x one':>8}{'requests':>10}{'x one':>8}")
     doc = {}
     for name in variants:
