@@ -3,20 +3,26 @@
 1. start Debian's ``docker-registry`` on 127.0.0.1 and push a few tiny real images;
 2. write a GitOps repository with dev/staging/prod overlays (Kustomize and Helm values, with
    comments) and a ``.promoter.yaml`` using the ``local`` forge, and commit it;
-3. run ``poll`` against them (the same flow as ``promoter poll``);
-4. show the resulting branches and their diffs, stop the registry, leave the repository.
+3. run ``poll`` against them (the same flow as ``promoter poll``) and show the branches it
+   pushed for dev, with their diffs;
+4. merge them, as a reviewer would, and run ``promote`` (the same flow as ``promoter promote``)
+   from dev to staging: the promotion branch carries exactly what dev now runs, its gates
+   shown; stop the registry, leave the repository.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from promoter.config import load_config
 from promoter.demo.localregistry import DemoRegistry
 from promoter.demo.push import Pusher
 from promoter.flows.poll import Report, poll
+from promoter.flows.promote import promote
+from promoter.flows.publish import PRResult
 from promoter.gitrepo import GitWorkspace
 from promoter.registry.oci import OciRegistry
 
@@ -145,20 +151,49 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> Report:
         cfg = load_config(repo / ".promoter.yaml", root=repo)
         with GitWorkspace.open(repo) as ws:
             report = poll(cfg, ws, OciRegistry(), None)
-    echo("")
-    for r in report.results:
-        images = ", ".join(f"{k} -> {v}" for k, v in sorted(r.images.items()))
-        echo(f"branch {r.branch}: {r.outcome} ({images})")
-        echo(_git(repo, "diff", "--stat", f"main...{r.branch}").rstrip())
-        echo(_git(repo, "diff", f"main...{r.branch}").rstrip())
         echo("")
-    for e in report.errors:
-        echo(f"error: {e}")
+        _show(repo, report.results, echo)
+        for e in report.errors:
+            echo(f"error: {e}")
+        if report.results and not report.errors:
+            _promote_to_staging(repo, report, echo)
     echo(f"The demo repository stays in {repo}; its promoter branches hold the changes.")
     echo("")
     for line in next_steps(repo):
         echo(line)
     return report
+
+
+def _show(repo: Path, results: Sequence[PRResult], echo: Callable[[str], None]) -> None:
+    for r in results:
+        images = ", ".join(f"{k} -> {v}" for k, v in sorted(r.images.items()))
+        echo(f"branch {r.branch}: {r.outcome} ({images})")
+        echo(_git(repo, "diff", "--stat", f"main...{r.branch}").rstrip())
+        echo(_git(repo, "diff", f"main...{r.branch}").rstrip())
+        echo("")
+
+
+def _promote_to_staging(repo: Path, report: Report, echo: Callable[[str], None]) -> None:
+    """Merge the dev branches (the review a pull request would get) and delete them, then
+    promote dev's versions into staging: a branch per image that sets staging to exactly
+    what dev runs."""
+    for r in report.results:  # merged and deleted, as a forge does with a merged PR
+        _git(repo, "-c", "user.name=Demo", "-c", "user.email=demo@example.com", "merge",
+             "--quiet", "--no-ff", "--no-gpg-sign", "-m", f"Merge {r.branch}", r.branch)
+        _git(repo, "branch", "--quiet", "-d", r.branch)
+    echo(f"merged {', '.join(r.branch for r in report.results)} into main (the review a pull "
+         "request would get); promoting dev to staging:")
+    cfg = load_config(repo / ".promoter.yaml", root=repo)
+    with GitWorkspace.open(repo) as ws:
+        promoted = promote(cfg, ws, None, source="dev", target="staging",
+                           now=datetime.now(UTC))
+    for step in promoted.images:
+        echo(f"  {step.source} -> {step.target}: {step.image} {step.from_tag} -> "
+             f"{step.to_tag} ({step.update.value}) {step.decision.value}")
+    echo("")
+    _show(repo, promoted.results, echo)
+    for e in promoted.errors:
+        echo(f"error: {e}")
 
 
 def next_steps(repo: Path) -> list[str]:

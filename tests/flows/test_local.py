@@ -26,13 +26,23 @@ def test_demo_leaves_a_repository_whose_branches_hold_one_line_changes(
     assert main(["demo", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     repo = tmp_path / "gitops"
+    # the poll's dev branches were merged (and deleted); the promotion's wait for staging
     branches = sorted(_git(repo, "branch", "--format=%(refname:short)").split())
-    assert branches == ["main", "promoter/dev/api", "promoter/dev/web"]
+    assert branches == ["main", "promoter/staging/api", "promoter/staging/web"]
     assert "branch promoter/dev/web: created (web -> 1.2.1)" in out  # ^1.0: no 2.0.0-rc.1
-    diff = _git(repo, "diff", "--unified=0", "main...promoter/dev/api", "--", ".")
-    assert [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")] \
-        == ["-  tag: '1.0.0'        # quoted on purpose: the quotes stay",
-            "+  tag: '1.1.0'        # quoted on purpose: the quotes stay"]
+    assert "dev -> staging: web 1.0.0 -> 1.2.1 (minor) promote" in out
+    assert "branch promoter/staging/api: created (api -> 1.1.0)" in out
+    api = ["-  tag: '1.0.0'        # quoted on purpose: the quotes stay",
+           "+  tag: '1.1.0'        # quoted on purpose: the quotes stay"]
+    merged = _git(repo, "diff", "--unified=0", "main~2", "main", "--",
+                  "charts/api/values-dev.yaml")
+    assert [ln for ln in merged.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+            ] == api  # dev on main now runs what the poll proposed
+    diff = _git(repo, "diff", "--unified=0", "main...promoter/staging/api", "--", ".")
+    assert [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+            ] == api  # and staging's promotion moves exactly that line in its own file
+    assert "charts/api/values-staging.yaml" in _git(repo, "diff", "--name-only",
+                                                   "main...promoter/staging/api")
     # every process the demo started is gone: its registry port no longer answers
     port = out.split("registry: http://127.0.0.1:", 1)[1].split(" ", 1)[0]
     import httpx
@@ -55,10 +65,10 @@ def test_demo_leaves_a_repository_whose_branches_hold_one_line_changes(
     doc = json.loads(capsys.readouterr().out)
     pending = {(i["name"], env): [(p["branch"], p["tag"], p["number"]) for p in c["pending"]]
                for i in doc["images"] for env, c in i["environments"].items() if c["pending"]}
-    assert pending == {("web", "dev"): [("promoter/dev/web", "1.2.1", None)],
-                       ("api", "dev"): [("promoter/dev/api", "1.1.0", None)]}
+    assert pending == {("web", "staging"): [("promoter/staging/web", "1.2.1", None)],
+                       ("api", "staging"): [("promoter/staging/api", "1.1.0", None)]}
     assert main(["status", "--repo", str(repo)]) == 0
-    assert "-> 1.2.1 (promoter/dev/web)" in capsys.readouterr().out
+    assert "-> 1.2.1 (promoter/staging/web)" in capsys.readouterr().out
 
 
 def test_local_poll_is_idempotent_and_plan_shows_the_diff(
