@@ -21,6 +21,7 @@ from promoter.config import load_config
 from promoter.demo.localregistry import DemoRegistry
 from promoter.demo.push import Pusher
 from promoter.flows.poll import Report, poll
+from promoter.flows.promote import Report as PromoteReport
 from promoter.flows.promote import promote
 from promoter.flows.publish import PRResult
 from promoter.gitrepo import GitWorkspace
@@ -131,8 +132,9 @@ def write_repo(repo: Path, host: str) -> None:
          "--quiet", "--no-gpg-sign", "-m", "GitOps repository for the promoter demo")
 
 
-def run_demo(workdir: Path, echo: Callable[[str], None]) -> Report:
-    """Run the demo in ``workdir`` (created; must be empty or absent); returns the poll report."""
+def run_demo(workdir: Path, echo: Callable[[str], None]) -> bool:
+    """Run the demo in ``workdir`` (created; must be empty or absent); whether the poll and
+    the promotion both made their branches without an error."""
     repo = workdir / "gitops"
     if repo.exists() and any(repo.iterdir()):
         from promoter.errors import InputError
@@ -155,13 +157,15 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> Report:
         _show(repo, report.results, echo)
         for e in report.errors:
             echo(f"error: {e}")
+        promoted = None
         if report.results and not report.errors:
-            _promote_to_staging(repo, report, echo)
+            promoted = _promote_to_staging(repo, report, echo)
     echo(f"The demo repository stays in {repo}; its promoter branches hold the changes.")
     echo("")
     for line in next_steps(repo):
         echo(line)
-    return report
+    return report.ok and bool(report.results) and promoted is not None and \
+        promoted.ok and bool(promoted.results)
 
 
 def _show(repo: Path, results: Sequence[PRResult], echo: Callable[[str], None]) -> None:
@@ -173,7 +177,8 @@ def _show(repo: Path, results: Sequence[PRResult], echo: Callable[[str], None]) 
         echo("")
 
 
-def _promote_to_staging(repo: Path, report: Report, echo: Callable[[str], None]) -> None:
+def _promote_to_staging(repo: Path, report: Report, echo: Callable[[str], None]
+                        ) -> PromoteReport:
     """Merge the dev branches (the review a pull request would get) and delete them, then
     promote dev's versions into staging: a branch per image that sets staging to exactly
     what dev runs."""
@@ -194,6 +199,7 @@ def _promote_to_staging(repo: Path, report: Report, echo: Callable[[str], None])
     _show(repo, promoted.results, echo)
     for e in promoted.errors:
         echo(f"error: {e}")
+    return promoted
 
 
 def next_steps(repo: Path) -> list[str]:
