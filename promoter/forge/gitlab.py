@@ -96,18 +96,7 @@ def _convert_mr(mr: Any) -> forge.PullRequest:
         draft=draft, auto_merge=bool(getattr(mr, "merge_when_pipeline_succeeds", False)),
         same_repo=getattr(mr, "source_project_id", None) == getattr(mr, "target_project_id",
                                                                      None),
-        created_at=_when(getattr(mr, "created_at", None)))
-
-
-def _when(text: Any) -> datetime | None:
-    """GitLab's ISO 8601 timestamps (``2026-12-04T02:00:00.000Z``) as aware UTC datetimes."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        created_at=_time(getattr(mr, "created_at", None)))
 
 
 def _convert_issue(issue: Any) -> forge.Issue:
