@@ -26,7 +26,7 @@ from promoter.demo.push import Pusher
 from promoter.queue import RedisQueue, Tuning, wait_idle
 from promoter.serve import Receiver, Running, Secrets, github_signature, start
 from tests.queue.hook_worker import RUNS, STARTED
-from tests.serve.worlds import BOT, KUST, make_world
+from tests.serve.worlds import BOT, KUST, make_world, pin_web
 from tests.servers.fake_github import FakeGitHub
 from tests.servers.git_http import commit_to
 from tests.servers.redis_server import LocalRedis
@@ -230,14 +230,7 @@ def test_fleet_workers_run_each_repository_s_job_and_split_a_registry_push(
         with LocalRegistry("anonymous", notifications=[endpoint]) as reg:
             web = f"{reg.host}/fleetq/web"
             for w in (a, b):
-                commit_to(w.bare, "main", {
-                    ".promoter.yaml": f"""\
-environments:
-  - {{name: dev, paths: [dev]}}
-images:
-  - {{name: web, repository: {web}}}
-forge: {{type: github, url: "{github.url}", repository: {w.name}, token-env: FORGE_TOKEN}}
-""", "dev/kustomization.yaml": f"images:\n  - name: {web}\n    newTag: 1.0.0\n"})
+                pin_web(github, w.name, w.bare, web)
             Pusher(reg.url).push("fleetq/web", "1.3.0")  # one notification, two repositories
             wait_for(lambda: all(any(p.head == "promoter/dev/web" for p in
                                      github.pulls_of(w.name)) for w in (a, b)),

@@ -21,7 +21,7 @@ from promoter.cli.serve_cmd import make_fleet_runner, make_runner
 from promoter.demo.push import Pusher
 from promoter.fleet import Member
 from promoter.serve import Dispatcher, Job, JobKind, Receiver, Secrets, github_signature, start
-from tests.serve.worlds import BOT, make_world
+from tests.serve.worlds import BOT, make_world, pin_web
 from tests.servers.fake_github import FakeGitHub
 from tests.servers.fake_gitlab import FakeGitLab, hook_headers
 from tests.servers.git_http import commit_to
@@ -193,14 +193,7 @@ def test_a_fleet_serve_runs_a_registry_push_in_every_repository_with_the_image(
         with LocalRegistry("anonymous", notifications=[endpoint]) as reg:
             web = f"{reg.host}/fleet/web"
             for w in worlds[:2]:  # the third repository does not pin the image
-                commit_to(w.bare, "main", {
-                    ".promoter.yaml": f"""\
-environments:
-  - {{name: dev, paths: [dev]}}
-images:
-  - {{name: web, repository: {web}}}
-forge: {{type: github, url: "{github.url}", repository: {w.name}, token-env: FORGE_TOKEN}}
-""", "dev/kustomization.yaml": f"images:\n  - name: {web}\n    newTag: 1.0.0\n"})
+                pin_web(github, w.name, w.bare, web)
             Pusher(reg.url).push("fleet/web", "1.2.0")
             wait_for(lambda: all(any(p.head == "promoter/dev/web"
                                      for p in github.pulls_of(w.name)) for w in worlds[:2]))

@@ -139,3 +139,16 @@ def github_example_comment(world: ForgeWorld, comment_id: int, user: str, body: 
     payload["comment"]["user"].update(login=user, type="User")
     payload["sender"].update(login=user, type="User")
     return payload
+
+
+def pin_web(github: FakeGitHub, name: str, bare: Path, web: str) -> None:
+    """Make the repository ``name`` track the image ``web`` in dev, pinned at 1.0.0 (its
+    config and kustomization committed on main), so a push of ``web`` polls it."""
+    commit_to(bare, "main", {
+        ".promoter.yaml": f"""\
+environments:
+  - {{name: dev, paths: [dev]}}
+images:
+  - {{name: web, repository: {web}}}
+forge: {{type: github, url: "{github.url}", repository: {name}, token-env: FORGE_TOKEN}}
+""", "dev/kustomization.yaml": f"images:\n  - name: {web}\n    newTag: 1.0.0\n"})
